@@ -1,0 +1,106 @@
+/*
+ * broker.h -- the broker library: configuration and the partition registry,
+ * as the rewind-broker program and the tests may call them.
+ *
+ * Configuration is Kafka-style `key=value` lines (a file, then repeatable
+ * --set overrides), with Kafka's key names where Kafka has one. Every key
+ * the broker accepts is in one table (broker/config.c) with its type, range,
+ * default and purpose; an unknown key or a malformed value is refused with a
+ * message naming it, so a typo never silently falls back to a default.
+ *
+ * The registry owns the open partition logs of the broker's log.dirs:
+ * directories named `<topic>-<partition>`.
+ */
+#ifndef REWIND_BROKER_H
+#define REWIND_BROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "storage/storage.h"
+
+enum br_err {
+	BR_ERR_CONFIG = -3001,        /* a configuration key or value is refused */
+	BR_ERR_DATA_DIR = -3002,      /* a log dir cannot be used */
+};
+
+const char *br_strerror(int err);
+
+/* ----------------------------------------------------------------- config */
+
+#define BR_MAX_LOG_DIRS 16
+
+typedef struct br_config {
+	int32_t node_id;                    /* node.id */
+	char *log_dirs[BR_MAX_LOG_DIRS];    /* log.dirs (comma-separated) */
+	int n_log_dirs;
+	int64_t log_retention_check_interval_ms;
+	bool io_uring;                      /* log.io.uring.enable */
+	st_log_config log;                  /* log.* defaults for every partition */
+	/* private to config.c: the unit (hours/minutes/ms) that last set a field */
+	uint8_t segment_ms_unit;
+	uint8_t retention_ms_unit;
+} br_config;
+
+/* Fills Kafka's defaults (log.dirs=data). Release with br_config_free(). */
+void br_config_init(br_config *c);
+void br_config_free(br_config *c);
+
+/*
+ * Applies one `key=value` assignment. On error returns BR_ERR_CONFIG and
+ * writes a sentence naming the key (and value) to errbuf.
+ */
+int br_config_set(br_config *c, const char *assignment, char *errbuf, size_t errlen);
+
+/*
+ * Reads a config file: `key=value` lines, `#` or `!` comments, blank lines,
+ * whitespace around key and value ignored. Every line goes through
+ * br_config_set(); the first error stops it, naming file and line.
+ */
+int br_config_load(br_config *c, const char *path, char *errbuf, size_t errlen);
+
+/* Writes every key with its current value, one `key=value` per line. */
+void br_config_dump(const br_config *c, FILE *out);
+
+/* --------------------------------------------------------------- registry */
+
+typedef struct br_partition {
+	char *topic;
+	int32_t partition;
+	char *dir;
+	st_log *log;
+} br_partition;
+
+typedef struct br_registry {
+	st_store *store;                    /* borrowed */
+	br_partition *parts;
+	size_t n_parts;
+	size_t cap_parts;
+} br_registry;
+
+/*
+ * Opens every `<topic>-<partition>` directory under the configured log.dirs
+ * (creating the log.dirs themselves if missing) and recovers each log. A log
+ * that fails to open is logged with its path and the error, and stops start-up
+ * (BR_ERR_DATA_DIR): a broker that silently skipped a partition would serve
+ * a wrong answer for it.
+ */
+int br_registry_open(br_registry *r, st_store *store, const br_config *c, int64_t now_ms);
+
+/* Closes every log cleanly (waits for in-flight syncs, writes the clean
+ * markers) and frees the registry. */
+void br_registry_close(br_registry *r);
+
+/* Runs retention over every log; returns the number of segments deleted. */
+int br_registry_enforce_retention(br_registry *r, int64_t now_ms);
+
+/*
+ * Splits a partition directory name `<topic>-<partition>` (the topic may
+ * itself hold '-'). Returns false when the name is not of that form or the
+ * topic is not a legal Kafka topic name. *topic_len is the topic's length.
+ */
+bool br_partition_dir_parse(const char *name, size_t *topic_len, int32_t *partition);
+
+#endif /* REWIND_BROKER_H */

@@ -1,0 +1,206 @@
+/*
+ * test_config.c -- broker configuration: files, overrides, refusals.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/broker.h"
+
+static char errbuf[1024];
+
+/* Writes text to a fresh temporary file; returns its path (static buffer). */
+static const char *write_temp(const char *text)
+{
+	static char path[64];
+	FILE *f;
+	int fd;
+
+	strcpy(path, "/tmp/rewind-config-XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+START_TEST(defaults_are_kafkas_except_durable_flush)
+{
+	br_config c;
+	br_config_init(&c);
+	ck_assert_int_eq(c.n_log_dirs, 1);
+	ck_assert_str_eq(c.log_dirs[0], "data");
+	ck_assert_int_eq(c.log.segment_bytes, 1073741824);
+	ck_assert_int_eq(c.log.retention_ms, 7LL * 24 * 3600 * 1000);
+	ck_assert_int_eq(c.log.retention_bytes, -1);
+	ck_assert_int_eq(c.log.index_interval_bytes, 4096);
+	ck_assert_int_eq(c.log.flush_messages, 1);
+	br_config_free(&c);
+}
+END_TEST
+
+START_TEST(file_with_comments_and_spaces_is_applied)
+{
+	br_config c;
+	const char *p = write_temp("# comment\n! also a comment\n\n"
+				   "  log.dirs = /a , /b  \n"
+				   "log.segment.bytes=1048576\r\n"
+				   "log.message.timestamp.type=LogAppendTime\n"
+				   "log.io.uring.enable=false\n");
+	br_config_init(&c);
+	ck_assert_int_eq(br_config_load(&c, p, errbuf, sizeof(errbuf)), 0);
+	ck_assert_int_eq(c.n_log_dirs, 2);
+	ck_assert_str_eq(c.log_dirs[0], "/a");
+	ck_assert_str_eq(c.log_dirs[1], "/b");
+	ck_assert_int_eq(c.log.segment_bytes, 1048576);
+	ck_assert(c.log.log_append_time);
+	ck_assert(!c.io_uring);
+	br_config_free(&c);
+	unlink(p);
+}
+END_TEST
+
+START_TEST(unknown_key_is_refused_by_name_with_line)
+{
+	br_config c;
+	const char *p = write_temp("log.dirs=x\nlog.segmnet.bytes=5\n");
+	br_config_init(&c);
+	ck_assert_int_eq(br_config_load(&c, p, errbuf, sizeof(errbuf)), BR_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(errbuf, "log.segmnet.bytes"));
+	ck_assert_ptr_nonnull(strstr(errbuf, ":2:"));
+	br_config_free(&c);
+	unlink(p);
+}
+END_TEST
+
+START_TEST(malformed_values_are_refused_by_name)
+{
+	static const char *bad[] = {
+		"log.segment.bytes=12abc", "log.segment.bytes=", "log.segment.bytes=10",
+		"log.segment.bytes=4294967296", "log.retention.ms=-2",
+		"log.io.uring.enable=yes", "log.message.timestamp.type=Now",
+		"log.retention.hours=99999999999999999999", "no-equals-sign", "log.dirs= , ",
+	};
+	br_config c;
+	br_config_init(&c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char key[64];
+		size_t n = strcspn(bad[i], "=");
+		snprintf(key, sizeof(key), "%.*s", (int)n, bad[i]);
+		errbuf[0] = '\0';
+		ck_assert_msg(br_config_set(&c, bad[i], errbuf, sizeof(errbuf)) == BR_ERR_CONFIG,
+			      "accepted %s", bad[i]);
+		ck_assert_msg(strstr(errbuf, key) != NULL, "error for %s does not name it: %s",
+			      bad[i], errbuf);
+	}
+	/* Nothing refused changed the defaults. */
+	ck_assert_int_eq(c.log.segment_bytes, 1073741824);
+	ck_assert_str_eq(c.log_dirs[0], "data");
+	br_config_free(&c);
+}
+END_TEST
+
+START_TEST(finer_time_unit_wins_in_any_order)
+{
+	br_config c;
+	br_config_init(&c);
+	ck_assert_int_eq(br_config_set(&c, "log.retention.ms=5000", errbuf, sizeof(errbuf)), 0);
+	ck_assert_int_eq(br_config_set(&c, "log.retention.hours=1", errbuf, sizeof(errbuf)), 0);
+	ck_assert_int_eq(c.log.retention_ms, 5000);
+	ck_assert_int_eq(br_config_set(&c, "log.roll.hours=2", errbuf, sizeof(errbuf)), 0);
+	ck_assert_int_eq(c.log.segment_ms, 2 * 3600000LL);
+	ck_assert_int_eq(br_config_set(&c, "log.retention.minutes=-1", errbuf, sizeof(errbuf)), 0);
+	ck_assert_int_eq(c.log.retention_ms, 5000);
+	br_config_free(&c);
+}
+END_TEST
+
+START_TEST(dump_round_trips_through_load)
+{
+	br_config a, b;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem;
+	const char *p;
+
+	br_config_init(&a);
+	ck_assert_int_eq(br_config_set(&a, "log.dirs=/x,/y", errbuf, sizeof(errbuf)), 0);
+	ck_assert_int_eq(br_config_set(&a, "log.retention.bytes=12345", errbuf, sizeof(errbuf)), 0);
+	mem = open_memstream(&text, &len);
+	br_config_dump(&a, mem);
+	fclose(mem);
+	p = write_temp(text);
+	br_config_init(&b);
+	ck_assert_int_eq(br_config_load(&b, p, errbuf, sizeof(errbuf)), 0);
+	ck_assert_int_eq(b.n_log_dirs, 2);
+	ck_assert_str_eq(b.log_dirs[1], "/y");
+	ck_assert_int_eq(b.log.retention_bytes, 12345);
+	ck_assert_int_eq(b.log.segment_ms, a.log.segment_ms);
+	br_config_free(&a);
+	br_config_free(&b);
+	free(text);
+	unlink(p);
+}
+END_TEST
+
+START_TEST(missing_file_is_named)
+{
+	br_config c;
+	br_config_init(&c);
+	ck_assert_int_eq(br_config_load(&c, "/nonexistent/broker.conf", errbuf, sizeof(errbuf)),
+			 BR_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(errbuf, "/nonexistent/broker.conf"));
+	br_config_free(&c);
+}
+END_TEST
+
+START_TEST(partition_dir_names_parse_like_kafka)
+{
+	size_t tlen;
+	int32_t p;
+
+	ck_assert(br_partition_dir_parse("events-0", &tlen, &p));
+	ck_assert_int_eq(tlen, 6);
+	ck_assert_int_eq(p, 0);
+	ck_assert(br_partition_dir_parse("my-topic.v2-17", &tlen, &p));
+	ck_assert_int_eq(tlen, 11);
+	ck_assert_int_eq(p, 17);
+	ck_assert(!br_partition_dir_parse("events", &tlen, &p));
+	ck_assert(!br_partition_dir_parse("events-", &tlen, &p));
+	ck_assert(!br_partition_dir_parse("-3", &tlen, &p));
+	ck_assert(!br_partition_dir_parse("events-01", &tlen, &p));
+	ck_assert(!br_partition_dir_parse("ev ents-1", &tlen, &p));
+	ck_assert(!br_partition_dir_parse("events-99999999999", &tlen, &p));
+	ck_assert(!br_partition_dir_parse("..-1", &tlen, &p));
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("broker_config");
+	TCase *tc = tcase_create("config");
+	tcase_add_test(tc, defaults_are_kafkas_except_durable_flush);
+	tcase_add_test(tc, file_with_comments_and_spaces_is_applied);
+	tcase_add_test(tc, unknown_key_is_refused_by_name_with_line);
+	tcase_add_test(tc, malformed_values_are_refused_by_name);
+	tcase_add_test(tc, finer_time_unit_wins_in_any_order);
+	tcase_add_test(tc, dump_round_trips_through_load);
+	tcase_add_test(tc, missing_file_is_named);
+	tcase_add_test(tc, partition_dir_names_parse_like_kafka);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
