@@ -1,0 +1,708 @@
+/*
+ * log.c -- one partition log: open, close, configuration, append and roll,
+ * and the steps the writer thread performs on a log (commit, failure,
+ * seal).
+ *
+ * Offsets. A log is a list of segments sorted by base offset; the last is
+ * active and takes appends. Offsets below start_offset are deleted (or about
+ * to be); end_offset is the next offset to assign; readable_end (<= end) is
+ * the end readers may see, moved by the writer when an append is written and,
+ * under the default flush policy, synced. The high watermark follows the
+ * readable end unless replication sets it.
+ *
+ *     start_offset <= readable_end <= end_offset
+ *     segs[i]->base < segs[i+1]->base, and every offset of segs[i] < segs[i+1]->base
+ *
+ * Generations. An append is validated and given offsets and a file position
+ * under the log lock, then queued. If its write fails the writer truncates
+ * the file back to that position and rolls end_offset back to its base
+ * offset; every append queued after it was given offsets that no longer
+ * exist, so the log's generation is bumped and the writer fails any append
+ * stamped with an older generation (ST_ERR_TRUNCATED) without writing it.
+ *
+ * Sealing. Rolling opens the next segment under the lock (the only I/O an
+ * append may wait for) and queues a SEAL task: the writer syncs the old file,
+ * writes its indexes, then moves the recovery point to the new segment.
+ * Retention only deletes sealed segments.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "storage/st_int.h"
+
+void st_log_config_default(st_log_config *c)
+{
+	c->segment_bytes = (int64_t)1 << 30;
+	c->segment_ms = (int64_t)7 * 24 * 3600 * 1000;
+	c->retention_ms = (int64_t)7 * 24 * 3600 * 1000;
+	c->retention_bytes = -1;
+	c->index_interval_bytes = 4096;
+	c->flush_messages = 1;
+	c->flush_ms = 1000;
+	c->log_append_time = false;
+}
+
+static int config_check(const st_log_config *c)
+{
+	/* Kafka's lower bound for segment.bytes is 14 bytes; positions in the
+	 * offset index are int32. */
+	if (c->segment_bytes < 14 || c->segment_bytes > ST__MAX_SEGMENT_BYTES ||
+	    c->segment_ms < 1 || c->retention_ms < -1 || c->retention_bytes < -1 ||
+	    c->index_interval_bytes < 0 || c->flush_messages < 1 || c->flush_ms < 0)
+		return ST_ERR_CONFIG;
+	return 0;
+}
+
+int st__log_push_segment(st_log *log, st__segment *seg)
+{
+	if (log->nsegs == log->capsegs) {
+		size_t ncap = log->capsegs ? log->capsegs * 2 : 8;
+		st__segment **n = realloc(log->segs, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		log->segs = n;
+		log->capsegs = ncap;
+	}
+	assert(log->nsegs == 0 || log->segs[log->nsegs - 1]->base < seg->base);
+	log->segs[log->nsegs++] = seg;
+	return 0;
+}
+
+static st__segment *active(const st_log *log)
+{
+	assert(log->nsegs > 0);
+	return log->segs[log->nsegs - 1];
+}
+
+static void log_free(st_log *log)
+{
+	for (size_t i = 0; i < log->nsegs; i++)
+		st__segment_unref(log->segs[i]);
+	free(log->segs);
+	free(log->epochs);
+	if (log->lock_fd >= 0)
+		close(log->lock_fd);
+	pthread_mutex_destroy(&log->mu);
+	pthread_mutex_destroy(&log->meta_mu);
+	free(log->dir);
+	free(log);
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+	char path[4096];
+	struct stat st;
+
+	return st__path(path, sizeof(path), "%s/%s", dir, name) == 0 && stat(path, &st) == 0;
+}
+
+int st_log_open(st_store *s, const char *dir, const st_log_config *cfg,
+		int64_t now_ms, st_log **out)
+{
+	st_log_config def;
+	int rc;
+
+	assert(s && dir && out);
+	*out = NULL;
+	if (!cfg) {
+		st_log_config_default(&def);
+		cfg = &def;
+	}
+	if ((rc = config_check(cfg)) < 0)
+		return rc;
+	st_log *log = calloc(1, sizeof(*log));
+	if (!log)
+		return -ENOMEM;
+	size_t len = strlen(dir);
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	log->dir = strndup(dir, len);
+	if (!log->dir) {
+		free(log);
+		return -ENOMEM;
+	}
+	log->store = s;
+	log->cfg = *cfg;
+	log->lock_fd = -1;
+	log->auto_hw = true;
+	pthread_mutex_init(&log->mu, NULL);
+	pthread_mutex_init(&log->meta_mu, NULL);
+
+	if (mkdir(log->dir, 0755) < 0 && errno != EEXIST) {
+		rc = -errno;
+		st__logf(s, ST_LOG_ERROR, "%s: cannot create the log directory: %s",
+			 log->dir, st_strerror(rc));
+		goto fail;
+	}
+	if ((rc = st__dir_lock(log->dir)) < 0) {
+		st__logf(s, rc == ST_ERR_LOCKED ? ST_LOG_WARN : ST_LOG_ERROR,
+			 "%s/.lock: cannot lock the log directory: %s", log->dir, st_strerror(rc));
+		goto fail;
+	}
+	log->lock_fd = rc;
+
+	bool clean = file_exists(log->dir, ".clean-shutdown");
+	if ((rc = st__log_recover(log, clean, now_ms)) < 0) {
+		st__logf(s, ST_LOG_ERROR, "%s: cannot open the log: %s", log->dir, st_strerror(rc));
+		goto fail;
+	}
+	if (clean) {
+		/* From here on a crash must not pass for a clean shutdown. */
+		char path[4096];
+		if ((rc = st__path(path, sizeof(path), "%s/.clean-shutdown", log->dir)) < 0 ||
+		    (unlink(path) < 0 && (rc = -errno) < 0) ||
+		    (rc = st__fsync_dir(log->dir)) < 0) {
+			st__logf(s, ST_LOG_ERROR, "%s/.clean-shutdown: cannot remove: %s",
+				 log->dir, st_strerror(rc));
+			goto fail;
+		}
+	}
+	log->readable_end = log->end_offset;
+	log->hw = log->readable_end;
+	*out = log;
+	return 0;
+fail:
+	log_free(log);
+	return rc;
+}
+
+const st_recovery_report *st_log_recovery(const st_log *log)
+{
+	return &log->report;
+}
+
+int st_log_set_config(st_log *log, const st_log_config *cfg)
+{
+	int rc = config_check(cfg);
+
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&log->mu);
+	log->cfg = *cfg;
+	active(log)->index_interval = cfg->index_interval_bytes;
+	pthread_mutex_unlock(&log->mu);
+	return 0;
+}
+
+void st_log_close(st_log *log)
+{
+	st_store *s = log->store;
+	st__task task = { .kind = ST__TASK_CLOSE, .log = log, .waited = true };
+	int rc = 0;
+
+	pthread_mutex_lock(&log->mu);
+	log->closing = true;
+	pthread_mutex_unlock(&log->mu);
+	/* The task queues behind every append and seal of this log, so when it
+	 * is done the writer has finished with the log and holds nothing of it. */
+	st__store_post(s, &task);
+	st__store_wait(s, &task);
+
+	st__segment *seg = active(log);
+	pthread_mutex_lock(&seg->mu);
+	if (seg->loaded) {
+		if ((rc = st__segment_finish_time_index_locked(seg)) == 0)
+			rc = st__index_save(&seg->idx, seg->prefix);
+	}
+	pthread_mutex_unlock(&seg->mu);
+	if (rc == 0 && seg->fd >= 0 && fdatasync(seg->fd) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = task.result;
+	st__log_persist_epochs(log);
+	if (rc == 0 && !log->offline && !log->epochs_dirty)
+		rc = st__atomic_write(log->dir, ".clean-shutdown", "", 0);
+	else if (rc == 0)
+		rc = ST_ERR_OFFLINE;
+	if (rc < 0)
+		st__logf(s, ST_LOG_WARN, "%s: not closed cleanly (%s); the next open recovers it",
+			 log->dir, st_strerror(rc));
+	log_free(log);
+}
+
+/* ---------------------------------------------------------------- append */
+
+/* Checks the batches without the lock: CRC, magic, sizes, and the offset
+ * deltas a producer must send (0 .. count-1). */
+static int append_validate(const st_append *a, int64_t *records)
+{
+	kp_batch_header h;
+	size_t pos = 0;
+	int rc;
+
+	*records = 0;
+	if (!a->data || a->len == 0)
+		return KP_ERR_SHORT;
+	if (a->len > (size_t)ST__MAX_SEGMENT_BYTES)
+		return ST_ERR_TOO_LARGE;
+	while (pos < a->len) {
+		if ((rc = kp_batch_validate(a->data + pos, a->len - pos, &h)) < 0)
+			return rc;
+		if (h.records_count <= 0 || h.last_offset_delta != h.records_count - 1)
+			return KP_ERR_CORRUPT;
+		*records += h.records_count;
+		pos += kp_batch_size(&h);
+	}
+	return 0;
+}
+
+/* Rewrites what the broker owns in each batch: the leader epoch and, with
+ * LogAppendTime, the timestamp type and maxTimestamp (then the CRC). */
+static void append_stamp(st_append *a, bool log_append_time, int64_t now_ms)
+{
+	kp_batch_header h;
+	size_t pos = 0;
+
+	while (pos < a->len) {
+		int rc = kp_batch_header_parse(a->data + pos, a->len - pos, &h);
+		assert(rc == 0);
+		(void)rc;
+		uint8_t *b = a->data + pos;
+		kp_store_be32(b + KP_BATCH_OFF_LEADER_EPOCH, (uint32_t)a->leader_epoch);
+		if (log_append_time) {
+			uint16_t attr = kp_load_be16(b + KP_BATCH_OFF_ATTRIBUTES) | KP_ATTR_LOG_APPEND_TIME;
+			kp_store_be16(b + KP_BATCH_OFF_ATTRIBUTES, attr);
+			kp_store_be64(b + KP_BATCH_OFF_MAX_TIMESTAMP, (uint64_t)now_ms);
+			kp_batch_update_crc(b, kp_batch_size(&h));
+		}
+		pos += kp_batch_size(&h);
+	}
+}
+
+/* Under the log lock: closes the active segment and opens the next at the
+ * log end offset. */
+static int roll_locked(st_log *log, int64_t now_ms)
+{
+	st__segment *old = active(log);
+	int rc;
+
+	assert(old->size > 0 && log->end_offset > old->base);
+	st__task *t = calloc(1, sizeof(*t));
+	st__segment *seg = st__segment_new(log->store, log->dir, log->end_offset);
+	if (!t || !seg) {
+		free(t);
+		st__segment_unref(seg);
+		return -ENOMEM;
+	}
+	if ((rc = st__segment_open_rw(seg, true)) < 0 ||
+	    (rc = st__log_push_segment(log, seg)) < 0) {
+		st__logf(log->store, ST_LOG_ERROR, "%s.log: cannot create the next segment: %s",
+			 seg->prefix, st_strerror(rc));
+		if (rc == -ENOMEM)
+			st__segment_unlink(seg);
+		st__segment_unref(seg);
+		free(t);
+		return rc;
+	}
+	seg->index_interval = log->cfg.index_interval_bytes;
+	seg->created_ms = now_ms;
+	seg->loaded = true;
+	seg->max_ts_known = true;
+	seg->w_dir_unsynced = true;
+
+	pthread_mutex_lock(&old->mu);
+	/* Best effort: without the final entry the max timestamp is found by
+	 * a rebuild when the segment is next opened. */
+	(void)st__segment_finish_time_index_locked(old);
+	pthread_mutex_unlock(&old->mu);
+	t->kind = ST__TASK_SEAL;
+	t->log = log;
+	t->seg = old;
+	st__segment_ref(old);
+	st__store_post(log->store, t);
+	return 0;
+}
+
+static bool roll_due(const st_log *log, int64_t len, int64_t records, int64_t now_ms)
+{
+	const st__segment *seg = active(log);
+
+	if (seg->size == 0)
+		return false;
+	return seg->size + len > log->cfg.segment_bytes ||
+	       now_ms - seg->created_ms >= log->cfg.segment_ms ||
+	       log->end_offset + records - 1 - seg->base > INT32_MAX;
+}
+
+int st_log_append(st_log *log, st_append *a, int64_t now_ms)
+{
+	int64_t records;
+	int rc;
+
+	assert(a && a->cb);
+	if ((rc = append_validate(a, &records)) < 0)
+		return rc;
+	pthread_mutex_lock(&log->mu);
+	bool lat = log->cfg.log_append_time;
+	pthread_mutex_unlock(&log->mu);
+	append_stamp(a, lat, now_ms);
+
+	pthread_mutex_lock(&log->mu);
+	if (log->closing) {
+		rc = ST_ERR_CLOSING;
+		goto out;
+	}
+	if (log->offline) {
+		rc = ST_ERR_OFFLINE;
+		goto out;
+	}
+	if ((int64_t)a->len > log->cfg.segment_bytes) {
+		rc = ST_ERR_TOO_LARGE;
+		goto out;
+	}
+	if (log->end_offset > INT64_MAX - records) {
+		rc = ST_ERR_OFFSET_OUT_OF_RANGE;
+		goto out;
+	}
+	if (roll_due(log, (int64_t)a->len, records, now_ms) && (rc = roll_locked(log, now_ms)) < 0)
+		goto out;
+
+	st__segment *seg = active(log);
+	int64_t off = log->end_offset;
+	size_t pos = 0;
+	pthread_mutex_lock(&seg->mu);
+	while (pos < a->len) {
+		kp_batch_header h;
+		rc = kp_batch_header_parse(a->data + pos, a->len - pos, &h);
+		assert(rc == 0);
+		kp_store_be64(a->data + pos + KP_BATCH_OFF_BASE_OFFSET, (uint64_t)off);
+		h.base_offset = off;
+		/* The index is sparse: a missing entry (no memory) only makes a
+		 * later lookup scan further. */
+		(void)st__segment_index_batch_locked(seg, &h, seg->size + (int64_t)pos,
+						     log->cfg.index_interval_bytes);
+		off += h.records_count;
+		pos += kp_batch_size(&h);
+	}
+	pthread_mutex_unlock(&seg->mu);
+	rc = 0;
+
+	a->base_offset = log->end_offset;
+	a->last_offset = off - 1;
+	a->log_append_time = lat ? now_ms : -1;
+	a->durable = false;
+	a->next = NULL;
+	a->priv_log = log;
+	a->priv_file = seg;
+	a->priv_pos = seg->size;
+	a->priv_gen = log->gen;
+	a->priv_records = records;
+	st__segment_ref(seg);
+	seg->size += (int64_t)a->len;
+	seg->next_offset = off;
+	log->end_offset = off;
+
+	if (a->leader_epoch >= 0 &&
+	    (log->nepochs == 0 || a->leader_epoch > log->epochs[log->nepochs - 1].epoch)) {
+		if (log->nepochs == log->capepochs) {
+			size_t ncap = log->capepochs ? log->capepochs * 2 : 4;
+			st__epoch *n = realloc(log->epochs, ncap * sizeof(*n));
+			if (n) {
+				log->epochs = n;
+				log->capepochs = ncap;
+			}
+		}
+		/* Without memory the entry is rebuilt from the batches by the
+		 * next recovery; the batches themselves carry the epoch. */
+		if (log->nepochs < log->capepochs) {
+			log->epochs[log->nepochs++] = (st__epoch){ a->leader_epoch, a->base_offset };
+			log->epochs_dirty = true;
+		}
+	}
+	st__store_enqueue(log->store, a);
+out:
+	pthread_mutex_unlock(&log->mu);
+	return rc;
+}
+
+int st_log_roll(st_log *log, int64_t now_ms)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&log->mu);
+	if (log->closing)
+		rc = ST_ERR_CLOSING;
+	else if (log->offline)
+		rc = ST_ERR_OFFLINE;
+	else if (active(log)->size > 0)
+		rc = roll_locked(log, now_ms);
+	pthread_mutex_unlock(&log->mu);
+	return rc;
+}
+
+/* ------------------------------------------------------------- positions */
+
+int64_t st_log_start_offset(st_log *log)
+{
+	pthread_mutex_lock(&log->mu);
+	int64_t v = log->start_offset;
+	pthread_mutex_unlock(&log->mu);
+	return v;
+}
+
+int64_t st_log_end_offset(st_log *log)
+{
+	pthread_mutex_lock(&log->mu);
+	int64_t v = log->end_offset;
+	pthread_mutex_unlock(&log->mu);
+	return v;
+}
+
+int64_t st_log_readable_end(st_log *log)
+{
+	pthread_mutex_lock(&log->mu);
+	int64_t v = log->readable_end;
+	pthread_mutex_unlock(&log->mu);
+	return v;
+}
+
+int64_t st_log_high_watermark(st_log *log)
+{
+	pthread_mutex_lock(&log->mu);
+	int64_t v = log->hw;
+	pthread_mutex_unlock(&log->mu);
+	return v;
+}
+
+void st_log_set_high_watermark(st_log *log, int64_t hw)
+{
+	pthread_mutex_lock(&log->mu);
+	if (hw > log->end_offset)
+		hw = log->end_offset;
+	if (hw < log->start_offset)
+		hw = log->start_offset;
+	log->hw = hw;
+	pthread_mutex_unlock(&log->mu);
+}
+
+void st_log_set_auto_high_watermark(st_log *log, bool on)
+{
+	pthread_mutex_lock(&log->mu);
+	log->auto_hw = on;
+	if (on)
+		log->hw = log->readable_end;
+	pthread_mutex_unlock(&log->mu);
+}
+
+void st_log_get_stats(st_log *log, st_log_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&log->mu);
+	out->start_offset = log->start_offset;
+	out->end_offset = log->end_offset;
+	out->readable_end = log->readable_end;
+	out->high_watermark = log->hw;
+	for (size_t i = 0; i < log->nsegs; i++)
+		out->size_bytes += log->segs[i]->size;
+	out->segments = (int)log->nsegs;
+	out->active_base_offset = active(log)->base;
+	out->appends = log->appends;
+	out->syncs = log->syncs;
+	out->offline = log->offline;
+	pthread_mutex_unlock(&log->mu);
+}
+
+int32_t st_log_latest_epoch(st_log *log)
+{
+	pthread_mutex_lock(&log->mu);
+	int32_t e = log->nepochs ? log->epochs[log->nepochs - 1].epoch : -1;
+	pthread_mutex_unlock(&log->mu);
+	return e;
+}
+
+/* ------------------------------------------------------ writer-side steps */
+
+void st__log_write_failed(st_log *log, st_append *a, int err)
+{
+	st__segment *seg = a->priv_file;
+	st__segment **gone = NULL;
+	size_t ngone = 0;
+	int trc = 0;
+
+	pthread_mutex_lock(&log->mu);
+	assert(a->priv_gen == log->gen && log->readable_end <= a->base_offset);
+	size_t i = log->nsegs;
+	while (i > 0 && log->segs[i - 1] != seg)
+		i--;
+	assert(i > 0);
+	/* Segments rolled after this append hold only appends that are now
+	 * discarded: undo those rolls, this segment is active again. */
+	if (i < log->nsegs) {
+		ngone = log->nsegs - i;
+		gone = malloc(ngone * sizeof(*gone));
+		for (size_t j = i; j < log->nsegs; j++) {
+			log->segs[j]->removed = true;
+			if (gone) {
+				gone[j - i] = log->segs[j];
+			} else {
+				/* Their files must go even without memory: left
+				 * behind they would pass for later segments. */
+				st__segment_unlink(log->segs[j]);
+				st__segment_unref(log->segs[j]);
+			}
+		}
+		log->nsegs = i;
+	}
+	seg->size = a->priv_pos;
+	seg->next_offset = a->base_offset;
+	log->end_offset = a->base_offset;
+	log->gen++;
+	while (log->nepochs > 0 && log->epochs[log->nepochs - 1].start >= log->end_offset) {
+		log->nepochs--;
+		log->epochs_dirty = true;
+	}
+	/* The file and the in-memory index must agree again before any new
+	 * append is stamped with a position; this is the failure path, so
+	 * holding the log lock across ftruncate() and the tail scan is fine. */
+	pthread_mutex_lock(&seg->mu);
+	if (ftruncate(seg->fd, a->priv_pos) < 0)
+		trc = -errno;
+	st__index_trim(&seg->idx, (uint32_t)(a->base_offset - seg->base), (uint32_t)a->priv_pos);
+	int64_t next;
+	if (st__segment_scan_tail_locked(seg, seg->fd, a->priv_pos, &next) < 0) {
+		/* The bytes before the failure were written by us a moment ago;
+		 * if even they do not read back, stop writing. */
+		trc = trc ? trc : -EIO;
+	}
+	pthread_mutex_unlock(&seg->mu);
+	int64_t end = log->end_offset;
+	pthread_mutex_unlock(&log->mu);
+
+	st__logf(log->store, ST_LOG_ERROR,
+		 "%s.log: write at position %" PRId64 " failed: %s; log end rolled back to %" PRId64,
+		 seg->prefix, a->priv_pos, st_strerror(err), end);
+	if (trc < 0)
+		st__log_set_offline(log, trc, seg->prefix);
+	for (size_t j = 0; gone && j < ngone; j++) {
+		st__segment_unlink(gone[j]);
+		st__segment_unref(gone[j]);
+	}
+	free(gone);
+}
+
+void st__log_commit(st_log *log, st_append *a)
+{
+	st__segment *seg = a->priv_file;
+
+	pthread_mutex_lock(&log->mu);
+	assert(a->priv_gen == log->gen);
+	if (a->last_offset + 1 > log->readable_end)
+		log->readable_end = a->last_offset + 1;
+	if (a->priv_pos + (int64_t)a->len > seg->readable)
+		seg->readable = a->priv_pos + (int64_t)a->len;
+	if (log->auto_hw)
+		log->hw = log->readable_end;
+	log->appends++;
+	pthread_mutex_unlock(&log->mu);
+}
+
+void st__log_set_offline(st_log *log, int err, const char *path)
+{
+	pthread_mutex_lock(&log->mu);
+	bool was = log->offline;
+	log->offline = true;
+	pthread_mutex_unlock(&log->mu);
+	if (!was)
+		st__logf(log->store, ST_LOG_ERROR,
+			 "%s: %s; the log is offline: reads continue up to offset %" PRId64
+			 ", writes fail until it is reopened",
+			 path, st_strerror(err), st_log_readable_end(log));
+}
+
+void st__log_count_sync(st_log *log)
+{
+	pthread_mutex_lock(&log->mu);
+	log->syncs++;
+	pthread_mutex_unlock(&log->mu);
+}
+
+void st__log_seal(st_log *log, st__segment *seg)
+{
+	pthread_mutex_lock(&log->mu);
+	bool skip = seg->removed || seg == active(log) || log->offline;
+	pthread_mutex_unlock(&log->mu);
+	if (skip)
+		return;
+
+	if (fdatasync(seg->fd) < 0) {
+		int err = -errno;
+		st__log_set_offline(log, err, seg->prefix);
+		return;
+	}
+	st__log_count_sync(log);
+	pthread_mutex_lock(&seg->mu);
+	int rc = st__index_save(&seg->idx, seg->prefix);
+	pthread_mutex_unlock(&seg->mu);
+	if (rc < 0)
+		st__logf(log->store, ST_LOG_WARN,
+			 "%s.index: cannot write the index of a rolled segment: %s; it will be rebuilt",
+			 seg->prefix, st_strerror(rc));
+	/* One directory sync covers the index renames and the directory
+	 * entries of this segment and of the one created by the roll. */
+	int drc = st__fsync_dir(log->dir);
+
+	pthread_mutex_lock(&log->mu);
+	int64_t rp = -1;
+	if (drc == 0) {
+		seg->sealed = true;
+		for (size_t i = 0; i + 1 < log->nsegs; i++) {
+			if (log->segs[i] == seg && log->segs[i + 1]->base > log->recovery_point) {
+				log->recovery_point = log->segs[i + 1]->base;
+				rp = log->recovery_point;
+			}
+		}
+	}
+	pthread_mutex_unlock(&log->mu);
+	if (drc < 0) {
+		st__log_set_offline(log, drc, log->dir);
+		return;
+	}
+	if (rp >= 0) {
+		pthread_mutex_lock(&log->meta_mu);
+		rc = st__offset_file_write(log->dir, "recovery-point", rp);
+		pthread_mutex_unlock(&log->meta_mu);
+		if (rc < 0)
+			st__logf(log->store, ST_LOG_WARN, "%s/recovery-point: cannot write: %s",
+				 log->dir, st_strerror(rc));
+	}
+	/* A closed segment's index goes back to disk; it is reloaded on the
+	 * first lookup that needs it (idle partitions stay small). */
+	pthread_mutex_lock(&seg->mu);
+	if (rc == 0 && seg->loaded) {
+		st__index_free(&seg->idx);
+		seg->loaded = false;
+	}
+	pthread_mutex_unlock(&seg->mu);
+}
+
+void st__log_persist_epochs(st_log *log)
+{
+	pthread_mutex_lock(&log->meta_mu);
+	pthread_mutex_lock(&log->mu);
+	if (!log->epochs_dirty) {
+		pthread_mutex_unlock(&log->mu);
+		pthread_mutex_unlock(&log->meta_mu);
+		return;
+	}
+	size_t n = log->nepochs;
+	st__epoch *copy = malloc((n ? n : 1) * sizeof(*copy));
+	if (copy) {
+		memcpy(copy, log->epochs, n * sizeof(*copy));
+		log->epochs_dirty = false;
+	}
+	pthread_mutex_unlock(&log->mu);
+	int rc = copy ? st__epochs_write(log->dir, copy, n) : -ENOMEM;
+	free(copy);
+	if (rc < 0) {
+		pthread_mutex_lock(&log->mu);
+		log->epochs_dirty = true;
+		pthread_mutex_unlock(&log->mu);
+		st__logf(log->store, ST_LOG_WARN, "%s/leader-epoch-checkpoint: cannot write: %s",
+			 log->dir, st_strerror(rc));
+	}
+	pthread_mutex_unlock(&log->meta_mu);
+}

@@ -1,0 +1,401 @@
+/*
+ * st_int.h -- storage internals shared between the files of storage/.
+ *
+ * Nothing outside storage/ includes this header, except white-box tests
+ * (fault injection). Cross-file names are st__name; everything else in a
+ * storage file is static.
+ *
+ * Objects and who owns them:
+ *
+ *   st_store      one per process: the append queue, the task queue and the
+ *                 writer thread with its I/O backend (store.c, io.c).
+ *   st_log        one per partition directory (log.c, recovery.c).
+ *   st__segment   one .log file and its two indexes (segment.c, index.c),
+ *                 reference counted: the log's list holds one reference, and
+ *                 so does every queued append, pending task and read slice.
+ *                 The fd is closed when the last reference goes, so retention
+ *                 can unlink a segment that a reader is still sending from.
+ *
+ * Locks, always taken in this order and never held across blocking I/O
+ * except where a comment says why:
+ *
+ *   log->mu      the log lock: offsets, the segment list, sizes, readable
+ *                end, configuration, leader epochs. Short sections.
+ *   seg->mu      one segment's fd (lazy open), index (lazy load, appends)
+ *                and max timestamp. Loading a closed segment's index reads
+ *                the file under this lock; only that segment's readers wait.
+ *   store->mu    the queues. Held for pointer swaps only.
+ *   log->meta_mu serializes writes of the log's small checkpoint files; held
+ *                across that I/O, never together with log->mu.
+ *
+ * Fields marked "writer" are touched only by the writer thread.
+ */
+#ifndef REWIND_ST_INT_H
+#define REWIND_ST_INT_H
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <sys/uio.h>
+
+#include "proto/proto.h"
+#include "storage/storage.h"
+
+/* Largest record payload a timestamp lookup will inflate from one batch. */
+#define ST__MAX_INFLATE ((size_t)256 << 20)
+/* Segment files are addressed with int32 positions in the offset index. */
+#define ST__MAX_SEGMENT_BYTES ((int64_t)INT32_MAX)
+/* "<20 digits>.timeindex" plus a ".tmp" suffix. */
+#define ST__NAME_MAX 40
+
+/* ----------------------------------------------------------- errors.c */
+
+/* Formats one line and hands it to the store's log hook (stderr if none).
+ * @locality any */
+void st__logf(const st_store *s, enum st_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Like snprintf into a path buffer: ENAMETOOLONG instead of truncating. */
+int st__path(char *buf, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------ index.c */
+
+/* In memory, entries are host-order and relative to the segment base. */
+typedef struct st__oentry {
+	uint32_t rel;                 /* batch base offset - segment base */
+	uint32_t pos;                 /* byte position of that batch */
+} st__oentry;
+
+typedef struct st__tentry {
+	int64_t ts;                   /* largest timestamp up to this batch */
+	uint32_t rel;                 /* base offset (relative) of the batch that
+	                                 first reached ts */
+} st__tentry;
+
+typedef struct st__index {
+	st__oentry *o;
+	size_t on, ocap;
+	st__tentry *t;
+	size_t tn, tcap;
+} st__index;
+
+void st__index_free(st__index *ix);
+/* 0 or -ENOMEM. Entries must arrive in increasing order (asserted). */
+int st__index_add_offset(st__index *ix, uint32_t rel, uint32_t pos);
+int st__index_add_time(st__index *ix, int64_t ts, uint32_t rel);
+/* Drops offset entries at or beyond pos_end and time entries at or beyond
+ * rel_end (a truncation). */
+void st__index_trim(st__index *ix, uint32_t rel_end, uint32_t pos_end);
+/* Position of the last entry whose offset is <= rel (0 if none); its
+ * relative offset in *entry_rel when not NULL. */
+uint32_t st__index_lookup(const st__index *ix, uint32_t rel, uint32_t *entry_rel);
+/* The last time entry whose timestamp is < ts: true and *rel set, or false
+ * (every indexed timestamp is >= ts, scan from the segment start). */
+bool st__index_lookup_time(const st__index *ix, int64_t ts, uint32_t *rel);
+/*
+ * Writes <prefix>.index and <prefix>.timeindex (each via a temporary file,
+ * fsync and rename; the caller fsyncs the directory). 0 or -errno.
+ */
+int st__index_save(const st__index *ix, const char *prefix);
+/*
+ * Reads and sanity-checks both index files of a segment of `seg_size`
+ * bytes and base offset `base` (entries in order, inside the file). 0,
+ * -ENOENT if a file is missing, ST_ERR_CORRUPT if one is malformed, or
+ * -errno. *out is untouched on failure.
+ */
+int st__index_load(st__index *out, const char *prefix, int64_t seg_size);
+/* Reads only the last time entry (the segment's max timestamp, written at
+ * seal): 1 and *last set, 0 if the file is empty, or an error as above. */
+int st__index_load_last_time(const char *prefix, int64_t seg_size, st__tentry *last);
+/* Bytes the index files would have, for a cheap size check at open. */
+int st__index_check_sizes(const char *prefix);
+
+/* ---------------------------------------------------------- segment.c */
+
+typedef struct st__segment st__segment;
+struct st__segment {
+	st_store *store;              /* borrowed; outlives every segment */
+	char *prefix;                 /* "<dir>/<20 digits>", owned */
+	int64_t base;                 /* immutable */
+	int32_t index_interval;       /* index.interval.bytes for rebuilds */
+	atomic_int refs;
+
+	pthread_mutex_t mu;           /* see the lock order above */
+	int fd;                       /* mu: -1 until opened (closed segments) */
+	bool unlinked;                /* mu: files removed from the directory */
+	bool loaded;                  /* mu: idx holds the whole index */
+	bool reported;                /* mu: a read error was logged */
+	bool index_bad;               /* mu: the index files lied; rebuild */
+	st__index idx;                /* mu (+ log lock for appends) */
+	int64_t bytes_since_entry;    /* mu: bytes appended since the last entry */
+	bool max_ts_known;            /* mu */
+	int64_t max_ts;               /* mu: -1 when no batch has a timestamp */
+	int64_t max_ts_offset;        /* mu: base offset of the batch reaching it */
+
+	/* log lock */
+	int64_t size;                 /* bytes assigned (active) or file size */
+	int64_t readable;             /* bytes below the readable end */
+	int64_t next_offset;          /* offset after the last batch assigned */
+	int64_t created_ms;           /* for segment.ms */
+	bool sealed;                  /* rolled, synced, indexes on disk */
+	bool removed;                 /* no longer in the log's list */
+
+	/* writer */
+	bool w_dirty;                 /* written, not yet synced */
+	bool w_dir_unsynced;          /* created; directory entry not yet synced */
+	st__segment *w_next;          /* link in a log's dirty list */
+	int w_req;                    /* write request being built this round */
+};
+
+/* Creates the object (no file I/O); refs = 1. NULL on -ENOMEM. */
+st__segment *st__segment_new(st_store *s, const char *dir, int64_t base);
+void st__segment_ref(st__segment *seg);
+/* Drops a reference; the last one closes the fd and frees. */
+void st__segment_unref(st__segment *seg);
+/* Opens (creating it when `create`) the .log file read-write. 0 or -errno. */
+int st__segment_open_rw(st__segment *seg, bool create);
+/* Under seg->mu: the fd, opening a closed segment's file read-only on first
+ * use. ST_ERR_OFFSET_OUT_OF_RANGE if the files were already unlinked. */
+int st__segment_fd_locked(st__segment *seg, int *fd);
+/* Removes the three files (ENOENT ignored). 0 or the first -errno. */
+int st__segment_unlink(st__segment *seg);
+/*
+ * Under seg->mu: makes seg->idx and the max timestamp available, loading the
+ * index files or, when they are missing or malformed, rebuilding them from
+ * the batch headers (and rewriting the files). `size` is the segment's
+ * size. *rebuilt (may be NULL) is set when it rebuilt. 0 or an error.
+ */
+int st__segment_load_locked(st__segment *seg, int64_t size, bool *rebuilt);
+/* Under seg->mu: a lookup through the loaded index of a sealed segment
+ * landed off a batch boundary, so the files passed the load checks but are
+ * wrong: drop the index; the next load rebuilds it from the log. */
+void st__segment_index_suspect_locked(st__segment *seg);
+/* Under seg->mu: the max timestamp only, from the last time-index entry
+ * when the index is not loaded. */
+int st__segment_max_ts_locked(st__segment *seg, int64_t size);
+
+/*
+ * Sequential reader over a segment file's batches, through a window buffer
+ * filled with pread(). Used by reads (headers only), timestamp lookups,
+ * index rebuilds and recovery (whole batches).
+ */
+typedef struct st__scan {
+	int fd;
+	int64_t pos;                  /* position of the next batch */
+	int64_t limit;                /* no batch may end beyond this */
+	uint8_t *buf;
+	size_t cap;
+	int64_t buf_pos;              /* file position of buf[0] */
+	size_t buf_len;
+	size_t window;                /* bytes per pread(); set after init */
+} st__scan;
+
+void st__scan_init(st__scan *sc, int fd, int64_t pos, int64_t limit);
+void st__scan_free(st__scan *sc);
+/*
+ * Reads the header of the batch at sc->pos: 1 with *h and *at (its position)
+ * filled, 0 at the limit, or an error: a kp_err for a malformed header or
+ * one whose batch runs past the limit, -errno for I/O. With `whole` the
+ * batch is also CRC-checked (kp_batch_validate) and *bytes points at it
+ * (valid until the next call). Advances past the batch on success only.
+ */
+int st__scan_next(st__scan *sc, bool whole, kp_batch_header *h, int64_t *at,
+		  const uint8_t **bytes);
+
+/*
+ * Recomputes, for the index state after a truncation or on open, the max
+ * timestamp and bytes since the last index entry by reading the batch
+ * headers from the last offset entry to `size`. Under seg->mu.
+ */
+int st__segment_scan_tail_locked(st__segment *seg, int fd, int64_t size,
+				 int64_t *next_offset);
+
+/* Applies one batch at `pos` to the in-memory index and max timestamp, as
+ * an append does. Under seg->mu. 0 or -ENOMEM. */
+int st__segment_index_batch_locked(st__segment *seg, const kp_batch_header *h,
+				   int64_t pos, int32_t interval);
+/* Makes the last time entry the segment's max timestamp (done at seal and
+ * close, so a closed segment's max timestamp is one pread away). */
+int st__segment_finish_time_index_locked(st__segment *seg);
+
+/* ------------------------------------------------------- checkpoint.c */
+
+/* Writes `len` bytes to <dir>/<name> atomically: a temporary file, fsync,
+ * rename, fsync of the directory. 0 or -errno. */
+int st__atomic_write(const char *dir, const char *name, const void *data, size_t len);
+/* The same for a full path, without the directory fsync (the caller syncs
+ * the directory once after several files). 0 or -errno. */
+int st__replace_file(const char *path, const void *data, size_t len);
+/* fsync() of a directory. 0 or -errno. */
+int st__fsync_dir(const char *dir);
+/* Reads a small file whole (at most cap - 1 bytes, NUL-terminated). The
+ * number of bytes, -ENOENT, -EFBIG or -errno. */
+ssize_t st__read_small(const char *dir, const char *name, char *buf, size_t cap);
+/* "0\n<value>\n": the format of log-start-offset and recovery-point. */
+int st__offset_file_read(const char *dir, const char *name, int64_t *out);
+int st__offset_file_write(const char *dir, const char *name, int64_t value);
+
+typedef struct st__epoch {
+	int32_t epoch;
+	int64_t start;
+} st__epoch;
+/* Leader-epoch checkpoint, Kafka's format. *out is malloc'ed (free()),
+ * *n entries. A missing file gives 0 entries. ST_ERR_CORRUPT if garbled. */
+int st__epochs_read(const char *dir, st__epoch **out, size_t *n);
+int st__epochs_write(const char *dir, const st__epoch *e, size_t n);
+
+/* Takes <dir>/.lock (flock, exclusive, non-blocking): the fd, ST_ERR_LOCKED
+ * or -errno. */
+int st__dir_lock(const char *dir);
+
+/* -------------------------------------------------------------- io.c */
+
+enum st__io_op { ST__IO_WRITE, ST__IO_SYNC };
+
+/* One write (a vector of buffers at a position) or one fdatasync. */
+typedef struct st__io_req {
+	enum st__io_op op;
+	int fd;
+	struct iovec *iov;            /* WRITE: advanced in place as bytes land */
+	int iovcnt;
+	int64_t pos;
+	size_t len;
+	size_t done;                  /* OUT: bytes written */
+	int err;                      /* OUT: 0 or -errno */
+	int state;                    /* backend private */
+} st__io_req;
+
+/* A writer backend, in the manner of an event loop's: one small set of
+ * functions. run() executes every request to completion or error
+ * (short writes are continued, EINTR/EAGAIN retried). */
+typedef struct st__io_ops {
+	const char *name;
+	int (*init)(st_store *s, unsigned entries);
+	void (*fini)(st_store *s);
+	void (*run)(st_store *s, st__io_req *reqs, size_t n);
+} st__io_ops;
+
+extern const st__io_ops st__io_uring_ops;
+extern const st__io_ops st__io_psync_ops;
+
+/* Fault injection for tests: the `skip`+1-th next request of kind `op`
+ * fails with `err` (a negative errno); count such failures in a row. */
+void st__store_inject_fault(st_store *s, enum st__io_op op, int err, int skip, int count);
+/* Backends call this before executing a request: 0 or the injected error. */
+int st__io_fault(st_store *s, enum st__io_op op);
+
+/* ----------------------------------------------------------- store.c */
+
+enum st__task_kind {
+	ST__TASK_SEAL,                /* sync a rolled segment, write its index */
+	ST__TASK_CLOSE,               /* a log closes: sync, forget it */
+	ST__TASK_BARRIER,             /* nothing: done once all before it are */
+};
+
+typedef struct st__task st__task;
+struct st__task {
+	enum st__task_kind kind;
+	st_log *log;
+	st__segment *seg;             /* SEAL: a reference the task owns */
+	bool waited;                  /* a thread waits in st__store_wait() */
+	bool done;                    /* store->mu */
+	int result;
+	st__task *next;
+};
+
+struct st_store {
+	st_store_options opts;
+	const st__io_ops *io;
+	void *io_state;               /* backend private (the ring) */
+	pthread_t thread;
+
+	pthread_mutex_t mu;
+	pthread_cond_t wake;          /* work arrived, or stop */
+	pthread_cond_t done;          /* a waited task finished */
+	st_append *qhead, *qtail;     /* mu: appends in call order */
+	st__task *thead, *ttail;      /* mu */
+	bool stop;                    /* mu */
+
+	/* faults (tests): mu */
+	int fault_err[2], fault_skip[2], fault_count[2];
+
+	/* writer */
+	struct writer *w_scratch;     /* per-round arrays (store.c) */
+	st_log *w_dirty_logs;         /* logs with written, unsynced bytes */
+};
+
+/* Queues an append. The caller holds the log lock (so a log's appends queue
+ * in offset order). */
+void st__store_enqueue(st_store *s, st_append *a);
+/* Queues a task; a waited task is then passed to st__store_wait(). */
+void st__store_post(st_store *s, st__task *t);
+void st__store_wait(st_store *s, st__task *t);
+int64_t st__monotonic_ms(void);
+/* Waits until everything queued before the call (appends and tasks) is
+ * done. For tests and tools; blocks. */
+void st__store_barrier(st_store *s);
+
+/* ------------------------------------------------------ log.c (internal) */
+
+struct st_log {
+	st_store *store;              /* borrowed */
+	char *dir;                    /* owned */
+	int lock_fd;
+
+	pthread_mutex_t mu;           /* the log lock */
+	st_log_config cfg;
+	st__segment **segs;           /* sorted by base; the last is active */
+	size_t nsegs, capsegs;
+	int64_t start_offset;
+	int64_t end_offset;           /* next offset to assign */
+	int64_t readable_end;
+	int64_t hw;
+	bool auto_hw;
+	int64_t recovery_point;
+	uint64_t gen;                 /* bumped when queued appends are discarded */
+	bool offline;
+	bool closing;
+	st__epoch *epochs;
+	size_t nepochs, capepochs;
+	bool epochs_dirty;
+	int64_t appends, syncs;
+	st_recovery_report report;
+
+	pthread_mutex_t meta_mu;      /* checkpoint files */
+
+	/* writer */
+	st__segment *w_dirty;         /* segments with unsynced bytes (refs) */
+	int64_t w_unsynced_records;
+	int64_t w_first_unsynced_ms;
+	int64_t w_flush_ms, w_flush_messages;
+	bool w_listed;                /* in store->w_dirty_logs */
+	st_log *w_next;
+	bool w_touched;               /* written this round */
+	int w_sync_err;               /* this round's sync outcome */
+	bool w_sync_now;              /* this round syncs its dirty segments */
+};
+
+/* Writer-side steps of a round (log.c). */
+/* An append's write failed (err): truncate the file back to its position,
+ * roll the log end back, discard later queued appends (generation). */
+void st__log_write_failed(st_log *log, st_append *a, int err);
+/* The append's bytes are readable now (written, and synced if the policy
+ * wants it). */
+void st__log_commit(st_log *log, st_append *a);
+/* An fsync of one of the log's files failed: offline. */
+void st__log_set_offline(st_log *log, int err, const char *path);
+void st__log_count_sync(st_log *log);
+/* SEAL task: the rolled segment is synced, its index written, the recovery
+ * point advanced. */
+void st__log_seal(st_log *log, st__segment *seg);
+/* Writes the leader-epoch checkpoint if it changed. */
+void st__log_persist_epochs(st_log *log);
+
+/* recovery.c: loads the segments of an open log (its lock is held). */
+int st__log_recover(st_log *log, bool clean, int64_t now_ms);
+/* Appends a segment to the log's list (log lock, or single-threaded open). */
+int st__log_push_segment(st_log *log, st__segment *seg);
+
+#endif /* REWIND_ST_INT_H */

@@ -1,0 +1,280 @@
+/*
+ * storage.h -- the partition log: what the rest of rewind may call.
+ *
+ * A *store* (st_store) is the storage engine of one process: it owns the
+ * writer thread (io_uring with group commit, or a pwrite/fdatasync
+ * fallback) and the logging hook. A *log* (st_log) is one partition: a
+ * directory of segment files
+ *
+ *     <dir>/00000000000000000000.log        record batches exactly as received,
+ *                                           with broker-assigned base offsets
+ *     <dir>/00000000000000000000.index      sparse: relative offset -> position
+ *     <dir>/00000000000000000000.timeindex  sparse: max timestamp -> relative offset
+ *     <dir>/log-start-offset                persisted log start offset
+ *     <dir>/recovery-point                  offsets below are known good
+ *     <dir>/leader-epoch-checkpoint         leader epoch -> start offset
+ *     <dir>/.clean-shutdown                 present only after a clean close
+ *     <dir>/.lock                           flock()ed while a process has it open
+ *
+ * (the byte formats are specified at the top of storage/segment.c,
+ * storage/index.c and storage/checkpoint.c).
+ *
+ * Flow of an append: the caller hands a buffer of complete batches to
+ * st_log_append(); under the log's short lock the batches are validated,
+ * given offsets and a file position, and queued to the writer; the caller
+ * returns at once. The writer thread writes, then (per the log's flush
+ * policy) fdatasyncs every file a round touched with one sync each -- many
+ * appends share one sync -- and then calls each append's callback. Readers
+ * see bytes only once the policy's condition holds (the *readable end*), so a
+ * reader never sees a half-written batch, and by default never a batch that
+ * is not yet durable.
+ *
+ * Errors: 0 or negative: -errno for system errors (-ENOSPC, -EIO, -EROFS,
+ * -EACCES ...), kp_err values for malformed batches, st_err values for the
+ * rest. st_strerror() names all three kinds. A call that takes a callback and
+ * returns an error never calls the callback.
+ *
+ * Threads: st_log functions may be called from any thread (@locality any)
+ * unless stated; append callbacks run on the writer thread
+ * (@locality writer) and must not block or call st_log_close().
+ */
+#ifndef REWIND_STORAGE_H
+#define REWIND_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum st_err {
+	ST_ERR_LOCKED = -2001,          /* another process holds the log directory */
+	ST_ERR_CORRUPT = -2002,         /* on-disk state cannot be trusted or repaired */
+	ST_ERR_OFFSET_OUT_OF_RANGE = -2003,
+	ST_ERR_TOO_LARGE = -2004,       /* batch larger than segment.bytes or the limit */
+	ST_ERR_OFFLINE = -2005,         /* the log failed an fsync and refuses writes */
+	ST_ERR_NOT_FOUND = -2006,       /* no record matches (e.g. timestamp lookup) */
+	ST_ERR_CLOSING = -2007,         /* the log or store is shutting down */
+	ST_ERR_CONFIG = -2008,          /* a configuration value is out of range */
+	ST_ERR_TRUNCATED = -2009,       /* the append was discarded: an earlier append
+	                                   of the same log failed and offsets rolled back */
+};
+
+/* Static name for any error this module returns (st_err, kp_err or -errno). */
+const char *st_strerror(int err);
+
+/* ------------------------------------------------------------------ store */
+
+enum st_log_level { ST_LOG_ERROR, ST_LOG_WARN, ST_LOG_INFO, ST_LOG_DEBUG };
+
+typedef void st_log_fn(void *arg, enum st_log_level level, const char *msg);
+
+typedef struct st_store_options {
+	bool use_io_uring;        /* false: pwrite + fdatasync on the writer thread */
+	unsigned ring_entries;    /* io_uring submission queue size; 0 = 256 */
+	st_log_fn *log;           /* NULL: lines to stderr */
+	void *log_arg;
+} st_store_options;
+
+typedef struct st_store st_store;
+
+/* Fills defaults: io_uring on unless the environment says REWIND_IO_URING=0. */
+void st_store_options_default(st_store_options *o);
+
+/*
+ * Starts the writer thread. On success *out must be released with
+ * st_store_close() after every log of it is closed. If io_uring cannot be set
+ * up the store falls back to pwrite and logs one line saying so.
+ * @locality any
+ */
+int st_store_open(const st_store_options *o, st_store **out);
+void st_store_close(st_store *s);
+/* True when the writer uses io_uring. */
+bool st_store_uses_io_uring(const st_store *s);
+
+/* -------------------------------------------------------------------- log */
+
+typedef struct st_log_config {
+	int64_t segment_bytes;        /* segment.bytes, default 1 GiB (max 2 GiB - 1) */
+	int64_t segment_ms;           /* segment.ms, default 7 days */
+	int64_t retention_ms;         /* retention.ms, -1 = forever, default 7 days */
+	int64_t retention_bytes;      /* retention.bytes, -1 = unlimited (default) */
+	int32_t index_interval_bytes; /* index.interval.bytes, default 4096 */
+	int64_t flush_messages;       /* flush.messages: sync after this many records;
+	                                 1 (default) = every append waits for its sync */
+	int64_t flush_ms;             /* flush.ms: with flush_messages > 1, longest a
+	                                 written batch stays unsynced; default 1000 */
+	bool log_append_time;         /* message.timestamp.type=LogAppendTime */
+} st_log_config;
+
+void st_log_config_default(st_log_config *c);
+
+typedef struct st_log st_log;
+
+typedef struct st_recovery_report {
+	bool clean;                   /* the clean-shutdown marker was present */
+	int segments;                 /* segments found */
+	int segments_scanned;         /* segments whose batches were validated */
+	int64_t batches_scanned;
+	int64_t bytes_truncated;      /* torn or garbled tail removed */
+	int indexes_rebuilt;
+} st_recovery_report;
+
+/*
+ * Opens (creating if needed) the partition log in `dir`, takes its lock
+ * (ST_ERR_LOCKED if another process or handle holds it) and recovers it: with
+ * a clean-shutdown marker it trusts the files; otherwise it validates every
+ * batch from the recovery point on, truncates a torn or garbled tail and
+ * rebuilds missing or corrupt indexes. `dir` is copied.
+ * On success *out is released with st_log_close(). @locality any
+ */
+int st_log_open(st_store *s, const char *dir, const st_log_config *cfg,
+		int64_t now_ms, st_log **out);
+
+/*
+ * Waits for the log's queued appends to complete (their callbacks run), syncs
+ * and writes the active segment's indexes and the clean-shutdown marker,
+ * releases the lock and frees the log. Blocks; not for reactor threads.
+ */
+void st_log_close(st_log *log);
+
+/* Report of what st_log_open() found. Borrowed; valid until close. */
+const st_recovery_report *st_log_recovery(const st_log *log);
+
+/* Applies new configuration (alter configs). ST_ERR_CONFIG if out of range. */
+int st_log_set_config(st_log *log, const st_log_config *cfg);
+
+/* ----------------------------------------------------------------- append */
+
+typedef struct st_append st_append;
+
+/* Called once per queued append, on the writer thread. err is 0 when the
+ * bytes are written (and durable if a->durable). */
+typedef void st_append_cb(st_append *a, int err);
+
+struct st_append {
+	/* IN: one or more complete RecordBatch v2, contiguous. Borrowed until the
+	 * callback runs; storage rewrites each batch's baseOffset and
+	 * partitionLeaderEpoch in place (and maxTimestamp, attributes and CRC
+	 * with log_append_time). */
+	uint8_t *data;
+	size_t len;
+	int32_t leader_epoch;
+	st_append_cb *cb;
+	void *arg;
+
+	/* OUT: set by st_log_append() on success. */
+	int64_t base_offset;          /* first offset assigned */
+	int64_t last_offset;          /* last offset assigned */
+	int64_t log_append_time;      /* -1 unless log_append_time */
+	/* OUT: set before the callback. */
+	bool durable;                 /* the bytes were fdatasync'ed */
+
+	/* private to storage */
+	struct st_append *next;
+	void *priv_log;
+	void *priv_file;
+	int64_t priv_pos;
+	uint64_t priv_gen;
+	int64_t priv_records;
+};
+
+/*
+ * Validates the batches (magic, sizes, CRC: a kp_err on failure), assigns
+ * offsets, rolls the segment if segment.bytes or segment.ms says so, and
+ * queues the bytes to the writer. Returns 0 (the callback will run exactly
+ * once) or an error (it will not): a kp_err, ST_ERR_TOO_LARGE,
+ * ST_ERR_OFFLINE, ST_ERR_CLOSING or -errno from a roll. Never waits for I/O
+ * except the open() of a new segment on roll.
+ * @locality any; appends to one log are ordered as their calls.
+ */
+int st_log_append(st_log *log, st_append *a, int64_t now_ms);
+
+/* ------------------------------------------------------------------- read */
+
+/*
+ * A byte range of one segment file, ready for sendfile()/pread(): whole
+ * batches only. Holds a reference on the segment file, so the range stays
+ * readable even if retention deletes the segment meanwhile; release with
+ * st_slice_release().
+ */
+typedef struct st_slice {
+	int fd;                       /* borrowed; valid until release */
+	int64_t file_pos;
+	size_t len;                   /* 0 when there is nothing to read */
+	int64_t first_offset;         /* base offset of the first batch in range */
+	int64_t next_offset;          /* offset after the last batch in range */
+	void *priv_file;
+} st_slice;
+
+/*
+ * Finds the batch holding `offset` and returns whole batches from there, up
+ * to max_bytes (but always at least the first batch, however large, as Kafka
+ * does), from one segment, below min(upper, readable end); upper < 0 means
+ * the readable end. Offset equal to the end gives an empty slice.
+ * ST_ERR_OFFSET_OUT_OF_RANGE below the log start or above the end.
+ */
+int st_log_read(st_log *log, int64_t offset, size_t max_bytes, int64_t upper,
+		st_slice *out);
+void st_slice_release(st_slice *s);
+
+/* -------------------------------------------------------------- positions */
+
+int64_t st_log_start_offset(st_log *log);
+int64_t st_log_end_offset(st_log *log);        /* next offset to assign */
+int64_t st_log_readable_end(st_log *log);      /* offsets below it are readable */
+/* The high watermark: with auto_high_watermark (the default, single node) it
+ * follows the readable end; replication sets it explicitly. */
+int64_t st_log_high_watermark(st_log *log);
+void st_log_set_high_watermark(st_log *log, int64_t hw);
+void st_log_set_auto_high_watermark(st_log *log, bool on);
+
+/*
+ * First record whose timestamp is >= ts: its offset and timestamp.
+ * ST_ERR_NOT_FOUND if there is none below the readable end.
+ */
+int st_log_offset_for_timestamp(st_log *log, int64_t ts, int64_t *offset,
+				int64_t *timestamp);
+/* The record with the largest timestamp (first such offset), for
+ * ListOffsets MAX_TIMESTAMP. ST_ERR_NOT_FOUND on an empty log. */
+int st_log_max_timestamp(st_log *log, int64_t *offset, int64_t *timestamp);
+
+/* ---------------------------------------------------- roll and retention */
+
+/* Closes the active segment and starts a new one now (if it is non-empty). */
+int st_log_roll(st_log *log, int64_t now_ms);
+
+/*
+ * Deletes whole closed segments that retention.ms or retention.bytes say
+ * must go, and those wholly below the log start offset; advances and persists
+ * the log start offset. *deleted (may be NULL) counts segments removed.
+ */
+int st_log_enforce_retention(st_log *log, int64_t now_ms, int *deleted);
+
+/* Raises the log start offset (DeleteRecords) and persists it. Segments
+ * wholly below it go at the next retention pass.
+ * ST_ERR_OFFSET_OUT_OF_RANGE above the high watermark. */
+int st_log_delete_records(st_log *log, int64_t new_start);
+
+/* ------------------------------------------------------------ inspection */
+
+typedef struct st_log_stats {
+	int64_t start_offset;
+	int64_t end_offset;
+	int64_t readable_end;
+	int64_t high_watermark;
+	int64_t size_bytes;           /* sum of segment file sizes */
+	int segments;
+	int64_t active_base_offset;
+	int64_t appends;              /* appends completed since open */
+	int64_t syncs;                /* fdatasyncs issued for this log since open */
+	bool offline;
+} st_log_stats;
+
+void st_log_get_stats(st_log *log, st_log_stats *out);
+
+/* Leader epoch of the latest entry in the leader-epoch checkpoint, or -1. */
+int32_t st_log_latest_epoch(st_log *log);
+
+/* Segment file name for a base offset: 20 digits + suffix, into buf. */
+void st_segment_filename(char *buf, size_t cap, int64_t base_offset, const char *suffix);
+
+#endif /* REWIND_STORAGE_H */
