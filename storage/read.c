@@ -114,6 +114,10 @@ static int read_segment(st__segment *seg, int64_t size, int64_t seg_limit, bool 
 			out->next_offset = last + 1;
 		}
 		st__scan_free(&sc);
+		/* Bytes that do not parse after whole batches were found: hand
+		 * out those; the next read starts at the damage and reports it. */
+		if (rc < 0 && first >= 0)
+			rc = 0;
 		if (rc < 0 && pos > 0 && first < 0 && sealed && attempt == 0) {
 			st__logf(seg->store, ST_LOG_WARN,
 				 "%s.index: entry leads off a batch boundary; rebuilding the index",

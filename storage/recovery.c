@@ -13,10 +13,15 @@
  *
  * The rule: segments below the recovery point were synced and validated
  * before it moved, so they are trusted (their index files are size-checked
- * here and content-checked when first loaded). From the segment holding the
+ * here and content-checked when first loaded; if such a segment's own
+ * batches no longer parse -- damage after the fact, not a crash -- it is
+ * kept and served without an index, and reads that reach the damage fail
+ * with ST_ERR_CORRUPT). From the segment holding the
  * recovery point to the end, every batch is read and validated
- * (kp_batch_validate: sizes, magic, CRC; base offsets strictly increasing
- * and within the segment's int32 range). The log is truncated at the first
+ * (kp_batch_validate: sizes, magic, CRC; each base offset exactly the
+ * previous batch's last offset + 1, starting at the segment's base, within
+ * the segment's int32 range; each segment starting where the previous
+ * ended). The log is truncated at the first
  * batch that fails and every later segment is deleted, so what remains is a
  * prefix of what was written, ending on a batch boundary; since everything
  * acknowledged as durable was synced, it is all in that prefix. Indexes of
@@ -149,7 +154,7 @@ static void epoch_observe(st_log *log, int32_t epoch, int64_t offset)
  * for an I/O error (a bad batch is not an error: it ends *valid).
  */
 static int scan_segment(st_log *log, st__segment *seg, int64_t *expected, int64_t *valid,
-			int *bad)
+			int *bad, int64_t *bad_base)
 {
 	kp_batch_header h;
 	const uint8_t *bytes;
@@ -168,8 +173,14 @@ static int scan_segment(st_log *log, st__segment *seg, int64_t *expected, int64_
 	seg->bytes_since_entry = 0;
 	st__scan_init(&sc, seg->fd, 0, seg->size);
 	while ((rc = st__scan_next(&sc, true, &h, &at, &bytes)) == 1) {
-		if (h.base_offset < *expected ||
+		/* Offsets must continue exactly: the baseOffset field is not
+		 * covered by the CRC, so a garbled one would otherwise pass.
+		 * Segments scanned here were written by appends, which leave no
+		 * gaps (compaction only rewrites sealed segments, below the
+		 * recovery point). */
+		if (h.base_offset != *expected ||
 		    kp_batch_last_offset(&h) - seg->base > INT32_MAX) {
+			*bad_base = h.base_offset;
 			rc = ST_ERR_CORRUPT;
 			break;
 		}
@@ -367,32 +378,31 @@ int st__log_recover(st_log *log, bool clean, int64_t now_ms)
 			first_scan++;
 	}
 	for (size_t i = 0; i < first_scan && i + 1 < n; i++) {
-		rc = check_trusted(log, log->segs[i]);
-		if (rc == ST_ERR_CORRUPT || (rc <= -1000 && rc > -2000)) {
-			/* Its headers do not even parse: validate from here. */
-			first_scan = i;
-			break;
-		}
-		if (rc < 0)
+		if ((rc = check_trusted(log, log->segs[i])) < 0)
 			return rc;
 	}
 
 	int64_t expected = first_scan < n ? log->segs[first_scan]->base : 0;
 	for (size_t i = first_scan; i < log->nsegs; i++) {
 		st__segment *seg = log->segs[i];
-		int64_t valid;
+		int64_t valid, bad_base = -1;
 		int bad;
 		if ((rc = st__segment_open_rw(seg, false)) < 0)
 			return rc;
-		if (seg->base > expected)
-			expected = seg->base;
-		if ((rc = scan_segment(log, seg, &expected, &valid, &bad)) < 0)
+		if ((rc = scan_segment(log, seg, &expected, &valid, &bad, &bad_base)) < 0)
 			return rc;
 		rep->segments_scanned++;
-		if (valid < seg->size) {
+		if (valid < seg->size && bad_base >= 0) {
+			st__logf(log->store, ST_LOG_WARN,
+				 "%s.log: truncating %" PRId64 " bytes at position %" PRId64
+				 ": batch base offset %" PRId64 " where %" PRId64 " was expected",
+				 seg->prefix, seg->size - valid, valid, bad_base, expected);
+		} else if (valid < seg->size) {
 			st__logf(log->store, ST_LOG_WARN,
 				 "%s.log: truncating %" PRId64 " bytes at position %" PRId64 ": %s",
 				 seg->prefix, seg->size - valid, valid, st_strerror(bad));
+		}
+		if (valid < seg->size) {
 			if (ftruncate(seg->fd, valid) < 0)
 				return -errno;
 			rep->bytes_truncated += seg->size - valid;
@@ -400,7 +410,7 @@ int st__log_recover(st_log *log, bool clean, int64_t now_ms)
 		}
 		/* After a truncation, or if the next segment starts below what
 		 * this one holds, nothing after this segment is trustworthy. */
-		if (i + 1 < log->nsegs && (bad || log->segs[i + 1]->base < expected)) {
+		if (i + 1 < log->nsegs && (bad || log->segs[i + 1]->base != expected)) {
 			drop_tail(log, i + 1);
 			dir_changed = true;
 		}

@@ -387,9 +387,22 @@ int st__segment_load_locked(st__segment *seg, int64_t size, bool *rebuilt)
 	st__logf(seg->store, ST_LOG_WARN, "%s.index: %s; rebuilding the indexes from the log",
 		 seg->prefix, rc == -ENOENT ? "missing" : "corrupt");
 	if ((rc = rebuild_locked(seg, fd, size, seg->index_interval)) < 0) {
-		st__logf(seg->store, ST_LOG_ERROR, "%s.log: cannot rebuild its index: %s",
+		if (rc != ST_ERR_CORRUPT)
+			return rc;
+		/* The log itself is damaged. Without an index lookups scan from
+		 * the start: what precedes the damage stays readable and reads
+		 * that reach it fail with ST_ERR_CORRUPT. Nothing is deleted:
+		 * this is data below the recovery point, not a torn tail. */
+		st__logf(seg->store, ST_LOG_ERROR,
+			 "%s.log: cannot rebuild its index: %s; serving it without one",
 			 seg->prefix, st_strerror(rc));
-		return rc;
+		st__index_free(&seg->idx);
+		seg->max_ts = -1;
+		seg->max_ts_offset = seg->base;
+		seg->max_ts_known = true;
+		seg->loaded = true;
+		seg->index_bad = false;
+		return 0;
 	}
 	seg->max_ts_known = true;
 	seg->loaded = true;
