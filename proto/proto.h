@@ -377,4 +377,34 @@ int kp_batch_builder_add(kp_batch_builder *b, int64_t timestamp,
  * free it afterwards. */
 int kp_batch_builder_finish(kp_batch_builder *b, kp_buf *out);
 
+/* ------------------------------------------------------------------ arena */
+/* Added for the generated message codecs (proto/schema/); proto/arena.c. */
+
+/*
+ * A bump allocator: memory is handed out in order and released all at once
+ * by kp_arena_free() or kp_arena_reset(), never one allocation at a time.
+ * Decoded messages keep their arrays here. An allocation that fails returns
+ * NULL and records the first error in `err` (KP_ERR_NOMEM; KP_ERR_TOO_LARGE
+ * when `limit` would be passed; KP_ERR_OVERFLOW), after which every
+ * allocation fails until a reset, like kp_buf. Memory is aligned for any
+ * type. One owner at a time: not thread-safe.
+ */
+struct kp_arena_chunk;
+typedef struct kp_arena {
+	struct kp_arena_chunk *chunk;   /* newest chunk; older ones hang off it */
+	size_t used;                    /* bytes handed out, padding included */
+	size_t limit;                   /* most bytes to hand out; 0 = no limit */
+	int err;
+} kp_arena;
+
+void kp_arena_init(kp_arena *a, size_t limit);
+/* `size` bytes, valid until the next kp_arena_reset()/kp_arena_free(). */
+void *kp_arena_alloc(kp_arena *a, size_t size);
+/* n * size zeroed bytes; the product is overflow-checked. */
+void *kp_arena_calloc(kp_arena *a, size_t n, size_t size);
+/* Releases every allocation and clears err, keeping one chunk for reuse. */
+void kp_arena_reset(kp_arena *a);
+/* Releases everything; the arena may be used again (same limit). */
+void kp_arena_free(kp_arena *a);
+
 #endif /* REWIND_PROTO_H */
