@@ -66,6 +66,8 @@ enum kp_err {
 	KP_ERR_NOMEM = -1008,        /* allocation failed */
 	KP_ERR_OVERFLOW = -1009,     /* a size computation would overflow */
 	KP_ERR_COMPRESS = -1010,     /* a compressor failed (not for lack of memory) */
+	KP_ERR_VERSION = -1101,      /* message version outside its valid range */
+	KP_ERR_FIELD = -1102,        /* a value this message version cannot encode */
 };
 
 /* Returns a static, human-readable name for a kp_err (or "unknown error"). */

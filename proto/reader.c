@@ -41,6 +41,8 @@ const char *kp_strerror(int err)
 	case KP_ERR_NOMEM: return "out of memory";
 	case KP_ERR_OVERFLOW: return "size computation would overflow";
 	case KP_ERR_COMPRESS: return "compressor failed";
+	case KP_ERR_VERSION: return "message version not supported";
+	case KP_ERR_FIELD: return "value cannot be encoded in this message version";
 	default: return "unknown error";
 	}
 }

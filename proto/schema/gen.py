@@ -1098,12 +1098,6 @@ HEADER_PREAMBLE = """\
 
 #include "proto/proto.h"
 
-/* Errors of the codecs, numbered apart from proto.h's kp_err list. */
-enum kp_msgs_err {
-	KP_ERR_VERSION = -1101,      /* version outside the message's valid range */
-	KP_ERR_FIELD = -1102,        /* a value this version cannot encode */
-};
-
 /* A string: UTF-8 bytes, not NUL-terminated; len -1 is null. */
 typedef struct kp_str {
 	const uint8_t *p;
