@@ -589,7 +589,10 @@ void st__log_commit(st_log *log, st_append *a)
 	st__segment *seg = a->priv_file;
 
 	pthread_mutex_lock(&log->mu);
-	assert(a->priv_gen == log->gen);
+	/* An append of an older generation is committed only if it preceded
+	 * the failure that bumped the generation: its bytes are below the
+	 * truncation point. */
+	assert(a->priv_gen <= log->gen && a->last_offset < log->end_offset);
 	if (a->last_offset + 1 > log->readable_end)
 		log->readable_end = a->last_offset + 1;
 	if (a->priv_pos + (int64_t)a->len > seg->readable)

@@ -119,9 +119,7 @@ static int read_segment(st__segment *seg, int64_t size, int64_t seg_limit, bool 
 		if (rc < 0 && first >= 0)
 			rc = 0;
 		if (rc < 0 && pos > 0 && first < 0 && sealed && attempt == 0) {
-			st__logf(seg->store, ST_LOG_WARN,
-				 "%s.index: entry leads off a batch boundary; rebuilding the index",
-				 seg->prefix);
+			/* The next load says so, once, and rebuilds. */
 			pthread_mutex_lock(&seg->mu);
 			st__segment_index_suspect_locked(seg);
 			pthread_mutex_unlock(&seg->mu);

@@ -385,7 +385,8 @@ int st__segment_load_locked(st__segment *seg, int64_t size, bool *rebuilt)
 	if (rc != -ENOENT && rc != ST_ERR_CORRUPT)
 		return rc;
 	st__logf(seg->store, ST_LOG_WARN, "%s.index: %s; rebuilding the indexes from the log",
-		 seg->prefix, rc == -ENOENT ? "missing" : "corrupt");
+		 seg->prefix, seg->index_bad ? "an entry leads off a batch boundary" :
+		 rc == -ENOENT ? "missing" : "corrupt");
 	if ((rc = rebuild_locked(seg, fd, size, seg->index_interval)) < 0) {
 		if (rc != ST_ERR_CORRUPT)
 			return rc;
@@ -402,6 +403,7 @@ int st__segment_load_locked(st__segment *seg, int64_t size, bool *rebuilt)
 		seg->max_ts_known = true;
 		seg->loaded = true;
 		seg->index_bad = false;
+		seg->reported = true;  /* the damage is logged; reads need not repeat it */
 		return 0;
 	}
 	seg->max_ts_known = true;

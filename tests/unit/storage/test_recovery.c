@@ -480,7 +480,7 @@ START_TEST(recovery_rebuilds_missing_and_corrupt_indexes)
 	ck_assert_msg(tst_lines_contain(&lines, name), "%s", lines.text);
 	st_segment_filename(name, sizeof(name), bases[2], ".index: corrupt");
 	ck_assert_msg(tst_lines_contain(&lines, name), "%s", lines.text);
-	st_segment_filename(name, sizeof(name), bases[3], ".index: entry leads off");
+	st_segment_filename(name, sizeof(name), bases[3], ".index: an entry leads off");
 	ck_assert_msg(tst_lines_contain(&lines, name), "%s", lines.text);
 	st_log_close(log);
 	st_store_close(s);
