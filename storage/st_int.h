@@ -319,6 +319,7 @@ struct st_store {
 	bool stop;                    /* mu */
 
 	/* faults (tests): mu */
+	atomic_bool fault_armed;      /* set once a fault was injected */
 	int fault_err[2], fault_skip[2], fault_count[2];
 
 	/* writer */

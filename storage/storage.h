@@ -81,8 +81,10 @@ void st_store_options_default(st_store_options *o);
 
 /*
  * Starts the writer thread. On success *out must be released with
- * st_store_close() after every log of it is closed. If io_uring cannot be set
- * up the store falls back to pwrite and logs one line saying so.
+ * st_store_close() after every log of it is closed (and every slice
+ * released). If io_uring cannot be set up the store falls back to pwrite and
+ * logs one line saying so. REWIND_IO_URING=0 in the environment forces the
+ * fallback whatever o->use_io_uring says. o may be NULL (defaults).
  * @locality any
  */
 int st_store_open(const st_store_options *o, st_store **out);
@@ -193,8 +195,8 @@ int st_log_append(st_log *log, st_append *a, int64_t now_ms);
 /*
  * A byte range of one segment file, ready for sendfile()/pread(): whole
  * batches only. Holds a reference on the segment file, so the range stays
- * readable even if retention deletes the segment meanwhile; release with
- * st_slice_release().
+ * readable even if retention deletes the segment meanwhile (or the log is
+ * closed); release with st_slice_release() before st_store_close().
  */
 typedef struct st_slice {
 	int fd;                       /* borrowed; valid until release */
@@ -210,7 +212,9 @@ typedef struct st_slice {
  * to max_bytes (but always at least the first batch, however large, as Kafka
  * does), from one segment, below min(upper, readable end); upper < 0 means
  * the readable end. Offset equal to the end gives an empty slice.
- * ST_ERR_OFFSET_OUT_OF_RANGE below the log start or above the end.
+ * ST_ERR_OFFSET_OUT_OF_RANGE below the log start or above the end;
+ * ST_ERR_CORRUPT if the bytes there no longer parse (damage after the fact,
+ * logged once; the batches before it stay readable).
  */
 int st_log_read(st_log *log, int64_t offset, size_t max_bytes, int64_t upper,
 		st_slice *out);
@@ -246,12 +250,16 @@ int st_log_roll(st_log *log, int64_t now_ms);
  * Deletes whole closed segments that retention.ms or retention.bytes say
  * must go, and those wholly below the log start offset; advances and persists
  * the log start offset. *deleted (may be NULL) counts segments removed.
+ * Never the active segment, nor a rolled one the writer has not sealed yet.
+ * Blocks on small file I/O (stat, unlink, an atomic checkpoint write): call
+ * it from a background thread, not a reactor.
  */
 int st_log_enforce_retention(st_log *log, int64_t now_ms, int *deleted);
 
 /* Raises the log start offset (DeleteRecords) and persists it. Segments
  * wholly below it go at the next retention pass.
- * ST_ERR_OFFSET_OUT_OF_RANGE above the high watermark. */
+ * ST_ERR_OFFSET_OUT_OF_RANGE above the high watermark. Blocks on an atomic
+ * checkpoint write, like st_log_enforce_retention(). */
 int st_log_delete_records(st_log *log, int64_t new_start);
 
 /* ------------------------------------------------------------ inspection */

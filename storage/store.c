@@ -116,6 +116,8 @@ void st__store_inject_fault(st_store *s, enum st__io_op op, int err, int skip, i
 	s->fault_err[op] = err;
 	s->fault_skip[op] = skip;
 	s->fault_count[op] = count;
+	if (count > 0)
+		atomic_store(&s->fault_armed, true);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -123,6 +125,9 @@ int st__io_fault(st_store *s, enum st__io_op op)
 {
 	int err = 0;
 
+	/* Outside tests nothing is armed: no lock per request. */
+	if (!atomic_load_explicit(&s->fault_armed, memory_order_relaxed))
+		return 0;
 	pthread_mutex_lock(&s->mu);
 	if (s->fault_count[op] > 0) {
 		if (s->fault_skip[op] > 0) {
