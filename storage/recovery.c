@@ -408,8 +408,8 @@ int st__log_recover(st_log *log, bool clean, int64_t now_ms)
 			rep->bytes_truncated += seg->size - valid;
 			seg->size = seg->readable = valid;
 		}
-		/* After a truncation, or if the next segment starts below what
-		 * this one holds, nothing after this segment is trustworthy. */
+		/* After a truncation, or if the next segment does not start
+		 * where this one ends, nothing after this one is trustworthy. */
 		if (i + 1 < log->nsegs && (bad || log->segs[i + 1]->base != expected)) {
 			drop_tail(log, i + 1);
 			dir_changed = true;
@@ -429,9 +429,11 @@ int st__log_recover(st_log *log, bool clean, int64_t now_ms)
 			seg->loaded = false;
 		}
 		pthread_mutex_unlock(&seg->mu);
-		if (rc < 0)
-			return rc;
-		rep->indexes_rebuilt++;
+		if (rc < 0)  /* kept in memory; the next open rebuilds the files */
+			st__logf(log->store, ST_LOG_WARN, "%s.index: cannot write the rebuilt index: %s",
+				 seg->prefix, st_strerror(rc));
+		else
+			rep->indexes_rebuilt++;
 		dir_changed = true;
 	}
 
@@ -455,14 +457,20 @@ int st__log_recover(st_log *log, bool clean, int64_t now_ms)
 
 	if (dir_changed && (rc = st__fsync_dir(log->dir)) < 0)
 		return rc;
+	/* Both files are hints that save work: an older recovery point only
+	 * means more scanning next time, and the epochs are in the batches.
+	 * Failing to write them (a full disk) must not keep the log closed. */
 	log->recovery_point = act->base;
 	if ((!clean || rp != act->base) &&
 	    (rc = st__offset_file_write(log->dir, "recovery-point", act->base)) < 0)
-		return rc;
+		st__logf(log->store, ST_LOG_WARN, "%s/recovery-point: cannot write: %s",
+			 log->dir, st_strerror(rc));
 	if (log->epochs_dirty) {
 		if ((rc = st__epochs_write(log->dir, log->epochs, log->nepochs)) < 0)
-			return rc;
-		log->epochs_dirty = false;
+			st__logf(log->store, ST_LOG_WARN, "%s/leader-epoch-checkpoint: cannot write: %s",
+				 log->dir, st_strerror(rc));
+		else
+			log->epochs_dirty = false;
 	}
 	if (rep->bytes_truncated > 0 || rep->indexes_rebuilt > 0)
 		st__logf(log->store, ST_LOG_INFO,

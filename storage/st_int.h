@@ -19,14 +19,16 @@
  * Locks, always taken in this order and never held across blocking I/O
  * except where a comment says why:
  *
+ *   log->meta_mu serializes retention, DeleteRecords and the writes of the
+ *                log's small checkpoint files; held across that I/O, so
+ *                never taken by an appender or a reader.
  *   log->mu      the log lock: offsets, the segment list, sizes, readable
  *                end, configuration, leader epochs. Short sections.
  *   seg->mu      one segment's fd (lazy open), index (lazy load, appends)
- *                and max timestamp. Loading a closed segment's index reads
- *                the file under this lock; only that segment's readers wait.
- *   store->mu    the queues. Held for pointer swaps only.
- *   log->meta_mu serializes writes of the log's small checkpoint files; held
- *                across that I/O, never together with log->mu.
+ *                and max timestamp. Loading a closed segment's index (or
+ *                writing it at seal) does file I/O under this lock; only
+ *                that segment's readers wait.
+ *   store->mu    the queues and task completion. Pointer swaps only.
  *
  * Fields marked "writer" are touched only by the writer thread.
  */
@@ -109,7 +111,8 @@ int st__index_load(st__index *out, const char *prefix, int64_t seg_size);
 /* Reads only the last time entry (the segment's max timestamp, written at
  * seal): 1 and *last set, 0 if the file is empty, or an error as above. */
 int st__index_load_last_time(const char *prefix, int64_t seg_size, st__tentry *last);
-/* Bytes the index files would have, for a cheap size check at open. */
+/* A cheap check at open (stat only): both files exist and hold whole
+ * entries. 0, -ENOENT, ST_ERR_CORRUPT or -errno. */
 int st__index_check_sizes(const char *prefix);
 
 /* ---------------------------------------------------------- segment.c */
@@ -149,7 +152,10 @@ struct st__segment {
 	int w_req;                    /* write request being built this round */
 };
 
-/* Creates the object (no file I/O); refs = 1. NULL on -ENOMEM. */
+/* Segment functions are @locality any; those named _locked want seg->mu. */
+
+/* Creates the object (no file I/O); refs = 1, the caller's. `dir` is
+ * copied. NULL on -ENOMEM. */
 st__segment *st__segment_new(st_store *s, const char *dir, int64_t base);
 void st__segment_ref(st__segment *seg);
 /* Drops a reference; the last one closes the fd and frees. */
@@ -378,25 +384,33 @@ struct st_log {
 	bool w_sync_now;              /* this round syncs its dirty segments */
 };
 
-/* Writer-side steps of a round (log.c). */
+/*
+ * Writer-side steps of a round (log.c). All @locality writer: they rely on
+ * the writer being the only thread that changes gen, offline and the
+ * readable end. `a` and `seg` are borrowed.
+ */
 /* An append's write failed (err): truncate the file back to its position,
  * roll the log end back, discard later queued appends (generation). */
 void st__log_write_failed(st_log *log, st_append *a, int err);
 /* The append's bytes are readable now (written, and synced if the policy
  * wants it). */
 void st__log_commit(st_log *log, st_append *a);
-/* An fsync of one of the log's files failed: offline. */
+/* A sync (or the truncation after a failed write) failed: offline; logs
+ * once, naming `path`. */
 void st__log_set_offline(st_log *log, int err, const char *path);
 void st__log_count_sync(st_log *log);
 /* SEAL task: the rolled segment is synced, its index written, the recovery
  * point advanced. */
 void st__log_seal(st_log *log, st__segment *seg);
-/* Writes the leader-epoch checkpoint if it changed. */
+/* Writes the leader-epoch checkpoint if it changed. @locality any (takes
+ * meta_mu; also called by st_log_close). */
 void st__log_persist_epochs(st_log *log);
 
-/* recovery.c: loads the segments of an open log (its lock is held). */
+/* recovery.c: loads the segments of a log being opened (its directory lock
+ * is held and no other thread knows the log yet). @locality any */
 int st__log_recover(st_log *log, bool clean, int64_t now_ms);
-/* Appends a segment to the log's list (log lock, or single-threaded open). */
+/* Appends a segment to the log's list, taking over the caller's reference
+ * (log lock, or the single-threaded open). 0 or -ENOMEM. */
 int st__log_push_segment(st_log *log, st__segment *seg);
 
 #endif /* REWIND_ST_INT_H */

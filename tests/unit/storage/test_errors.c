@@ -238,6 +238,12 @@ START_TEST(enospc_fails_the_append_and_the_log_stays_consistent)
 	ck_assert_int_eq(st_log_end_offset(f.log), end);
 	ck_assert_int_eq(tst_check_log(f.log, 0, 0, NULL), end);
 
+	/* Closing and reopening on the full disk works: reads stay possible. */
+	st_log_close(f.log);
+	ck_assert_int_eq(st_log_open(f.store, dir, &f.cfg, 1000, &f.log), 0);
+	ck_assert_int_eq(st_log_end_offset(f.log), end);
+	ck_assert_int_eq(tst_check_log(f.log, 0, 0, NULL), end);
+
 	/* Space again: appends continue at the same offset. */
 	ck_assert_int_eq(unlink(filler), 0);
 	ck_assert_int_eq(tst_append_sync(f.log, 0, 4, 1, 5000, 0, 1000, &a), 0);
