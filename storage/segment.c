@@ -15,9 +15,12 @@
  *   12 + batchLength: the next batch
  *
  * A valid segment: every batch passes kp_batch_validate(), base offsets
- * strictly increase and each batch's offsets lie in
+ * strictly increase, each batch's offsets lie in
  * [file base, file base + INT32_MAX], and the file ends exactly at a batch
- * end. Recovery truncates a segment at its first batch that breaks this.
+ * end. Segments written by appends are also contiguous (the first batch at
+ * the file base, each next one at the previous last offset + 1), and
+ * recovery, which only scans those, truncates at the first batch that is
+ * not (recovery.c). Sealed segments may later hold gaps (compaction).
  *
  * The object is reference counted (st_int.h). Its file descriptor is opened
  * read-write for the active segment, and read-only on first use for closed
