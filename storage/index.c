@@ -125,6 +125,37 @@ uint32_t st__index_lookup(const st__index *ix, uint32_t rel, uint32_t *entry_rel
 	return ix->o[lo - 1].pos;
 }
 
+bool st__index_floor_pos(const st__index *ix, uint32_t pos_max, uint32_t rel_max,
+			 st__oentry *e)
+{
+	/* Both columns ascend, so the answer is the smaller of the two
+	 * independent floors. */
+	size_t lo = 0, hi = ix->on, by_pos, by_rel;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ix->o[mid].pos <= pos_max)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	by_pos = lo;
+	lo = 0;
+	hi = by_pos;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ix->o[mid].rel <= rel_max)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	by_rel = lo;
+	if (by_rel == 0)
+		return false;
+	*e = ix->o[by_rel - 1];
+	return true;
+}
+
 bool st__index_lookup_time(const st__index *ix, int64_t ts, uint32_t *rel)
 {
 	size_t lo = 0, hi = ix->tn;

@@ -10,8 +10,14 @@
  * A read takes the log lock only to pick a segment and take a reference on
  * it, then looks the position up under the segment's lock (loading a closed
  * segment's index on first use) and scans batch headers with pread(), with
- * no lock held. The returned slice keeps the reference, so the descriptor
- * stays open even if retention unlinks the file meanwhile.
+ * no lock held. After the first batch it jumps by the sparse index to the
+ * last indexed batch inside the byte budget, so a read costs a header pread
+ * at each end rather than one per batch; headers in between are not re-read,
+ * so damage done to a sealed file after the fact inside a long read reaches
+ * the client (whose CRC check sees it, as with Kafka), while a read that
+ * starts at the damage reports ST_ERR_CORRUPT. The returned slice keeps the
+ * reference, so the descriptor stays open even if retention unlinks the file
+ * meanwhile.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -71,6 +77,41 @@ static int position_for(st__segment *seg, int64_t size, int64_t offset, int *fd,
 	return rc;
 }
 
+/*
+ * After the first batch of a read: skips, by the sparse index, to the last
+ * indexed batch that still fits in max_bytes, below the readable position
+ * and below offset `limit`, so a large read costs one header pread at each
+ * end instead of one per batch. Every batch before an index entry lies
+ * wholly before it (entries name batch starts), so the bytes skipped are
+ * whole batches with offsets below the entry's. True when it moved the scan.
+ */
+static bool jump_ahead(st__segment *seg, st__scan *sc, int64_t first, size_t max_bytes,
+		       int64_t seg_limit, int64_t limit, size_t *total, int64_t *next_offset)
+{
+	int64_t pos_max = first + (int64_t)(max_bytes < INT32_MAX ? max_bytes : INT32_MAX);
+	int64_t rel_max = limit - seg->base;
+	st__oentry e;
+	bool found;
+
+	if (pos_max > seg_limit)
+		pos_max = seg_limit;
+	if (pos_max > UINT32_MAX)
+		pos_max = UINT32_MAX;
+	if (rel_max > UINT32_MAX)
+		rel_max = UINT32_MAX;
+	if (rel_max < 0)
+		return false;
+	pthread_mutex_lock(&seg->mu);
+	found = st__index_floor_pos(&seg->idx, (uint32_t)pos_max, (uint32_t)rel_max, &e);
+	pthread_mutex_unlock(&seg->mu);
+	if (!found || (int64_t)e.pos <= sc->pos)
+		return false;
+	*total = (size_t)(e.pos - first);
+	*next_offset = seg->base + e.rel;
+	sc->pos = e.pos;           /* the window refills from there */
+	return true;
+}
+
 /* Whole batches from the one holding `offset`, below position `seg_limit`
  * and offset `limit`, at most max_bytes after the first. */
 static int read_segment(st__segment *seg, int64_t size, int64_t seg_limit, bool sealed,
@@ -106,6 +147,10 @@ static int read_segment(st__segment *seg, int64_t size, int64_t seg_limit, bool 
 				first = at;
 				out->first_offset = h.base_offset;
 				total = bsize;
+				out->next_offset = last + 1;
+				if (jump_ahead(seg, &sc, first, max_bytes, seg_limit, limit,
+					       &total, &out->next_offset))
+					continue;
 			} else if (total + bsize > max_bytes) {
 				break;
 			} else {

@@ -96,6 +96,11 @@ uint32_t st__index_lookup(const st__index *ix, uint32_t rel, uint32_t *entry_rel
 /* The last time entry whose timestamp is < ts: true and *rel set, or false
  * (every indexed timestamp is >= ts, scan from the segment start). */
 bool st__index_lookup_time(const st__index *ix, int64_t ts, uint32_t *rel);
+/* The last entry with pos <= pos_max and rel <= rel_max: true and *e set,
+ * or false when there is none. Lets a read find where a byte budget ends
+ * without reading every batch header on the way. */
+bool st__index_floor_pos(const st__index *ix, uint32_t pos_max, uint32_t rel_max,
+			 st__oentry *e);
 /*
  * Writes <prefix>.index and <prefix>.timeindex (each via a temporary file,
  * fsync and rename; the caller fsyncs the directory). 0 or -errno.

@@ -279,6 +279,79 @@ START_TEST(read_finds_every_offset_through_the_sparse_index)
 }
 END_TEST
 
+/* Walks batch headers from position 0 of fd up to `end`: the expected
+ * slice for (offset, max_bytes) by the plain definition, one header at a
+ * time. */
+static void naive_slice(int fd, int64_t end, int64_t offset, size_t max_bytes,
+			int64_t *pos, size_t *len, int64_t *next)
+{
+	int64_t at = 0;
+	*pos = -1;
+	*len = 0;
+	while (at < end) {
+		uint8_t hdr[KP_BATCH_HEADER_SIZE];
+		kp_batch_header h;
+		ck_assert_int_eq(pread(fd, hdr, sizeof(hdr), at), (ssize_t)sizeof(hdr));
+		ck_assert_int_eq(kp_batch_header_parse(hdr, sizeof(hdr), &h), 0);
+		size_t bsize = kp_batch_size(&h);
+		if (kp_batch_last_offset(&h) >= offset) {
+			if (*pos < 0) {
+				*pos = at;
+				*len = bsize;
+			} else if (*len + bsize > max_bytes) {
+				break;
+			} else {
+				*len += bsize;
+			}
+			*next = kp_batch_last_offset(&h) + 1;
+		}
+		at += (int64_t)bsize;
+	}
+}
+
+START_TEST(read_budget_ends_at_the_same_batch_as_a_header_walk)
+{
+	fixture f;
+	st_log_config cfg;
+	st_slice sl;
+	unsigned seed = 7;
+
+	st_log_config_default(&cfg);
+	cfg.index_interval_bytes = 500;
+	fx_open(&f, "log", &cfg);
+	int64_t n = 0;
+	for (int i = 0; i < 200; i++) {
+		int nrec = 1 + i % 5;
+		ck_assert_int_eq(tst_append_sync(f.log, 0, nrec, i, (size_t)(20 + (i * 37) % 300),
+						 0, 1000, NULL), 0);
+		n += nrec;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (int k = 0; k < 400; k++) {
+			int64_t off = rand_r(&seed) % n;
+			size_t budget = (size_t)(rand_r(&seed) % 20000);
+			int64_t pos, next = -1;
+			size_t len;
+			ck_assert_int_eq(st_log_read(f.log, off, budget, -1, &sl), 0);
+			naive_slice(sl.fd, lseek(sl.fd, 0, SEEK_END),
+				    off, budget, &pos, &len, &next);
+			ck_assert_int_eq(sl.file_pos, pos);
+			ck_assert_int_eq(sl.len, len);
+			ck_assert_int_eq(sl.next_offset, next);
+			st_slice_release(&sl);
+		}
+		/* A read bounded by an upper offset never includes a batch at or
+		 * above it, however large the budget. */
+		ck_assert_int_eq(st_log_read(f.log, 0, 1 << 20, n / 2, &sl), 0);
+		ck_assert_int_le(sl.next_offset, n / 2);
+		ck_assert_int_gt(sl.next_offset, n / 2 - 6);
+		st_slice_release(&sl);
+		fx_reopen(&f);
+	}
+	fx_close(&f);
+}
+END_TEST
+
 START_TEST(offset_for_timestamp_finds_first_record_at_or_after)
 {
 	fixture f;
@@ -733,6 +806,7 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, read_returns_at_least_one_whole_batch);
 	tcase_add_test(tc, read_bounds_and_out_of_range);
 	tcase_add_test(tc, read_finds_every_offset_through_the_sparse_index);
+	tcase_add_test(tc, read_budget_ends_at_the_same_batch_as_a_header_walk);
 	tcase_add_test(tc, offset_for_timestamp_finds_first_record_at_or_after);
 	tcase_add_test(tc, max_timestamp_names_first_record_with_largest);
 	tcase_add_test(tc, log_append_time_rewrites_timestamps);
