@@ -39,6 +39,28 @@ typedef struct br_config {
 	int64_t log_retention_check_interval_ms;
 	bool io_uring;                      /* log.io.uring.enable */
 	st_log_config log;                  /* log.* defaults for every partition */
+
+	/* network */
+	char *listeners;                    /* listeners, e.g. PLAINTEXT://127.0.0.1:9092 */
+	char *advertised_listeners;         /* advertised.listeners; NULL = listeners */
+	int32_t num_network_threads;        /* num.network.threads; 0 = one per core */
+	int32_t socket_request_max_bytes;   /* socket.request.max.bytes */
+	int32_t max_connections;            /* max.connections */
+	int64_t connections_max_idle_ms;    /* connections.max.idle.ms */
+	int64_t connection_max_queued_bytes;/* connection.max.queued.bytes (rewind):
+	                                       a connection with more response bytes
+	                                       queued stops being read */
+	char *metrics_listener;             /* metrics.listener (rewind): host:port of
+	                                       /metrics and /healthz; empty = off */
+
+	/* topics */
+	int32_t num_partitions;             /* num.partitions */
+	bool auto_create_topics_enable;     /* auto.create.topics.enable */
+	int16_t default_replication_factor; /* default.replication.factor */
+	int compression_type;               /* compression.type: -1 = producer, else kp_codec */
+	bool cleanup_compact;               /* log.cleanup.policy has compact */
+	bool cleanup_delete;                /* log.cleanup.policy has delete */
+	int32_t message_max_bytes;          /* message.max.bytes */
 	/* private to config.c: the unit (hours/minutes/ms) that last set a field */
 	uint8_t segment_ms_unit;
 	uint8_t retention_ms_unit;
@@ -63,6 +85,11 @@ int br_config_load(br_config *c, const char *path, char *errbuf, size_t errlen);
 
 /* Writes every key with its current value, one `key=value` per line. */
 void br_config_dump(const br_config *c, FILE *out);
+
+/* Value parsers shared with topic configs: 0, or -1 for a bad value. */
+int br_cleanup_policy_parse(const char *v, bool *compact, bool *del);
+int br_compression_type_parse(const char *v, int *codec);   /* -1 = producer */
+const char *br_compression_type_name(int codec);
 
 /* --------------------------------------------------------------- registry */
 

@@ -18,7 +18,7 @@
 
 #include "broker/br_int.h"
 
-enum cfg_type { CFG_I32, CFG_I64, CFG_BOOL, CFG_DIRS, CFG_TS_TYPE };
+enum cfg_type { CFG_I32, CFG_I16, CFG_I64, CFG_BOOL, CFG_DIRS, CFG_TS_TYPE, CFG_STR, CFG_CODEC, CFG_POLICY };
 
 /* Unit precedence for keys that share a field: finer wins. */
 enum cfg_unit { UNIT_NONE = 0, UNIT_HOURS = 1, UNIT_MINUTES = 2, UNIT_MS = 3 };
@@ -55,10 +55,25 @@ static const struct cfg_key keys[] = {
 	{ "log.message.timestamp.type", CFG_TS_TYPE, F(log.log_append_time), 0, 0, 1, NO_UNIT, true },
 	{ "log.retention.check.interval.ms", CFG_I64, F(log_retention_check_interval_ms), 1, INT64_MAX, 1, NO_UNIT, true },
 	{ "log.io.uring.enable", CFG_BOOL, F(io_uring), 0, 1, 1, NO_UNIT, true },
+	{ "log.cleanup.policy", CFG_POLICY, F(cleanup_compact), 0, 0, 1, NO_UNIT, true },
+	{ "listeners", CFG_STR, F(listeners), 0, 0, 1, NO_UNIT, true },
+	{ "advertised.listeners", CFG_STR, F(advertised_listeners), 0, 0, 1, NO_UNIT, true },
+	{ "num.network.threads", CFG_I32, F(num_network_threads), 0, 1024, 1, NO_UNIT, true },
+	{ "socket.request.max.bytes", CFG_I32, F(socket_request_max_bytes), 1024, INT32_MAX, 1, NO_UNIT, true },
+	{ "max.connections", CFG_I32, F(max_connections), 1, INT32_MAX, 1, NO_UNIT, true },
+	{ "connections.max.idle.ms", CFG_I64, F(connections_max_idle_ms), -1, INT64_MAX, 1, NO_UNIT, true },
+	{ "connection.max.queued.bytes", CFG_I64, F(connection_max_queued_bytes), 65536, INT64_MAX, 1, NO_UNIT, true },
+	{ "metrics.listener", CFG_STR, F(metrics_listener), 0, 0, 1, NO_UNIT, true },
+	{ "num.partitions", CFG_I32, F(num_partitions), 1, 100000, 1, NO_UNIT, true },
+	{ "auto.create.topics.enable", CFG_BOOL, F(auto_create_topics_enable), 0, 1, 1, NO_UNIT, true },
+	{ "default.replication.factor", CFG_I16, F(default_replication_factor), 1, INT16_MAX, 1, NO_UNIT, true },
+	{ "compression.type", CFG_CODEC, F(compression_type), 0, 0, 1, NO_UNIT, true },
+	{ "message.max.bytes", CFG_I32, F(message_max_bytes), 0, INT32_MAX, 1, NO_UNIT, true },
 };
 
 #undef F
 
+static char *trim(char *s);
 static void errf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void errf(char *buf, size_t len, const char *fmt, ...)
 {
@@ -80,6 +95,21 @@ void br_config_init(br_config *c)
 	c->log_retention_check_interval_ms = 300000;
 	c->io_uring = true;
 	st_log_config_default(&c->log);
+	c->listeners = strdup("PLAINTEXT://127.0.0.1:9092");
+	c->advertised_listeners = NULL;
+	c->num_network_threads = 0;
+	c->socket_request_max_bytes = 104857600;
+	c->max_connections = INT32_MAX;
+	c->connections_max_idle_ms = 600000;
+	c->connection_max_queued_bytes = 64LL << 20;
+	c->metrics_listener = strdup("127.0.0.1:9644");
+	c->num_partitions = 1;
+	c->auto_create_topics_enable = true;
+	c->default_replication_factor = 1;
+	c->compression_type = -1;
+	c->cleanup_compact = false;
+	c->cleanup_delete = true;
+	c->message_max_bytes = 1048588;
 }
 
 static void free_dirs(br_config *c)
@@ -92,6 +122,63 @@ static void free_dirs(br_config *c)
 void br_config_free(br_config *c)
 {
 	free_dirs(c);
+	free(c->listeners);
+	free(c->advertised_listeners);
+	free(c->metrics_listener);
+	c->listeners = c->advertised_listeners = c->metrics_listener = NULL;
+}
+
+/*
+ * Parses a cleanup policy: "delete", "compact" or both comma-separated, as
+ * Kafka's cleanup.policy. 0, or -1 for anything else.
+ */
+int br_cleanup_policy_parse(const char *v, bool *compact, bool *del)
+{
+	char buf[64], *save = NULL, *tok;
+	bool c = false, d = false;
+
+	if (strlen(v) >= sizeof(buf))
+		return -1;
+	strcpy(buf, v);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		tok = trim(tok);
+		if (strcmp(tok, "compact") == 0)
+			c = true;
+		else if (strcmp(tok, "delete") == 0)
+			d = true;
+		else
+			return -1;
+	}
+	if (!c && !d)
+		return -1;
+	*compact = c;
+	*del = d;
+	return 0;
+}
+
+/* Parses compression.type: "producer" (-1), "uncompressed"/"none" or a
+ * codec name. 0, or -1 for anything else. */
+int br_compression_type_parse(const char *v, int *codec)
+{
+	int c;
+
+	if (strcmp(v, "producer") == 0) {
+		*codec = -1;
+		return 0;
+	}
+	if (strcmp(v, "uncompressed") == 0) {
+		*codec = KP_CODEC_NONE;
+		return 0;
+	}
+	if ((c = kp_codec_parse(v)) < 0)
+		return -1;
+	*codec = c;
+	return 0;
+}
+
+const char *br_compression_type_name(int codec)
+{
+	return codec < 0 ? "producer" : codec == KP_CODEC_NONE ? "uncompressed" : kp_codec_name(codec);
 }
 
 /* Trims ASCII white space at both ends, in place; returns the start. */
@@ -213,6 +300,7 @@ int br_config_set(br_config *c, const char *assignment, char *errbuf, size_t err
 	field = (char *)c + k->offset;
 	switch (k->type) {
 	case CFG_I32:
+	case CFG_I16:
 	case CFG_I64:
 		if ((rc = parse_int(k, value, &n, errbuf, errlen)) < 0)
 			return rc;
@@ -225,6 +313,9 @@ int br_config_set(br_config *c, const char *assignment, char *errbuf, size_t err
 		if (k->type == CFG_I32) {
 			int32_t v32 = (int32_t)n;
 			memcpy(field, &v32, sizeof(v32));
+		} else if (k->type == CFG_I16) {
+			int16_t v16 = (int16_t)n;
+			memcpy(field, &v16, sizeof(v16));
 		} else {
 			memcpy(field, &n, sizeof(n));
 		}
@@ -257,6 +348,34 @@ int br_config_set(br_config *c, const char *assignment, char *errbuf, size_t err
 	}
 	case CFG_DIRS:
 		return set_dirs(c, k, value, errbuf, errlen);
+	case CFG_STR: {
+		char *copy = strdup(value), *old;
+		if (!copy) {
+			errf(errbuf, errlen, "%s: out of memory", k->name);
+			return BR_ERR_CONFIG;
+		}
+		memcpy(&old, field, sizeof(old));
+		free(old);
+		memcpy(field, &copy, sizeof(copy));
+		return 0;
+	}
+	case CFG_CODEC: {
+		int codec;
+		if (br_compression_type_parse(value, &codec) < 0) {
+			errf(errbuf, errlen, "%s=%s: expected producer, uncompressed, gzip, snappy, lz4 or zstd",
+			     k->name, value);
+			return BR_ERR_CONFIG;
+		}
+		memcpy(field, &codec, sizeof(codec));
+		return 0;
+	}
+	case CFG_POLICY:
+		if (br_cleanup_policy_parse(value, &c->cleanup_compact, &c->cleanup_delete) < 0) {
+			errf(errbuf, errlen, "%s=%s: expected delete, compact or compact,delete",
+			     k->name, value);
+			return BR_ERR_CONFIG;
+		}
+		return 0;
 	}
 	return BR_ERR_CONFIG;
 }
@@ -314,9 +433,31 @@ void br_config_dump(const br_config *c, FILE *out)
 			memcpy(&v32, field, sizeof(v32));
 			fprintf(out, "%" PRId32 "\n", v32);
 			break;
+		case CFG_I16: {
+			int16_t v16;
+			memcpy(&v16, field, sizeof(v16));
+			fprintf(out, "%d\n", v16);
+			break;
+		}
 		case CFG_I64:
 			memcpy(&v64, field, sizeof(v64));
 			fprintf(out, "%" PRId64 "\n", v64);
+			break;
+		case CFG_STR: {
+			const char *str;
+			memcpy(&str, field, sizeof(str));
+			fprintf(out, "%s\n", str ? str : "");
+			break;
+		}
+		case CFG_CODEC: {
+			int codec;
+			memcpy(&codec, field, sizeof(codec));
+			fprintf(out, "%s\n", br_compression_type_name(codec));
+			break;
+		}
+		case CFG_POLICY:
+			fprintf(out, "%s\n", c->cleanup_compact && c->cleanup_delete ? "compact,delete" :
+				c->cleanup_compact ? "compact" : "delete");
 			break;
 		case CFG_BOOL:
 			memcpy(&b, field, sizeof(b));

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
+#include "proto/proto.h"
 
 static char errbuf[1024];
 
@@ -84,6 +85,9 @@ START_TEST(malformed_values_are_refused_by_name)
 		"log.segment.bytes=4294967296", "log.retention.ms=-2",
 		"log.io.uring.enable=yes", "log.message.timestamp.type=Now",
 		"log.retention.hours=99999999999999999999", "no-equals-sign", "log.dirs= , ",
+		"compression.type=brotli", "log.cleanup.policy=keep", "log.cleanup.policy=",
+		"default.replication.factor=0", "default.replication.factor=40000",
+		"num.partitions=0", "socket.request.max.bytes=12",
 	};
 	br_config c;
 	br_config_init(&c);
@@ -147,6 +151,29 @@ START_TEST(dump_round_trips_through_load)
 }
 END_TEST
 
+START_TEST(network_and_topic_keys_are_applied)
+{
+	br_config c;
+	br_config_init(&c);
+	ck_assert_str_eq(c.listeners, "PLAINTEXT://127.0.0.1:9092");
+	ck_assert_int_eq(c.compression_type, -1);
+	ck_assert(c.cleanup_delete && !c.cleanup_compact);
+	ck_assert_int_eq(br_config_set(&c, "listeners=PLAINTEXT://127.0.0.1:19092", errbuf, sizeof(errbuf)), 0);
+	ck_assert_str_eq(c.listeners, "PLAINTEXT://127.0.0.1:19092");
+	ck_assert_int_eq(br_config_set(&c, "compression.type=zstd", errbuf, sizeof(errbuf)), 0);
+	ck_assert_int_eq(c.compression_type, KP_CODEC_ZSTD);
+	ck_assert_int_eq(br_config_set(&c, "compression.type=uncompressed", errbuf, sizeof(errbuf)), 0);
+	ck_assert_int_eq(c.compression_type, KP_CODEC_NONE);
+	ck_assert_int_eq(br_config_set(&c, "log.cleanup.policy=compact, delete", errbuf, sizeof(errbuf)), 0);
+	ck_assert(c.cleanup_delete && c.cleanup_compact);
+	ck_assert_int_eq(br_config_set(&c, "default.replication.factor=3", errbuf, sizeof(errbuf)), 0);
+	ck_assert_int_eq(c.default_replication_factor, 3);
+	ck_assert_int_eq(br_config_set(&c, "auto.create.topics.enable=false", errbuf, sizeof(errbuf)), 0);
+	ck_assert(!c.auto_create_topics_enable);
+	br_config_free(&c);
+}
+END_TEST
+
 START_TEST(missing_file_is_named)
 {
 	br_config c;
@@ -189,6 +216,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, malformed_values_are_refused_by_name);
 	tcase_add_test(tc, finer_time_unit_wins_in_any_order);
 	tcase_add_test(tc, dump_round_trips_through_load);
+	tcase_add_test(tc, network_and_topic_keys_are_applied);
 	tcase_add_test(tc, missing_file_is_named);
 	tcase_add_test(tc, partition_dir_names_parse_like_kafka);
 	suite_add_tcase(s, tc);
