@@ -167,6 +167,43 @@ fi
 grep '^info' "$results" || true
 echo
 
+# ------------------------------------------------- same-file read reference
+# fio's cached read above reads a file fio wrote in aligned 1 MiB writes.
+# How fast the page cache gives bytes back depends on how they were written
+# (large folios for large aligned writes, small ones for appends of odd
+# sizes), so a second reference reads a segment file storage itself wrote:
+# one partition of 64 KiB batches, kept, then read by bench_storage and by
+# fio. The ratio between those two is the read path's own cost.
+if [[ $have_fio -eq 1 ]]; then
+	same="$dir/same-file"
+	rm -rf "$same"
+	mkdir -p "$same"
+	same_bytes=$([[ $quick -eq 1 ]] && echo 64m || echo 1g)
+	if "$bench" --dir "$same" --partitions 1 --batch-sizes 64k --modes relaxed \
+		--bytes "$same_bytes" --keep >"$same/results.txt" 2>/dev/null; then
+		seg=$(find "$same" -name '*.log' -size +1M | head -n 1)
+		ours=$(awk '/^result phase=read/ { for (i = 1; i <= NF; i++) if ($i ~ /^mb_per_s=/) { sub("mb_per_s=", "", $i); print $i } }' "$same/results.txt")
+		if [[ -n "$seg" && -n "$ours" ]]; then
+			runs=()
+			for ((i = 0; i < repeat; i++)); do
+				fio --name=same --filename="$seg" --readonly --ioengine=psync --rw=read --bs=1m \
+					--invalidate=0 --output-format=json >"$same/fio.json" 2>/dev/null || break
+				runs+=("$(awk -v b="$(fio_bw "$same/fio.json" read)" 'BEGIN { printf "%.1f", b / 1e6 }')")
+			done
+			if [[ ${#runs[@]} -gt 0 ]]; then
+				ref=$(printf '%s\n' "${runs[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+				echo "== same-file read: storage's own segment file (1 partition, 64 KiB batches)"
+				printf '  fio read of it:      %10s MB/s  (runs: %s)\n' "$ref" "${runs[*]}"
+				printf '  bench_storage read:  %10s MB/s\n' "$ours"
+				awk -v a="$ours" -v b="$ref" 'BEGIN { printf "  ratio: %.2f  (%s)\n\n", a / b, (a / b >= 0.9 ? "meets 0.90" : "MISSES 0.90") }'
+			fi
+		fi
+	else
+		echo "storage.sh: same-file reference run failed; skipped" >&2
+	fi
+	rm -rf "$same"
+fi
+
 # ------------------------------------------------------------ table
 fio_table=""
 for k in "${!fio_mb[@]}"; do fio_table+="$k=${fio_mb[$k]} "; done
