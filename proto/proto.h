@@ -135,16 +135,44 @@ static inline void kp_store_be64(uint8_t *p, uint64_t v)
  * allocate set `err` (KP_ERR_NOMEM) and are ignored afterwards, so a builder
  * checks once at the end.
  */
+/*
+ * External regions (nginx's in_file buffers): a response may be part bytes in
+ * memory, part file regions the sender copies with sendfile(). A region is
+ * recorded as (pos, len) without writing its bytes: on the wire its len
+ * bytes come right after data[0 .. pos). Regions are kept in order of pos;
+ * several may share a pos (they follow each other). Whoever sends the buffer
+ * supplies the bytes of the i-th region (proto/ knows no files).
+ */
+typedef struct kp_buf_ext {
+	size_t pos;                  /* bytes of data[] that precede the region */
+	size_t len;                  /* the region's length on the wire */
+} kp_buf_ext;
+
 typedef struct kp_buf {
 	uint8_t *data;
 	size_t len;
 	size_t cap;
 	int err;
+	kp_buf_ext *ext;             /* n_ext regions, in order; NULL when none */
+	size_t n_ext;
+	size_t cap_ext;
+	size_t ext_bytes;            /* sum of the regions' lengths */
 } kp_buf;
 
 void kp_buf_init(kp_buf *b);
-void kp_buf_free(kp_buf *b);
-void kp_buf_reset(kp_buf *b);                 /* len = 0 and err = 0, keeps memory */
+void kp_buf_free(kp_buf *b);                  /* releases data and regions */
+void kp_buf_reset(kp_buf *b);                 /* len = 0, no regions, err = 0, keeps memory */
+/*
+ * Records an external region of len bytes at the current end of data,
+ * writing nothing. 0, or the buffer's sticky error (KP_ERR_NOMEM when the
+ * side list cannot grow, KP_ERR_OVERFLOW when the wire size would overflow).
+ */
+int kp_buf_put_external(kp_buf *b, size_t len);
+/* Bytes the buffer stands for on the wire: len plus every region. */
+static inline size_t kp_buf_wire_len(const kp_buf *b) { return b->len + b->ext_bytes; }
+/* Drops the bytes after len and the regions after n_ext (an encoder undoing
+ * a failed message). */
+void kp_buf_truncate(kp_buf *b, size_t len, size_t n_ext);
 /* Makes room for n more bytes; returns a pointer to them (len not moved) or
  * NULL on allocation failure. */
 uint8_t *kp_buf_reserve(kp_buf *b, size_t n);

@@ -177,11 +177,16 @@ void kp_buf_init(kp_buf *b)
 	b->len = 0;
 	b->cap = 0;
 	b->err = 0;
+	b->ext = NULL;
+	b->n_ext = 0;
+	b->cap_ext = 0;
+	b->ext_bytes = 0;
 }
 
 void kp_buf_free(kp_buf *b)
 {
 	free(b->data);
+	free(b->ext);
 	kp_buf_init(b);
 }
 
@@ -189,6 +194,44 @@ void kp_buf_reset(kp_buf *b)
 {
 	b->len = 0;
 	b->err = 0;
+	b->n_ext = 0;
+	b->ext_bytes = 0;
+}
+
+int kp_buf_put_external(kp_buf *b, size_t len)
+{
+	if (b->err != 0)
+		return b->err;
+	if (len > SIZE_MAX - b->ext_bytes || b->len > SIZE_MAX - b->ext_bytes - len) {
+		kp__buf_fail(b, KP_ERR_OVERFLOW);
+		return b->err;
+	}
+	if (b->n_ext == b->cap_ext) {
+		size_t cap = b->cap_ext ? b->cap_ext * 2 : 4;
+		kp_buf_ext *e = realloc(b->ext, cap * sizeof(*e));
+
+		if (e == NULL) {
+			kp__buf_fail(b, KP_ERR_NOMEM);
+			return b->err;
+		}
+		b->ext = e;
+		b->cap_ext = cap;
+	}
+	b->ext[b->n_ext].pos = b->len;
+	b->ext[b->n_ext].len = len;
+	b->n_ext++;
+	b->ext_bytes += len;
+	return 0;
+}
+
+void kp_buf_truncate(kp_buf *b, size_t len, size_t n_ext)
+{
+	if (len < b->len)
+		b->len = len;
+	while (b->n_ext > n_ext) {
+		b->n_ext--;
+		b->ext_bytes -= b->ext[b->n_ext].len;
+	}
 }
 
 uint8_t *kp_buf_reserve(kp_buf *b, size_t n)

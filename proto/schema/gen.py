@@ -45,7 +45,7 @@ INT_TYPES = {
 PRIMITIVES = set(INT_TYPES) | {"float64", "bool", "string", "bytes", "records", "uuid"}
 CTYPE = {k: v[0] for k, v in INT_TYPES.items()}
 CTYPE.update(float64="double", bool="bool", string="kp_str", bytes="kp_bytes",
-             records="kp_bytes", uuid="kp_uuid")
+             records="kp_records", uuid="kp_uuid")
 
 
 def die(msg):
@@ -473,7 +473,9 @@ class Gen:
             if d is None:
                 return [f"{lv} = KP_STR_NULL;"]
             return [f"{lv} = KP_STR_LIT({c_string_literal(d)});"]
-        if t == "records" or f.default == "null":
+        if t == "records":
+            return [f"{lv} = KP_RECORDS_NULL;"]
+        if f.default == "null":
             return [f"{lv} = KP_BYTES_NULL;"]
         return [f"{lv}.p = (const uint8_t *)\"\";"]
 
@@ -597,6 +599,8 @@ class Gen:
             return [f"{ind}kp__read_uuid({R}, &{lv});"]
         if t == "string":
             return [f"{ind}{lv} = kp__read_string({R}, {flex}, {nul});"]
+        if t == "records":
+            return [f"{ind}{lv} = kp__read_records({R}, {flex}, {nul});"]
         return [f"{ind}{lv} = kp__read_bytes({R}, {flex}, {nul});"]
 
     def dec_struct(self, s):
@@ -698,6 +702,8 @@ class Gen:
             return [f"{ind}kp__put_uuid(b, &{lv});"]
         if t == "string":
             return [f"{ind}kp__put_string(b, {flex}, {nul}, {lv});"]
+        if t == "records":
+            return [f"{ind}kp__put_records(b, {flex}, {nul}, {lv});"]
         return [f"{ind}kp__put_bytes(b, {flex}, {nul}, {lv});"]
 
     def enc_struct(self, s):
@@ -822,7 +828,7 @@ class Gen:
                 "",
                 f"int {n}_encode(kp_buf *b, int16_t version, const {n} *in)",
                 "{",
-                "\tsize_t start = b->len;",
+                "\tsize_t start = b->len, start_ext = b->n_ext;",
                 "",
                 f"\tif (version < {lo} || version > {hi})",
                 "\t\tkp__buf_fail(b, KP_ERR_VERSION);",
@@ -830,7 +836,7 @@ class Gen:
                 "\t\treturn b->err;",
                 f"\tenc_{m.top.fname}(b, version, in);",
                 "\tif (b->err != 0)",
-                "\t\tb->len = start;",
+                "\t\tkp_buf_truncate(b, start, start_ext);",
                 "\treturn b->err;",
                 "}",
                 "",
@@ -939,6 +945,8 @@ class Gen:
             return [f"tst_uuid(&{lv}, seed);"]
         if t == "string":
             return [f"{lv} = tst_str(seed, {nul});"]
+        if t == "records":
+            return [f"{lv} = tst_records(seed, {nul});"]
         return [f"{lv} = tst_bytes(seed, {nul});"]
 
     def test_cmp(self, s):
@@ -1104,11 +1112,25 @@ typedef struct kp_str {
 	int32_t len;
 } kp_str;
 
-/* Bytes or records: len -1 is null. */
+/* Bytes: len -1 is null. */
 typedef struct kp_bytes {
 	const uint8_t *p;
 	int32_t len;
 } kp_bytes;
+
+/*
+ * A records field (RecordBatches): len -1 is null. Decoded, it is a view
+ * (external false). To encode bytes that live in a file, set external, p
+ * NULL and len to the region's size: the encoder writes the length prefix
+ * and records an external region of len bytes in the kp_buf
+ * (kp_buf_put_external) instead of copying; whoever sends the buffer
+ * supplies the bytes (a zero-copy fetch response).
+ */
+typedef struct kp_records {
+	const uint8_t *p;
+	int32_t len;
+	bool external;
+} kp_records;
 
 typedef struct kp_uuid {
 	uint8_t b[16];
@@ -1116,6 +1138,7 @@ typedef struct kp_uuid {
 
 #define KP_STR_NULL ((kp_str){ NULL, -1 })
 #define KP_BYTES_NULL ((kp_bytes){ NULL, -1 })
+#define KP_RECORDS_NULL ((kp_records){ NULL, -1, false })
 /* A kp_str viewing a string literal (borrowed: literals live forever). */
 #define KP_STR_LIT(s) ((kp_str){ (const uint8_t *)(s), (int32_t)(sizeof(s) - 1) })
 
@@ -1277,6 +1300,13 @@ static kp_bytes tst_bytes(uint32_t *seed, bool nullable)
 {
 	kp_str s = tst_str(seed, nullable);
 	kp_bytes b = { s.p, s.len };
+	return b;
+}
+
+static kp_records tst_records(uint32_t *seed, bool nullable)
+{
+	kp_str s = tst_str(seed, nullable);
+	kp_records b = { s.p, s.len, false };
 	return b;
 }
 

@@ -28,6 +28,7 @@ int kp__rd_fail(kp_reader *r, int err);
  * KP_ERR_CORRUPT. */
 kp_str kp__read_string(kp_reader *r, bool flex, bool nullable);
 kp_bytes kp__read_bytes(kp_reader *r, bool flex, bool nullable);
+kp_records kp__read_records(kp_reader *r, bool flex, bool nullable);
 
 /*
  * An array's element count: -1 for null, else 0..INT32_MAX. A count whose
@@ -59,6 +60,9 @@ void kp__skip_tags(kp_reader *r);
  * KP_ERR_FIELD. */
 void kp__put_string(kp_buf *b, bool flex, bool nullable, kp_str s);
 void kp__put_bytes(kp_buf *b, bool flex, bool nullable, kp_bytes v);
+/* Like kp__put_bytes; an external value writes its length and records an
+ * external region of that many bytes (kp_buf_put_external). */
+void kp__put_records(kp_buf *b, bool flex, bool nullable, kp_records v);
 void kp__put_count(kp_buf *b, bool flex, bool nullable, int32_t count, const void *items);
 void kp__put_uuid(kp_buf *b, const kp_uuid *u);
 void kp__put_f64(kp_buf *b, double v);

@@ -87,6 +87,15 @@ kp_str kp__read_string(kp_reader *r, bool flex, bool nullable)
 	return s;
 }
 
+kp_records kp__read_records(kp_reader *r, bool flex, bool nullable)
+{
+	kp_records v;
+
+	v.p = read_view(r, flex, true, nullable, INT32_MAX, &v.len);
+	v.external = false;
+	return v;
+}
+
 kp_bytes kp__read_bytes(kp_reader *r, bool flex, bool nullable)
 {
 	kp_bytes v;
@@ -224,6 +233,22 @@ void kp__put_string(kp_buf *b, bool flex, bool nullable, kp_str s)
 void kp__put_bytes(kp_buf *b, bool flex, bool nullable, kp_bytes v)
 {
 	put_view(b, flex, true, nullable, v.p, v.len, INT32_MAX);
+}
+
+void kp__put_records(kp_buf *b, bool flex, bool nullable, kp_records v)
+{
+	if (!v.external) {
+		put_view(b, flex, true, nullable, v.p, v.len, INT32_MAX);
+		return;
+	}
+	/* An external null has no bytes to send: refuse it as a programmer
+	 * error the caller sees, rather than guess. */
+	if (v.len < 0) {
+		kp__buf_fail(b, KP_ERR_FIELD);
+		return;
+	}
+	put_len(b, flex, true, v.len);
+	(void)kp_buf_put_external(b, (size_t)v.len);
 }
 
 void kp__put_count(kp_buf *b, bool flex, bool nullable, int32_t count, const void *items)

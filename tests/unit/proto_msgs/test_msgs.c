@@ -320,7 +320,7 @@ START_TEST(produce_request_v3_and_v9_carry_records_as_a_view)
 		size_t n;
 		uint8_t *f = unhex(frames[i], &n);
 		kp_reader r = kp_reader_make(f, n);
-		const kp_bytes *rec;
+		const kp_records *rec;
 
 		kp_arena_init(&a, 0);
 		kp_buf_init(&b);
@@ -381,6 +381,94 @@ START_TEST(fetch_response_v4_has_aborted_transactions_and_records)
 	kp_buf_free(&b);
 	kp_arena_free(&a);
 	free(f);
+}
+END_TEST
+
+START_TEST(fetch_response_external_records_write_the_length_and_leave_a_region)
+{
+	/* The same v4 response as above with its 3 record bytes external: the
+	 * buffer holds everything but them, and one region says where they go. */
+	static const char *v4_without_records =
+		"00 00 00 00  00 00 00 01  00 04 'test'  00 00 00 01 "
+		" 00 00 00 00  00 00  00 00 00 00 00 00 00 64  00 00 00 00 00 00 00 60 "
+		" 00 00 00 01  00 00 00 00 00 00 10 00  00 00 00 00 00 00 00 50 "
+		" 00 00 00 03";
+	kp_FetchResponse m;
+	kp_FetchResponse_FetchableTopicResponse t;
+	kp_FetchResponse_PartitionData p;
+	kp_FetchResponse_AbortedTransaction at;
+	kp_buf b;
+
+	kp_FetchResponse_init(&m);
+	kp_FetchResponse_FetchableTopicResponse_init(&t);
+	kp_FetchResponse_PartitionData_init(&p);
+	kp_FetchResponse_AbortedTransaction_init(&at);
+	at.ProducerId = 0x1000;
+	at.FirstOffset = 80;
+	p.HighWatermark = 100;
+	p.LastStableOffset = 96;
+	p.AbortedTransactions.count = 1;
+	p.AbortedTransactions.items = &at;
+	p.Records = (kp_records){ NULL, 3, true };
+	t.Topic = KP_STR_LIT("test");
+	t.Partitions.count = 1;
+	t.Partitions.items = &p;
+	m.Responses.count = 1;
+	m.Responses.items = &t;
+
+	kp_buf_init(&b);
+	ck_assert_int_eq(kp_FetchResponse_encode(&b, 4, &m), 0);
+	assert_bytes(&b, v4_without_records);
+	ck_assert_uint_eq(b.n_ext, 1);
+	ck_assert_uint_eq(b.ext[0].pos, b.len);
+	ck_assert_uint_eq(b.ext[0].len, 3);
+	ck_assert_uint_eq(kp_buf_wire_len(&b), b.len + 3);
+
+	/* Flexible (v12): compact length 3 + 1, the region, then the
+	 * partition's and the topic's empty tag sections after it. */
+	kp_buf_reset(&b);
+	ck_assert_uint_eq(b.n_ext, 0);
+	ck_assert_int_eq(kp_FetchResponse_encode(&b, 12, &m), 0);
+	ck_assert_uint_eq(b.n_ext, 1);
+	ck_assert_uint_eq(b.ext[0].pos, b.len - 3);
+	ck_assert_int_eq(b.data[b.ext[0].pos - 1], 4);
+	ck_assert_uint_eq(b.ext[0].len, 3);
+
+	/* A failed encode takes back its region with its bytes. */
+	kp_buf_reset(&b);
+	kp_buf_put_i32(&b, 7);
+	t.Topic.len = -1;      /* not nullable: KP_ERR_FIELD after the region */
+	ck_assert_int_eq(kp_FetchResponse_encode(&b, 4, &m), KP_ERR_FIELD);
+	kp_buf_reset(&b);
+	t.Topic = KP_STR_LIT("test");
+	p.Records = (kp_records){ NULL, -1, true };   /* an external null is refused */
+	ck_assert_int_eq(kp_FetchResponse_encode(&b, 4, &m), KP_ERR_FIELD);
+	ck_assert_uint_eq(b.len, 0);
+	ck_assert_uint_eq(b.n_ext, 0);
+	ck_assert_uint_eq(b.ext_bytes, 0);
+	kp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(kp_buf_truncate_drops_regions_after_the_mark)
+{
+	kp_buf b;
+
+	kp_buf_init(&b);
+	kp_buf_put_i8(&b, 1);
+	ck_assert_int_eq(kp_buf_put_external(&b, 100), 0);
+	kp_buf_put_i8(&b, 2);
+	ck_assert_int_eq(kp_buf_put_external(&b, 50), 0);
+	ck_assert_int_eq(kp_buf_put_external(&b, 5), 0);
+	ck_assert_uint_eq(b.n_ext, 3);
+	ck_assert_uint_eq(b.ext[2].pos, 2);
+	ck_assert_uint_eq(kp_buf_wire_len(&b), 157);
+	kp_buf_truncate(&b, 1, 1);
+	ck_assert_uint_eq(b.len, 1);
+	ck_assert_uint_eq(b.n_ext, 1);
+	ck_assert_uint_eq(kp_buf_wire_len(&b), 101);
+	kp_buf_free(&b);
+	ck_assert_ptr_null(b.ext);
 }
 END_TEST
 
@@ -811,7 +899,7 @@ START_TEST(produce_v7_from_clients_holds_one_record_batch_view)
 	for (size_t i = 0; i < 2; i++) {
 		fixture fx;
 		const kp_ProduceRequest *m;
-		const kp_bytes *rec;
+		const kp_records *rec;
 
 		fixture_load(&fx, names[i]);
 		m = fx.body;
@@ -1064,6 +1152,8 @@ static Suite *msgs_suite(void)
 	tcase_add_test(tc, metadata_request_v0_empty_v1_null_and_v9_flexible);
 	tcase_add_test(tc, produce_request_v3_and_v9_carry_records_as_a_view);
 	tcase_add_test(tc, fetch_response_v4_has_aborted_transactions_and_records);
+	tcase_add_test(tc, fetch_response_external_records_write_the_length_and_leave_a_region);
+	tcase_add_test(tc, kp_buf_truncate_drops_regions_after_the_mark);
 	tcase_add_test(tc, fetch_response_v12_tags_diverging_epoch_and_v13_uses_topic_ids);
 	tcase_add_test(tc, absent_fields_take_their_defaults);
 	tcase_add_test(tc, unknown_tagged_fields_are_skipped);
