@@ -1,11 +1,43 @@
 /*
  * br_int.h -- declarations shared between the broker's own files.
+ *
+ * The broker is three layers, each owning its files:
+ *
+ *   net      reactor.c conn.c server.c handlers.c http.c metrics.c
+ *            libevent reactor threads own connections: framing, request
+ *            headers, dispatch through one table (br_apis), responses in
+ *            request order, back-pressure, idle and size limits, file
+ *            regions sent with sendfile, /metrics and /healthz.
+ *   topics   topics.c api_metadata.c api_admin.c api_configs.c
+ *            the topic registry (names, topic ids, partitions, per-topic
+ *            configs persisted) and the APIs that read or change it.
+ *   data     api_produce.c api_fetch.c api_list_offsets.c api_delete_records.c
+ *            the record path: produce (acks 0/1/-1, answered after the
+ *            storage callback), fetch (long poll, zero copy), offsets.
+ *
+ * Data flows one way: socket -> conn (frame) -> handler (decode with the
+ * generated codecs) -> topics/storage -> handler (encode) -> conn (send, file
+ * regions by sendfile).
+ *
+ * Threads: a request belongs to the reactor thread that read it. A handler
+ * either answers at once (BR_RESPOND) or parks the request (BR_PARKED) and
+ * later calls br_request_done() on that same reactor thread; work finishing
+ * elsewhere (storage's writer thread, a timer on another reactor) gets back
+ * with br_reactor_post(). No lock is ever held across I/O.
  */
 #ifndef REWIND_BR_INT_H
 #define REWIND_BR_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "broker/broker.h"
 #include "proto/proto.h"
+#include "proto/schema/kp_msgs.h"
+
+struct event_base;
+
+/* ================================================================ logging */
 
 /* One log line to stderr: UTC time, level, message. @locality any */
 void br__logf(enum st_log_level level, const char *fmt, ...)
@@ -13,5 +45,446 @@ void br__logf(enum st_log_level level, const char *fmt, ...)
 
 /* The storage log hook, forwarding to br__logf(). */
 void br__store_log(void *arg, enum st_log_level level, const char *msg);
+
+/* Kafka error code (>= 0) for an error of ours (st_err, kp_err, -errno,
+ * br_err): e.g. ST_ERR_OFFSET_OUT_OF_RANGE -> OFFSET_OUT_OF_RANGE (1),
+ * KP_ERR_CRC -> CORRUPT_MESSAGE (2), -ENOSPC -> KAFKA_STORAGE_ERROR (56). */
+int16_t br_kafka_error(int err);
+
+/* Kafka's error codes used by the broker (a subset of Kafka's list). */
+enum br_kafka_error_code {
+	KE_NONE = 0,
+	KE_UNKNOWN_SERVER_ERROR = -1,
+	KE_OFFSET_OUT_OF_RANGE = 1,
+	KE_CORRUPT_MESSAGE = 2,
+	KE_UNKNOWN_TOPIC_OR_PARTITION = 3,
+	KE_INVALID_FETCH_SIZE = 4,
+	KE_LEADER_NOT_AVAILABLE = 5,
+	KE_NOT_LEADER_OR_FOLLOWER = 6,
+	KE_REQUEST_TIMED_OUT = 7,
+	KE_MESSAGE_TOO_LARGE = 10,
+	KE_INVALID_TOPIC_EXCEPTION = 17,
+	KE_RECORD_LIST_TOO_LARGE = 18,
+	KE_NOT_ENOUGH_REPLICAS = 19,
+	KE_INVALID_REQUIRED_ACKS = 21,
+	KE_INVALID_TIMESTAMP = 32,
+	KE_UNSUPPORTED_VERSION = 35,
+	KE_TOPIC_ALREADY_EXISTS = 36,
+	KE_INVALID_PARTITIONS = 37,
+	KE_INVALID_REPLICATION_FACTOR = 38,
+	KE_INVALID_REPLICA_ASSIGNMENT = 39,
+	KE_INVALID_REQUEST = 42,
+	KE_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
+	KE_POLICY_VIOLATION = 44,
+	KE_INVALID_CONFIG = 40,
+	KE_KAFKA_STORAGE_ERROR = 56,
+	KE_FETCH_SESSION_ID_NOT_FOUND = 70,
+	KE_INVALID_FETCH_SESSION_EPOCH = 71,
+	KE_UNKNOWN_TOPIC_ID = 100,
+	KE_INCONSISTENT_TOPIC_ID = 103,
+	KE_UNSUPPORTED_ENDPOINT_TYPE = 123,
+};
+
+/* ============================================================ the broker */
+
+typedef struct br_reactor br_reactor;
+typedef struct br_conn br_conn;
+typedef struct br_topics br_topics;
+typedef struct br_metrics br_metrics;
+
+/*
+ * One broker process. Built by main.c; every layer borrows it. Fields are
+ * set before the reactors start and read-only afterwards.
+ */
+typedef struct br_broker {
+	br_config cfg;
+	st_store *store;
+	br_topics *topics;            /* topics layer */
+	br_metrics *metrics;          /* net layer */
+	br_reactor **reactors;        /* net layer; n_reactors of them */
+	int n_reactors;
+	uint8_t cluster_id[16];       /* persisted in the first log dir (meta.properties) */
+	char cluster_id_str[23];      /* its base64url form, as Kafka prints it */
+} br_broker;
+
+/* ============================================================== net layer */
+
+typedef void br_task_fn(void *arg);
+
+/* Runs fn(arg) on reactor r's thread soon, in posting order. Safe from any
+ * thread (storage's writer included). 0 or -ENOMEM (fn is then not run).
+ * @locality any */
+int br_reactor_post(br_reactor *r, br_task_fn *fn, void *arg);
+/* The reactor's libevent base, for timers of parked requests.
+ * @locality that reactor */
+struct event_base *br_reactor_base(br_reactor *r);
+
+/* What a handler returns. */
+enum br_handled {
+	BR_RESPOND = 0,      /* req->resp holds the response body: send it */
+	BR_PARKED = 1,       /* br_request_done() will be called later */
+	BR_NO_RESPONSE = 2,  /* acks=0 produce: nothing is sent */
+	/* < 0: the request is malformed beyond a Kafka error: log the reason
+	 * (br_request_fail's message) and close the connection. */
+};
+
+/*
+ * One request, from its frame to its response. Owned by the net layer;
+ * handlers fill `resp` (and slices) and may park it.
+ */
+typedef struct br_request {
+	br_broker *broker;            /* borrowed */
+	br_reactor *reactor;          /* the thread the request belongs to */
+	br_conn *conn;                /* NULL once the client has gone: the
+	                                 response is then dropped at done */
+	int16_t api_key;
+	int16_t api_version;
+	int32_t correlation_id;
+	kp_str client_id;             /* view into the frame */
+	char peer[64];                /* "127.0.0.1:54321", for log lines */
+	kp_reader body;               /* the body after the header: view into the frame */
+	kp_arena arena;               /* decoded messages; freed with the request */
+	/* The response body (after the response header, which the net layer
+	 * writes). External regions in it (kp_buf_put_external) are file
+	 * slices, sent with sendfile: the i-th region is slices[i]. */
+	kp_buf resp;
+	st_slice *slices;
+	size_t n_slices;
+	size_t cap_slices;
+	int64_t received_ns;          /* CLOCK_MONOTONIC, for latency metrics */
+	void *handler_state;          /* for parked handlers */
+	/* The response's error code for the requests-by-error metric: a handler
+	 * sets the top-level ErrorCode, or the first non-zero partition error;
+	 * 0 (the default) when all went well. (net layer addition) */
+	int16_t error_code;
+	/* private to the net layer */
+	struct br_request *next;
+	uint8_t *frame;
+	size_t frame_len;
+	bool done;
+	bool in_handler;              /* br_request_done() inside the handler */
+	bool no_response;             /* BR_NO_RESPONSE */
+	uint8_t resp_hdr[12];         /* size, correlation id, empty tags */
+	size_t resp_hdr_len;
+	size_t wire_len;              /* resp_hdr_len + kp_buf_wire_len(&resp) */
+	size_t sent;                  /* wire bytes of the response sent so far */
+	size_t queued;                /* bytes counted in the conn's queue */
+	int fail_err;                 /* br_request_fail() */
+	char fail_why[160];
+} br_request;
+
+/* Appends a file slice as the next external region of req->resp (the caller
+ * wrote its length prefix and called kp_buf_put_external for s->len bytes,
+ * or lets the records encoder do so). Takes ownership of the slice
+ * reference. 0 or -ENOMEM (the slice is then released). @locality reactor */
+int br_request_add_slice(br_request *req, st_slice *s);
+
+/* Completes a parked request: its response is sent in request order on its
+ * connection (or dropped if the connection has gone) and the request is
+ * freed. @locality the request's reactor */
+void br_request_done(br_request *req);
+
+/* Records why a handler returns < 0, for the disconnect log line. */
+int br_request_fail(br_request *req, int err, const char *why);
+
+typedef int br_handler_fn(br_request *req);
+
+/* One API the broker serves: the versions it advertises in ApiVersions and
+ * accepts, and its handler. */
+typedef struct br_api {
+	int16_t api_key;
+	int16_t min_version;
+	int16_t max_version;
+	br_handler_fn *handler;
+} br_api;
+
+/* handlers.c: the table, sorted by api_key. */
+extern const br_api br_apis[];
+extern const size_t br_apis_len;
+const br_api *br_api_find(int16_t api_key);
+
+/* metrics.c: counters the handlers feed. @locality any (atomics) */
+void br_metrics_request(br_metrics *m, int16_t api_key, int16_t error_code);
+void br_metrics_bytes(br_metrics *m, int64_t in, int64_t out);
+void br_metrics_latency(br_metrics *m, int16_t api_key, int64_t ns);
+
+/* ------------------------------------------- net layer: start and stop */
+
+/* main.c's view of the net layer (server.c, metrics.c, http.c). */
+typedef struct br_server br_server;
+typedef struct br_http br_http;
+
+/* 0 or -ENOMEM; free with br_metrics_free() after every reactor stopped.
+ * @locality main */
+int br_metrics_new(br_metrics **out);
+void br_metrics_free(br_metrics *m);
+/* Live connections: adds delta, returns the new count. @locality any */
+int64_t br_metrics_connections(br_metrics *m, int delta);
+
+/*
+ * Starts the reactor threads (num.network.threads; 0 = one per core; sets
+ * b->reactors), binds every `listeners` entry (PLAINTEXT://host:port; port 0
+ * picks a free one) and accepts on `base` (main's loop), handing connections
+ * round-robin to the reactors. Logs "listening on host:port" per listener.
+ * 0, -errno (bind) or BR_ERR_CONFIG (a listener that does not parse; named
+ * in the log). On failure nothing is left running. @locality main
+ */
+int br_server_start(br_broker *b, struct event_base *base, br_server **out);
+/*
+ * Stops accepting, stops reading requests, lets the requests in flight
+ * finish and their responses go out (at most timeout_ms), then closes
+ * every connection. Reactors keep running, so storage callbacks and timers
+ * of parked requests still complete (and free) them. Blocks. @locality main
+ */
+void br_server_quiesce(br_server *s, int64_t timeout_ms);
+/* Waits (at most timeout_ms) for parked requests to finish, stops and joins
+ * the reactors and frees everything. Call after br_topics_close().
+ * @locality main */
+void br_server_free(br_server *s, int64_t timeout_ms);
+
+/* /metrics (Prometheus text) and /healthz on metrics.listener, served by
+ * its own thread. *out is NULL when metrics.listener is empty. 0, -errno or
+ * BR_ERR_CONFIG. @locality main */
+int br_http_start(br_broker *b, br_http **out);
+void br_http_stop(br_http *h);
+
+/* ------------------------------------- net layer internals (its files only) */
+
+struct br__task;
+
+/* One reactor thread: its loop, its connections and the queue other
+ * threads post to. Owned by server.c; fields below `mu` belong to the
+ * reactor's thread. */
+struct br_reactor {
+	br_broker *broker;            /* borrowed */
+	int index;
+	struct event_base *base;
+	pthread_t thread;
+	bool started;
+	int wake_fd;                  /* eventfd: posts wake the loop */
+	struct event *wake_ev;
+	struct event *sweep_ev;       /* idle connections; draining */
+	pthread_mutex_t mu;           /* guards the task queue only */
+	struct br__task *tasks, *tasks_tail;
+	/* the reactor thread's own */
+	br_conn *conns;               /* live connections (conn.c's list) */
+	int n_conns;
+	int64_t n_requests;           /* requests alive, parked ones included */
+	bool draining;                /* quiesce: read nothing more */
+	atomic_bool stopping;
+	atomic_int idle;              /* quiesce/stop progress for main */
+};
+
+/* reactor.c */
+int br__reactor_new(br_broker *b, int index, br_reactor **out);
+int br__reactor_start(br_reactor *r);
+/* Asks the loop to close its connections once drained; returns at once. */
+void br__reactor_quiesce(br_reactor *r);
+/* True when the reactor has no connection left (after quiesce) and, with
+ * requests_too, no request alive. @locality any */
+bool br__reactor_drained(br_reactor *r, bool requests_too);
+/* Stops the loop, joins the thread, runs tasks still queued, frees. */
+void br__reactor_free(br_reactor *r);
+int64_t br__now_ms(void);               /* CLOCK_MONOTONIC */
+int64_t br__now_ns(void);
+
+/* conn.c: connections of one reactor. @locality that reactor */
+int br__conn_open(br_reactor *r, int fd, const char *peer);
+void br__conns_sweep(br_reactor *r, int64_t now_ms);   /* idle timeout; drain */
+void br__conns_close_all(br_reactor *r, const char *why);
+
+struct evbuffer;
+/* metrics.c: appends the Prometheus text of every metric (partition
+ * gauges through br_topics_foreach). @locality any (the HTTP thread) */
+void br__metrics_render(br_metrics *m, br_broker *b, struct evbuffer *out);
+
+/* The ApiVersions handler (api_versions.c). */
+int br_handle_api_versions(br_request *req);
+/* Fills req->resp with a v0 ApiVersionsResponse saying UNSUPPORTED_VERSION
+ * and listing br_apis' ranges, as Kafka answers an ApiVersions version it
+ * does not know. 0 or a kp_err. */
+int br__api_versions_unsupported(br_request *req);
+
+/* ============================================================ topics layer */
+
+/*
+ * A partition of a topic: its log and the fetches waiting on it.
+ * Lives as long as its topic.
+ */
+typedef struct br_part {
+	struct br_topic *topic;       /* borrowed back-pointer */
+	int32_t index;
+	st_log *log;
+	char *dir;
+	/* Long-poll fetches waiting for data: the data layer's list, under mu. */
+	pthread_mutex_t mu;
+	struct br_fetch_waiter *waiters;
+} br_part;
+
+/* Per-topic settings (topic config overrides applied over broker defaults). */
+typedef struct br_topic_config {
+	st_log_config log;            /* retention.*, segment.*, index, flush, timestamp type */
+	int compression_type;         /* -1 = "producer", else a kp_codec */
+	bool compact;                 /* cleanup.policy contains compact */
+	bool delete_policy;           /* cleanup.policy contains delete */
+	int32_t max_message_bytes;    /* max.message.bytes */
+} br_topic_config;
+
+typedef struct br_topic {
+	char *name;
+	uint8_t id[16];               /* topic id (UUID), persisted */
+	int32_t n_parts;
+	br_part **parts;              /* n_parts of them */
+	br_topic_config cfg;
+	atomic_int refs;              /* br_topics_get/br_topic_put */
+	bool deleted;                 /* set by delete; the last put frees it */
+} br_topic;
+
+/* Opens every topic under log.dirs (replaces registry.c's role), creating
+ * the cluster id on first start. @locality main, before reactors start */
+int br_topics_open(br_broker *b, br_topics **out);
+void br_topics_close(br_topics *t);
+
+/* Looks a topic up by name (len bytes, not NUL-terminated) or id; takes a
+ * reference the caller drops with br_topic_put(). NULL if unknown (or being
+ * deleted). @locality any */
+br_topic *br_topics_get(br_topics *t, const char *name, size_t len);
+br_topic *br_topics_get_by_id(br_topics *t, const uint8_t id[16]);
+void br_topic_put(br_topic *topic);
+
+/* The partition, or NULL when out of range. Borrowed from the topic. */
+br_part *br_topic_part(br_topic *topic, int32_t index);
+
+/*
+ * Creates a topic with n_parts partitions (num.partitions when n_parts is
+ * -1) and config overrides given as key=value pairs; validate_only checks
+ * without creating. Returns a Kafka error code (KE_*) and a message for the
+ * response's ErrorMessage in errbuf. @locality any (serialised inside)
+ */
+int16_t br_topics_create(br_topics *t, const char *name, size_t len, int32_t n_parts,
+			 const char *const *config_keys, const char *const *config_values,
+			 size_t n_configs, bool validate_only, char *errbuf, size_t errlen);
+
+/* Calls fn for every live topic, in name order, with a reference held for
+ * the call. @locality any */
+void br_topics_foreach(br_topics *t, void (*fn)(br_topic *topic, void *arg), void *arg);
+
+/* Runs retention over every partition (a background thread calls it). */
+int br_topics_enforce_retention(br_topics *t, int64_t now_ms);
+
+/* Live topics and partitions, for the start-up line. @locality any */
+int br_topics_partition_count(br_topics *t);
+int br_topics_topic_count(br_topics *t);
+
+/* A topic id or cluster id in Kafka's printed form: base64url, no padding,
+ * 22 characters + NUL. */
+void br_uuid_to_str(const uint8_t id[16], char out[23]);
+/* Parses that form; 0 or -EINVAL. */
+int br_uuid_parse(const char *s, size_t len, uint8_t out[16]);
+
+/* The topic configs rewind knows (Kafka's names); the count of them. */
+#define BR_TOPIC_CONFIG_KEYS 11
+
+/* Kafka's ConfigSource values for DescribeConfigs and CreateTopics v5+. */
+enum br_config_source {
+	BR_SOURCE_DYNAMIC_TOPIC_CONFIG = 1,
+	BR_SOURCE_STATIC_BROKER_CONFIG = 4,
+	BR_SOURCE_DEFAULT_CONFIG = 5,
+};
+
+/* One topic config as DescribeConfigs shows it. Strings are static or held
+ * in the entry itself. */
+typedef struct br_config_entry {
+	const char *name;             /* "retention.ms" */
+	const char *synonym;          /* the broker key it defaults from: "log.retention.ms" */
+	const char *doc;
+	int8_t config_type;           /* Kafka ConfigType: 2 string, 3 int, 5 long, 7 list */
+	bool is_override;             /* set on the topic (DYNAMIC_TOPIC_CONFIG) */
+	char value[48];               /* effective value */
+	char broker_value[48];        /* the broker's value for the synonym */
+} br_config_entry;
+
+/* Fills out[BR_TOPIC_CONFIG_KEYS] with the topic's configs in a fixed
+ * order. @locality any */
+void br_topic_configs(br_topics *t, br_topic *topic, br_config_entry *out);
+
+/* One change of IncrementalAlterConfigs (AlterConfigs uses SET and DELETE
+ * only). name and value are NUL-terminated and borrowed for the call;
+ * value is NULL for DELETE. */
+enum br_config_op_type {
+	BR_CONFIG_SET = 0, BR_CONFIG_DELETE = 1, BR_CONFIG_APPEND = 2, BR_CONFIG_SUBTRACT = 3,
+};
+typedef struct br_config_op {
+	const char *name;
+	const char *value;
+	int op;
+} br_config_op;
+
+/*
+ * Changes a topic's config overrides: incremental applies ops to the
+ * current overrides; otherwise the ops replace them all (AlterConfigs).
+ * All or nothing: an unknown key or bad value changes nothing
+ * (INVALID_CONFIG). The result is persisted, then applied to the open logs.
+ * Returns a KE_* code and a message in errbuf. @locality any (serialised
+ * inside; blocks on a small atomic file write)
+ */
+int16_t br_topics_alter_configs(br_topics *t, br_topic *topic, const br_config_op *ops,
+				size_t n_ops, bool incremental, bool validate_only,
+				char *errbuf, size_t errlen);
+
+/*
+ * Deletes a topic (the caller holds a reference from br_topics_get): it
+ * disappears from lookups at once; its partition directories are renamed
+ * to `<topic>-<p>.<id hex>-delete` (after a marker is persisted, so a crash
+ * at any point finishes the delete at the next start instead of reopening
+ * part of the topic); the last br_topic_put() closes the logs and removes
+ * the directories. KE_NONE, KE_UNKNOWN_TOPIC_OR_PARTITION if it is already
+ * deleted, KE_KAFKA_STORAGE_ERROR. @locality any (serialised inside)
+ */
+int16_t br_topics_delete(br_topics *t, br_topic *topic, char *errbuf, size_t errlen);
+
+/*
+ * Grows a topic to `count` partitions. KE_INVALID_PARTITIONS unless count
+ * is larger than today's. Readers see n_parts grow only after the new
+ * partitions are open, and old `parts` arrays stay valid until the topic is
+ * freed, so br_topic_part() needs no lock. @locality any (serialised inside)
+ */
+int16_t br_topics_create_partitions(br_topics *t, br_topic *topic, int32_t count,
+				    bool validate_only, char *errbuf, size_t errlen);
+
+/* The endpoint clients are told to use: the first of advertised.listeners
+ * (else listeners), a wildcard host replaced by the host name. 0 or
+ * -EINVAL. @locality any */
+int br_advertised_endpoint(const br_config *c, char *host, size_t hostlen, int32_t *port);
+
+/* The handlers of the topics layer (for the br_apis table). Each decodes
+ * req->body, answers in req->resp and returns BR_RESPOND (or < 0 for a body
+ * that does not decode). @locality reactor */
+int br_handle_metadata(br_request *req);            /* api_metadata.c */
+int br_handle_create_topics(br_request *req);       /* api_admin.c */
+int br_handle_delete_topics(br_request *req);
+int br_handle_create_partitions(br_request *req);
+int br_handle_describe_configs(br_request *req);    /* api_configs.c */
+int br_handle_alter_configs(br_request *req);
+int br_handle_incremental_alter_configs(br_request *req);
+int br_handle_describe_cluster(br_request *req);
+int br_handle_describe_log_dirs(br_request *req);
+
+/* ============================================================== data layer */
+
+/* Wakes the fetches parked on a partition whose readable end moved.
+ * @locality any (posts to each waiter's reactor) */
+void br_part_wake_fetches(br_part *p);
+
+/* The data layer's handlers (br_apis entries). Each decodes req->body with
+ * the generated codecs and answers per Kafka; see the top of each file.
+ * @locality the request's reactor */
+int br_api_produce(br_request *req);          /* api_produce.c: Produce v3-v9;
+                                                 acks 1/-1 park until storage
+                                                 calls back, acks 0 answers nothing */
+int br_api_fetch(br_request *req);            /* api_fetch.c: Fetch v4-v13;
+                                                 long poll parks */
+int br_api_list_offsets(br_request *req);     /* api_list_offsets.c: v1-v7 */
+int br_api_delete_records(br_request *req);   /* api_delete_records.c: v0-v2 */
 
 #endif /* REWIND_BR_INT_H */
