@@ -1,0 +1,477 @@
+/*
+ * api_produce.c -- the Produce API (key 0): record batches into partition logs.
+ *
+ * A request names topics and partitions, each with a buffer of RecordBatch v2
+ * bytes. Per partition the handler checks what Kafka checks before an
+ * append -- the topic and partition exist (or are auto-created), every batch
+ * is no larger than the topic's max.message.bytes, has magic 2, a good CRC
+ * and a record count that matches its offset deltas -- and then hands the
+ * batches to st_log_append(), which assigns offsets (and LogAppendTime when
+ * the topic says so) and queues them to storage's writer thread. A batch
+ * whose codec differs from the topic's compression.type is rebuilt with the
+ * topic's codec first (records, timestamps, headers and producer fields kept).
+ * A partition with a bad batch appends nothing; other partitions of the same
+ * request are not affected, as in Kafka.
+ *
+ * Completion: each accepted append's callback runs on the writer thread once
+ * its bytes are written (and synced, per the log's flush policy). It records
+ * the result, wakes long-poll fetches on the partition and counts down
+ * `pending`; the last one posts produce_finish() to the request's reactor,
+ * which encodes the response and calls br_request_done(). The handler holds
+ * one count of its own while it queues appends, so if every callback has run
+ * before it returns it answers at once (BR_RESPOND) and nothing is posted.
+ *
+ * Memory: the appended bytes are views into the request's frame (or a
+ * rebuilt buffer owned by the state), which storage borrows until the
+ * callback -- the frame lives as long as the parked request. acks=0 has no
+ * request to park (the net layer frees it when the handler returns), so its
+ * batches are copied into the state first. The state (malloc'ed, not in the
+ * request's arena, because with acks=0 it outlives the request) holds a
+ * reference on every topic it appends to; those are dropped on the reactor,
+ * never on the writer thread, because the last reference of a deleted topic
+ * closes its logs, which a storage callback must not do.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/br_int.h"
+
+/* One partition entry of the request, and its outcome. */
+typedef struct produce_part {
+	struct produce_state *ps;     /* back-pointer for the storage callback */
+	kp_ProduceResponse_PartitionProduceResponse *out;   /* in the response */
+	br_topic *topic;              /* borrowed from the state's reference, or NULL */
+	bool topic_ref;               /* this entry holds that reference */
+	br_part *part;                /* borrowed from topic */
+	st_append app;
+	kp_buf owned;                 /* rebuilt or copied bytes, when not the frame's */
+	int err;                      /* the callback's error */
+	bool queued;                  /* st_log_append() accepted it */
+} produce_part;
+
+typedef struct produce_state {
+	br_request *req;              /* NULL for acks=0: the request is gone */
+	br_reactor *reactor;          /* where cleanup runs */
+	kp_ProduceResponse resp;      /* arrays in req->arena (acks != 0 only) */
+	atomic_int pending;           /* queued appends not yet called back, +1
+	                                 for the handler while it runs */
+	size_t n_parts;
+	produce_part parts[];
+} produce_state;
+
+static int64_t now_realtime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void produce_state_free(produce_state *ps)
+{
+	for (size_t i = 0; i < ps->n_parts; i++) {
+		kp_buf_free(&ps->parts[i].owned);
+		if (ps->parts[i].topic_ref)
+			br_topic_put(ps->parts[i].topic);
+	}
+	free(ps);
+}
+
+/*
+ * Rebuilds every batch of [data, data+len) (already validated) with `codec`
+ * into out, keeping each record's timestamp, key, value and headers and each
+ * batch's producer id, epoch, base sequence and attribute bits. 0 or a kp_err.
+ */
+static int produce_recompress(const uint8_t *data, size_t len, int codec, int32_t max_bytes,
+			      kp_buf *out)
+{
+	size_t pos = 0;
+
+	while (pos < len) {
+		kp_batch_header h;
+		kp_record_iter it;
+		kp_batch_builder bb;
+		kp_record rec;
+		kp_header hdrs_small[16];
+		kp_header *hdrs = hdrs_small;
+		int err, more;
+
+		err = kp_batch_validate(data + pos, len - pos, &h);
+		if (err)
+			return err;
+		/* A batch's records inflate to at most a few times max.message.bytes
+		 * in practice; the bound keeps a zip bomb from taking the heap. */
+		err = kp_record_iter_init(&it, data + pos, kp_batch_size(&h),
+					  (size_t)max_bytes * 64 + (1u << 20));
+		if (err) {
+			kp_record_iter_free(&it);
+			return err;
+		}
+		kp_batch_builder_init(&bb, codec, 0);
+		bb.attributes_extra = (int16_t)(h.attributes & ~KP_ATTR_CODEC_MASK);
+		bb.producer_id = h.producer_id;
+		bb.producer_epoch = h.producer_epoch;
+		bb.base_sequence = h.base_sequence;
+		while ((more = kp_record_iter_next(&it, &rec)) == 1) {
+			size_t hp = 0;
+			int32_t nh = 0;
+			kp_header hv;
+
+			if (rec.headers_count > (int32_t)(sizeof(hdrs_small) / sizeof(hdrs_small[0]))) {
+				if (hdrs != hdrs_small)
+					free(hdrs);
+				hdrs = calloc((size_t)rec.headers_count, sizeof(*hdrs));
+				if (!hdrs) {
+					hdrs = hdrs_small;
+					more = KP_ERR_NOMEM;
+					break;
+				}
+			}
+			while (nh < rec.headers_count &&
+			       (more = kp_record_header_next(&rec, &hp, &hv)) == 1)
+				hdrs[nh++] = hv;
+			if (more < 0)
+				break;
+			err = kp_batch_builder_add(&bb, rec.timestamp, rec.key, rec.key_len,
+						   rec.value, rec.value_len, hdrs, nh);
+			if (err) {
+				more = err;
+				break;
+			}
+		}
+		if (hdrs != hdrs_small)
+			free(hdrs);
+		if (more == 0)
+			more = kp_batch_builder_finish(&bb, out);
+		kp_batch_builder_free(&bb);
+		kp_record_iter_free(&it);
+		if (more < 0)
+			return more;
+		pos += kp_batch_size(&h);
+	}
+	return out->err;
+}
+
+/*
+ * Checks every batch of one partition's records. Returns KE_NONE, or the
+ * Kafka error for the partition. *needs_rebuild is set when a batch's codec
+ * differs from the topic's compression.type.
+ */
+static int16_t produce_check(const br_topic *topic, const uint8_t *data, size_t len,
+			     bool *needs_rebuild, const char **why)
+{
+	size_t pos = 0;
+
+	*needs_rebuild = false;
+	if (len == 0) {
+		*why = "no record batch";
+		return KE_CORRUPT_MESSAGE;
+	}
+	while (pos < len) {
+		kp_batch_header h;
+		int err = kp_batch_header_parse(data + pos, len - pos, &h);
+
+		if (err == 0 && topic->cfg.max_message_bytes > 0 &&
+		    kp_batch_size(&h) > (size_t)topic->cfg.max_message_bytes) {
+			*why = "batch larger than max.message.bytes";
+			return KE_MESSAGE_TOO_LARGE;
+		}
+		if (err == 0)
+			err = kp_batch_validate(data + pos, len - pos, &h);
+		if (err == KP_ERR_MAGIC) {
+			*why = "message format other than v2 (magic 2)";
+			return KE_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+		}
+		if (err) {
+			*why = kp_strerror(err);
+			return KE_CORRUPT_MESSAGE;
+		}
+		/* Kafka's LogValidator: the batch must hold records, and its
+		 * offset deltas must run 0 .. count-1 (offsets are the broker's). */
+		if (h.records_count <= 0 || h.last_offset_delta != h.records_count - 1) {
+			*why = "record count does not match lastOffsetDelta";
+			return KE_CORRUPT_MESSAGE;
+		}
+		if (h.attributes & KP_ATTR_CONTROL) {
+			*why = "control batch from a producer";
+			return KE_CORRUPT_MESSAGE;
+		}
+		if (kp_batch_codec(&h) > KP_CODEC_ZSTD) {
+			*why = "unknown compression codec";
+			return KE_CORRUPT_MESSAGE;
+		}
+		if (topic->cfg.compression_type >= 0 &&
+		    kp_batch_codec(&h) != topic->cfg.compression_type)
+			*needs_rebuild = true;
+		pos += kp_batch_size(&h);
+	}
+	return KE_NONE;
+}
+
+/* Runs on the request's reactor once every append has called back. */
+static void produce_finish(void *arg)
+{
+	produce_state *ps = arg;
+	br_request *req = ps->req;
+
+	if (!req) {
+		produce_state_free(ps);
+		return;
+	}
+	for (size_t i = 0; i < ps->n_parts; i++) {
+		produce_part *pp = &ps->parts[i];
+
+		if (!pp->queued)
+			continue;
+		if (pp->err) {
+			pp->out->ErrorCode = br_kafka_error(pp->err);
+			pp->out->BaseOffset = -1;
+			pp->out->LogAppendTimeMs = -1;
+			pp->out->LogStartOffset = -1;
+		} else {
+			pp->out->ErrorCode = KE_NONE;
+			pp->out->BaseOffset = pp->app.base_offset;
+			pp->out->LogAppendTimeMs = pp->app.log_append_time;
+			pp->out->LogStartOffset = st_log_start_offset(pp->part->log);
+		}
+	}
+	if (kp_ProduceResponse_encode(&req->resp, req->api_version, &ps->resp) != 0)
+		br__logf(ST_LOG_ERROR, "produce from %s: response encoding failed: %s", req->peer,
+			 kp_strerror(req->resp.err));
+	produce_state_free(ps);
+}
+
+/* Runs on the request's reactor after the last storage callback. */
+static void produce_done_task(void *arg)
+{
+	produce_state *ps = arg;
+	br_request *req = ps->req;
+
+	produce_finish(ps);
+	if (req)
+		br_request_done(req);
+}
+
+/* Storage callback. @locality writer */
+static void produce_appended_cb(st_append *a, int err)
+{
+	produce_part *pp = a->arg;
+	produce_state *ps = pp->ps;
+
+	pp->err = err;
+	if (err == 0)
+		br_part_wake_fetches(pp->part);
+	else
+		br__logf(ST_LOG_ERROR, "produce to %s-%d: append failed: %s", pp->topic->name,
+			 pp->part->index, st_strerror(err));
+	if (atomic_fetch_sub(&ps->pending, 1) != 1)
+		return;
+	/* The last callback: the handler has returned (it held a count), so the
+	 * request is parked (or, with acks=0, gone). */
+	if (br_reactor_post(ps->reactor, produce_done_task, ps) != 0)
+		br__logf(ST_LOG_ERROR, "produce: cannot post completion to reactor (out of memory); "
+			 "a request stays unanswered");
+}
+
+/* Looks the topic up, auto-creating it when the broker allows. */
+static br_topic *produce_topic(br_request *req, kp_str name, int16_t *code)
+{
+	br_topics *ts = req->broker->topics;
+	br_topic *t;
+	char errbuf[256];
+
+	*code = KE_UNKNOWN_TOPIC_OR_PARTITION;
+	if (name.len <= 0)
+		return NULL;
+	t = br_topics_get(ts, (const char *)name.p, (size_t)name.len);
+	if (t || !req->broker->cfg.auto_create_topics_enable)
+		return t;
+	errbuf[0] = '\0';
+	*code = br_topics_create(ts, (const char *)name.p, (size_t)name.len, -1, NULL, NULL, 0,
+				 false, errbuf, sizeof(errbuf));
+	if (*code != KE_NONE && *code != KE_TOPIC_ALREADY_EXISTS) {
+		br__logf(ST_LOG_WARN, "produce from %s: auto-creating topic %.*s failed: %s",
+			 req->peer, (int)name.len, (const char *)name.p, errbuf);
+		return NULL;
+	}
+	br__logf(ST_LOG_INFO, "auto-created topic %.*s on produce from %s", (int)name.len,
+		 (const char *)name.p, req->peer);
+	t = br_topics_get(ts, (const char *)name.p, (size_t)name.len);
+	*code = t ? KE_NONE : KE_UNKNOWN_TOPIC_OR_PARTITION;
+	return t;
+}
+
+/*
+ * Validates and queues one partition's records. Sets pp->out's error for a
+ * refusal; on success pp->queued is set and the callback will run.
+ */
+static void produce_partition(br_request *req, produce_state *ps, produce_part *pp,
+			      kp_str tname, const kp_ProduceRequest_PartitionProduceData *pd,
+			      bool copy, int64_t now_ms)
+{
+	const uint8_t *data = pd->Records.p;
+	size_t len = pd->Records.len > 0 ? (size_t)pd->Records.len : 0;
+	const char *why = NULL;
+	bool rebuild;
+	int16_t code;
+	int err;
+
+	pp->part = br_topic_part(pp->topic, pd->Index);
+	if (!pp->part) {
+		pp->out->ErrorCode = KE_UNKNOWN_TOPIC_OR_PARTITION;
+		return;
+	}
+	code = produce_check(pp->topic, data, len, &rebuild, &why);
+	if (code != KE_NONE) {
+		br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d refused: %s", req->peer,
+			 (int)tname.len, (const char *)tname.p, pd->Index, why);
+		pp->out->ErrorCode = code;
+		return;
+	}
+	if (rebuild) {
+		err = produce_recompress(data, len, pp->topic->cfg.compression_type,
+					 pp->topic->cfg.max_message_bytes, &pp->owned);
+		if (err) {
+			br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d: cannot recompress: %s",
+				 req->peer, (int)tname.len, (const char *)tname.p, pd->Index,
+				 kp_strerror(err));
+			pp->out->ErrorCode = err == KP_ERR_NOMEM ? KE_UNKNOWN_SERVER_ERROR
+			                                         : KE_CORRUPT_MESSAGE;
+			kp_buf_free(&pp->owned);
+			return;
+		}
+		pp->app.data = pp->owned.data;
+		pp->app.len = pp->owned.len;
+	} else if (copy) {
+		kp_buf_put(&pp->owned, data, len);
+		if (pp->owned.err) {
+			pp->out->ErrorCode = KE_UNKNOWN_SERVER_ERROR;
+			return;
+		}
+		pp->app.data = pp->owned.data;
+		pp->app.len = pp->owned.len;
+	} else {
+		/* Storage rewrites baseOffset in place: the frame is ours while
+		 * the request is parked. */
+		pp->app.data = (uint8_t *)data;
+		pp->app.len = len;
+	}
+	pp->app.leader_epoch = 0;
+	pp->app.cb = produce_appended_cb;
+	pp->app.arg = pp;
+	atomic_fetch_add(&ps->pending, 1);
+	err = st_log_append(pp->part->log, &pp->app, now_ms);
+	if (err) {
+		atomic_fetch_sub(&ps->pending, 1);
+		br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d: append refused: %s", req->peer,
+			 (int)tname.len, (const char *)tname.p, pd->Index, st_strerror(err));
+		pp->out->ErrorCode = br_kafka_error(err);
+		return;
+	}
+	pp->queued = true;
+}
+
+int br_api_produce(br_request *req)
+{
+	kp_ProduceRequest msg;
+	produce_state *ps;
+	size_t n = 0, k = 0;
+	bool acks0;
+	int64_t now_ms = now_realtime_ms();
+	int err;
+
+	err = kp_ProduceRequest_decode(&req->body, req->api_version, &req->arena, &msg);
+	if (err)
+		return br_request_fail(req, err, "malformed Produce request");
+	for (int32_t t = 0; t < msg.TopicData.count; t++)
+		n += (size_t)(msg.TopicData.items[t].PartitionData.count > 0
+			      ? msg.TopicData.items[t].PartitionData.count : 0);
+	acks0 = msg.Acks == 0;
+
+	ps = calloc(1, sizeof(*ps) + n * sizeof(ps->parts[0]));
+	if (!ps)
+		return br_request_fail(req, -ENOMEM, "out of memory for a Produce request");
+	ps->req = acks0 ? NULL : req;
+	ps->reactor = req->reactor;
+	ps->n_parts = n;
+	atomic_init(&ps->pending, 1);
+
+	/* The response mirrors the request; with acks=0 it is built anyway (in
+	 * the arena, which lives until the handler returns) but never sent. */
+	kp_ProduceResponse_init(&ps->resp);
+	ps->resp.Responses.count = msg.TopicData.count > 0 ? msg.TopicData.count : 0;
+	ps->resp.Responses.items = kp_arena_calloc(&req->arena, (size_t)ps->resp.Responses.count + 1,
+						   sizeof(*ps->resp.Responses.items));
+	if (!ps->resp.Responses.items) {
+		free(ps);
+		return br_request_fail(req, -ENOMEM, "out of memory for a Produce response");
+	}
+	/* Every allocation comes first: once an append is queued the state
+	 * belongs to its callback, and a failure then could not unwind. */
+	for (int32_t t = 0; t < ps->resp.Responses.count; t++) {
+		const kp_ProduceRequest_TopicProduceData *td = &msg.TopicData.items[t];
+		kp_ProduceResponse_TopicProduceResponse *tr = &ps->resp.Responses.items[t];
+		int32_t np = td->PartitionData.count > 0 ? td->PartitionData.count : 0;
+
+		kp_ProduceResponse_TopicProduceResponse_init(tr);
+		tr->Name = td->Name;
+		tr->PartitionResponses.count = np;
+		tr->PartitionResponses.items = kp_arena_calloc(&req->arena, (size_t)np + 1,
+							       sizeof(*tr->PartitionResponses.items));
+		if (!tr->PartitionResponses.items) {
+			free(ps);
+			return br_request_fail(req, -ENOMEM, "out of memory for a Produce response");
+		}
+		for (int32_t p = 0; p < np; p++) {
+			produce_part *pp = &ps->parts[k++];
+
+			pp->ps = ps;
+			pp->out = &tr->PartitionResponses.items[p];
+			kp_ProduceResponse_PartitionProduceResponse_init(pp->out);
+			pp->out->Index = td->PartitionData.items[p].Index;
+			pp->out->BaseOffset = -1;
+			pp->out->LogStartOffset = -1;
+			kp_buf_init(&pp->owned);
+		}
+	}
+	k = 0;
+	for (int32_t t = 0; t < ps->resp.Responses.count; t++) {
+		const kp_ProduceRequest_TopicProduceData *td = &msg.TopicData.items[t];
+		int32_t np = td->PartitionData.count > 0 ? td->PartitionData.count : 0;
+		br_topic *topic = NULL;
+		int16_t tcode = KE_INVALID_REQUIRED_ACKS;
+
+		if (np > 0 && (msg.Acks == 0 || msg.Acks == 1 || msg.Acks == -1))
+			topic = produce_topic(req, td->Name, &tcode);
+		for (int32_t p = 0; p < np; p++) {
+			produce_part *pp = &ps->parts[k++];
+
+			if (!topic) {
+				pp->out->ErrorCode = tcode;
+				continue;
+			}
+			/* The first entry of the topic keeps the lookup's reference
+			 * for all of them; they are freed together. */
+			pp->topic = topic;
+			pp->topic_ref = p == 0;
+			produce_partition(req, ps, pp, td->Name, &td->PartitionData.items[p], acks0,
+					  now_ms);
+		}
+	}
+
+	if (acks0) {
+		/* Nobody waits: drop the handler's count; the last callback (or
+		 * this, if none is left) frees the state on this reactor. */
+		if (atomic_fetch_sub(&ps->pending, 1) == 1)
+			produce_state_free(ps);
+		return BR_NO_RESPONSE;
+	}
+	if (atomic_fetch_sub(&ps->pending, 1) != 1)
+		return BR_PARKED;
+	/* Every append has already called back (or none was queued). */
+	produce_finish(ps);
+	return req->resp.err ? br_request_fail(req, req->resp.err, "Produce response encoding")
+	                     : BR_RESPOND;
+}
