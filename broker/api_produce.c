@@ -4,10 +4,12 @@
  * A request names topics and partitions, each with a buffer of RecordBatch v2
  * bytes. Per partition the handler checks what Kafka checks before an
  * append -- the topic and partition exist (or are auto-created), every batch
- * is no larger than the topic's max.message.bytes, has magic 2, a good CRC
- * and a record count that matches its offset deltas -- and then hands the
- * batches to st_log_append(), which assigns offsets (and LogAppendTime when
- * the topic says so) and queues them to storage's writer thread. A batch
+ * is no larger than the topic's max.message.bytes, has magic 2 and a record
+ * count that matches its offset deltas -- and then hands the batches to
+ * st_log_append(), which checks every CRC before queueing anything (so a bad
+ * batch appends nothing: CORRUPT_MESSAGE), assigns offsets (and
+ * LogAppendTime when the topic says so) and queues them to storage's writer
+ * thread. A batch
  * whose codec differs from the topic's compression.type is rebuilt with the
  * topic's codec first (records, timestamps, headers and producer fields kept).
  * A partition with a bad batch appends nothing; other partitions of the same
@@ -178,8 +180,11 @@ static int16_t produce_check(const br_topic *topic, const uint8_t *data, size_t 
 			*why = "batch larger than max.message.bytes";
 			return KE_MESSAGE_TOO_LARGE;
 		}
-		if (err == 0)
-			err = kp_batch_validate(data + pos, len - pos, &h);
+		/* The CRC is left to st_log_append(), which checks every batch of
+		 * the buffer before queueing any: one pass over the bytes, not
+		 * two. A batch that is rebuilt is checked before (recompress). */
+		if (err == 0 && kp_batch_size(&h) > len - pos)
+			err = KP_ERR_SHORT;
 		if (err == KP_ERR_MAGIC) {
 			*why = "message format other than v2 (magic 2)";
 			return KE_UNSUPPORTED_FOR_MESSAGE_FORMAT;

@@ -644,6 +644,77 @@ START_TEST(produce_corrupt_crc_is_corrupt_message_and_appends_nothing)
 	ck_assert_int_eq(f.hw, 0);
 	ck_assert_int_eq(f.records.len, 0);
 	fetch_result_free(&f);
+
+	/* A batch that would be rebuilt for the topic's codec is checked
+	 * first: recompressing must not give a damaged batch a fresh CRC. */
+	topic_create("z", 1, "compression.type", "zstd");
+	kp_buf_init(&b);
+	batch_build(&b, KP_CODEC_GZIP, 0, 3, 1000);
+	b.data[b.len - 2] ^= 0x10;
+	r = produce("z", 0, -1, 7, &b);
+	ck_assert_int_eq(r.err, KE_CORRUPT_MESSAGE);
+	kp_buf_free(&b);
+	f = fetch("z", 0, &(fetch_args){ .version = 11, .offset = 0 });
+	ck_assert_int_eq(f.hw, 0);
+	fetch_result_free(&f);
+	broker_close();
+}
+END_TEST
+
+START_TEST(produce_refusal_of_one_partition_leaves_the_others_appended)
+{
+	kp_ProduceRequest m;
+	kp_ProduceRequest_TopicProduceData td[2];
+	kp_ProduceRequest_PartitionProduceData pd[3];
+	kp_ProduceResponse resp;
+	kp_buf good, bad;
+	treq *t;
+	kp_reader rd;
+
+	broker_open();
+	topic_create("a", 2, NULL, NULL);
+	kp_buf_init(&good);
+	kp_buf_init(&bad);
+	batch_build(&good, KP_CODEC_NONE, 0, 2, 1000);
+	batch_build(&bad, KP_CODEC_NONE, 0, 2, 1000);
+	bad.data[bad.len - 1] ^= 1;
+	kp_ProduceRequest_init(&m);
+	for (int i = 0; i < 3; i++)
+		kp_ProduceRequest_PartitionProduceData_init(&pd[i]);
+	for (int i = 0; i < 2; i++)
+		kp_ProduceRequest_TopicProduceData_init(&td[i]);
+	pd[0].Index = 0;
+	pd[0].Records = (kp_records){ good.data, (int32_t)good.len, false };
+	pd[1].Index = 1;
+	pd[1].Records = (kp_records){ bad.data, (int32_t)bad.len, false };
+	pd[2].Index = 0;
+	pd[2].Records = (kp_records){ good.data, (int32_t)good.len, false };
+	td[0].Name = KP_STR_LIT("a");
+	td[0].PartitionData.count = 2;
+	td[0].PartitionData.items = &pd[0];
+	td[1].Name = KP_STR_LIT("missing");
+	td[1].PartitionData.count = 1;
+	td[1].PartitionData.items = &pd[2];
+	m.Acks = -1;
+	m.TopicData.count = 2;
+	m.TopicData.items = td;
+	g_b.cfg.auto_create_topics_enable = false;
+	t = treq_new(KP_API_PRODUCE, 7);
+	ck_assert_int_eq(kp_ProduceRequest_encode(&t->body, 7, &m), 0);
+	ck_assert_int_eq(treq_run(t, br_api_produce), BR_PARKED);
+	rd = treq_response(t);
+	ck_assert_int_eq(kp_ProduceResponse_decode(&rd, 7, &t->r.arena, &resp), 0);
+	ck_assert_int_eq(resp.Responses.count, 2);
+	ck_assert_int_eq(resp.Responses.items[0].PartitionResponses.items[0].ErrorCode, KE_NONE);
+	ck_assert_int_eq(resp.Responses.items[0].PartitionResponses.items[0].BaseOffset, 0);
+	ck_assert_int_eq(resp.Responses.items[0].PartitionResponses.items[1].ErrorCode,
+			 KE_CORRUPT_MESSAGE);
+	ck_assert_int_eq(resp.Responses.items[0].PartitionResponses.items[1].BaseOffset, -1);
+	ck_assert_int_eq(resp.Responses.items[1].PartitionResponses.items[0].ErrorCode,
+			 KE_UNKNOWN_TOPIC_OR_PARTITION);
+	treq_free(t);
+	kp_buf_free(&good);
+	kp_buf_free(&bad);
 	broker_close();
 }
 END_TEST
@@ -1188,6 +1259,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, produce_versions_3_to_9_answer_in_their_encoding);
 	tcase_add_test(tc, produce_acks0_appends_and_sends_nothing);
 	tcase_add_test(tc, produce_corrupt_crc_is_corrupt_message_and_appends_nothing);
+	tcase_add_test(tc, produce_refusal_of_one_partition_leaves_the_others_appended);
 	tcase_add_test(tc, produce_batch_over_max_message_bytes_is_message_too_large);
 	tcase_add_test(tc, produce_unknown_partition_or_topic_is_refused);
 	tcase_add_test(tc, produce_log_append_time_topic_stamps_the_broker_time);
