@@ -163,6 +163,7 @@ typedef struct br_request {
 	size_t frame_len;
 	bool done;
 	bool in_handler;              /* br_request_done() inside the handler */
+	bool parked;                  /* its handler returned BR_PARKED */
 	bool no_response;             /* BR_NO_RESPONSE */
 	uint8_t resp_hdr[12];         /* size, correlation id, empty tags */
 	size_t resp_hdr_len;

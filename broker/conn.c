@@ -160,10 +160,10 @@ static void conn_close(br_conn *c, const char *fmt, ...)
 	for (req = c->head; req; req = next) {
 		next = req->next;
 		req->next = NULL;
-		if (req->done)
-			request_free(req);
-		else
+		if (req->parked && !req->done)
 			req->conn = NULL;
+		else
+			request_free(req);
 	}
 	event_free(c->rev);
 	event_free(c->wev);
@@ -495,8 +495,10 @@ static int conn_dispatch(br_conn *c, uint8_t *frame, size_t len)
 	}
 	if (rc == BR_NO_RESPONSE)
 		req->no_response = true;
-	if (rc == BR_PARKED && !req->done)
+	if (rc == BR_PARKED && !req->done) {
+		req->parked = true;
 		return 0;
+	}
 	if (request_finish(c, req) < 0)
 		return -1;
 	return conn_flush(c);
@@ -580,6 +582,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		else if (c->in_len > 0)
 			conn_close(c, "client closed the connection mid-request (%zu bytes of an incomplete frame)",
 				   c->in_len);
+		else if (c->head)
+			conn_close(c, "client closed the connection with requests unanswered");
 		else
 			conn_close(c, NULL);
 		return;

@@ -14,7 +14,20 @@
 #include "broker/br_int.h"
 
 const br_api br_apis[] = {
-	{ KP_API_API_VERSIONS, 0, 3, br_handle_api_versions },
+	{ KP_API_PRODUCE, 3, 9, br_api_produce },                    /* api_produce.c */
+	{ KP_API_FETCH, 4, 13, br_api_fetch },                       /* api_fetch.c */
+	{ KP_API_LIST_OFFSETS, 1, 7, br_api_list_offsets },          /* api_list_offsets.c */
+	{ KP_API_METADATA, 0, 12, br_handle_metadata },              /* api_metadata.c */
+	{ KP_API_API_VERSIONS, 0, 3, br_handle_api_versions },       /* api_versions.c */
+	{ KP_API_CREATE_TOPICS, 0, 7, br_handle_create_topics },     /* api_admin.c */
+	{ KP_API_DELETE_TOPICS, 0, 6, br_handle_delete_topics },
+	{ KP_API_DELETE_RECORDS, 0, 2, br_api_delete_records },      /* api_delete_records.c */
+	{ KP_API_DESCRIBE_CONFIGS, 0, 4, br_handle_describe_configs }, /* api_configs.c */
+	{ KP_API_ALTER_CONFIGS, 0, 2, br_handle_alter_configs },
+	{ KP_API_DESCRIBE_LOG_DIRS, 0, 4, br_handle_describe_log_dirs },
+	{ KP_API_CREATE_PARTITIONS, 0, 3, br_handle_create_partitions }, /* api_admin.c */
+	{ KP_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, br_handle_incremental_alter_configs },
+	{ KP_API_DESCRIBE_CLUSTER, 0, 1, br_handle_describe_cluster },
 };
 
 const size_t br_apis_len = sizeof(br_apis) / sizeof(br_apis[0]);

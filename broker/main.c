@@ -3,14 +3,22 @@
  *
  *   rewind-broker [--config FILE] [--set key=value]... [--print-config]
  *
- * Loads the configuration (FILE, default conf/broker.conf when it exists),
- * applies --set overrides in order, opens and recovers every partition log
- * under log.dirs, runs retention on a timer, and on SIGTERM or SIGINT closes
- * every log cleanly: in-flight syncs finish, indexes and the clean-shutdown
- * markers are written, so the next start skips recovery.
+ * Start-up, in order: configuration (FILE, default conf/broker.conf when it
+ * exists, then --set overrides) -> the storage engine (st_store: the writer
+ * thread) -> the topics layer (opens and recovers every partition under
+ * log.dirs) -> the reactor threads and the Kafka listeners -> /metrics.
+ * "ready" is logged only when clients can connect.
  *
- * The event loop is libevent's; the Kafka listener and its reactor threads
- * join it in the broker issue.
+ * This thread then runs main's libevent loop: accepting (server.c),
+ * signals, and the retention timer (retention blocks on small file I/O, so
+ * it runs here and never on a reactor).
+ *
+ * Shutdown on SIGTERM/SIGINT, in the reverse order: stop accepting and
+ * reading; let requests in flight finish and their responses go out (an
+ * acks=all produce waits for its sync; a long-poll fetch for its timer);
+ * close connections; stop /metrics; close every log (in-flight syncs
+ * finish, indexes and the clean-shutdown markers are written, so the next
+ * start skips recovery); stop the reactors; stop the writer.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,10 +36,13 @@
 
 #define DEFAULT_CONFIG "conf/broker.conf"
 
+/* How long shutdown waits for requests in flight: longer than a
+ * long-poll fetch's usual max_wait (500 ms in librdkafka and kafka-python)
+ * and a group-committed sync. */
+#define SHUTDOWN_DRAIN_MS 5000
+
 struct broker {
-	br_config cfg;
-	st_store *store;
-	br_registry registry;
+	br_broker b;
 	struct event_base *base;
 };
 
@@ -67,7 +78,7 @@ static void on_retention_timer(evutil_socket_t fd, short what, void *arg)
 	struct broker *b = arg;
 	(void)fd;
 	(void)what;
-	br_registry_enforce_retention(&b->registry, wall_ms());
+	br_topics_enforce_retention(b->b.topics, wall_ms());
 }
 
 int main(int argc, char **argv)
@@ -79,17 +90,20 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct broker b;
+	struct broker m;
+	br_broker *b = &m.b;
 	const char *config_path = NULL;
 	char **sets = calloc((size_t)argc, sizeof(char *));
 	int n_sets = 0, opt, rc = 1, err;
-	bool print_config = false, registry_open = false;
+	bool print_config = false;
 	char errbuf[1024];
 	st_store_options so;
 	struct event *sigterm = NULL, *sigint = NULL, *retention = NULL;
 	struct timeval tv;
+	br_server *server = NULL;
+	br_http *http = NULL;
 
-	memset(&b, 0, sizeof(b));
+	memset(&m, 0, sizeof(m));
 	if (!sets) {
 		fprintf(stderr, "rewind-broker: out of memory\n");
 		return 1;
@@ -110,78 +124,100 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	br_config_init(&b.cfg);
+	br_config_init(&b->cfg);
 	if (!config_path && access(DEFAULT_CONFIG, R_OK) == 0)
 		config_path = DEFAULT_CONFIG;
-	if (config_path && br_config_load(&b.cfg, config_path, errbuf, sizeof(errbuf)) < 0) {
+	if (config_path && br_config_load(&b->cfg, config_path, errbuf, sizeof(errbuf)) < 0) {
 		fprintf(stderr, "rewind-broker: %s\n", errbuf);
 		goto out;
 	}
 	for (int i = 0; i < n_sets; i++) {
-		if (br_config_set(&b.cfg, sets[i], errbuf, sizeof(errbuf)) < 0) {
+		if (br_config_set(&b->cfg, sets[i], errbuf, sizeof(errbuf)) < 0) {
 			fprintf(stderr, "rewind-broker: --set %s\n", errbuf);
 			goto out;
 		}
 	}
 	if (print_config) {
-		br_config_dump(&b.cfg, stdout);
+		br_config_dump(&b->cfg, stdout);
 		rc = 0;
 		goto out;
 	}
 
+	/* A client vanishing mid-write must be an EPIPE on that connection,
+	 * not the end of the process. */
+	signal(SIGPIPE, SIG_IGN);
 	st_store_options_default(&so);
-	so.use_io_uring = so.use_io_uring && b.cfg.io_uring;
+	so.use_io_uring = so.use_io_uring && b->cfg.io_uring;
 	so.log = br__store_log;
-	if ((err = st_store_open(&so, &b.store)) < 0) {
+	if ((err = st_store_open(&so, &b->store)) < 0) {
 		br__logf(ST_LOG_ERROR, "cannot start the storage writer: %s", st_strerror(err));
 		goto out;
 	}
-	if (br_registry_open(&b.registry, b.store, &b.cfg, wall_ms()) < 0) {
+	if (br_metrics_new(&b->metrics) < 0) {
+		br__logf(ST_LOG_ERROR, "out of memory");
+		goto out;
+	}
+	if (br_topics_open(b, &b->topics) < 0) {
 		br__logf(ST_LOG_ERROR, "start-up stopped: a partition could not be opened (see above)");
 		goto out;
 	}
-	registry_open = true;
-	br__logf(ST_LOG_INFO, "rewind-broker node %d: %zu partitions in %d log dirs (config %s, writer %s)",
-		 b.cfg.node_id, b.registry.n_parts, b.cfg.n_log_dirs,
+	br__logf(ST_LOG_INFO, "rewind-broker node %d: cluster %s, %d log dirs (config %s, writer %s)",
+		 b->cfg.node_id, b->cluster_id_str, b->cfg.n_log_dirs,
 		 config_path ? config_path : "built-in defaults",
-		 st_store_uses_io_uring(b.store) ? "io_uring" : "pwrite");
+		 st_store_uses_io_uring(b->store) ? "io_uring" : "pwrite");
 
-	if (!(b.base = event_base_new())) {
+	if (!(m.base = event_base_new())) {
 		br__logf(ST_LOG_ERROR, "cannot create the event loop");
 		goto out;
 	}
-	sigterm = evsignal_new(b.base, SIGTERM, on_signal, &b);
-	sigint = evsignal_new(b.base, SIGINT, on_signal, &b);
-	retention = event_new(b.base, -1, EV_PERSIST, on_retention_timer, &b);
+	if (br_server_start(b, m.base, &server) < 0) {
+		br__logf(ST_LOG_ERROR, "start-up stopped: the Kafka listener could not start (see above)");
+		goto out;
+	}
+	if (br_http_start(b, &http) < 0) {
+		br__logf(ST_LOG_ERROR, "start-up stopped: metrics.listener could not start (see above)");
+		goto out;
+	}
+	sigterm = evsignal_new(m.base, SIGTERM, on_signal, &m);
+	sigint = evsignal_new(m.base, SIGINT, on_signal, &m);
+	retention = event_new(m.base, -1, EV_PERSIST, on_retention_timer, &m);
 	if (!sigterm || !sigint || !retention) {
 		br__logf(ST_LOG_ERROR, "cannot create events");
 		goto out;
 	}
-	tv.tv_sec = b.cfg.log_retention_check_interval_ms / 1000;
-	tv.tv_usec = (b.cfg.log_retention_check_interval_ms % 1000) * 1000;
+	tv.tv_sec = b->cfg.log_retention_check_interval_ms / 1000;
+	tv.tv_usec = (b->cfg.log_retention_check_interval_ms % 1000) * 1000;
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
 	event_add(retention, &tv);
 	br__logf(ST_LOG_INFO, "ready");
-	event_base_dispatch(b.base);
+	event_base_dispatch(m.base);
 	rc = 0;
 
 out:
+	if (server)
+		br_server_quiesce(server, SHUTDOWN_DRAIN_MS);
+	br_http_stop(http);
 	if (retention)
 		event_free(retention);
 	if (sigint)
 		event_free(sigint);
 	if (sigterm)
 		event_free(sigterm);
-	if (b.base)
-		event_base_free(b.base);
-	if (registry_open) {
-		br_registry_close(&b.registry);
+	if (b->topics) {
+		/* Reactors still run: storage callbacks of the last appends
+		 * post to them and free their (detached) requests. */
+		br_topics_close(b->topics);
+		b->topics = NULL;
 		br__logf(ST_LOG_INFO, "all partitions closed cleanly");
 	}
-	if (b.store)
-		st_store_close(b.store);
-	br_config_free(&b.cfg);
+	br_server_free(server, 0);
+	if (m.base)
+		event_base_free(m.base);
+	br_metrics_free(b->metrics);
+	if (b->store)
+		st_store_close(b->store);
+	br_config_free(&b->cfg);
 	free(sets);
 	return rc;
 }

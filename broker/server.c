@@ -239,6 +239,27 @@ static void stop_accepting(br_server *s)
 	}
 }
 
+/*
+ * A listener on port 0 got a port from the kernel; clients must be told
+ * that one in Metadata, so with no advertised.listeners of their own the
+ * bound addresses become them. Runs before any reactor serves, while the
+ * config may still change.
+ */
+static int advertise_bound(br_server *s)
+{
+	size_t cap = (size_t)s->n_ls * (sizeof(s->ls[0].name) + 16) + 1, n = 0;
+	char *v = malloc(cap);
+
+	if (!v)
+		return -ENOMEM;
+	v[0] = '\0';
+	for (int i = 0; i < s->n_ls; i++)
+		n += (size_t)snprintf(v + n, cap - n, "%sPLAINTEXT://%s", i ? "," : "", s->ls[i].name);
+	free(s->b->cfg.advertised_listeners);
+	s->b->cfg.advertised_listeners = v;
+	return 0;
+}
+
 static int cpu_count(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -290,6 +311,9 @@ int br_server_start(br_broker *b, struct event_base *base, br_server **out)
 		err = BR_ERR_CONFIG;
 		goto fail;
 	}
+	if ((!b->cfg.advertised_listeners || !b->cfg.advertised_listeners[0]) &&
+	    strstr(b->cfg.listeners, ":0") && (err = advertise_bound(s)) < 0)
+		goto fail;
 	br__logf(ST_LOG_INFO, "%d network threads", b->n_reactors);
 	*out = s;
 	return 0;

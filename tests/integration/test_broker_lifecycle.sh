@@ -26,6 +26,9 @@ wait_for() {
 	done
 }
 
+# Free ports picked by the kernel (port 0), so parallel runs never collide.
+net="--set listeners=PLAINTEXT://127.0.0.1:0 --set metrics.listener=127.0.0.1:0"
+
 mkdir -p "$tmp/data/events-0" "$tmp/data/events-1" "$tmp/data/stray"
 
 # 1. Unknown and malformed keys are refused with their names, before any I/O.
@@ -44,7 +47,7 @@ fi
 grep -q "broker.conf:2: .*bogus.key" "$tmp/bad3.log" || fail "file line not named"
 
 # 2. Start: partitions opened, the stray directory named and left alone.
-"$broker" --set log.dirs="$tmp/data" 2>"$tmp/a.log" &
+"$broker" --set log.dirs="$tmp/data" $net 2>"$tmp/a.log" &
 pids+=($!)
 apid=$!
 wait_for "$tmp/a.log" " ready"
@@ -52,7 +55,7 @@ grep -q "2 partitions" "$tmp/a.log" || fail "did not open both partitions"
 grep -q "ignoring stray" "$tmp/a.log" || fail "stray directory not reported"
 
 # 3. A second broker on the same data is refused by the directory lock.
-if "$broker" --set log.dirs="$tmp/data" 2>"$tmp/b.log"; then
+if "$broker" --set log.dirs="$tmp/data" $net 2>"$tmp/b.log"; then
 	fail "second broker opened locked logs"
 fi
 grep -qi "lock" "$tmp/b.log" || fail "second broker did not say the log is locked"
@@ -66,7 +69,7 @@ grep -q "all partitions closed cleanly" "$tmp/a.log" || fail "no clean close lin
 [ -d "$tmp/data/stray" ] || fail "stray directory touched"
 
 # 5. The next start trusts the clean marker.
-"$broker" --set log.dirs="$tmp/data" 2>"$tmp/c.log" &
+"$broker" --set log.dirs="$tmp/data" $net 2>"$tmp/c.log" &
 pids+=($!)
 cpid=$!
 wait_for "$tmp/c.log" " ready"
