@@ -8,8 +8,9 @@
  * default and purpose; an unknown key or a malformed value is refused with a
  * message naming it, so a typo never silently falls back to a default.
  *
- * The registry owns the open partition logs of the broker's log.dirs:
- * directories named `<topic>-<partition>`.
+ * The topic registry (broker/topics.c, declared in broker/br_int.h) owns
+ * the open partition logs of the broker's log.dirs: directories named
+ * `<topic>-<partition>`.
  */
 #ifndef REWIND_BROKER_H
 #define REWIND_BROKER_H
@@ -91,37 +92,7 @@ int br_cleanup_policy_parse(const char *v, bool *compact, bool *del);
 int br_compression_type_parse(const char *v, int *codec);   /* -1 = producer */
 const char *br_compression_type_name(int codec);
 
-/* --------------------------------------------------------------- registry */
-
-typedef struct br_partition {
-	char *topic;
-	int32_t partition;
-	char *dir;
-	st_log *log;
-} br_partition;
-
-typedef struct br_registry {
-	st_store *store;                    /* borrowed */
-	br_partition *parts;
-	size_t n_parts;
-	size_t cap_parts;
-} br_registry;
-
-/*
- * Opens every `<topic>-<partition>` directory under the configured log.dirs
- * (creating the log.dirs themselves if missing) and recovers each log. A log
- * that fails to open is logged with its path and the error, and stops start-up
- * (BR_ERR_DATA_DIR): a broker that silently skipped a partition would serve
- * a wrong answer for it.
- */
-int br_registry_open(br_registry *r, st_store *store, const br_config *c, int64_t now_ms);
-
-/* Closes every log cleanly (waits for in-flight syncs, writes the clean
- * markers) and frees the registry. */
-void br_registry_close(br_registry *r);
-
-/* Runs retention over every log; returns the number of segments deleted. */
-int br_registry_enforce_retention(br_registry *r, int64_t now_ms);
+/* ----------------------------------------------------------------- topics */
 
 /*
  * Splits a partition directory name `<topic>-<partition>` (the topic may

@@ -1312,7 +1312,8 @@ int br_topics_open(br_broker *b, br_topics **out)
 		rc = scan_log_dir(t, i, &fv, &fn, &fcap);
 	if (rc < 0)
 		goto out;
-	qsort(fv, fn, sizeof(*fv), found_cmp);
+	if (fn > 1)
+		qsort(fv, fn, sizeof(*fv), found_cmp);
 	for (size_t i = 0, j; i < fn && rc == 0; i = j) {
 		for (j = i + 1; j < fn && strcmp(fv[j].topic, fv[i].topic) == 0; j++)
 			;
