@@ -353,6 +353,33 @@ def test_kcat(b):
           "kcat -L lists the broker at its bound port")
 
 
+def test_metrics(b):
+    import urllib.request
+    port = int(re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", b.text()).group(1))
+    base = "http://127.0.0.1:%d" % port
+    with urllib.request.urlopen(base + "/healthz", timeout=10) as r:
+        check(r.status == 200 and r.read().strip() == b"ok", "/healthz says ok")
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    check(re.search(r'^rewind_requests_total\{api="ApiVersions",error="0"\} \d+$', text, re.M),
+          "/metrics: requests by API and error code")
+    check(re.search(r'^rewind_requests_total\{api="ApiVersions",error="35"\} 1$', text, re.M),
+          "/metrics: the UNSUPPORTED_VERSION answer counted")
+    check(re.search(r'^rewind_request_latency_seconds_bucket\{api="Produce",le="\+Inf"\} [1-9]', text, re.M)
+          and 'rewind_request_latency_seconds_count{api="Fetch"}' in text,
+          "/metrics: latency histograms for Produce and Fetch")
+    check(re.search(r'^rewind_network_bytes_total\{direction="in"\} [1-9]', text, re.M)
+          and re.search(r'^rewind_connections \d+$', text, re.M), "/metrics: bytes and connections")
+    check(re.search(r'^rewind_partition_log_end_offset\{topic="order",partition="0"\} [1-9]', text, re.M)
+          and re.search(r'^rewind_partition_size_bytes\{topic="order",partition="0"\} [1-9]', text, re.M),
+          "/metrics: per-partition size and log end offset")
+    try:
+        urllib.request.urlopen(base + "/nope", timeout=10)
+        check(False, "/nope is 404")
+    except urllib.error.HTTPError as e:
+        check(e.code == 404, "/nope is 404")
+
+
 def test_limits(tmp):
     b = Broker(tmp, "limits", "max.connections=2", "connections.max.idle.ms=300")
     try:
@@ -394,6 +421,7 @@ def main():
         test_order_with_parked_produce(b)
         test_slow_reader(b)
         test_kcat(b)
+        test_metrics(b)
         # After all of it, a good client is answered.
         s, _ = connect(b)
         s.sendall(frame(18, 0, 77))
