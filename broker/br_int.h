@@ -299,6 +299,17 @@ struct evbuffer;
  * gauges through br_topics_foreach). @locality any (the HTTP thread) */
 void br__metrics_render(br_metrics *m, br_broker *b, struct evbuffer *out);
 
+/*
+ * conn.c: reads the request header of req->frame (req->frame_len bytes)
+ * into req->api_key, api_version, correlation_id, client_id and body
+ * (decoding with req->arena). BR__HDR_OK with *api its br_apis row;
+ * BR__HDR_UNKNOWN_API; BR__HDR_UNSUPPORTED (a version outside *api's range;
+ * client_id and body unset); or a kp_err when the header does not decode.
+ * Pure (no I/O), shared with tests/fuzz/fuzz_request.c. @locality any
+ */
+enum { BR__HDR_OK = 0, BR__HDR_UNKNOWN_API = 1, BR__HDR_UNSUPPORTED = 2 };
+int br__request_header_parse(br_request *req, const br_api **api);
+
 /* The ApiVersions handler (api_versions.c). */
 int br_handle_api_versions(br_request *req);
 /* Fills req->resp with a v0 ApiVersionsResponse saying UNSUPPORTED_VERSION

@@ -405,6 +405,34 @@ static void conn_update_events(br_conn *c)
 	}
 }
 
+int br__request_header_parse(br_request *req, const br_api **api)
+{
+	kp_reader rd = kp_reader_make(req->frame, req->frame_len);
+	kp_RequestHeader h;
+	int rc;
+
+	*api = NULL;
+	req->api_key = kp_read_i16(&rd);
+	req->api_version = kp_read_i16(&rd);
+	req->correlation_id = kp_read_i32(&rd);
+	if (!kp_reader_ok(&rd))
+		return rd.err;
+	if (!(*api = br_api_find(req->api_key)))
+		return BR__HDR_UNKNOWN_API;
+	if (req->api_version < (*api)->min_version || req->api_version > (*api)->max_version)
+		return BR__HDR_UNSUPPORTED;
+	/* Again from the start, now that the version says which header. */
+	rd = kp_reader_make(req->frame, req->frame_len);
+	rc = kp_RequestHeader_decode(&rd, (int16_t)kp_request_header_version(req->api_key,
+									  req->api_version),
+				     &req->arena, &h);
+	if (rc < 0)
+		return rc;
+	req->client_id = h.ClientId;
+	req->body = rd;
+	return BR__HDR_OK;
+}
+
 /*
  * Parses the header of a complete frame and runs its handler. Takes
  * ownership of frame. 0, or -1 when the connection was closed.
@@ -412,8 +440,6 @@ static void conn_update_events(br_conn *c)
 static int conn_dispatch(br_conn *c, uint8_t *frame, size_t len)
 {
 	br_request *req = calloc(1, sizeof(*req));
-	kp_reader rd = kp_reader_make(frame, len);
-	kp_RequestHeader h;
 	const br_api *api;
 	int rc;
 
@@ -441,16 +467,13 @@ static int conn_dispatch(br_conn *c, uint8_t *frame, size_t len)
 	c->n_inflight++;
 	c->held_bytes += (int64_t)len;
 
-	req->api_key = kp_read_i16(&rd);
-	req->api_version = kp_read_i16(&rd);
-	req->correlation_id = kp_read_i32(&rd);
-	api = br_api_find(req->api_key);
-	if (api == NULL) {
+	rc = br__request_header_parse(req, &api);
+	if (rc == BR__HDR_UNKNOWN_API) {
 		conn_close(c, "unknown API key %d (version %d, correlation id %d)",
 			   req->api_key, req->api_version, req->correlation_id);
 		return -1;
 	}
-	if (req->api_version < api->min_version || req->api_version > api->max_version) {
+	if (rc == BR__HDR_UNSUPPORTED) {
 		if (req->api_key != KP_API_API_VERSIONS) {
 			conn_close(c, "unsupported version %d of %s (this broker serves %d-%d)",
 				   req->api_version, api_name(req->api_key),
@@ -469,17 +492,11 @@ static int conn_dispatch(br_conn *c, uint8_t *frame, size_t len)
 			return -1;
 		return conn_flush(c);
 	}
-	rd = kp_reader_make(frame, len);
-	rc = kp_RequestHeader_decode(&rd, (int16_t)kp_request_header_version(req->api_key,
-									  req->api_version),
-				     &req->arena, &h);
 	if (rc < 0) {
 		conn_close(c, "malformed %s v%d request header: %s", api_name(req->api_key),
 			   req->api_version, kp_strerror(rc));
 		return -1;
 	}
-	req->client_id = h.ClientId;
-	req->body = rd;
 
 	req->in_handler = true;
 	rc = api->handler(req);

@@ -13,7 +13,8 @@ build_pkgs=(gcc meson ninja-build pkg-config
 	libevent-dev liburing-dev libxxhash-dev liblz4-dev libzstd-dev
 	zlib1g-dev libsnappy-dev)
 test_pkgs=(check libsubunit-dev fio iperf3 python3
-	kcat librdkafka-dev python3-kafka python3-confluent-kafka)
+	kcat librdkafka-dev python3-kafka python3-confluent-kafka
+	clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh -- install what is missing, build, and run every test twice:
 # once in a normal build (build/) and once under AddressSanitizer and
-# UndefinedBehaviorSanitizer (build-asan/). Long soak, fuzz and benchmark runs
+# UndefinedBehaviorSanitizer (build-asan/); then the fuzz targets' short runs
+# in build-fuzz/ (clang, libFuzzer). Long soak, fuzz and benchmark runs
 # have their own commands (see README); their short forms run here.
 #
 # Prints one closing line "tests: N passed, N failed, N skipped" over both runs
@@ -50,7 +51,17 @@ run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false -- \
 	--no-suite bench || status=1
 read -r p2 f2 s2 < <(count_results build-asan)
 
+# The fuzz targets' short runs: clang with libFuzzer, every library built
+# with coverage (fuzzer-no-link) under AddressSanitizer; only suite fuzz.
+p3=0 f3=0 s3=0
+if command -v clang >/dev/null; then
+	CC=clang run_build build-fuzz -Dfuzz=true -Db_sanitize=address -Db_lundef=false \
+		-Dc_args=-fsanitize=fuzzer-no-link -- --suite fuzz || status=1
+	read -r p3 f3 s3 < <(count_results build-fuzz)
+fi
+
 echo "normal build: $p1 passed, $f1 failed, $s1 skipped"
 echo "asan+ubsan build: $p2 passed, $f2 failed, $s2 skipped"
-echo "tests: $((p1 + p2)) passed, $((f1 + f2)) failed, $((s1 + s2)) skipped"
+echo "fuzz build: $p3 passed, $f3 failed, $s3 skipped"
+echo "tests: $((p1 + p2 + p3)) passed, $((f1 + f2 + f3)) failed, $((s1 + s2 + s3)) skipped"
 exit $status
