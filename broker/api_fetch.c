@@ -30,8 +30,8 @@
  * task already posted finds `answered` and only drops its reference. All of
  * this happens on the request's reactor, except the posting itself.
  * A client that goes away while its fetch is parked leaves req->conn NULL;
- * the next wake or the timer then answers at once and br_request_done()
- * drops the response.
+ * the next wake, or the timer's look once a second, then answers at once
+ * and br_request_done() drops the response.
  *
  * Fetch sessions (KIP-227): none are kept. A full fetch (epoch -1) is served
  * as it is; a request to create a session (epoch 0) is served as a full
@@ -43,10 +43,16 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
 #include "broker/br_int.h"
+
+/* How often a parked fetch looks whether its client is still there: the
+ * net layer only marks a gone client (req->conn = NULL), it does not call
+ * back, and a fetch may wait minutes (max_wait_ms is the client's). */
+#define FETCH_CONN_CHECK_MS 1000
 
 /* A parked fetch's entry on one partition's waiter list. */
 struct br_fetch_waiter {
@@ -83,6 +89,7 @@ typedef struct fetch_state {
 	int32_t min_bytes;
 	int64_t max_bytes;
 	struct event *timer;
+	int64_t deadline_ms;          /* CLOCK_MONOTONIC: answer by then */
 	kp_FetchResponse resp;        /* arrays in req->arena */
 	size_t n_items;
 	fetch_item *items;
@@ -291,11 +298,42 @@ static bool fetch_try(fetch_state *fs, bool force)
 	return false;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Arms the timer for the deadline, or for the next look at the connection
+ * if that comes first. */
+static void fetch_timer_arm(fetch_state *fs)
+{
+	int64_t left = fs->deadline_ms - mono_ms();
+	struct timeval tv;
+
+	if (left < 0)
+		left = 0;
+	if (left > FETCH_CONN_CHECK_MS)
+		left = FETCH_CONN_CHECK_MS;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	evtimer_add(fs->timer, &tv);
+}
+
 static void fetch_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
+	fetch_state *fs = arg;
+
 	(void)fd;
 	(void)what;
-	fetch_try(arg, true);
+	/* A gone client is answered (and the answer dropped) now rather than
+	 * at max_wait_ms, so its partitions and topics are let go. */
+	if (mono_ms() >= fs->deadline_ms || fs->req->conn == NULL)
+		fetch_try(fs, true);
+	else
+		fetch_timer_arm(fs);
 }
 
 /* Posted by br_part_wake_fetches(). @locality the request's reactor */
@@ -456,11 +494,8 @@ int br_api_fetch(br_request *req)
 	 * the waiters, with nobody to wake: look once more. */
 	if (fetch_try(fs, false))
 		goto answered;
-	{
-		struct timeval tv = { msg.MaxWaitMs / 1000, (msg.MaxWaitMs % 1000) * 1000 };
-
-		evtimer_add(fs->timer, &tv);
-	}
+	fs->deadline_ms = mono_ms() + msg.MaxWaitMs;
+	fetch_timer_arm(fs);
 	fs->parked = true;
 	return BR_PARKED;
 

@@ -14,11 +14,14 @@
  *   4. a consumer by rd_kafka_assign at an offset, then rd_kafka_seek back to
  *      the beginning: every record's key, value, headers, timestamp and
  *      offset compared with what was produced;
- *   5. rd_kafka_DeleteRecords raises a partition's low watermark;
- *   6. rd_kafka_DeleteTopics removes the topic.
+ *   5. long poll: a consumer parked at the end (fetch.wait.max.ms 10 s)
+ *      gets a newly produced record within 3 s: the append woke its fetch;
+ *   6. rd_kafka_DeleteRecords raises a partition's low watermark;
+ *   7. rd_kafka_DeleteTopics removes the topic.
  * Exits 0 when all holds; prints the first mismatch and exits 1 otherwise.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -349,6 +352,95 @@ static void consume_all(void)
 	rd_kafka_destroy(rk);
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Long poll: a consumer waits at the end of partition 0 with a 10 s
+ * fetch.wait.max.ms; one record produced then must reach it well before
+ * that, because the append wakes the parked fetch.
+ */
+static void long_poll_check(void)
+{
+	rd_kafka_conf_t *c = conf_new(), *pc = conf_new();
+	rd_kafka_t *rk, *prod;
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_message_t *m;
+	char err[256];
+	int64_t t0, deadline, waited;
+	bool eof = false;
+
+	conf_set(c, "group.id", "rdkafka-client-longpoll");
+	conf_set(c, "enable.auto.commit", "false");
+	conf_set(c, "enable.partition.eof", "true");
+	conf_set(c, "fetch.wait.max.ms", "10000");
+	conf_set(c, "socket.timeout.ms", "30000");
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+	if (!rk)
+		die("consumer: %s", err);
+	rd_kafka_topic_partition_list_add(l, g_topic, 0)->offset = N_PER_PART;
+	if (rd_kafka_assign(rk, l))
+		die("assign");
+	/* At the end: EOF comes from the first (immediate) fetch; the next
+	 * one parks on the broker. */
+	deadline = mono_ms() + 20000;
+	while (!eof) {
+		if (mono_ms() > deadline)
+			die("long poll: no EOF at the end of partition 0");
+		m = rd_kafka_consumer_poll(rk, 200);
+		if (!m)
+			continue;
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			eof = true;
+		else
+			die("long poll: unexpected %s at %" PRId64, m->err ? rd_kafka_message_errstr(m) : "record",
+			    m->offset);
+		rd_kafka_message_destroy(m);
+	}
+	/* Give the consumer time to send its parked fetch: poll idle. */
+	m = rd_kafka_consumer_poll(rk, 500);
+	if (m)
+		die("long poll: unexpected message while idle");
+
+	conf_set(pc, "acks", "all");
+	prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof(err));
+	if (!prod)
+		die("producer: %s", err);
+	if (rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(g_topic), RD_KAFKA_V_PARTITION(0),
+			      RD_KAFKA_V_VALUE("late", 4), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			      RD_KAFKA_V_END))
+		die("producev late");
+	if (rd_kafka_flush(prod, 10000))
+		die("flush late");
+	t0 = mono_ms();
+	for (;;) {
+		m = rd_kafka_consumer_poll(rk, 100);
+		waited = mono_ms() - t0;
+		if (m && !m->err)
+			break;
+		if (m)
+			rd_kafka_message_destroy(m);
+		if (waited > 8000)
+			die("long poll: the record did not arrive before the 10 s wait ended");
+	}
+	if (m->offset != N_PER_PART || m->len != 4 || memcmp(m->payload, "late", 4) != 0)
+		die("long poll: got offset %" PRId64, m->offset);
+	rd_kafka_message_destroy(m);
+	if (waited > 3000)
+		die("long poll: record arrived after %" PRId64 " ms; the append did not wake the fetch",
+		    waited);
+	printf("long poll woken %" PRId64 " ms after the acknowledged produce\n", waited);
+	rd_kafka_destroy(prod);
+	rd_kafka_topic_partition_list_destroy(l);
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+}
+
 int main(int argc, char **argv)
 {
 	rd_kafka_conf_t *c;
@@ -378,6 +470,7 @@ int main(int argc, char **argv)
 	printf("produced %d records, all acknowledged\n", N_PARTS * N_PER_PART);
 	consume_all();
 	printf("consumed by assign and seek, offsets for times ok\n");
+	long_poll_check();
 	delete_records(admin, q, 1, 120);
 	{
 		int64_t lo, hi;
