@@ -29,9 +29,9 @@
  * the request is answered, so no wake is posted for an answered request; a
  * task already posted finds `answered` and only drops its reference. All of
  * this happens on the request's reactor, except the posting itself.
- * A client that goes away while its fetch is parked leaves req->conn NULL;
- * the next wake, or the timer's look once a second, then answers at once
- * and br_request_done() drops the response.
+ * A client that goes away while its fetch is parked: the net layer calls
+ * the request's on_gone hook, which answers at once (br_request_done()
+ * drops the response), so the partitions and topics are let go then.
  *
  * Fetch sessions (KIP-227): none are kept. A full fetch (epoch -1) is served
  * as it is; a request to create a session (epoch 0) is served as a full
@@ -48,11 +48,6 @@
 #include <event2/event.h>
 
 #include "broker/br_int.h"
-
-/* How often a parked fetch looks whether its client is still there: the
- * net layer only marks a gone client (req->conn = NULL), it does not call
- * back, and a fetch may wait minutes (max_wait_ms is the client's). */
-#define FETCH_CONN_CHECK_MS 1000
 
 /* A parked fetch's entry on one partition's waiter list. */
 struct br_fetch_waiter {
@@ -89,7 +84,6 @@ typedef struct fetch_state {
 	int32_t min_bytes;
 	int64_t max_bytes;
 	struct event *timer;
-	int64_t deadline_ms;          /* CLOCK_MONOTONIC: answer by then */
 	kp_FetchResponse resp;        /* arrays in req->arena */
 	size_t n_items;
 	fetch_item *items;
@@ -298,27 +292,13 @@ static bool fetch_try(fetch_state *fs, bool force)
 	return false;
 }
 
-static int64_t mono_ms(void)
+/* Arms the timer for max_wait_ms. */
+static void fetch_timer_arm(fetch_state *fs, int64_t wait_ms)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Arms the timer for the deadline, or for the next look at the connection
- * if that comes first. */
-static void fetch_timer_arm(fetch_state *fs)
-{
-	int64_t left = fs->deadline_ms - mono_ms();
 	struct timeval tv;
 
-	if (left < 0)
-		left = 0;
-	if (left > FETCH_CONN_CHECK_MS)
-		left = FETCH_CONN_CHECK_MS;
-	tv.tv_sec = (time_t)(left / 1000);
-	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	tv.tv_sec = (time_t)(wait_ms / 1000);
+	tv.tv_usec = (suseconds_t)(wait_ms % 1000) * 1000;
 	evtimer_add(fs->timer, &tv);
 }
 
@@ -328,12 +308,17 @@ static void fetch_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	/* A gone client is answered (and the answer dropped) now rather than
-	 * at max_wait_ms, so its partitions and topics are let go. */
-	if (mono_ms() >= fs->deadline_ms || fs->req->conn == NULL)
+	fetch_try(fs, true);
+}
+
+/* The client went away: answer now (the answer is dropped) so the
+ * partitions and topics are let go. @locality the request's reactor */
+static void fetch_on_gone(br_request *req)
+{
+	fetch_state *fs = req->handler_state;
+
+	if (!fs->answered)
 		fetch_try(fs, true);
-	else
-		fetch_timer_arm(fs);
 }
 
 /* Posted by br_part_wake_fetches(). @locality the request's reactor */
@@ -494,9 +479,10 @@ int br_api_fetch(br_request *req)
 	 * the waiters, with nobody to wake: look once more. */
 	if (fetch_try(fs, false))
 		goto answered;
-	fs->deadline_ms = mono_ms() + msg.MaxWaitMs;
-	fetch_timer_arm(fs);
+	fetch_timer_arm(fs, msg.MaxWaitMs);
 	fs->parked = true;
+	req->handler_state = fs;
+	req->on_gone = fetch_on_gone;
 	return BR_PARKED;
 
 answered:

@@ -153,6 +153,11 @@ typedef struct br_request {
 	size_t cap_slices;
 	int64_t received_ns;          /* CLOCK_MONOTONIC, for latency metrics */
 	void *handler_state;          /* for parked handlers */
+	/* Set by a handler that parks for long (a long-poll fetch): the net
+	 * layer calls it on the request's reactor when the client goes away
+	 * (req->conn is already NULL), so the handler can let go of what it
+	 * holds and call br_request_done() now rather than at its deadline. */
+	void (*on_gone)(struct br_request *req);
 	/* The response's error code for the requests-by-error metric: a handler
 	 * sets the top-level ErrorCode, or the first non-zero partition error;
 	 * 0 (the default) when all went well. (net layer addition) */

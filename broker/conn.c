@@ -160,10 +160,14 @@ static void conn_close(br_conn *c, const char *fmt, ...)
 	for (req = c->head; req; req = next) {
 		next = req->next;
 		req->next = NULL;
-		if (req->parked && !req->done)
+		if (req->parked && !req->done) {
 			req->conn = NULL;
-		else
+			/* May complete (and free) the request at once. */
+			if (req->on_gone)
+				req->on_gone(req);
+		} else {
 			request_free(req);
+		}
 	}
 	event_free(c->rev);
 	event_free(c->wev);
