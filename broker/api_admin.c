@@ -177,11 +177,11 @@ static void create_one(br_request *req, const kp_CreateTopicsRequest *rq, int32_
 		}
 	}
 done:
-	r->ErrorCode = ke;
+	r->ErrorCode = br_request_note_error(req, ke);
 	if (ke != KE_NONE) {
 		r->ErrorMessage = msg_str(&req->arena, errbuf);
 		if (req->api_version >= 5)
-			r->TopicConfigErrorCode = ke == KE_INVALID_CONFIG ? ke : KE_NONE;
+			r->TopicConfigErrorCode = br_request_note_error(req, ke == KE_INVALID_CONFIG ? ke : KE_NONE);
 		br__logf(ST_LOG_INFO, "%s: CreateTopics %.*s refused: %s", req->peer,
 			 (int)q->Name.len, (const char *)q->Name.p, errbuf);
 	}
@@ -248,7 +248,7 @@ static void delete_one(br_request *req, kp_str name, const kp_uuid *id,
 		ke = br_topics_delete(t, topic, errbuf, sizeof(errbuf));
 		br_topic_put(topic);
 	}
-	r->ErrorCode = ke;
+	r->ErrorCode = br_request_note_error(req, ke);
 	if (ke != KE_NONE && req->api_version >= 5)
 		r->ErrorMessage = msg_str(&req->arena, errbuf);
 }
@@ -333,7 +333,7 @@ static void grow_one(br_request *req, const kp_CreatePartitionsRequest *rq, int3
 done:
 	if (topic)
 		br_topic_put(topic);
-	r->ErrorCode = ke;
+	r->ErrorCode = br_request_note_error(req, ke);
 	if (ke != KE_NONE)
 		r->ErrorMessage = msg_str(&req->arena, errbuf);
 }

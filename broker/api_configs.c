@@ -81,7 +81,7 @@ static void describe_topic(br_request *req, const kp_DescribeConfigsRequest *rq,
 	int32_t n = 0;
 
 	if (!topic) {
-		r->ErrorCode = KE_UNKNOWN_TOPIC_OR_PARTITION;
+		r->ErrorCode = br_request_note_error(req, KE_UNKNOWN_TOPIC_OR_PARTITION);
 		r->ErrorMessage = KP_STR_LIT("This server does not host this topic-partition.");
 		return;
 	}
@@ -144,7 +144,7 @@ static void describe_broker(br_request *req, const kp_DescribeConfigsRequest *rq
 	snprintf(id, sizeof(id), "%d", (int)req->broker->cfg.node_id);
 	if (q->ResourceName.len > 0 &&
 	    ((size_t)q->ResourceName.len != strlen(id) || memcmp(q->ResourceName.p, id, strlen(id)))) {
-		r->ErrorCode = KE_INVALID_REQUEST;
+		r->ErrorCode = br_request_note_error(req, KE_INVALID_REQUEST);
 		r->ErrorMessage = KP_STR_LIT("Unexpected broker id: this is a single node");
 		return;
 	}
@@ -228,7 +228,7 @@ int br_handle_describe_configs(br_request *req)
 			else if (q->ResourceType == RESOURCE_BROKER)
 				describe_broker(req, &rq, q, r);
 			else {
-				r->ErrorCode = KE_INVALID_REQUEST;
+				r->ErrorCode = br_request_note_error(req, KE_INVALID_REQUEST);
 				r->ErrorMessage = KP_STR_LIT("Unsupported resource type");
 			}
 		}
@@ -309,8 +309,9 @@ int br_handle_alter_configs(br_request *req)
 				if (!ops[j].name)
 					ops[j].name = "";
 			}
-			r->ErrorCode = alter_resource(req, q->ResourceType, q->ResourceName, ops,
-						      (size_t)n, false, rq.ValidateOnly, &r->ErrorMessage);
+			r->ErrorCode = br_request_note_error(req,
+				alter_resource(req, q->ResourceType, q->ResourceName, ops, (size_t)n,
+					       false, rq.ValidateOnly, &r->ErrorMessage));
 		}
 		rs.Responses.count = rq.Resources.count;
 	}
@@ -359,8 +360,9 @@ int br_handle_incremental_alter_configs(br_request *req)
 					ops[j].op = BR_CONFIG_DELETE;
 				}
 			}
-			r->ErrorCode = alter_resource(req, q->ResourceType, q->ResourceName, ops,
-						      (size_t)n, true, rq.ValidateOnly, &r->ErrorMessage);
+			r->ErrorCode = br_request_note_error(req,
+				alter_resource(req, q->ResourceType, q->ResourceName, ops, (size_t)n,
+					       true, rq.ValidateOnly, &r->ErrorMessage));
 		}
 		rs.Responses.count = rq.Resources.count;
 	}
@@ -392,7 +394,7 @@ int br_handle_describe_cluster(br_request *req)
 		rs.EndpointType = rq.EndpointType;
 		/* Kafka's EndpointType: 1 brokers, 2 controllers (KRaft only). */
 		if (rq.EndpointType != 1) {
-			rs.ErrorCode = KE_UNSUPPORTED_ENDPOINT_TYPE;
+			rs.ErrorCode = br_request_note_error(req, KE_UNSUPPORTED_ENDPOINT_TYPE);
 			rs.ErrorMessage = KP_STR_LIT("Only brokers (EndpointType 1) can be described");
 			rs.ControllerId = -1;
 			goto encode;

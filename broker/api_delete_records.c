@@ -17,7 +17,7 @@
 
 #include "broker/br_int.h"
 
-static void delete_records_partition(br_part *part, int64_t offset,
+static void delete_records_partition(br_request *req, br_part *part, int64_t offset,
 				     kp_DeleteRecordsResponse_DeleteRecordsPartitionResult *o)
 {
 	int err;
@@ -25,7 +25,7 @@ static void delete_records_partition(br_part *part, int64_t offset,
 	if (offset == -1)
 		offset = st_log_high_watermark(part->log);
 	if (offset < 0) {
-		o->ErrorCode = KE_OFFSET_OUT_OF_RANGE;
+		o->ErrorCode = br_request_note_error(req, KE_OFFSET_OUT_OF_RANGE);
 		return;
 	}
 	if (offset > st_log_start_offset(part->log)) {
@@ -35,11 +35,11 @@ static void delete_records_partition(br_part *part, int64_t offset,
 				br__logf(ST_LOG_WARN, "delete records %s-%d before %lld: %s",
 					 part->topic->name, part->index, (long long)offset,
 					 st_strerror(err));
-			o->ErrorCode = br_kafka_error(err);
+			o->ErrorCode = br_request_note_error(req, br_kafka_error(err));
 			return;
 		}
 	} else if (offset > st_log_high_watermark(part->log)) {
-		o->ErrorCode = KE_OFFSET_OUT_OF_RANGE;
+		o->ErrorCode = br_request_note_error(req, KE_OFFSET_OUT_OF_RANGE);
 		return;
 	}
 	o->ErrorCode = KE_NONE;
@@ -86,10 +86,10 @@ int br_api_delete_records(br_request *req)
 			o->PartitionIndex = rp->PartitionIndex;
 			o->LowWatermark = -1;
 			if (!part) {
-				o->ErrorCode = KE_UNKNOWN_TOPIC_OR_PARTITION;
+				o->ErrorCode = br_request_note_error(req, KE_UNKNOWN_TOPIC_OR_PARTITION);
 				continue;
 			}
-			delete_records_partition(part, rp->Offset, o);
+			delete_records_partition(req, part, rp->Offset, o);
 		}
 		if (topic)
 			br_topic_put(topic);

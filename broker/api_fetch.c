@@ -234,7 +234,7 @@ static int fetch_answer(fetch_state *fs)
 		fetch_item *it = &fs->items[i];
 		kp_FetchResponse_PartitionData *o = it->out;
 
-		o->ErrorCode = it->err;
+		o->ErrorCode = br_request_note_error(req, it->err);
 		o->HighWatermark = it->hw;
 		o->LastStableOffset = it->hw;
 		o->LogStartOffset = it->log_start;
@@ -358,7 +358,7 @@ static int fetch_answer_error(br_request *req, int16_t code)
 	kp_FetchResponse resp;
 
 	kp_FetchResponse_init(&resp);
-	resp.ErrorCode = code;
+	resp.ErrorCode = br_request_note_error(req, code);
 	resp.SessionId = 0;
 	if (kp_FetchResponse_encode(&req->resp, req->api_version, &resp) != 0)
 		return br_request_fail(req, req->resp.err, "Fetch response encoding");

@@ -19,10 +19,11 @@
 #include "broker/br_int.h"
 
 /* Fills one partition's answer. */
-static void list_offsets_partition(br_part *part, int64_t ts, int16_t version,
+static void list_offsets_partition(br_request *req, br_part *part, int64_t ts,
 				   kp_ListOffsetsResponse_ListOffsetsPartitionResponse *o)
 {
 	st_log *log = part->log;
+	int16_t version = req->api_version;
 	int64_t off = -1, found_ts = -1;
 	int err = 0;
 
@@ -36,14 +37,14 @@ static void list_offsets_partition(br_part *part, int64_t ts, int16_t version,
 	case -3:
 		/* MAX_TIMESTAMP came with v7; older versions must not see it work. */
 		if (version < 7) {
-			o->ErrorCode = KE_UNSUPPORTED_VERSION;
+			o->ErrorCode = br_request_note_error(req, KE_UNSUPPORTED_VERSION);
 			return;
 		}
 		err = st_log_max_timestamp(log, &off, &found_ts);
 		break;
 	default:
 		if (ts < 0) {
-			o->ErrorCode = KE_INVALID_REQUEST;
+			o->ErrorCode = br_request_note_error(req, KE_INVALID_REQUEST);
 			return;
 		}
 		err = st_log_offset_for_timestamp(log, ts, &off, &found_ts);
@@ -55,7 +56,7 @@ static void list_offsets_partition(br_part *part, int64_t ts, int16_t version,
 	} else if (err) {
 		br__logf(ST_LOG_WARN, "list offsets %s-%d at %lld: %s", part->topic->name, part->index,
 			 (long long)ts, st_strerror(err));
-		o->ErrorCode = br_kafka_error(err);
+		o->ErrorCode = br_request_note_error(req, br_kafka_error(err));
 		return;
 	}
 	o->ErrorCode = KE_NONE;
@@ -105,10 +106,10 @@ int br_api_list_offsets(br_request *req)
 			kp_ListOffsetsResponse_ListOffsetsPartitionResponse_init(o);
 			o->PartitionIndex = rp->PartitionIndex;
 			if (!part) {
-				o->ErrorCode = KE_UNKNOWN_TOPIC_OR_PARTITION;
+				o->ErrorCode = br_request_note_error(req, KE_UNKNOWN_TOPIC_OR_PARTITION);
 				continue;
 			}
-			list_offsets_partition(part, rp->Timestamp, req->api_version, o);
+			list_offsets_partition(req, part, rp->Timestamp, o);
 		}
 		if (topic)
 			br_topic_put(topic);

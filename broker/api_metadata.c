@@ -105,7 +105,7 @@ static void topic_fill(br_request *req, br_topic *topic, bool ops,
 		if (!nodes)
 			return;
 		nodes[0] = node;
-		p->ErrorCode = part ? KE_NONE : KE_LEADER_NOT_AVAILABLE;
+		p->ErrorCode = br_request_note_error(req, part ? KE_NONE : KE_LEADER_NOT_AVAILABLE);
 		p->PartitionIndex = i;
 		p->LeaderId = node;
 		p->LeaderEpoch = epoch < 0 ? 0 : epoch;
@@ -157,7 +157,7 @@ static void topic_asked(br_request *req, const kp_MetadataRequest *rq,
 		topic = memcmp(q->TopicId.b, zero, 16) ? br_topics_get_by_id(t, q->TopicId.b) : NULL;
 		if (!topic) {
 			kp_MetadataResponse_MetadataResponseTopic_init(out);
-			out->ErrorCode = KE_UNKNOWN_TOPIC_ID;
+			out->ErrorCode = br_request_note_error(req, KE_UNKNOWN_TOPIC_ID);
 			out->Name = req->api_version >= 12 ? KP_STR_NULL : KP_STR_LIT("");
 			out->TopicId = q->TopicId;
 			return;
@@ -179,14 +179,14 @@ static void topic_asked(br_request *req, const kp_MetadataRequest *rq,
 				br__logf(ST_LOG_WARN, "%s: Metadata auto-create of %.*s refused: %s",
 					 req->peer, (int)len, name, errbuf);
 				kp_MetadataResponse_MetadataResponseTopic_init(out);
-				out->ErrorCode = ke;
+				out->ErrorCode = br_request_note_error(req, ke);
 				out->Name = q->Name;
 				return;
 			}
 		}
 		if (!topic) {
 			kp_MetadataResponse_MetadataResponseTopic_init(out);
-			out->ErrorCode = KE_UNKNOWN_TOPIC_OR_PARTITION;
+			out->ErrorCode = br_request_note_error(req, KE_UNKNOWN_TOPIC_OR_PARTITION);
 			out->Name = q->Name;
 			return;
 		}

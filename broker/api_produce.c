@@ -231,7 +231,7 @@ static void produce_finish(void *arg)
 		if (!pp->queued)
 			continue;
 		if (pp->err) {
-			pp->out->ErrorCode = br_kafka_error(pp->err);
+			pp->out->ErrorCode = br_request_note_error(req, br_kafka_error(pp->err));
 			pp->out->BaseOffset = -1;
 			pp->out->LogAppendTimeMs = -1;
 			pp->out->LogStartOffset = -1;
@@ -325,14 +325,14 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 
 	pp->part = br_topic_part(pp->topic, pd->Index);
 	if (!pp->part) {
-		pp->out->ErrorCode = KE_UNKNOWN_TOPIC_OR_PARTITION;
+		pp->out->ErrorCode = br_request_note_error(req, KE_UNKNOWN_TOPIC_OR_PARTITION);
 		return;
 	}
 	code = produce_check(pp->topic, data, len, &rebuild, &why);
 	if (code != KE_NONE) {
 		br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d refused: %s", req->peer,
 			 (int)tname.len, (const char *)tname.p, pd->Index, why);
-		pp->out->ErrorCode = code;
+		pp->out->ErrorCode = br_request_note_error(req, code);
 		return;
 	}
 	if (rebuild) {
@@ -342,8 +342,8 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 			br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d: cannot recompress: %s",
 				 req->peer, (int)tname.len, (const char *)tname.p, pd->Index,
 				 kp_strerror(err));
-			pp->out->ErrorCode = err == KP_ERR_NOMEM ? KE_UNKNOWN_SERVER_ERROR
-			                                         : KE_CORRUPT_MESSAGE;
+			pp->out->ErrorCode = br_request_note_error(req,
+				err == KP_ERR_NOMEM ? KE_UNKNOWN_SERVER_ERROR : KE_CORRUPT_MESSAGE);
 			kp_buf_free(&pp->owned);
 			return;
 		}
@@ -352,7 +352,7 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 	} else if (copy) {
 		kp_buf_put(&pp->owned, data, len);
 		if (pp->owned.err) {
-			pp->out->ErrorCode = KE_UNKNOWN_SERVER_ERROR;
+			pp->out->ErrorCode = br_request_note_error(req, KE_UNKNOWN_SERVER_ERROR);
 			return;
 		}
 		pp->app.data = pp->owned.data;
@@ -372,7 +372,7 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 		atomic_fetch_sub(&ps->pending, 1);
 		br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d: append refused: %s", req->peer,
 			 (int)tname.len, (const char *)tname.p, pd->Index, st_strerror(err));
-		pp->out->ErrorCode = br_kafka_error(err);
+		pp->out->ErrorCode = br_request_note_error(req, br_kafka_error(err));
 		return;
 	}
 	pp->queued = true;
@@ -454,7 +454,7 @@ int br_api_produce(br_request *req)
 			produce_part *pp = &ps->parts[k++];
 
 			if (!topic) {
-				pp->out->ErrorCode = tcode;
+				pp->out->ErrorCode = br_request_note_error(req, tcode);
 				continue;
 			}
 			/* The first entry of the topic keeps the lookup's reference

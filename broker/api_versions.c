@@ -54,7 +54,7 @@ int br_handle_api_versions(br_request *req)
 	if (rc < 0) {
 		/* Kafka answers a v3 body it cannot parse with INVALID_REQUEST
 		 * rather than a disconnect, so the client sees why. */
-		m.ErrorCode = KE_INVALID_REQUEST;
+		m.ErrorCode = br_request_note_error(req, KE_INVALID_REQUEST);
 	} else if (fill_api_keys(req, &m) < 0) {
 		return br_request_fail(req, KP_ERR_NOMEM, "out of memory for the ApiVersions answer");
 	}

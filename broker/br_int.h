@@ -190,6 +190,16 @@ int br_request_add_slice(br_request *req, st_slice *s);
  * freed. @locality the request's reactor */
 void br_request_done(br_request *req);
 
+/* Notes a Kafka error code the response carries (the first non-zero one
+ * counts) for the requests-by-error metric, and returns it, so a handler
+ * writes `x->ErrorCode = br_request_note_error(req, code);`. */
+static inline int16_t br_request_note_error(struct br_request *req, int16_t code)
+{
+	if (code != 0 && req->error_code == 0)
+		req->error_code = code;
+	return code;
+}
+
 /* Records why a handler returns < 0, for the disconnect log line. */
 int br_request_fail(br_request *req, int err, const char *why);
 

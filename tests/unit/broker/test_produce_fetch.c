@@ -406,6 +406,8 @@ static pp_result produce(const char *topic, int32_t part, int16_t acks, int16_t 
 			&resp.Responses.items[0].PartitionResponses.items[0];
 
 		ck_assert_int_eq(p->Index, part);
+		/* The request's error for /metrics is its one partition's. */
+		ck_assert_int_eq(t->r.error_code, p->ErrorCode);
 		res.err = p->ErrorCode;
 		res.base_offset = p->BaseOffset;
 		res.log_append_time = p->LogAppendTimeMs;

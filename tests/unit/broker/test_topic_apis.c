@@ -62,6 +62,9 @@ static void teardown(void)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
+/* The last call's req.error_code: what /metrics counts the request under. */
+static int16_t last_error_code;
+
 /* Runs handler fn on an encoded request body; the response body is left in
  * *resp (caller frees with kp_buf_free). Returns the handler's result. */
 static int call(br_handler_fn *fn, int16_t key, int16_t ver, const kp_buf *body, kp_buf *resp)
@@ -79,6 +82,7 @@ static int call(br_handler_fn *fn, int16_t key, int16_t ver, const kp_buf *body,
 	kp_arena_init(&req.arena, 0);
 	kp_buf_init(&req.resp);
 	rc = fn(&req);
+	last_error_code = req.error_code;
 	*resp = req.resp;
 	kp_arena_free(&req.arena);
 	return rc;
@@ -261,6 +265,7 @@ START_TEST(create_topics_every_version_with_defaults_and_refusals)
 		ck_assert_int_eq(rs.Topics.count, 1);
 		ck_assert(str_is(rs.Topics.items[0].Name, name));
 		ck_assert_int_eq(rs.Topics.items[0].ErrorCode, KE_NONE);
+		ck_assert_int_eq(last_error_code, KE_NONE);
 		ck_assert_ptr_nonnull(t = br_topics_get(B.topics, name, strlen(name)));
 		ck_assert_int_eq(t->n_parts, v >= 4 ? 2 : 3);
 		ck_assert_int_eq(t->cfg.log.retention_ms, 1234);
@@ -275,6 +280,7 @@ START_TEST(create_topics_every_version_with_defaults_and_refusals)
 
 		create_req(v, name, 1, 1, NULL, NULL, false, &rs);
 		ck_assert_int_eq(rs.Topics.items[0].ErrorCode, KE_TOPIC_ALREADY_EXISTS);
+		ck_assert_int_eq(last_error_code, KE_TOPIC_ALREADY_EXISTS);
 		if (v >= 1)
 			ck_assert_int_gt(rs.Topics.items[0].ErrorMessage.len, 0);
 		create_req(v, "x3", 1, 3, NULL, NULL, false, &rs);
