@@ -1,0 +1,746 @@
+/*
+ * bench_broker.c -- the broker seen through librdkafka: produce, consume and
+ * end-to-end latency, against rewind or against librdkafka's mock cluster.
+ *
+ * The peer is either a running broker (--bootstrap HOST:PORT, e.g. rewind)
+ * or librdkafka's in-memory mock cluster (--mock: rd_kafka_mock_cluster_new()
+ * with one broker, hosted by this process; records live in memory, nothing
+ * touches a disk). The client side is the same librdkafka code either way,
+ * so the mock's figures are what this client on this machine can do when
+ * the broker costs (almost) nothing.
+ *
+ * Modes run in the order given, on the same topic:
+ *   produce  creates --topic with --partitions partitions, sends --records
+ *            records of --size bytes (record i to partition i % P, no key,
+ *            no compression, acks=all, linger.ms=--linger-ms, batch.size=
+ *            --batch-bytes, batch.num.messages=10000, max 5 requests in
+ *            flight per connection) and waits for every delivery report.
+ *            Throughput is counted from the first produce call to the last
+ *            delivery report; the average batch size comes from
+ *            librdkafka's statistics (topics.batchsize).
+ *   consume  assigns every partition of --topic from the beginning and
+ *            consumes up to the high watermarks read just before; the
+ *            count must match those watermarks or the run fails.
+ *   e2e      creates --topic, consumes it in a second thread, and produces
+ *            --size records at --rate MB/s for --seconds (linger.ms=
+ *            --e2e-linger-ms); each record carries its send time
+ *            (CLOCK_MONOTONIC) and the consumer takes the difference when
+ *            the record reaches it. Records sent in the first --warmup
+ *            seconds are not counted. Reports p50/p99/p99.9/max.
+ *   topics   creates --topics topics of --topic-partitions partitions each
+ *            (names --topic-0 ...) and returns, for the idle-RSS figure.
+ *
+ * Output: progress on stderr; one line per mode on stdout,
+ *
+ *   result mode=produce target=rewind size=1024 partitions=8 records=...
+ *          bytes=... seconds=... records_per_s=... mb_per_s=...
+ *          batch_avg_bytes=...
+ *   result mode=consume target=... records=... bytes=... seconds=...
+ *          records_per_s=... mb_per_s=...
+ *   result mode=e2e target=... rate_mb_per_s=50 achieved_mb_per_s=...
+ *          records=... p50_ms=... p99_ms=... p999_ms=... max_ms=...
+ *
+ * MB is 10^6 bytes of record values (what the application sends; framing
+ * adds ~7 % at 100 B and under 1 % at 1 KiB). Exit 0 when every mode worked
+ * whatever its speed, 1 when a record failed, went missing or a call
+ * failed: the quick form run by `meson test` checks only that.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+struct bench_opts {
+	const char *bootstrap;      /* NULL with --mock */
+	bool mock;
+	const char *topic;
+	int partitions;
+	int64_t records;
+	size_t size;
+	double linger_ms;
+	int batch_bytes;
+	double rate_mb;             /* e2e */
+	double seconds;             /* e2e */
+	double warmup;              /* e2e */
+	double e2e_linger_ms;
+	int topics;                 /* topics mode */
+	int topic_partitions;
+};
+
+static struct bench_opts g_o;
+static char g_bootstrap[256];
+static const char *g_target;    /* "rewind" / "mock" / the bootstrap */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("bench_broker: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: bench_broker (--bootstrap HOST:PORT | --mock) [options] MODE...\n"
+		"\n"
+		"Modes (run in order, on the same topic): produce, consume, e2e, topics.\n"
+		"Results go to stdout as 'result ...' lines; progress to stderr.\n"
+		"\n"
+		"options:\n"
+		"  --bootstrap HOST:PORT  the broker to measure\n"
+		"  --mock                 librdkafka's in-memory mock cluster instead\n"
+		"  --topic NAME           topic (default bench)\n"
+		"  --partitions N         partitions of the topic (default 8)\n"
+		"  --records N            records to produce (default 1000000)\n"
+		"  --size BYTES           record value size (default 1024)\n"
+		"  --linger-ms MS         producer linger.ms (default 5, librdkafka's)\n"
+		"  --batch-bytes N        producer batch.size (default 1000000, librdkafka's)\n"
+		"  --rate MBPS            e2e producer rate, MB/s (default 50)\n"
+		"  --seconds S            e2e duration (default 10)\n"
+		"  --warmup S             e2e records not counted at the start (default 1)\n"
+		"  --e2e-linger-ms MS     e2e producer linger.ms (default 1)\n"
+		"  --topics N             topics mode: topics to create (default 10)\n"
+		"  --topic-partitions N   topics mode: partitions each (default 100)\n");
+}
+
+static void parse_opts(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "bootstrap", required_argument, NULL, 'b' },
+		{ "mock", no_argument, NULL, 'M' },
+		{ "topic", required_argument, NULL, 't' },
+		{ "partitions", required_argument, NULL, 'p' },
+		{ "records", required_argument, NULL, 'n' },
+		{ "size", required_argument, NULL, 's' },
+		{ "linger-ms", required_argument, NULL, 'l' },
+		{ "batch-bytes", required_argument, NULL, 'B' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "seconds", required_argument, NULL, 'S' },
+		{ "warmup", required_argument, NULL, 'w' },
+		{ "e2e-linger-ms", required_argument, NULL, 'L' },
+		{ "topics", required_argument, NULL, 'T' },
+		{ "topic-partitions", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct bench_opts *o = &g_o;
+	*o = (struct bench_opts){
+		.topic = "bench", .partitions = 8, .records = 1000000, .size = 1024,
+		.linger_ms = 5, .batch_bytes = 1000000, .rate_mb = 50, .seconds = 10,
+		.warmup = 1, .e2e_linger_ms = 1, .topics = 10, .topic_partitions = 100,
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'b': o->bootstrap = optarg; break;
+		case 'M': o->mock = true; break;
+		case 't': o->topic = optarg; break;
+		case 'p': o->partitions = atoi(optarg); break;
+		case 'n': o->records = strtoll(optarg, NULL, 10); break;
+		case 's': o->size = (size_t)strtoull(optarg, NULL, 10); break;
+		case 'l': o->linger_ms = atof(optarg); break;
+		case 'B': o->batch_bytes = atoi(optarg); break;
+		case 'r': o->rate_mb = atof(optarg); break;
+		case 'S': o->seconds = atof(optarg); break;
+		case 'w': o->warmup = atof(optarg); break;
+		case 'L': o->e2e_linger_ms = atof(optarg); break;
+		case 'T': o->topics = atoi(optarg); break;
+		case 'P': o->topic_partitions = atoi(optarg); break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); exit(1);
+		}
+	}
+	if (!o->mock == !o->bootstrap)
+		fail("give exactly one of --bootstrap HOST:PORT and --mock (see --help)");
+	if (o->partitions < 1 || o->records < 1 || o->size < 16 || o->size > 900000 ||
+	    o->rate_mb <= 0 || o->seconds <= o->warmup || o->topics < 1 ||
+	    o->topic_partitions < 1 || o->batch_bytes < 1)
+		fail("an option is out of range: partitions >= 1, records >= 1, "
+		     "16 <= size <= 900000, rate > 0, seconds > warmup (see --help)");
+	if (optind == argc)
+		fail("no mode given: produce, consume, e2e or topics (see --help)");
+}
+
+/* ------------------------------------------------------------ clients */
+
+static void conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
+{
+	char err[512];
+	if (rd_kafka_conf_set(c, k, v, err, sizeof err) != RD_KAFKA_CONF_OK)
+		fail("config %s=%s: %s", k, v, err);
+}
+
+static void conf_setf(rd_kafka_conf_t *c, const char *k, const char *fmt, ...)
+{
+	char v[64];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(v, sizeof v, fmt, ap);
+	va_end(ap);
+	conf_set(c, k, v);
+}
+
+/* librdkafka's own log lines: warnings and worse only. Without a group
+ * coordinator on the broker the consumer logs FindCoordinator retries;
+ * those are expected here (assign() needs no coordinator). */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	if (level <= 4)
+		fprintf(stderr, "rdkafka %s: %s\n", fac, buf);
+}
+
+static rd_kafka_conf_t *conf_new(void)
+{
+	rd_kafka_conf_t *c = rd_kafka_conf_new();
+	conf_set(c, "bootstrap.servers", g_bootstrap);
+	conf_set(c, "log_level", "4");
+	rd_kafka_conf_set_log_cb(c, log_cb);
+	return c;
+}
+
+/* Takes ownership of c. Caller frees with rd_kafka_destroy(). */
+static rd_kafka_t *client_new(rd_kafka_type_t type, rd_kafka_conf_t *c)
+{
+	char err[512];
+	rd_kafka_t *rk = rd_kafka_new(type, c, err, sizeof err);
+	if (!rk)
+		fail("rd_kafka_new: %s", err);
+	return rk;
+}
+
+static rd_kafka_mock_cluster_t *g_mcluster;
+
+/* Creates topic NAME with PARTS partitions; an existing one is an error. */
+static void topics_create(char **names, int n, int parts)
+{
+	if (g_mcluster) {
+		for (int i = 0; i < n; i++) {
+			rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(g_mcluster, names[i], parts, 1);
+			if (e)
+				fail("mock topic %s: %s", names[i], rd_kafka_err2str(e));
+		}
+		return;
+	}
+	rd_kafka_t *rk = client_new(RD_KAFKA_PRODUCER, conf_new());
+	rd_kafka_NewTopic_t **nt = calloc((size_t)n, sizeof *nt);
+	char err[512];
+	if (!nt)
+		fail("out of memory");
+	for (int i = 0; i < n; i++) {
+		nt[i] = rd_kafka_NewTopic_new(names[i], parts, 1, err, sizeof err);
+		if (!nt[i])
+			fail("NewTopic %s: %s", names[i], err);
+	}
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+	rd_kafka_AdminOptions_set_operation_timeout(ao, 30000, err, sizeof err);
+	rd_kafka_AdminOptions_set_request_timeout(ao, 60000, err, sizeof err);
+	rd_kafka_CreateTopics(rk, nt, (size_t)n, ao, q);
+	rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 90000);
+	if (!ev)
+		fail("CreateTopics: no answer in 90 s");
+	if (rd_kafka_event_error(ev))
+		fail("CreateTopics: %s", rd_kafka_event_error_string(ev));
+	size_t cnt;
+	const rd_kafka_topic_result_t **res =
+		rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+	for (size_t i = 0; i < cnt; i++)
+		if (rd_kafka_topic_result_error(res[i]))
+			fail("CreateTopics %s: %s", rd_kafka_topic_result_name(res[i]),
+			     rd_kafka_err2str(rd_kafka_topic_result_error(res[i])));
+	rd_kafka_event_destroy(ev);
+	rd_kafka_AdminOptions_destroy(ao);
+	rd_kafka_queue_destroy(q);
+	for (int i = 0; i < n; i++)
+		rd_kafka_NewTopic_destroy(nt[i]);
+	free(nt);
+	rd_kafka_destroy(rk);
+}
+
+static void topic_create(const char *name, int parts)
+{
+	char *n = (char *)name;
+	topics_create(&n, 1, parts);
+}
+
+/* ------------------------------------------------------------ produce */
+
+struct prod_state {
+	atomic_llong ok_records, ok_bytes, failed;
+	atomic_int first_err;
+	double last_dr;
+	/* batch sizes summed over statistics windows */
+	double batch_sum, batch_cnt;
+	/* e2e: delivery latency is not needed; only errors */
+};
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	(void)rk;
+	struct prod_state *ps = opaque;
+	if (m->err) {
+		if (atomic_fetch_add(&ps->failed, 1) == 0)
+			atomic_store(&ps->first_err, m->err);
+		return;
+	}
+	atomic_fetch_add(&ps->ok_records, 1);
+	atomic_fetch_add(&ps->ok_bytes, (long long)m->len);
+	ps->last_dr = now_s();
+}
+
+/* Finds "key": NUMBER after p, within limit characters. */
+static bool json_num(const char *p, const char *key, size_t limit, double *out)
+{
+	char pat[64];
+	snprintf(pat, sizeof pat, "\"%s\":", key);
+	const char *q = strstr(p, pat);
+	if (!q || (size_t)(q - p) > limit)
+		return false;
+	*out = strtod(q + strlen(pat), NULL);
+	return true;
+}
+
+/* Statistics: adds this window's topic batch sizes (topics.T.batchsize
+ * sum and cnt, see librdkafka's STATISTICS.md) to the running total. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	(void)rk; (void)len;
+	struct prod_state *ps = opaque;
+	const char *p = strstr(json, "\"batchsize\":");
+	double sum, cnt;
+	if (p && json_num(p, "sum", 300, &sum) && json_num(p, "cnt", 600, &cnt)) {
+		ps->batch_sum += sum;
+		ps->batch_cnt += cnt;
+	}
+	return 0;
+}
+
+static rd_kafka_t *producer_new(struct prod_state *ps, double linger_ms, bool stats)
+{
+	rd_kafka_conf_t *c = conf_new();
+	conf_set(c, "acks", "all");
+	conf_setf(c, "linger.ms", "%g", linger_ms);
+	conf_setf(c, "batch.size", "%d", g_o.batch_bytes);
+	conf_set(c, "batch.num.messages", "10000");
+	conf_set(c, "compression.codec", "none");
+	conf_set(c, "max.in.flight.requests.per.connection", "5");
+	conf_set(c, "queue.buffering.max.messages", "2000000");
+	conf_set(c, "queue.buffering.max.kbytes", "1048576");
+	conf_set(c, "message.timeout.ms", "120000");
+	if (stats)
+		conf_set(c, "statistics.interval.ms", "200");
+	rd_kafka_conf_set_opaque(c, ps);
+	rd_kafka_conf_set_dr_msg_cb(c, dr_cb);
+	rd_kafka_conf_set_stats_cb(c, stats_cb);
+	return client_new(RD_KAFKA_PRODUCER, c);
+}
+
+/* Sends one record, waiting while the local queue is full. */
+static void produce_one(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int32_t part,
+			void *val, size_t len, int flags)
+{
+	while (rd_kafka_produce(rkt, part, flags, val, len, NULL, 0, NULL) == -1) {
+		rd_kafka_resp_err_t e = rd_kafka_last_error();
+		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			fail("produce: %s", rd_kafka_err2str(e));
+		rd_kafka_poll(rk, 1);
+	}
+}
+
+static void mode_produce(void)
+{
+	topic_create(g_o.topic, g_o.partitions);
+	struct prod_state ps = { 0 };
+	rd_kafka_t *rk = producer_new(&ps, g_o.linger_ms, true);
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, g_o.topic, NULL);
+	/* One value for every record, not copied (flags 0): librdkafka only
+	 * reads it. Pseudo-random bytes, in case anything compresses. */
+	unsigned char *val = malloc(g_o.size);
+	if (!val)
+		fail("out of memory");
+	uint32_t x = 2463534242u;
+	for (size_t i = 0; i < g_o.size; i++) {
+		x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+		val[i] = (unsigned char)x;
+	}
+	fprintf(stderr, "produce: %" PRId64 " records of %zu bytes to %s (%d partitions) on %s\n",
+		g_o.records, g_o.size, g_o.topic, g_o.partitions, g_target);
+	double t0 = now_s();
+	for (int64_t i = 0; i < g_o.records; i++) {
+		produce_one(rk, rkt, (int32_t)(i % g_o.partitions), val, g_o.size, 0);
+		if ((i & 1023) == 0)
+			rd_kafka_poll(rk, 0);
+	}
+	rd_kafka_resp_err_t fe = rd_kafka_flush(rk, 180000);
+	if (fe)
+		fail("flush: %s (%lld of %" PRId64 " delivered)", rd_kafka_err2str(fe),
+		     (long long)atomic_load(&ps.ok_records), g_o.records);
+	double dt = ps.last_dr - t0;
+	long long okr = atomic_load(&ps.ok_records), okb = atomic_load(&ps.ok_bytes);
+	if (atomic_load(&ps.failed) || okr != g_o.records)
+		fail("produce: %lld records failed (first: %s), %lld delivered of %" PRId64,
+		     (long long)atomic_load(&ps.failed),
+		     rd_kafka_err2str((rd_kafka_resp_err_t)atomic_load(&ps.first_err)), okr, g_o.records);
+	rd_kafka_topic_destroy(rkt);
+	rd_kafka_destroy(rk);   /* after the final statistics window */
+	free(val);
+	printf("result mode=produce target=%s size=%zu partitions=%d records=%lld bytes=%lld "
+	       "seconds=%.3f records_per_s=%.0f mb_per_s=%.1f batch_avg_bytes=%.0f "
+	       "linger_ms=%g batch_size=%d\n",
+	       g_target, g_o.size, g_o.partitions, okr, okb, dt, (double)okr / dt,
+	       (double)okb / dt / 1e6, ps.batch_cnt > 0 ? ps.batch_sum / ps.batch_cnt : 0.0,
+	       g_o.linger_ms, g_o.batch_bytes);
+	fflush(stdout);
+}
+
+/* ------------------------------------------------------------ consume */
+
+static rd_kafka_t *consumer_new(void)
+{
+	rd_kafka_conf_t *c = conf_new();
+	/* assign() wants a group.id; nothing is committed. */
+	conf_set(c, "group.id", "bench-broker");
+	conf_set(c, "enable.auto.commit", "false");
+	conf_set(c, "enable.auto.offset.store", "false");
+	conf_set(c, "enable.partition.eof", "false");
+	conf_set(c, "fetch.wait.max.ms", "100");
+	conf_set(c, "fetch.min.bytes", "1");
+	conf_set(c, "fetch.error.backoff.ms", "10");
+	rd_kafka_t *rk = client_new(RD_KAFKA_CONSUMER, c);
+	rd_kafka_poll_set_consumer(rk);
+	return rk;
+}
+
+static void assign_all(rd_kafka_t *rk, const char *topic, int parts, int64_t offset)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
+	for (int p = 0; p < parts; p++)
+		rd_kafka_topic_partition_list_add(l, topic, p)->offset = offset;
+	rd_kafka_resp_err_t e = rd_kafka_assign(rk, l);
+	if (e)
+		fail("assign: %s", rd_kafka_err2str(e));
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* The topic's partition count, from metadata. */
+static int topic_partitions(rd_kafka_t *rk, const char *topic)
+{
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+	if (e)
+		fail("metadata for %s: %s", topic, rd_kafka_err2str(e));
+	if (md->topic_cnt != 1 || md->topics[0].err)
+		fail("metadata for %s: %s", topic,
+		     md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "no topic");
+	int n = md->topics[0].partition_cnt;
+	rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	return n;
+}
+
+static void mode_consume(void)
+{
+	rd_kafka_t *rk = consumer_new();
+	int parts = topic_partitions(rk, g_o.topic);
+	int64_t *hw = calloc((size_t)parts, sizeof *hw), *next = calloc((size_t)parts, sizeof *next);
+	if (!hw || !next)
+		fail("out of memory");
+	int64_t expect = 0;
+	int open = 0;
+	for (int p = 0; p < parts; p++) {
+		int64_t lo;
+		rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, g_o.topic, p, &lo, &hw[p], 10000);
+		if (e)
+			fail("watermarks of %s-%d: %s", g_o.topic, p, rd_kafka_err2str(e));
+		next[p] = lo;
+		expect += hw[p] - lo;
+		open += hw[p] > lo;
+	}
+	fprintf(stderr, "consume: %" PRId64 " records from %s (%d partitions) on %s\n",
+		expect, g_o.topic, parts, g_target);
+	assign_all(rk, g_o.topic, parts, RD_KAFKA_OFFSET_BEGINNING);
+	rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
+	rd_kafka_message_t *msgs[1024];
+	int64_t records = 0, bytes = 0;
+	/* The clock starts at the first record: connection set-up and the
+	 * offset look-up for OFFSET_BEGINNING are not throughput. */
+	double t0 = 0, last = now_s(), deadline = last + 300;
+	while (open > 0) {
+		/* A short timeout: the call waits until the array is full or
+		 * the timeout passes, and the tail is less than an array. */
+		ssize_t n = rd_kafka_consume_batch_queue(q, 10, msgs, 1024);
+		if (n < 0)
+			fail("consume: %s", rd_kafka_err2str(rd_kafka_last_error()));
+		for (ssize_t i = 0; i < n; i++) {
+			rd_kafka_message_t *m = msgs[i];
+			if (t0 == 0)
+				t0 = now_s();
+			if (m->err) {
+				fail("consume: %s", rd_kafka_message_errstr(m));
+			} else if (m->partition >= 0 && m->partition < parts) {
+				int32_t p = m->partition;
+				if (m->offset != next[p])
+					fail("consume: %s-%d offset %" PRId64 ", expected %" PRId64,
+					     g_o.topic, p, m->offset, next[p]);
+				next[p]++;
+				records++;
+				last = now_s();
+				bytes += (int64_t)m->len;
+				if (next[p] == hw[p])
+					open--;
+			}
+			rd_kafka_message_destroy(m);
+		}
+		if (now_s() > deadline)
+			fail("consume: %" PRId64 " of %" PRId64 " records after 300 s", records, expect);
+	}
+	double dt = last - t0;
+	rd_kafka_queue_destroy(q);
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	free(hw);
+	free(next);
+	printf("result mode=consume target=%s partitions=%d records=%" PRId64 " bytes=%" PRId64
+	       " seconds=%.3f records_per_s=%.0f mb_per_s=%.1f\n",
+	       g_target, parts, records, bytes, dt, (double)records / dt, (double)bytes / dt / 1e6);
+	fflush(stdout);
+}
+
+/* ------------------------------------------------------------ e2e */
+
+struct e2e {
+	rd_kafka_t *consumer;
+	int64_t count_from_ns;      /* records sent before this are not counted */
+	int64_t expect;             /* records to receive, set when sending ends */
+	atomic_llong sent;
+	atomic_bool sending_done;
+	int64_t *lat_ns;            /* one per counted record */
+	int64_t nlat, caplat;
+	int64_t received;
+	const char *err;
+};
+
+static void *e2e_consumer(void *arg)
+{
+	struct e2e *s = arg;
+	rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(s->consumer);
+	double give_up = 0;
+	for (;;) {
+		if (atomic_load(&s->sending_done)) {
+			if (s->received >= atomic_load(&s->sent))
+				break;
+			if (give_up == 0)
+				give_up = now_s() + 30;
+			else if (now_s() > give_up) {
+				s->err = "records missing 30 s after the last was sent";
+				break;
+			}
+		}
+		/* One record at a time: a batch call would hold the first
+		 * record until the batch fills or its timeout passes. */
+		rd_kafka_message_t *m = rd_kafka_consume_queue(q, 50);
+		if (!m)
+			continue;
+		int64_t t = now_ns();
+		if (m->err) {
+			s->err = "consumer error (see rdkafka lines)";
+			fprintf(stderr, "e2e consumer: %s\n", rd_kafka_message_errstr(m));
+		} else if (m->len >= sizeof(int64_t)) {
+			int64_t sent;
+			memcpy(&sent, m->payload, sizeof sent);
+			s->received++;
+			if (sent >= s->count_from_ns && s->nlat < s->caplat)
+				s->lat_ns[s->nlat++] = t - sent;
+		}
+		rd_kafka_message_destroy(m);
+	}
+	rd_kafka_queue_destroy(q);
+	return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static double pct_ms(const int64_t *v, int64_t n, double q)
+{
+	if (n == 0)
+		return 0;
+	int64_t i = (int64_t)(q * (double)(n - 1) + 0.5);
+	return (double)v[i] / 1e6;
+}
+
+static void mode_e2e(void)
+{
+	topic_create(g_o.topic, g_o.partitions);
+	struct e2e s = { 0 };
+	double rec_per_s = g_o.rate_mb * 1e6 / (double)g_o.size;
+	s.caplat = (int64_t)(rec_per_s * g_o.seconds * 1.1) + 1024;
+	s.lat_ns = malloc((size_t)s.caplat * sizeof *s.lat_ns);
+	if (!s.lat_ns)
+		fail("out of memory");
+
+	s.consumer = consumer_new();
+	assign_all(s.consumer, g_o.topic, g_o.partitions, RD_KAFKA_OFFSET_BEGINNING);
+	struct prod_state ps = { 0 };
+	rd_kafka_t *rk = producer_new(&ps, g_o.e2e_linger_ms, false);
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, g_o.topic, NULL);
+	/* Connections and metadata up before the clock starts. */
+	const struct rd_kafka_metadata *md;
+	if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		rd_kafka_metadata_destroy(md);
+
+	fprintf(stderr, "e2e: %.0f MB/s of %zu-byte records (%.0f/s) to %s for %.0f s on %s\n",
+		g_o.rate_mb, g_o.size, rec_per_s, g_o.topic, g_o.seconds, g_target);
+	pthread_t th;
+	int64_t start = now_ns();
+	s.count_from_ns = start + (int64_t)(g_o.warmup * 1e9);
+	if (pthread_create(&th, NULL, e2e_consumer, &s))
+		fail("pthread_create failed");
+	unsigned char *val = calloc(1, g_o.size);
+	if (!val)
+		fail("out of memory");
+	/* Paced by 1 ms ticks: at each tick, send what the rate allows by now. */
+	int64_t end = start + (int64_t)(g_o.seconds * 1e9), sent = 0;
+	int32_t part = 0;
+	for (;;) {
+		int64_t t = now_ns();
+		if (t >= end)
+			break;
+		int64_t due = (int64_t)((double)(t - start) / 1e9 * rec_per_s);
+		while (sent < due) {
+			int64_t ts = now_ns();
+			memcpy(val, &ts, sizeof ts);
+			produce_one(rk, rkt, part, val, g_o.size, RD_KAFKA_MSG_F_COPY);
+			part = (part + 1) % g_o.partitions;
+			sent++;
+			atomic_store(&s.sent, sent);
+		}
+		rd_kafka_poll(rk, 0);
+		struct timespec nap = { 0, 1000000 - (now_ns() - t) % 1000000 };
+		nanosleep(&nap, NULL);
+	}
+	double send_s = (double)(now_ns() - start) / 1e9;
+	if (rd_kafka_flush(rk, 60000))
+		fail("e2e: flush timed out");
+	atomic_store(&s.sending_done, true);
+	pthread_join(th, NULL);
+	if (atomic_load(&ps.failed))
+		fail("e2e: %lld records failed (first: %s)", (long long)atomic_load(&ps.failed),
+		     rd_kafka_err2str((rd_kafka_resp_err_t)atomic_load(&ps.first_err)));
+	if (s.err)
+		fail("e2e: %s (%" PRId64 " of %" PRId64 " received)", s.err, s.received, sent);
+	rd_kafka_topic_destroy(rkt);
+	rd_kafka_destroy(rk);
+	rd_kafka_consumer_close(s.consumer);
+	rd_kafka_destroy(s.consumer);
+	free(val);
+
+	qsort(s.lat_ns, (size_t)s.nlat, sizeof *s.lat_ns, cmp_i64);
+	printf("result mode=e2e target=%s size=%zu partitions=%d rate_mb_per_s=%g "
+	       "achieved_mb_per_s=%.1f records=%" PRId64 " bytes=%" PRId64 " counted=%" PRId64
+	       " p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f linger_ms=%g\n",
+	       g_target, g_o.size, g_o.partitions, g_o.rate_mb,
+	       (double)sent * (double)g_o.size / send_s / 1e6, sent, sent * (int64_t)g_o.size, s.nlat,
+	       pct_ms(s.lat_ns, s.nlat, 0.50), pct_ms(s.lat_ns, s.nlat, 0.99),
+	       pct_ms(s.lat_ns, s.nlat, 0.999), s.nlat ? (double)s.lat_ns[s.nlat - 1] / 1e6 : 0.0,
+	       g_o.e2e_linger_ms);
+	fflush(stdout);
+	free(s.lat_ns);
+}
+
+/* ------------------------------------------------------------ topics */
+
+static void mode_topics(void)
+{
+	char **names = calloc((size_t)g_o.topics, sizeof *names);
+	if (!names)
+		fail("out of memory");
+	for (int i = 0; i < g_o.topics; i++) {
+		size_t len = strlen(g_o.topic) + 16;
+		names[i] = malloc(len);
+		if (!names[i])
+			fail("out of memory");
+		snprintf(names[i], len, "%s-%d", g_o.topic, i);
+	}
+	double t0 = now_s();
+	topics_create(names, g_o.topics, g_o.topic_partitions);
+	printf("result mode=topics target=%s topics=%d partitions_each=%d partitions=%d seconds=%.3f\n",
+	       g_target, g_o.topics, g_o.topic_partitions, g_o.topics * g_o.topic_partitions,
+	       now_s() - t0);
+	fflush(stdout);
+	for (int i = 0; i < g_o.topics; i++)
+		free(names[i]);
+	free(names);
+}
+
+int main(int argc, char **argv)
+{
+	parse_opts(argc, argv);
+	rd_kafka_t *host = NULL;
+	if (g_o.mock) {
+		/* The mock cluster lives on its own rd_kafka_t; its broker
+		 * threads serve the clients below over loopback TCP. */
+		rd_kafka_conf_t *c = rd_kafka_conf_new();
+		conf_set(c, "log_level", "4");
+		host = client_new(RD_KAFKA_PRODUCER, c);
+		g_mcluster = rd_kafka_mock_cluster_new(host, 1);
+		if (!g_mcluster)
+			fail("rd_kafka_mock_cluster_new failed");
+		snprintf(g_bootstrap, sizeof g_bootstrap, "%s", rd_kafka_mock_cluster_bootstraps(g_mcluster));
+		g_target = "mock";
+	} else {
+		snprintf(g_bootstrap, sizeof g_bootstrap, "%s", g_o.bootstrap);
+		g_target = "rewind";
+	}
+	for (int i = optind; i < argc; i++) {
+		if (!strcmp(argv[i], "produce"))
+			mode_produce();
+		else if (!strcmp(argv[i], "consume"))
+			mode_consume();
+		else if (!strcmp(argv[i], "e2e"))
+			mode_e2e();
+		else if (!strcmp(argv[i], "topics"))
+			mode_topics();
+		else
+			fail("unknown mode '%s': produce, consume, e2e or topics", argv[i]);
+	}
+	if (g_mcluster) {
+		rd_kafka_mock_cluster_destroy(g_mcluster);
+		rd_kafka_destroy(host);
+	}
+	return 0;
+}

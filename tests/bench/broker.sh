@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# broker.sh -- the broker through librdkafka, beside fio and beside
+# librdkafka's in-memory mock cluster, on the same machine in the same run.
+#
+# usage: broker.sh [--quick] [--dir DIR] [--broker PATH] [--bench PATH]
+#
+#   1. starts rewind-broker on a fresh data dir in DIR (free ports), creates
+#      1000 idle partitions (10 topics x 100) and reads its RSS; stops it;
+#   2. starts a second rewind-broker on a fresh data dir and runs
+#      bench_broker (tests/bench/bench_broker.c) against it: produce 1 KiB
+#      and 100 B records (acks=all, the broker's durable default), consume
+#      the 1 KiB topic from the page cache, end-to-end latency at 50 MB/s;
+#      reads the broker's CPU time (/proc/PID/stat utime+stime) around each
+#      run for CPU seconds per GB, and its RSS (VmRSS, peak VmHWM);
+#   3. runs the same workload against librdkafka's mock cluster (--mock);
+#   4. runs fio in DIR: sequential write with fdatasync after every write at
+#      the producer's average batch size (from librdkafka's statistics of
+#      the 1 KiB runs), and a cached 1 MiB sequential read;
+#   5. prints one table of figures, ratios and the bar (issue):
+#        produce 1 KiB acks=all durable  >= 0.9 x fio write-with-fdatasync
+#        produce 100 B records/s         >= the mock cluster's records/s
+#        consume (cached)                >= 0.9 x fio cached read
+#        e2e p99 at 50 MB/s              <= 5 ms
+#        broker RSS, 1000 idle partitions < 100 MB
+#
+# --quick (small counts, ~20 s) is what `meson test --suite bench` runs: it
+# fails only when a program fails, never on a figure, and skips fio when it
+# is not installed. DIR defaults to a new directory under $TMPDIR (or /tmp),
+# removed afterwards. Only brokers this script started are signalled, by PID.
+set -euo pipefail
+
+quick=0
+dir=""
+broker="${REWIND_BUILD_ROOT:-}/broker/rewind-broker"
+bench="${REWIND_BUILD_ROOT:-}/tests/bench/bench_broker"
+while [[ $# -gt 0 ]]; do
+	case "$1" in
+	--quick) quick=1 ;;
+	--dir) dir=${2:?--dir needs a directory}; shift ;;
+	--broker) broker=${2:?--broker needs the path of rewind-broker}; shift ;;
+	--bench) bench=${2:?--bench needs the path of bench_broker}; shift ;;
+	-h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "broker.sh: unknown argument '$1'; see 'broker.sh --help'" >&2; exit 1 ;;
+	esac
+	shift
+done
+for p in "$broker" "$bench"; do
+	if [[ ! -x "$p" ]]; then
+		echo "broker.sh: no program at '$p'; build the tree (meson compile -C BUILD) and pass" \
+			"--broker BUILD/broker/rewind-broker --bench BUILD/tests/bench/bench_broker" >&2
+		exit 1
+	fi
+done
+
+own_dir=0
+if [[ -z "$dir" ]]; then
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/rewind-bench-broker.XXXXXX")
+	own_dir=1
+fi
+mkdir -p "$dir"
+bpid=""
+cleanup() {
+	if [[ -n "$bpid" ]]; then kill -KILL "$bpid" 2>/dev/null || true; fi
+	rm -f "$dir"/fio-*.dat
+	if [[ $own_dir -eq 1 ]]; then rm -rf "$dir"; fi
+}
+trap cleanup EXIT
+
+# Full form: 3 repeats of each run, the median counts (a shared 2-core VM).
+if [[ $quick -eq 1 ]]; then
+	repeat=1; n1k=50000; n100=200000; e2e_s=3; fio_size=16m; fio_runtime=3
+	idle_topics=4; idle_parts=25; settle=1
+else
+	repeat=3; n1k=1000000; n100=5000000; e2e_s=10; fio_size=1g; fio_runtime=10
+	idle_topics=10; idle_parts=100; settle=3
+fi
+parts=8
+
+echo "== machine"
+echo "nproc: $(nproc)"
+free -h | sed 's/^/  /'
+df -h "$dir" | sed 's/^/  /'
+echo "kernel: $(uname -sr)"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "load average at start: $load_start"
+echo "data dir: $dir"
+echo
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "" }'; }
+minmax() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) print lo "-" hi }'; }
+# kv KEY: the value of KEY=... in the result line on stdin.
+kv() { awk -v k="$1" '{ for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) print a[2] } }'; }
+clk_tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime
+status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+# start_broker NAME: rewind-broker on $dir/NAME/data, free ports; sets bpid
+# and bootstrap.
+start_broker() {
+	local d="$dir/$1"
+	rm -rf "$d"
+	mkdir -p "$d"
+	"$broker" --set log.dirs="$d/data" --set listeners=PLAINTEXT://127.0.0.1:0 \
+		--set metrics.listener=127.0.0.1:0 2>"$d/broker.log" &
+	bpid=$!
+	local deadline=$((SECONDS + 20))
+	until grep -q ' ready' "$d/broker.log" 2>/dev/null; do
+		if ! kill -0 "$bpid" 2>/dev/null || [[ $SECONDS -ge $deadline ]]; then
+			echo "broker.sh: rewind-broker did not start; its log:" >&2
+			tail -n 20 "$d/broker.log" >&2
+			exit 1
+		fi
+		sleep 0.05
+	done
+	bootstrap=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\).*/\1/p' "$d/broker.log" | head -n 1)
+}
+stop_broker() {
+	kill -TERM "$bpid"
+	if ! wait "$bpid"; then
+		echo "broker.sh: rewind-broker exited with an error; its log: $dir/$1/broker.log" >&2
+		bpid=""
+		exit 1
+	fi
+	bpid=""
+}
+
+results="$dir/results.txt"
+: >"$results"
+# bench NAME ARGS...: runs bench_broker, appends its result lines, tagged
+# with NAME and (against rewind) the broker's CPU seconds used meanwhile.
+bench() {
+	local name=$1; shift
+	local before=0 after out
+	[[ -n "$bpid" ]] && before=$(cpu_ticks "$bpid")
+	if ! out=$("$bench" "$@" 2>>"$dir/bench.err"); then
+		echo "$out"
+		tail -n 20 "$dir/bench.err" >&2
+		echo "broker.sh: bench_broker $* failed (its messages are above)" >&2
+		exit 1
+	fi
+	[[ -n "$bpid" ]] && after=$(cpu_ticks "$bpid")
+	while read -r line; do
+		[[ $line == result* ]] || continue
+		if [[ -n "$bpid" ]]; then
+			line+=" run=$name broker_cpu_s=$(awk -v t=$((after - before)) -v h="$clk_tck" 'BEGIN { printf "%.2f", t / h }')"
+		else
+			line+=" run=$name"
+		fi
+		echo "$line" >>"$results"
+		echo "  $line"
+	done <<<"$out"
+}
+
+# ------------------------------------------------------- idle partitions
+idle_total=$((idle_topics * idle_parts))
+echo "== rewind-broker: $idle_total idle partitions ($idle_topics topics x $idle_parts)"
+start_broker idle
+rss_empty=$(status_kb "$bpid" VmRSS)
+bench idle --bootstrap "$bootstrap" --topic idle --topics $idle_topics --topic-partitions $idle_parts topics
+sleep $settle   # let the reactors settle
+rss_idle=$(status_kb "$bpid" VmRSS)
+hwm_idle=$(status_kb "$bpid" VmHWM)
+echo "  RSS: ${rss_empty} kB empty, ${rss_idle} kB with $idle_total partitions (peak ${hwm_idle} kB)"
+stop_broker idle
+rm -rf "$dir/idle"
+echo
+
+# ------------------------------------------------------- rewind
+echo "== rewind-broker: $parts partitions, acks=all, durable default (flush.messages=1)"
+start_broker load
+rss_start=$(status_kb "$bpid" VmRSS)
+for ((r = 1; r <= repeat; r++)); do
+	bench produce-1k --bootstrap "$bootstrap" --topic p1k-$r --partitions $parts --records $n1k --size 1024 produce
+done
+for ((r = 1; r <= repeat; r++)); do
+	bench produce-100 --bootstrap "$bootstrap" --topic p100-$r --partitions $parts --records $n100 --size 100 produce
+done
+for ((r = 1; r <= repeat; r++)); do
+	bench consume-1k --bootstrap "$bootstrap" --topic p1k-$repeat consume
+done
+for ((r = 1; r <= repeat; r++)); do
+	bench e2e --bootstrap "$bootstrap" --topic e2e-$r --partitions $parts --size 1024 --rate 50 \
+		--seconds $e2e_s e2e
+done
+rss_load=$(status_kb "$bpid" VmRSS)
+hwm_load=$(status_kb "$bpid" VmHWM)
+echo "  RSS: ${rss_start} kB at start, ${rss_load} kB after the runs, peak ${hwm_load} kB"
+stop_broker load
+echo
+
+# ------------------------------------------------------- mock
+echo "== librdkafka mock cluster (in memory, same workload)"
+for ((r = 1; r <= repeat; r++)); do
+	bench produce-1k --mock --topic p1k --partitions $parts --records $n1k --size 1024 produce consume
+done
+for ((r = 1; r <= repeat; r++)); do
+	bench produce-100 --mock --topic p100 --partitions $parts --records $n100 --size 100 produce
+done
+bench e2e --mock --topic e2e --partitions $parts --size 1024 --rate 50 --seconds $e2e_s e2e
+rm -rf "$dir/load"
+sync
+echo
+
+# ------------------------------------------------------- fio
+# The producer's average batch (librdkafka statistics) sets fio's write size.
+batch=$(grep 'mode=produce target=rewind size=1024 ' "$results" | kv batch_avg_bytes | median)
+batch=${batch%.*}
+[[ -n "$batch" && "$batch" -gt 4096 ]] || batch=1000000
+declare -A fio_mb=() fio_runs=()
+have_fio=1
+if ! command -v fio >/dev/null 2>&1; then
+	if [[ $quick -eq 0 && $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+		echo "== installing fio (apt-get)"
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fio >/dev/null
+	fi
+	if ! command -v fio >/dev/null 2>&1; then
+		have_fio=0
+		if [[ $quick -eq 0 ]]; then
+			echo "broker.sh: fio is not installed and could not be installed; install fio and retry" >&2
+			exit 1
+		fi
+		echo "note: fio not installed; --quick skips the fio figures"
+	fi
+fi
+py=/usr/bin/python3
+[[ -x $py ]] || py=$(command -v python3 || true)
+fio_bw() {
+	if command -v jq >/dev/null 2>&1; then jq -r ".jobs[0].$2.bw_bytes" "$1"
+	else "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["jobs"][0][sys.argv[2]]["bw_bytes"])' "$1" "$2"; fi
+}
+# run_fio KEY RW ARGS...: median MB/s of $repeat runs into fio_mb[KEY].
+run_fio() {
+	local key=$1 rw=$2; shift 2
+	local out="$dir/fio-$key.json" runs=() i
+	for ((i = 0; i < repeat; i++)); do
+		if ! fio --name="$key" --directory="$dir" --filename="fio-$key.dat" --ioengine=psync \
+			--size="$fio_size" --runtime="$fio_runtime" --output-format=json "$@" \
+			>"$out" 2>"$dir/fio-$key.err"; then
+			echo "broker.sh: fio job $key failed: $(head -c 500 "$dir/fio-$key.err")" >&2
+			return 1
+		fi
+		runs+=("$(awk -v b="$(fio_bw "$out" "$rw")" 'BEGIN { printf "%.1f", b / 1e6 }')")
+		if [[ $rw == write ]]; then rm -f "$dir/fio-$key.dat"; sync; fi
+	done
+	rm -f "$out" "$dir/fio-$key.err"
+	fio_mb[$key]=$(printf '%s\n' "${runs[@]}" | median)
+	fio_runs[$key]=$(printf '%s\n' "${runs[@]}" | minmax)
+	printf '  %-26s %10s MB/s  (runs: %s)\n' "$key" "${fio_mb[$key]}" "${runs[*]}"
+}
+if [[ $have_fio -eq 1 ]]; then
+	echo "== fio ($(fio --version)), size $fio_size per job, at most ${fio_runtime}s each"
+	fio_failed=0
+	run_fio write-fdatasync-$batch write --rw=write --bs="$batch" --fdatasync=1 || fio_failed=1
+	fio --name=prep --directory="$dir" --filename=fio-read-cached-1m.dat --ioengine=psync --rw=write \
+		--bs=1m --size="$fio_size" --output-format=json >/dev/null 2>&1 || fio_failed=1
+	run_fio read-cached-1m read --rw=read --bs=1m --invalidate=0 || fio_failed=1
+	rm -f "$dir/fio-read-cached-1m.dat"
+	if [[ $fio_failed -eq 1 && $quick -eq 0 ]]; then
+		echo "broker.sh: a fio job failed (see above); the table would lack its figures" >&2
+		exit 1
+	fi
+	echo
+fi
+
+# ------------------------------------------------------- table
+# sel RUN TARGET MODE KEY: the values of KEY over those result lines.
+sel() { grep " target=$2 " "$results" | grep "mode=$3 " | grep " run=$1" | kv "$4" || true; }
+med() { sel "$@" | median; }
+rng() { sel "$@" | minmax; }
+# cpu_per_gb RUN: the broker's CPU seconds per GB of record values (medians).
+cpu_per_gb() {
+	grep " target=rewind " "$results" | grep " run=$1 " | grep -v ' mode=topics' |
+		awk '{ b = 0; c = 0; for (i = 1; i <= NF; i++) { split($i, a, "=");
+			if (a[1] == "bytes") b = a[2]; if (a[1] == "broker_cpu_s") c = a[2] }
+			if (b > 0) printf "%.2f\n", c / (b / 1e9) }' | median
+}
+
+p1k=$(med produce-1k rewind produce mb_per_s); p1k_r=$(rng produce-1k rewind produce mb_per_s)
+p1k_m=$(med produce-1k mock produce mb_per_s)
+p100=$(med produce-100 rewind produce records_per_s); p100_r=$(rng produce-100 rewind produce records_per_s)
+p100_m=$(med produce-100 mock produce records_per_s)
+p100mb=$(med produce-100 rewind produce mb_per_s)
+c1k=$(med consume-1k rewind consume mb_per_s); c1k_r=$(rng consume-1k rewind consume mb_per_s)
+c1k_m=$(med produce-1k mock consume mb_per_s)
+e50=$(med e2e rewind e2e p50_ms); e99=$(med e2e rewind e2e p99_ms); e999=$(med e2e rewind e2e p999_ms)
+emax=$(med e2e rewind e2e max_ms); e99_r=$(rng e2e rewind e2e p99_ms)
+m50=$(med e2e mock e2e p50_ms); m99=$(med e2e mock e2e p99_ms); m999=$(med e2e mock e2e p999_ms)
+fw=${fio_mb[write-fdatasync-$batch]:-}; fr=${fio_mb[read-cached-1m]:-}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
+verdict() { # verdict VALUE OP LIMIT
+	awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+		if (v == "n/a" || v == "" || l == "") { print "n/a"; exit }
+		ok = (op == ">=") ? (v + 0 >= l + 0) : (op == "<=") ? (v + 0 <= l + 0) : (v + 0 < l + 0)
+		print ok ? "meets" : "MISSES" }'
+}
+row() { printf '%-34s %12s %17s  %-30s %10s %6s  %-14s %s\n' "$@"; }
+
+r_p1k=$(ratio "$p1k" "$fw"); r_p100=$(ratio "$p100" "$p100_m"); r_c=$(ratio "$c1k" "$fr")
+rss_idle_mb=$(awk -v k="$rss_idle" 'BEGIN { printf "%.1f", k / 1024 }')
+
+echo "== results (MB = 10^6 bytes of record values; medians of $repeat runs, (min-max); $parts partitions)"
+row "figure" "rewind" "(min-max)" "reference" "ref" "ratio" "bar" "verdict"
+row "produce 1 KiB acks=all MB/s" "$p1k" "$p1k_r" "fio write-fdatasync bs=$batch" "${fw:-n/a}" "$r_p1k" ">= 0.90" \
+	"$(verdict "$r_p1k" '>=' 0.9)"
+row "produce 100 B acks=all records/s" "$p100" "$p100_r" "mock cluster records/s" "$p100_m" "$r_p100" ">= 1.00" \
+	"$(verdict "$r_p100" '>=' 1.0)"
+row "consume 1 KiB (cached) MB/s" "$c1k" "$c1k_r" "fio read-cached-1m" "${fr:-n/a}" "$r_c" ">= 0.90" \
+	"$(verdict "$r_c" '>=' 0.9)"
+row "e2e p99 ms at 50 MB/s" "$e99" "$e99_r" "mock cluster p99 ms" "$m99" "-" "<= 5 ms" "$(verdict "$e99" '<=' 5)"
+row "RSS MB, $idle_total idle partitions" "$rss_idle_mb" "-" "-" "-" "-" "< 100 MB" "$(verdict "$rss_idle_mb" '<' 100)"
+echo
+echo "context (not in the bar):"
+printf '  produce 1 KiB: mock cluster %s MB/s (rewind / mock = %s); producer batch avg %s bytes\n' \
+	"$p1k_m" "$(ratio "$p1k" "$p1k_m")" "$batch"
+printf '  produce 100 B: rewind %s MB/s of values\n' "$p100mb"
+printf '  consume: mock cluster %s MB/s (it keeps only the last ~5 MB per partition, so its run is short)\n' "${c1k_m:-n/a}"
+printf '  e2e at 50 MB/s, 1 KiB records, linger.ms=1: rewind p50 %s / p99 %s / p99.9 %s / max %s ms; mock p50 %s / p99 %s / p99.9 %s ms\n' \
+	"$e50" "$e99" "$e999" "$emax" "$m50" "$m99" "$m999"
+printf '  broker CPU s per GB of values: produce 1 KiB %s, produce 100 B %s, consume 1 KiB %s, e2e %s\n' \
+	"$(cpu_per_gb produce-1k)" "$(cpu_per_gb produce-100)" "$(cpu_per_gb consume-1k)" "$(cpu_per_gb e2e)"
+printf '  broker RSS: %s kB empty, %s kB with '"$idle_total"' idle partitions; load run: %s kB after, peak (VmHWM) %s kB\n' \
+	"$rss_empty" "$rss_idle" "$rss_load" "$hwm_load"
+echo
+echo "load average at start: $load_start; at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "raw results:"
+sed 's/^/  /' "$results"
