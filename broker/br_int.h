@@ -103,6 +103,10 @@ typedef struct br_broker {
 	br_metrics *metrics;          /* net layer */
 	br_reactor **reactors;        /* net layer; n_reactors of them */
 	int n_reactors;
+	/* net layer: a reactor thread with no connections, where the handlers
+	 * of blocking APIs (br_api.blocking) run, so no connection's reactor
+	 * ever waits on an fsync or a file open */
+	br_reactor *admin;
 	uint8_t cluster_id[16];       /* persisted in the first log dir (meta.properties) */
 	char cluster_id_str[23];      /* its base64url form, as Kafka prints it */
 } br_broker;
@@ -127,6 +131,9 @@ enum br_handled {
 	/* < 0: the request is malformed beyond a Kafka error: log the reason
 	 * (br_request_fail's message) and close the connection. */
 };
+
+struct br_request;
+typedef int br_handler_fn(struct br_request *req);
 
 /*
  * One request, from its frame to its response. Owned by the net layer;
@@ -177,6 +184,8 @@ typedef struct br_request {
 	size_t queued;                /* bytes counted in the conn's queue */
 	int fail_err;                 /* br_request_fail() */
 	char fail_why[160];
+	br_handler_fn *blocking_handler; /* a blocking API's, run on b->admin */
+	int blocking_rc;              /* what it returned */
 } br_request;
 
 /* Appends a file slice as the next external region of req->resp (the caller
@@ -203,7 +212,6 @@ static inline int16_t br_request_note_error(struct br_request *req, int16_t code
 /* Records why a handler returns < 0, for the disconnect log line. */
 int br_request_fail(br_request *req, int err, const char *why);
 
-typedef int br_handler_fn(br_request *req);
 
 /* One API the broker serves: the versions it advertises in ApiVersions and
  * accepts, and its handler. */
@@ -212,6 +220,12 @@ typedef struct br_api {
 	int16_t min_version;
 	int16_t max_version;
 	br_handler_fn *handler;
+	/* The handler does blocking file I/O (creates or deletes logs, writes
+	 * and fsyncs checkpoints): the net layer runs it on b->admin, one at a
+	 * time, and sends its answer from the request's reactor. Such a handler
+	 * returns BR_RESPOND or < 0, never parks, and touches only the request
+	 * and thread-safe layers (@locality admin). */
+	bool blocking;
 } br_api;
 
 /* handlers.c: the table, sorted by api_key. */

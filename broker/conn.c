@@ -40,6 +40,7 @@
  *
  * All of this runs on the connection's reactor thread only.
  */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -437,9 +438,55 @@ int br__request_header_parse(br_request *req, const br_api **api)
 	return BR__HDR_OK;
 }
 
+/* Closes the connection after a handler refused its request (rc < 0). */
+static void conn_close_bad_request(br_conn *c, br_request *req, int rc)
+{
+	conn_close(c, "bad %s v%d request (correlation id %d, client '%.*s'): %s",
+		   api_name(req->api_key), req->api_version, req->correlation_id,
+		   req->client_id.len > 0 ? (int)req->client_id.len : 0,
+		   req->client_id.len > 0 ? (const char *)req->client_id.p : "",
+		   req->fail_why[0] ? req->fail_why
+				    : (rc < -1000 ? kp_strerror(rc) : strerror(-rc)));
+}
+
+/* Back on the request's reactor after a blocking handler ran. */
+static void blocking_done(void *arg)
+{
+	br_request *req = arg;
+	br_conn *c = req->conn;
+
+	if (req->blocking_rc >= 0) {
+		br_request_done(req);
+		return;
+	}
+	/* The request is parked, so conn_close() only detaches it. */
+	if (c)
+		conn_close_bad_request(c, req, req->blocking_rc);
+	request_free(req);
+}
+
 /*
- * Parses the header of a complete frame and runs its handler. Takes
- * ownership of frame. 0, or -1 when the connection was closed.
+ * Runs a blocking API's handler on the admin thread. Only the request is
+ * touched here; its connection may close meanwhile (req->conn becomes NULL
+ * on the reactor), which blocking_done() finds. @locality admin
+ */
+static void blocking_run(void *arg)
+{
+	br_request *req = arg;
+
+	req->blocking_rc = req->blocking_handler(req);
+	assert(req->blocking_rc != BR_PARKED && req->blocking_rc != BR_NO_RESPONSE);
+	/* Only a failed allocation stops the post; the request then stays
+	 * parked until shutdown, which is logged rather than hidden. */
+	if (br_reactor_post(req->reactor, blocking_done, req) < 0)
+		br__logf(ST_LOG_ERROR, "out of memory returning a %s answer to %s; it is lost",
+			 api_name(req->api_key), req->peer);
+}
+
+/*
+ * Parses the header of a complete frame and runs its handler (on the admin
+ * thread for a blocking API). Takes ownership of frame. 0, or -1 when the
+ * connection was closed.
  */
 static int conn_dispatch(br_conn *c, uint8_t *frame, size_t len)
 {
@@ -502,16 +549,21 @@ static int conn_dispatch(br_conn *c, uint8_t *frame, size_t len)
 		return -1;
 	}
 
+	if (api->blocking) {
+		assert(c->b->admin != NULL);
+		req->blocking_handler = api->handler;
+		if (br_reactor_post(c->b->admin, blocking_run, req) < 0) {
+			conn_close(c, "out of memory queueing a %s request", api_name(req->api_key));
+			return -1;
+		}
+		req->parked = true;
+		return 0;
+	}
 	req->in_handler = true;
 	rc = api->handler(req);
 	req->in_handler = false;
 	if (rc < 0) {
-		conn_close(c, "bad %s v%d request (correlation id %d, client '%.*s'): %s",
-			   api_name(req->api_key), req->api_version, req->correlation_id,
-			   req->client_id.len > 0 ? (int)req->client_id.len : 0,
-			   req->client_id.len > 0 ? (const char *)req->client_id.p : "",
-			   req->fail_why[0] ? req->fail_why
-					    : (rc < -1000 ? kp_strerror(rc) : strerror(-rc)));
+		conn_close_bad_request(c, req, rc);
 		return -1;
 	}
 	if (rc == BR_NO_RESPONSE)

@@ -9,6 +9,10 @@
  * for the new versions. Each range lies inside what the generated codecs
  * implement (tests/unit/broker/test_handlers.c checks that).
  *
+ * Rows ending in `true` are blocking APIs: they create, delete or alter
+ * logs and checkpoints on disk, so they run on the admin thread, never on a
+ * connection's reactor (see br_api.blocking).
+ *
  * Sorted by api_key; br_api_find() bisects.
  */
 #include "broker/br_int.h"
@@ -19,14 +23,14 @@ const br_api br_apis[] = {
 	{ KP_API_LIST_OFFSETS, 1, 7, br_api_list_offsets },          /* api_list_offsets.c */
 	{ KP_API_METADATA, 0, 12, br_handle_metadata },              /* api_metadata.c */
 	{ KP_API_API_VERSIONS, 0, 3, br_handle_api_versions },       /* api_versions.c */
-	{ KP_API_CREATE_TOPICS, 0, 7, br_handle_create_topics },     /* api_admin.c */
-	{ KP_API_DELETE_TOPICS, 0, 6, br_handle_delete_topics },
-	{ KP_API_DELETE_RECORDS, 0, 2, br_api_delete_records },      /* api_delete_records.c */
+	{ KP_API_CREATE_TOPICS, 0, 7, br_handle_create_topics, true },     /* api_admin.c */
+	{ KP_API_DELETE_TOPICS, 0, 6, br_handle_delete_topics, true },
+	{ KP_API_DELETE_RECORDS, 0, 2, br_api_delete_records, true },      /* api_delete_records.c */
 	{ KP_API_DESCRIBE_CONFIGS, 0, 4, br_handle_describe_configs }, /* api_configs.c */
-	{ KP_API_ALTER_CONFIGS, 0, 2, br_handle_alter_configs },
+	{ KP_API_ALTER_CONFIGS, 0, 2, br_handle_alter_configs, true },
 	{ KP_API_DESCRIBE_LOG_DIRS, 0, 4, br_handle_describe_log_dirs },
-	{ KP_API_CREATE_PARTITIONS, 0, 3, br_handle_create_partitions }, /* api_admin.c */
-	{ KP_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, br_handle_incremental_alter_configs },
+	{ KP_API_CREATE_PARTITIONS, 0, 3, br_handle_create_partitions, true }, /* api_admin.c */
+	{ KP_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, br_handle_incremental_alter_configs, true },
 	{ KP_API_DESCRIBE_CLUSTER, 0, 1, br_handle_describe_cluster },
 };
 

@@ -291,6 +291,13 @@ int br_server_start(br_broker *b, struct event_base *base, br_server **out)
 			goto fail;
 		}
 	}
+	/* The admin thread: a reactor without connections for blocking APIs. */
+	if ((err = br__reactor_new(b, n, &b->admin)) < 0)
+		goto fail;
+	if ((err = br__reactor_start(b->admin)) < 0) {
+		br__logf(ST_LOG_ERROR, "cannot start the admin thread: %s", strerror(-err));
+		goto fail;
+	}
 	p = b->cfg.listeners ? b->cfg.listeners : "";
 	while (*p) {
 		const char *e = strchr(p, ',');
@@ -342,12 +349,26 @@ static void wait_reactors(br_server *s, bool requests_too, int64_t timeout_ms)
 	}
 }
 
+/*
+ * Runs what the admin thread has queued, then stops it. Blocking handlers
+ * use the topics layer, so this comes before br_topics_close(); their
+ * answers are posted to the network reactors, which still run.
+ */
+static void stop_admin(br_broker *b)
+{
+	if (b->admin) {
+		br__reactor_free(b->admin);
+		b->admin = NULL;
+	}
+}
+
 void br_server_quiesce(br_server *s, int64_t timeout_ms)
 {
 	stop_accepting(s);
 	for (int i = 0; i < s->b->n_reactors; i++)
 		br__reactor_quiesce(s->b->reactors[i]);
 	wait_reactors(s, true, timeout_ms);
+	stop_admin(s->b);
 }
 
 void br_server_free(br_server *s, int64_t timeout_ms)
@@ -370,5 +391,7 @@ void br_server_free(br_server *s, int64_t timeout_ms)
 		b->reactors = NULL;
 		b->n_reactors = 0;
 	}
+	if (b)
+		stop_admin(b);
 	free(s);
 }
