@@ -231,54 +231,6 @@ static bool names_collide(const char *a, size_t alen, const char *b, size_t blen
 
 /* ================================================================ files */
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
-/* Writes dir/name whole: tmp, fsync, rename, fsync dir. */
-static int file_write_atomic(const char *dir, const char *name, const char *data, size_t len)
-{
-	char path[4096], tmp[4200];
-	size_t off = 0;
-	int fd, rc = 0;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
-		return -ENAMETOOLONG;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-		return -errno;
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -errno;
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (rc == 0 && fsync(fd) < 0)
-		rc = -errno;
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc < 0) {
-		unlink(tmp);
-		return rc;
-	}
-	return fsync_dir(dir);
-}
-
 /* Reads a small file into a NUL-terminated malloc'ed buffer (caller frees).
  * -ENOENT when absent, -EFBIG above PROPS_MAX. */
 static int file_read_small(const char *path, char **out)
@@ -375,7 +327,7 @@ static int partition_metadata_write(const char *dir, const uint8_t id[16])
 
 	br_uuid_to_str(id, s);
 	n = snprintf(buf, sizeof(buf), "version: 0\ntopic_id: %s\n", s);
-	return file_write_atomic(dir, "partition.metadata", buf, (size_t)n);
+	return st_file_write_atomic(dir, "partition.metadata", buf, (size_t)n);
 }
 
 struct pm_read { uint8_t id[16]; bool have; };
@@ -580,7 +532,7 @@ static int topic_props_write(br_topics *t, const char *name, const uint8_t id[16
 		kp_buf_put(&b, line, strlen(line));
 	}
 	snprintf(file, sizeof(file), "%s.properties", s);
-	rc = b.err ? -ENOMEM : file_write_atomic(t->meta_dir, file, (const char *)b.data, b.len);
+	rc = b.err ? -ENOMEM : st_file_write_atomic(t->meta_dir, file, (const char *)b.data, b.len);
 	kp_buf_free(&b);
 	return rc;
 }
@@ -949,7 +901,7 @@ static int meta_properties_load(br_topics *t)
 		br_uuid_to_str(b->cluster_id, b->cluster_id_str);
 		n = snprintf(text, sizeof(text), "version=1\ncluster.id=%s\nnode.id=%" PRId32 "\n",
 			     b->cluster_id_str, b->cfg.node_id);
-		if ((err = file_write_atomic(dir, "meta.properties", text, (size_t)n)) < 0) {
+		if ((err = st_file_write_atomic(dir, "meta.properties", text, (size_t)n)) < 0) {
 			br__logf(ST_LOG_ERROR, "%s: cannot write: %s", path, st_strerror(err));
 			return BR_ERR_DATA_DIR;
 		}
@@ -1017,7 +969,7 @@ static void remove_topic_dirs(br_topics *t, const char *name, const uint8_t id[1
 			}
 		}
 		closedir(ld);
-		fsync_dir(root);
+		st_dir_fsync(root);
 	}
 }
 
@@ -1058,7 +1010,7 @@ static int meta_dir_load(br_topics *t, struct props_read **pv, size_t *pn)
 		props_read_free(&r);
 		unlinkat(dirfd(d), de->d_name, 0);
 	}
-	fsync_dir(t->meta_dir);
+	st_dir_fsync(t->meta_dir);
 	rewinddir(d);
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
@@ -1576,7 +1528,7 @@ int16_t br_topics_delete(br_topics *t, br_topic *topic, char *errbuf, size_t err
 	/* (1) The marker: from here a crash finishes the delete at start. */
 	snprintf(file, sizeof(file), "%s.delete", s);
 	snprintf(text, sizeof(text), "topic=%s\ntopic.id=%s\n", topic->name, s);
-	if ((err = file_write_atomic(t->meta_dir, file, text, strlen(text))) < 0)
+	if ((err = st_file_write_atomic(t->meta_dir, file, text, strlen(text))) < 0)
 		goto fail;
 	/* (2) The properties, so the name is free again. */
 	meta_path(t, topic->id, ".properties", file, sizeof(file));
@@ -1607,12 +1559,12 @@ int16_t br_topics_delete(br_topics *t, br_topic *topic, char *errbuf, size_t err
 			renamed[done] = NULL;
 			goto fail;
 		}
-		fsync_dir(t->b->cfg.log_dirs[tp->dir_index[done]]);
+		st_dir_fsync(t->b->cfg.log_dirs[tp->dir_index[done]]);
 	}
 	/* (4) Done: only `-delete` dirs remain, which any start removes. */
 	meta_path(t, topic->id, ".delete", file, sizeof(file));
 	unlink(file);
-	fsync_dir(t->meta_dir);
+	st_dir_fsync(t->meta_dir);
 
 	pthread_rwlock_wrlock(&t->lock);
 	for (size_t i = 0; i < t->n; i++) {

@@ -52,7 +52,7 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-int st__fsync_dir(const char *dir)
+int st_dir_fsync(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -84,14 +84,14 @@ int st__replace_file(const char *path, const void *data, size_t len)
 	return rc;
 }
 
-int st__atomic_write(const char *dir, const char *name, const void *data, size_t len)
+int st_file_write_atomic(const char *dir, const char *name, const void *data, size_t len)
 {
 	char path[4096];
 	int rc = st__path(path, sizeof(path), "%s/%s", dir, name);
 
 	if (rc < 0 || (rc = st__replace_file(path, data, len)) < 0)
 		return rc;
-	return st__fsync_dir(dir);
+	return st_dir_fsync(dir);
 }
 
 ssize_t st__read_small(const char *dir, const char *name, char *buf, size_t cap)
@@ -178,7 +178,7 @@ int st__offset_file_write(const char *dir, const char *name, int64_t value)
 	int n = snprintf(buf, sizeof(buf), "0\n%" PRId64 "\n", value);
 
 	assert(n > 0 && (size_t)n < sizeof(buf));
-	return st__atomic_write(dir, name, buf, (size_t)n);
+	return st_file_write_atomic(dir, name, buf, (size_t)n);
 }
 
 int st__epochs_read(const char *dir, st__epoch **out, size_t *n)
@@ -232,7 +232,7 @@ int st__epochs_write(const char *dir, const st__epoch *e, size_t n)
 		len += (size_t)snprintf(buf + len, cap - len, "%" PRId32 " %" PRId64 "\n",
 					e[i].epoch, e[i].start);
 	assert(len < cap);
-	int rc = st__atomic_write(dir, "leader-epoch-checkpoint", buf, len);
+	int rc = st_file_write_atomic(dir, "leader-epoch-checkpoint", buf, len);
 	free(buf);
 	return rc;
 }

@@ -155,7 +155,7 @@ int st_log_open(st_store *s, const char *dir, const st_log_config *cfg,
 		char path[4096];
 		if ((rc = st__path(path, sizeof(path), "%s/.clean-shutdown", log->dir)) < 0 ||
 		    (unlink(path) < 0 && (rc = -errno) < 0) ||
-		    (rc = st__fsync_dir(log->dir)) < 0) {
+		    (rc = st_dir_fsync(log->dir)) < 0) {
 			st__logf(s, ST_LOG_ERROR, "%s/.clean-shutdown: cannot remove: %s",
 				 log->dir, st_strerror(rc));
 			goto fail;
@@ -215,7 +215,7 @@ void st_log_close(st_log *log)
 		rc = task.result;
 	st__log_persist_epochs(log);
 	if (rc == 0 && !log->offline && !log->epochs_dirty)
-		rc = st__atomic_write(log->dir, ".clean-shutdown", "", 0);
+		rc = st_file_write_atomic(log->dir, ".clean-shutdown", "", 0);
 	else if (rc == 0)
 		rc = ST_ERR_OFFLINE;
 	if (rc < 0)
@@ -646,7 +646,7 @@ void st__log_seal(st_log *log, st__segment *seg)
 			 seg->prefix, st_strerror(rc));
 	/* One directory sync covers the index renames and the directory
 	 * entries of this segment and of the one created by the roll. */
-	int drc = st__fsync_dir(log->dir);
+	int drc = st_dir_fsync(log->dir);
 
 	pthread_mutex_lock(&log->mu);
 	int64_t rp = -1;

@@ -455,7 +455,7 @@ int st__log_recover(st_log *log, bool clean, int64_t now_ms)
 		log->epochs_dirty = true;
 	}
 
-	if (dir_changed && (rc = st__fsync_dir(log->dir)) < 0)
+	if (dir_changed && (rc = st_dir_fsync(log->dir)) < 0)
 		return rc;
 	/* Both files are hints that save work: an older recovery point only
 	 * means more scanning next time, and the epochs are in the batches.

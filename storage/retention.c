@@ -142,7 +142,7 @@ int st_log_enforce_retention(st_log *log, int64_t now_ms, int *deleted)
 		st__logf(log->store, ST_LOG_INFO,
 			 "%s: retention deleted %zu segment(s); log start offset %" PRId64,
 			 log->dir, ngone, start);
-		int drc = st__fsync_dir(log->dir);
+		int drc = st_dir_fsync(log->dir);
 		if (rc == 0)
 			rc = drc;
 	}

@@ -235,12 +235,9 @@ int st__segment_finish_time_index_locked(st__segment *seg);
 
 /* Writes `len` bytes to <dir>/<name> atomically: a temporary file, fsync,
  * rename, fsync of the directory. 0 or -errno. */
-int st__atomic_write(const char *dir, const char *name, const void *data, size_t len);
 /* The same for a full path, without the directory fsync (the caller syncs
  * the directory once after several files). 0 or -errno. */
 int st__replace_file(const char *path, const void *data, size_t len);
-/* fsync() of a directory. 0 or -errno. */
-int st__fsync_dir(const char *dir);
 /* Reads a small file whole (at most cap - 1 bytes, NUL-terminated). The
  * number of bytes, -ENOENT, -EFBIG or -errno. */
 ssize_t st__read_small(const char *dir, const char *name, char *buf, size_t cap);

@@ -282,6 +282,18 @@ void st_log_get_stats(st_log *log, st_log_stats *out);
 /* Leader epoch of the latest entry in the leader-epoch checkpoint, or -1. */
 int32_t st_log_latest_epoch(st_log *log);
 
+/* ------------------------------------------------------------ small files */
+
+/*
+ * Replaces dir/name with [data, data+len) so that a crash leaves either the
+ * old or the new content: a temporary file, fsync, rename, fsync of dir.
+ * 0 or -errno. Blocks on the disk: not for reactor threads. @locality any
+ */
+int st_file_write_atomic(const char *dir, const char *name, const void *data, size_t len);
+/* fsyncs a directory, so creates, renames and unlinks in it are durable.
+ * 0 or -errno. Blocks. @locality any */
+int st_dir_fsync(const char *dir);
+
 /* Segment file name for a base offset: 20 digits + suffix, into buf. */
 void st_segment_filename(char *buf, size_t cap, int64_t base_offset, const char *suffix);
 
