@@ -17,34 +17,6 @@
 
 #include "broker/br_int.h"
 
-static kp_str msg_str(kp_arena *a, const char *s)
-{
-	size_t len;
-	char *p;
-
-	if (!s || !s[0])
-		return KP_STR_NULL;
-	len = strlen(s);
-	if (!(p = kp_arena_alloc(a, len + 1)))
-		return KP_STR_NULL;
-	memcpy(p, s, len + 1);
-	return (kp_str){ (const uint8_t *)p, (int32_t)len };
-}
-
-/* A NUL-terminated copy of a view, in the arena; NULL for a null view. */
-static const char *cstr(kp_arena *a, kp_str s)
-{
-	char *p;
-
-	if (s.len < 0)
-		return NULL;
-	if (!(p = kp_arena_alloc(a, (size_t)s.len + 1)))
-		return NULL;
-	memcpy(p, s.p, (size_t)s.len);
-	p[s.len] = '\0';
-	return p;
-}
-
 static bool str_eq(kp_str a, kp_str b)
 {
 	return a.len == b.len && (a.len <= 0 || memcmp(a.p, b.p, (size_t)a.len) == 0);
@@ -76,7 +48,7 @@ static void created_fill(br_request *req, br_topic *topic,
 	for (int i = 0; i < BR_TOPIC_CONFIG_KEYS; i++) {
 		kp_CreateTopicsResponse_CreatableTopicConfigs_init(&c[i]);
 		c[i].Name = kp_str_from(e[i].name);
-		c[i].Value = msg_str(&req->arena, e[i].value);
+		c[i].Value = br__kstr_msg(&req->arena, e[i].value);
 		c[i].ConfigSource = e[i].is_override ? BR_SOURCE_DYNAMIC_TOPIC_CONFIG
 						     : BR_SOURCE_DEFAULT_CONFIG;
 	}
@@ -155,8 +127,8 @@ static void create_one(br_request *req, const kp_CreateTopicsRequest *rq, int32_
 			goto done;
 		}
 		for (int32_t j = 0; j < n_cfg; j++) {
-			keys[j] = cstr(&req->arena, q->Configs.items[j].Name);
-			values[j] = cstr(&req->arena, q->Configs.items[j].Value);
+			keys[j] = br__cstr(&req->arena, q->Configs.items[j].Name);
+			values[j] = br__cstr(&req->arena, q->Configs.items[j].Value);
 			if (!keys[j]) {
 				ke = KE_UNKNOWN_SERVER_ERROR;
 				goto done;
@@ -179,7 +151,7 @@ static void create_one(br_request *req, const kp_CreateTopicsRequest *rq, int32_
 done:
 	r->ErrorCode = br_request_note_error(req, ke);
 	if (ke != KE_NONE) {
-		r->ErrorMessage = msg_str(&req->arena, errbuf);
+		r->ErrorMessage = br__kstr_msg(&req->arena, errbuf);
 		if (req->api_version >= 5)
 			r->TopicConfigErrorCode = br_request_note_error(req, ke == KE_INVALID_CONFIG ? ke : KE_NONE);
 		br__logf(ST_LOG_INFO, "%s: CreateTopics %.*s refused: %s", req->peer,
@@ -243,14 +215,14 @@ static void delete_one(br_request *req, kp_str name, const kp_uuid *id,
 			snprintf(errbuf, sizeof(errbuf), "This server does not host this topic ID.");
 	}
 	if (topic) {
-		r->Name = msg_str(&req->arena, topic->name);
+		r->Name = br__kstr_msg(&req->arena, topic->name);
 		memcpy(r->TopicId.b, topic->id, 16);
 		ke = br_topics_delete(t, topic, errbuf, sizeof(errbuf));
 		br_topic_put(topic);
 	}
 	r->ErrorCode = br_request_note_error(req, ke);
 	if (ke != KE_NONE && req->api_version >= 5)
-		r->ErrorMessage = msg_str(&req->arena, errbuf);
+		r->ErrorMessage = br__kstr_msg(&req->arena, errbuf);
 }
 
 int br_handle_delete_topics(br_request *req)
@@ -335,7 +307,7 @@ done:
 		br_topic_put(topic);
 	r->ErrorCode = br_request_note_error(req, ke);
 	if (ke != KE_NONE)
-		r->ErrorMessage = msg_str(&req->arena, errbuf);
+		r->ErrorMessage = br__kstr_msg(&req->arena, errbuf);
 }
 
 int br_handle_create_partitions(br_request *req)

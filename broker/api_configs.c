@@ -25,33 +25,6 @@ enum { RESOURCE_TOPIC = 2, RESOURCE_BROKER = 4 };
 #define CLUSTER_ALL_OPS ((1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | \
 			 (1 << 12) | (1 << 13) | (1 << 14))
 
-static kp_str astr(kp_arena *a, const char *s)
-{
-	size_t len;
-	char *p;
-
-	if (!s)
-		return KP_STR_NULL;
-	len = strlen(s);
-	if (!(p = kp_arena_alloc(a, len + 1)))
-		return KP_STR_NULL;
-	memcpy(p, s, len + 1);
-	return (kp_str){ (const uint8_t *)p, (int32_t)len };
-}
-
-static const char *cstr(kp_arena *a, kp_str s)
-{
-	char *p;
-
-	if (s.len < 0)
-		return NULL;
-	if (!(p = kp_arena_alloc(a, (size_t)s.len + 1)))
-		return NULL;
-	memcpy(p, s.p, (size_t)s.len);
-	p[s.len] = '\0';
-	return p;
-}
-
 /* Whether `name` is among the keys asked for (null = all). */
 static bool key_wanted(const kp_DescribeConfigsRequest_DescribeConfigsResource *q, const char *name)
 {
@@ -96,7 +69,7 @@ static void describe_topic(br_request *req, const kp_DescribeConfigsRequest *rq,
 			continue;
 		kp_DescribeConfigsResponse_DescribeConfigsResourceResult_init(x);
 		x->Name = kp_str_from(e[i].name);
-		x->Value = astr(&req->arena, e[i].value);
+		x->Value = br__kstr(&req->arena, e[i].value);
 		x->ReadOnly = false;
 		x->IsSensitive = false;
 		if (req->api_version == 0)
@@ -115,7 +88,7 @@ static void describe_topic(br_request *req, const kp_DescribeConfigsRequest *rq,
 				s[k++].Source = BR_SOURCE_DYNAMIC_TOPIC_CONFIG;
 			}
 			s[k].Name = kp_str_from(e[i].synonym);
-			s[k].Value = astr(&req->arena, e[i].broker_value);
+			s[k].Value = br__kstr(&req->arena, e[i].broker_value);
 			s[k++].Source = BR_SOURCE_DEFAULT_CONFIG;
 			x->Synonyms.count = k;
 			x->Synonyms.items = s;
@@ -176,8 +149,8 @@ static void describe_broker(br_request *req, const kp_DescribeConfigsRequest *rq
 		}
 		x = &c[n++];
 		kp_DescribeConfigsResponse_DescribeConfigsResourceResult_init(x);
-		x->Name = astr(&req->arena, line);
-		x->Value = astr(&req->arena, eq + 1);
+		x->Name = br__kstr(&req->arena, line);
+		x->Value = br__kstr(&req->arena, eq + 1);
 		x->ReadOnly = true;
 		if (req->api_version == 0)
 			x->IsDefault = false;
@@ -269,7 +242,7 @@ static int16_t alter_resource(br_request *req, int8_t type, kp_str name, const b
 				     validate_only, errbuf, sizeof(errbuf));
 	br_topic_put(topic);
 	if (ke != KE_NONE) {
-		*msg = astr(&req->arena, errbuf);
+		*msg = br__kstr(&req->arena, errbuf);
 		br__logf(ST_LOG_INFO, "%s: altering configs of %.*s refused: %s", req->peer,
 			 (int)name.len, (const char *)name.p, errbuf);
 	}
@@ -303,8 +276,8 @@ int br_handle_alter_configs(br_request *req)
 			if (!ops)
 				return br_request_fail(req, -ENOMEM, "out of memory answering AlterConfigs");
 			for (int32_t j = 0; j < n; j++) {
-				ops[j].name = cstr(&req->arena, q->Configs.items[j].Name);
-				ops[j].value = cstr(&req->arena, q->Configs.items[j].Value);
+				ops[j].name = br__cstr(&req->arena, q->Configs.items[j].Name);
+				ops[j].value = br__cstr(&req->arena, q->Configs.items[j].Value);
 				ops[j].op = ops[j].value ? BR_CONFIG_SET : BR_CONFIG_DELETE;
 				if (!ops[j].name)
 					ops[j].name = "";
@@ -350,8 +323,8 @@ int br_handle_incremental_alter_configs(br_request *req)
 			if (!ops)
 				return br_request_fail(req, -ENOMEM, "out of memory answering IncrementalAlterConfigs");
 			for (int32_t j = 0; j < n; j++) {
-				ops[j].name = cstr(&req->arena, q->Configs.items[j].Name);
-				ops[j].value = cstr(&req->arena, q->Configs.items[j].Value);
+				ops[j].name = br__cstr(&req->arena, q->Configs.items[j].Name);
+				ops[j].value = br__cstr(&req->arena, q->Configs.items[j].Value);
 				ops[j].op = q->Configs.items[j].ConfigOperation;
 				if (!ops[j].name)
 					ops[j].name = "";
@@ -388,7 +361,7 @@ int br_handle_describe_cluster(br_request *req)
 	if ((err = kp_DescribeClusterRequest_decode(&req->body, req->api_version, &req->arena, &rq)) < 0)
 		return br_request_fail(req, err, "DescribeCluster request does not decode");
 	kp_DescribeClusterResponse_init(&rs);
-	rs.ClusterId = astr(&req->arena, b->cluster_id_str);
+	rs.ClusterId = br__kstr(&req->arena, b->cluster_id_str);
 	rs.ControllerId = b->cfg.node_id;
 	if (req->api_version >= 1) {
 		rs.EndpointType = rq.EndpointType;
@@ -408,7 +381,7 @@ int br_handle_describe_cluster(br_request *req)
 		return br_request_fail(req, -ENOMEM, "out of memory answering DescribeCluster");
 	kp_DescribeClusterResponse_DescribeClusterBroker_init(br);
 	br->BrokerId = b->cfg.node_id;
-	br->Host = astr(&req->arena, host);
+	br->Host = br__kstr(&req->arena, host);
 	br->Port = port;
 	rs.Brokers.count = 1;
 	rs.Brokers.items = br;
@@ -492,7 +465,7 @@ static void ld_topic_one(br_topic *topic, void *arg)
 				}
 				lt = &r->Topics.items[r->Topics.count++];
 				kp_DescribeLogDirsResponse_DescribeLogDirsTopic_init(lt);
-				lt->Name = astr(a, topic->name);
+				lt->Name = br__kstr(a, topic->name);
 				lt->Partitions.items = kp_arena_calloc(a, (size_t)topic->n_parts, sizeof(ld_part));
 				if (!lt->Partitions.items)
 					return;

@@ -66,17 +66,6 @@ int br_advertised_endpoint(const br_config *c, char *host, size_t hostlen, int32
 	return 0;
 }
 
-static kp_str arena_str(kp_arena *a, const char *s)
-{
-	size_t len = strlen(s);
-	char *p = kp_arena_alloc(a, len + 1);
-
-	if (!p)
-		return KP_STR_LIT("");
-	memcpy(p, s, len + 1);
-	return (kp_str){ (const uint8_t *)p, (int32_t)len };
-}
-
 /* Fills one topic's entry: every partition led by this node. */
 static void topic_fill(br_request *req, br_topic *topic, bool ops,
 		       kp_MetadataResponse_MetadataResponseTopic *out)
@@ -85,7 +74,7 @@ static void topic_fill(br_request *req, br_topic *topic, bool ops,
 	int32_t n = topic->n_parts;
 
 	kp_MetadataResponse_MetadataResponseTopic_init(out);
-	out->Name = arena_str(&req->arena, topic->name);
+	out->Name = br__kstr(&req->arena, topic->name);
 	memcpy(out->TopicId.b, topic->id, 16);
 	out->IsInternal = topic->name[0] == '_' && topic->name[1] == '_' &&
 			  (strcmp(topic->name, "__consumer_offsets") == 0 ||
@@ -219,11 +208,11 @@ int br_handle_metadata(br_request *req)
 		return br_request_fail(req, -ENOMEM, "out of memory answering Metadata");
 	kp_MetadataResponse_MetadataResponseBroker_init(broker);
 	broker->NodeId = b->cfg.node_id;
-	broker->Host = arena_str(&req->arena, host);
+	broker->Host = br__kstr(&req->arena, host);
 	broker->Port = port;
 	rs.Brokers.count = 1;
 	rs.Brokers.items = broker;
-	rs.ClusterId = arena_str(&req->arena, b->cluster_id_str);
+	rs.ClusterId = br__kstr(&req->arena, b->cluster_id_str);
 	rs.ControllerId = b->cfg.node_id;
 	if (req->api_version >= 8 && req->api_version <= 10 && rq.IncludeClusterAuthorizedOperations)
 		rs.ClusterAuthorizedOperations = CLUSTER_ALL_OPS;

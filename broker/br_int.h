@@ -209,6 +209,15 @@ static inline int16_t br_request_note_error(struct br_request *req, int16_t code
 	return code;
 }
 
+/* kstr.c: Kafka string views and C strings, copied into a request's arena.
+ * br__kstr: NULL (or a failed allocation) gives the null string.
+ * br__kstr_msg: an ErrorMessage: also "" gives null, as Kafka sends none.
+ * br__cstr: a NUL-terminated copy; NULL for a null view or a failed
+ * allocation. @locality the request's thread */
+kp_str br__kstr(kp_arena *a, const char *s);
+kp_str br__kstr_msg(kp_arena *a, const char *s);
+const char *br__cstr(kp_arena *a, kp_str s);
+
 /* Records why a handler returns < 0, for the disconnect log line. */
 int br_request_fail(br_request *req, int err, const char *why);
 
