@@ -18,7 +18,15 @@
 #include "broker/br_int.h"
 
 const br_api br_apis[] = {
-	{ KP_API_PRODUCE, 3, 9, br_api_produce },                    /* api_produce.c */
+	/* Produce from v0, though records must be RecordBatch v2 (an old
+	 * message set gets UNSUPPORTED_FOR_MESSAGE_FORMAT): librdkafka 2.0.2
+	 * (Debian 12's, under kcat and confluent-kafka) compresses with gzip,
+	 * snappy or lz4 only when the broker's Produce range includes v0, and
+	 * otherwise sends those batches uncompressed without a word (its lz4
+	 * also wants FindCoordinator v0). v0-v2 differ from v3 only by the
+	 * transactional id and response fields, all in the generated codec.
+	 * tests/integration/test_python_clients.py checks both. */
+	{ KP_API_PRODUCE, 0, 9, br_api_produce },                    /* api_produce.c */
 	{ KP_API_FETCH, 4, 13, br_api_fetch },                       /* api_fetch.c */
 	{ KP_API_LIST_OFFSETS, 1, 7, br_api_list_offsets },          /* api_list_offsets.c */
 	{ KP_API_METADATA, 0, 12, br_handle_metadata },              /* api_metadata.c */
