@@ -14,6 +14,7 @@ build_pkgs=(gcc meson ninja-build pkg-config
 	zlib1g-dev libsnappy-dev)
 test_pkgs=(check libsubunit-dev fio iperf3 python3
 	kcat librdkafka-dev python3-kafka python3-confluent-kafka
+	python3-lz4 python3-snappy python3-zstandard
 	clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")

@@ -1,0 +1,123 @@
+"""broker_harness.py -- start and stop one rewind-broker for an integration test.
+
+    from broker_harness import Broker
+    b = Broker(BROKER_EXE, tmpdir, "num.partitions=1")
+    b.start()            # port 0 the first time; the bound port is read from the log
+    b.bootstrap          # "127.0.0.1:PORT"
+    b.restart()          # SIGTERM, wait, start again on the same data dir and port
+    b.stop()             # SIGTERM; fails on a non-zero exit or a sanitizer report
+    b.kill()             # SIGKILL, for cleanup paths
+
+Each start logs to its own file (TMP/broker-N.log), so "ready" and
+"listening on" are read from this start's log only. Only the process this
+object started is signalled, by PID. Waits poll with a deadline; nothing
+here sleeps a fixed time.
+"""
+import os
+import re
+import signal
+import subprocess
+import time
+
+
+class BrokerError(Exception):
+    pass
+
+
+def wait_until(fn, timeout=20.0, step=0.05):
+    """Polls fn() until it returns something true or timeout seconds pass;
+    returns the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(step)
+
+
+SANITIZER_MARKS = ("runtime error:", "AddressSanitizer", "LeakSanitizer")
+
+
+class Broker:
+    def __init__(self, exe, tmp, *sets):
+        self.exe = exe
+        self.tmp = tmp
+        self.data = os.path.join(tmp, "data")
+        self.sets = list(sets)
+        self.proc = None
+        self.port = 0
+        self.starts = 0
+        self.logpath = None
+
+    @property
+    def bootstrap(self):
+        return "127.0.0.1:%d" % self.port
+
+    def text(self):
+        if not self.logpath or not os.path.exists(self.logpath):
+            return ""
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def start(self):
+        assert self.proc is None
+        self.starts += 1
+        self.logpath = os.path.join(self.tmp, "broker-%d.log" % self.starts)
+        args = [self.exe, "--set", "log.dirs=" + self.data,
+                "--set", "listeners=PLAINTEXT://127.0.0.1:%d" % self.port,
+                "--set", "metrics.listener="]
+        for s in self.sets:
+            args += ["--set", s]
+        with open(self.logpath, "wb") as log:
+            self.proc = subprocess.Popen(args, stderr=log, stdout=subprocess.DEVNULL)
+
+        def ready():
+            if self.proc.poll() is not None:
+                return "exited"
+            t = self.text()
+            return " ready" in t and t
+
+        text = wait_until(ready)
+        if not text or text == "exited":
+            rc = self.proc.poll()
+            self.kill()
+            raise BrokerError("broker did not start (status %r):\n%s" % (rc, self.tail()))
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", text)
+        if not m:
+            self.kill()
+            raise BrokerError("broker log names no port:\n" + self.tail())
+        self.port = int(m.group(1))
+
+    def stop(self):
+        """SIGTERM and wait; raises BrokerError on a non-zero exit status or a
+        sanitizer report in this start's log."""
+        if self.proc is None:
+            return
+        p, self.proc = self.proc, None
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGTERM)
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait()
+                raise BrokerError("broker did not exit within 30 s of SIGTERM:\n" + self.tail())
+        if p.returncode != 0:
+            raise BrokerError("broker exited with status %d:\n%s" % (p.returncode, self.tail()))
+        text = self.text()
+        for mark in SANITIZER_MARKS:
+            if mark in text:
+                raise BrokerError("sanitizer report in %s:\n%s" % (self.logpath, self.tail(80)))
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def tail(self, n=40):
+        return "".join("  | " + l + "\n" for l in self.text().splitlines()[-n:])
