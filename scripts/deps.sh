@@ -20,6 +20,10 @@ test_pkgs=(check libsubunit-dev fio iperf3 python3
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then
 	want+=("${test_pkgs[@]}")
+	# The kafkajs test needs node and npm: the ones on PATH if present
+	# (an image may bring its own), else Debian's.
+	command -v node >/dev/null || want+=(nodejs)
+	command -v npm >/dev/null || want+=(npm)
 fi
 
 missing=()
