@@ -455,5 +455,6 @@ main().catch(e => {
   const lines = logText().split('\n').slice(-40).map(l => '  | ' + l).join('\n')
   process.stderr.write(`---- broker log (last start)\n${lines}\n`)
   if (proc && proc.exitCode === null) process.kill(proc.pid, 'SIGKILL')
+  fs.rmSync(TMP, { recursive: true, force: true })
   process.exit(1)
 })
