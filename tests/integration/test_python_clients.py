@@ -462,7 +462,10 @@ def test_old_produce_versions(src_topic, expected):
 # ---- the run
 
 def main():
-    broker.start()
+    try:
+        broker.start()
+    except BrokerError as e:
+        fail(str(e))
     note("broker on %s; kafka-python %s, confluent-kafka %s on librdkafka %s" % (
         broker.bootstrap, kafka.__version__, confluent_kafka.version()[0], confluent_kafka.libversion()[0]))
     ca = cadmin.AdminClient({"bootstrap.servers": broker.bootstrap})
