@@ -588,24 +588,50 @@ static void print_log_note(const struct log_map *m)
 		printf("No %s beside it: positions are not checked against the log\n", m->path);
 }
 
+/* What both index dumps start from: the entries, the base offset from the
+ * file name, and a map of the .log beside it (when there is one). */
+struct index_file {
+	int64_t base;
+	uint8_t *data;
+	size_t n;                     /* whole entries */
+	struct log_map m;
+};
+
+/* Reads an index file and its sibling .log's map, printing the heading.
+ * 0, or -1 when the file cannot be read (already said). */
+static int index_file_open(struct index_file *f, int fd, const char *path, int64_t size,
+			   enum dump_kind kind, size_t entry_size)
+{
+	char log_path[PATH_MAX];
+	bool have_base = parse_base_offset(path, kind, &f->base);
+
+	sibling_log_path(log_path, sizeof log_path, path, kind, have_base, f->base);
+	f->n = (size_t)size / entry_size;
+	printf("Dumping %s (%" PRId64 " bytes, %zu entries, base offset %" PRId64 "%s)\n",
+	       path, size, f->n, f->base,
+	       have_base ? "" : " -- name has no base offset, shown relative");
+	if (read_whole(fd, path, size, &f->data) != 0)
+		return -1;
+	log_map_load(&f->m, log_path);
+	print_log_note(&f->m);
+	return 0;
+}
+
+static void index_file_close(struct index_file *f)
+{
+	log_map_free(&f->m);
+	free(f->data);
+}
+
 static int dump_index_fd(int fd, const char *path, int64_t size, int *problems)
 {
-	int64_t base;
-	bool have_base = parse_base_offset(path, KIND_INDEX, &base);
-	char log_path[PATH_MAX];
-	sibling_log_path(log_path, sizeof log_path, path, KIND_INDEX, have_base, base);
-
-	size_t n = (size_t)size / DUMP_INDEX_ENTRY;
-	printf("Dumping %s (%" PRId64 " bytes, %zu entries, base offset %" PRId64 "%s)\n",
-	       path, size, n, base, have_base ? "" : " -- name has no base offset, shown relative");
-	uint8_t *data;
-	if (read_whole(fd, path, size, &data) != 0)
+	struct index_file f;
+	if (index_file_open(&f, fd, path, size, KIND_INDEX, DUMP_INDEX_ENTRY) != 0)
 		return -1;
-	struct log_map m;
-	log_map_load(&m, log_path);
-	print_log_note(&m);
-
-	size_t shown = n;
+	const struct log_map *mp = &f.m;
+	const uint8_t *data = f.data;
+	int64_t base = f.base;
+	size_t shown = f.n;
 	int64_t prev_off = -1, prev_pos = -1;
 	for (size_t i = 0; i < shown; i++) {
 		const uint8_t *e = data + i * DUMP_INDEX_ENTRY;
@@ -627,15 +653,15 @@ static int dump_index_fd(int fd, const char *path, int64_t size, int *problems)
 			       "entry's %" PRId64 " (index entries must increase)\n", i, position, prev_pos);
 			(*problems)++;
 		}
-		if (m.present && position >= m.file_size) {
+		if (mp->present && position >= mp->file_size) {
 			printf("anomaly: entry %zu position %" PRId32 " is beyond the end of %s (%"
-			       PRId64 " bytes)\n", i, position, m.path, m.file_size);
+			       PRId64 " bytes)\n", i, position, mp->path, mp->file_size);
 			(*problems)++;
-		} else if (m.present && position >= 0 && position < m.valid_end) {
-			const struct batch_ref *b = log_map_at(&m, position);
+		} else if (mp->present && position >= 0 && position < mp->valid_end) {
+			const struct batch_ref *b = log_map_at(mp, position);
 			if (b == NULL) {
 				printf("anomaly: entry %zu position %" PRId32 " is not the start of a "
-				       "batch in %s\n", i, position, m.path);
+				       "batch in %s\n", i, position, mp->path);
 				(*problems)++;
 			} else if (off != b->base_offset) {
 				/* Storage keys an entry by the base offset of the
@@ -645,9 +671,9 @@ static int dump_index_fd(int fd, const char *path, int64_t size, int *problems)
 				       ")\n", i, off, position, b->base_offset, b->last_offset);
 				(*problems)++;
 			}
-		} else if (m.present && position >= 0) {
+		} else if (mp->present && position >= 0) {
 			printf("anomaly: entry %zu position %" PRId32 " is in the torn tail of %s "
-			       "(whole batches end at %" PRId64 ")\n", i, position, m.path, m.valid_end);
+			       "(whole batches end at %" PRId64 ")\n", i, position, mp->path, mp->valid_end);
 			(*problems)++;
 		}
 		prev_off = off;
@@ -659,30 +685,20 @@ static int dump_index_fd(int fd, const char *path, int64_t size, int *problems)
 		(*problems)++;
 	}
 	printf("%zu entries\n", shown);
-	log_map_free(&m);
-	free(data);
+	index_file_close(&f);
 	return 0;
 }
 
 static int dump_timeindex_fd(int fd, const char *path, int64_t size, int *problems)
 {
-	int64_t base;
-	bool have_base = parse_base_offset(path, KIND_TIMEINDEX, &base);
-	char log_path[PATH_MAX];
-	sibling_log_path(log_path, sizeof log_path, path, KIND_TIMEINDEX, have_base, base);
-
-	size_t n = (size_t)size / DUMP_TIMEINDEX_ENTRY;
-	printf("Dumping %s (%" PRId64 " bytes, %zu entries, base offset %" PRId64 "%s)\n",
-	       path, size, n, base, have_base ? "" : " -- name has no base offset, shown relative");
-	uint8_t *data;
-	if (read_whole(fd, path, size, &data) != 0)
+	struct index_file f;
+	if (index_file_open(&f, fd, path, size, KIND_TIMEINDEX, DUMP_TIMEINDEX_ENTRY) != 0)
 		return -1;
-	struct log_map m;
-	log_map_load(&m, log_path);
-	print_log_note(&m);
-	int64_t log_last = m.count ? m.batches[m.count - 1].last_offset : -1;
-
-	size_t shown = n;
+	const struct log_map *mp = &f.m;
+	const uint8_t *data = f.data;
+	int64_t base = f.base;
+	int64_t log_last = mp->count ? mp->batches[mp->count - 1].last_offset : -1;
+	size_t shown = f.n;
 	int64_t prev_ts = INT64_MIN, prev_off = -1;
 	for (size_t i = 0; i < shown; i++) {
 		const uint8_t *e = data + i * DUMP_TIMEINDEX_ENTRY;
@@ -706,18 +722,18 @@ static int dump_timeindex_fd(int fd, const char *path, int64_t size, int *proble
 			       i, off, prev_off);
 			(*problems)++;
 		}
-		if (m.present && off > log_last) {
+		if (mp->present && off > log_last) {
 			printf("anomaly: entry %zu offset %" PRId64 " is beyond the last offset in %s (%s%"
-			       PRId64 ")\n", i, off, m.path, m.count ? "" : "no batches, ", log_last);
+			       PRId64 ")\n", i, off, mp->path, mp->count ? "" : "no batches, ", log_last);
 			(*problems)++;
-		} else if (m.present && rel >= 0) {
+		} else if (mp->present && rel >= 0) {
 			/* An entry names the batch that first reached its
 			 * timestamp (storage/index.c): that batch's maxTimestamp
 			 * is the entry's timestamp. */
-			const struct batch_ref *b = log_map_base(&m, off);
+			const struct batch_ref *b = log_map_base(mp, off);
 			if (b == NULL) {
 				printf("anomaly: entry %zu offset %" PRId64 " is not the baseOffset of a "
-				       "batch in %s\n", i, off, m.path);
+				       "batch in %s\n", i, off, mp->path);
 				(*problems)++;
 			} else if (b->max_timestamp != ts) {
 				printf("anomaly: entry %zu timestamp %" PRId64 " differs from the "
@@ -735,8 +751,7 @@ static int dump_timeindex_fd(int fd, const char *path, int64_t size, int *proble
 		(*problems)++;
 	}
 	printf("%zu entries\n", shown);
-	log_map_free(&m);
-	free(data);
+	index_file_close(&f);
 	return 0;
 }
 
