@@ -1,31 +1,64 @@
 /*
  * io.c -- the writer's I/O backends: io_uring, and pwrite + fdatasync.
  *
- * The writer thread (store.c) hands a backend an array of requests -- a
- * vectored write at a position, or an fdatasync -- and the backend runs
- * them all to completion before returning. Like write(2), a write may land
- * short (a full disk writes what fits, then fails); the backend continues a
- * short write where it stopped, so a request ends either complete
- * (done == len) or failed (err < 0, done = the bytes that did land).
+ * The writer thread (store.c) submits requests -- a vectored write at a
+ * position, or an fdatasync -- and later reaps them finished. Like
+ * write(2), a write may land short (a full disk writes what fits, then
+ * fails); the backend continues a short write where it stopped, so a
+ * request ends either complete (done == len) or failed (err < 0, done =
+ * the bytes that did land).
  *
  * io_uring: every request becomes one SQE (IORING_OP_WRITEV, or
- * IORING_OP_FSYNC with IORING_FSYNC_DATASYNC); as many as the ring holds
- * are submitted with one io_uring_enter() and the kernel runs them in
- * parallel. The syncs of a round are submitted together, one per file.
+ * IORING_OP_FSYNC with IORING_FSYNC_DATASYNC) and the kernel runs them in
+ * parallel; the writer is event-driven over their completions. At most
+ * ring_entries - 1 requests are in the kernel at once (the CQ never
+ * overflows); the rest wait in a backlog, in submission order. One more
+ * SQE, a poll on an eventfd, lets wake() interrupt a wait for completions
+ * when new appends arrive.
  *
- * psync: the same requests, one after the other, on the writer thread. It
- * is the fallback when io_uring is unavailable or switched off
- * (REWIND_IO_URING=0), and the reference the io_uring path is tested
- * against.
+ * psync: the same requests, one after the other, on the writer thread,
+ * inside submit(); reap() just hands them back. It is the fallback when
+ * io_uring is unavailable or switched off (REWIND_IO_URING=0), and the
+ * reference the io_uring path is tested against: the writer above it then
+ * runs in lock-step.
  */
 #include <errno.h>
 #include <liburing.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "storage/st_int.h"
 
 enum { REQ_PENDING, REQ_INFLIGHT, REQ_DONE };
+
+/* A FIFO of requests linked through req->next. */
+typedef struct req_list {
+	st__io_req *head, *tail;
+} req_list;
+
+static void list_push(req_list *l, st__io_req *r)
+{
+	r->next = NULL;
+	if (l->tail)
+		l->tail->next = r;
+	else
+		l->head = r;
+	l->tail = r;
+}
+
+static st__io_req *list_pop(req_list *l)
+{
+	st__io_req *r = l->head;
+	if (r) {
+		l->head = r->next;
+		if (!l->head)
+			l->tail = NULL;
+		r->next = NULL;
+	}
+	return r;
+}
 
 /* Consumes n bytes from the front of a request's iovec. */
 static void iov_advance(st__io_req *r, size_t n)
@@ -51,27 +84,49 @@ static void iov_advance(st__io_req *r, size_t n)
 
 /* ------------------------------------------------------------- io_uring */
 
+typedef struct uring {
+	struct io_uring ring;
+	unsigned cap;                 /* requests allowed in the kernel */
+	unsigned inflight;            /* requests in the kernel */
+	req_list backlog;             /* submitted, waiting for room */
+	req_list done;                /* finished, not yet reaped */
+	int efd;                      /* wake(): eventfd, polled by the ring */
+	bool poll_armed;
+} uring;
+
 static int uring_init(st_store *s, unsigned entries)
 {
-	struct io_uring *ring = calloc(1, sizeof(*ring));
-	if (!ring)
+	uring *u = calloc(1, sizeof(*u));
+	if (!u)
 		return -ENOMEM;
-	int rc = io_uring_queue_init(entries, ring, 0);
+	if (entries < 4)
+		entries = 4;
+	u->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (u->efd < 0) {
+		int err = -errno;
+		free(u);
+		return err;
+	}
+	int rc = io_uring_queue_init(entries, &u->ring, 0);
 	if (rc < 0) {
-		free(ring);
+		close(u->efd);
+		free(u);
 		return rc;
 	}
-	s->io_state = ring;
+	/* One SQE and CQE stay free for the wake-up poll. */
+	u->cap = entries - 1;
+	s->io_state = u;
 	return 0;
 }
 
 static void uring_fini(st_store *s)
 {
-	struct io_uring *ring = s->io_state;
-	if (!ring)
+	uring *u = s->io_state;
+	if (!u)
 		return;
-	io_uring_queue_exit(ring);
-	free(ring);
+	io_uring_queue_exit(&u->ring);
+	close(u->efd);
+	free(u);
 	s->io_state = NULL;
 }
 
@@ -104,92 +159,162 @@ static bool uring_complete(st__io_req *r, int res)
 	return true;
 }
 
-static void uring_run(st_store *s, st__io_req *reqs, size_t n)
+/* Moves backlog requests into SQEs while there is room; submits them. A
+ * ring that fails outright fails the requests it could not take. */
+static void uring_flush(st_store *s, uring *u)
 {
-	struct io_uring *ring = s->io_state;
-	size_t finished = 0, cursor = 0, inflight = 0;
+	bool queued = false;
+
+	while (u->backlog.head && u->inflight < u->cap) {
+		st__io_req *r = u->backlog.head;
+		int f = st__io_fault(s, r->op);
+		if (f < 0) {
+			list_pop(&u->backlog);
+			r->err = f;
+			r->state = REQ_DONE;
+			list_push(&u->done, r);
+			continue;
+		}
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+		if (!sqe)
+			break;
+		list_pop(&u->backlog);
+		if (r->op == ST__IO_WRITE)
+			io_uring_prep_writev(sqe, r->fd, r->iov, (unsigned)r->iovcnt,
+					     (uint64_t)(r->pos + (int64_t)r->done));
+		else
+			io_uring_prep_fsync(sqe, r->fd, IORING_FSYNC_DATASYNC);
+		io_uring_sqe_set_data(sqe, r);
+		r->state = REQ_INFLIGHT;
+		u->inflight++;
+		queued = true;
+	}
+	if (!queued)
+		return;
+	int rc;
+	do
+		rc = io_uring_submit(&u->ring);
+	while (rc == -EINTR || rc == -EAGAIN || rc == -EBUSY);
+	/* SQEs the kernel refused stay in the ring; the next wait submits
+	 * them again. */
+	if (rc < 0)
+		st__logf(s, ST_LOG_WARN, "io_uring_submit: %s", st_strerror(rc));
+}
+
+static void uring_submit(st_store *s, st__io_req *const *reqs, size_t n)
+{
+	uring *u = s->io_state;
 
 	for (size_t i = 0; i < n; i++) {
-		reqs[i].state = REQ_PENDING;
-		reqs[i].done = 0;
-		reqs[i].err = 0;
+		reqs[i]->state = REQ_PENDING;
+		reqs[i]->done = 0;
+		reqs[i]->err = 0;
+		list_push(&u->backlog, reqs[i]);
 	}
-	while (finished < n) {
-		for (; cursor < n; cursor++) {
-			st__io_req *r = &reqs[cursor];
-			if (r->state != REQ_PENDING)
-				continue;
-			int f = st__io_fault(s, r->op);
-			if (f < 0) {
-				r->err = f;
-				r->state = REQ_DONE;
-				finished++;
-				continue;
-			}
-			struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-			if (!sqe)
-				break;
-			if (r->op == ST__IO_WRITE)
-				io_uring_prep_writev(sqe, r->fd, r->iov, (unsigned)r->iovcnt,
-						     (uint64_t)(r->pos + (int64_t)r->done));
-			else
-				io_uring_prep_fsync(sqe, r->fd, IORING_FSYNC_DATASYNC);
-			io_uring_sqe_set_data(sqe, r);
-			r->state = REQ_INFLIGHT;
-			inflight++;
-		}
-		if (inflight == 0)
+	uring_flush(s, u);
+}
+
+/* Takes every completion the ring holds. */
+static void uring_drain_cq(uring *u)
+{
+	struct io_uring_cqe *cqe;
+
+	while (io_uring_peek_cqe(&u->ring, &cqe) == 0) {
+		st__io_req *r = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+		io_uring_cqe_seen(&u->ring, cqe);
+		if (!r) {
+			/* The wake-up poll fired: reset the counter. */
+			uint64_t v;
+			while (read(u->efd, &v, sizeof(v)) < 0 && errno == EINTR)
+				;
+			u->poll_armed = false;
 			continue;
-		int rc = io_uring_submit_and_wait(ring, 1);
-		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-			/* The ring itself failed; nothing more will complete. Fail
-			 * what is left so the writer can report it. */
-			for (size_t i = 0; i < n; i++) {
-				if (reqs[i].state != REQ_DONE) {
-					reqs[i].err = rc;
-					reqs[i].state = REQ_DONE;
-					finished++;
-				}
+		}
+		u->inflight--;
+		if (uring_complete(r, res)) {
+			list_push(&u->done, r);
+		} else {
+			/* Continue it before anything queued later. */
+			r->next = u->backlog.head;
+			u->backlog.head = r;
+			if (!u->backlog.tail)
+				u->backlog.tail = r;
+		}
+	}
+}
+
+static size_t uring_reap(st_store *s, st__io_req **out, size_t cap, bool wait, int64_t timeout_ms)
+{
+	uring *u = s->io_state;
+
+	uring_drain_cq(u);
+	uring_flush(s, u);
+	if (wait && !u->done.head) {
+		if (!u->poll_armed) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+			if (sqe) {
+				io_uring_prep_poll_add(sqe, u->efd, POLLIN);
+				io_uring_sqe_set_data(sqe, NULL);
+				u->poll_armed = true;
 			}
-			break;
 		}
 		struct io_uring_cqe *cqe;
-		while (io_uring_peek_cqe(ring, &cqe) == 0) {
-			st__io_req *r = io_uring_cqe_get_data(cqe);
-			int res = cqe->res;
-			io_uring_cqe_seen(ring, cqe);
-			inflight--;
-			if (uring_complete(r, res)) {
-				finished++;
-			} else {
-				size_t idx = (size_t)(r - reqs);
-				if (idx < cursor)
-					cursor = idx;
-			}
+		int rc;
+		if (timeout_ms >= 0) {
+			struct __kernel_timespec ts = {
+				.tv_sec = timeout_ms / 1000,
+				.tv_nsec = (timeout_ms % 1000) * 1000000,
+			};
+			rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+		} else {
+			rc = io_uring_submit_and_wait(&u->ring, 1);
 		}
+		(void)rc; /* EINTR, ETIME: just look at what is there */
+		uring_drain_cq(u);
+		uring_flush(s, u);
 	}
-	assert(inflight == 0 || finished == n);
+	size_t n = 0;
+	while (n < cap && u->done.head)
+		out[n++] = list_pop(&u->done);
+	return n;
+}
+
+static void uring_wake(st_store *s)
+{
+	uring *u = s->io_state;
+	uint64_t one = 1;
+
+	while (write(u->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
 }
 
 const st__io_ops st__io_uring_ops = {
 	.name = "io_uring",
 	.init = uring_init,
 	.fini = uring_fini,
-	.run = uring_run,
+	.submit = uring_submit,
+	.reap = uring_reap,
+	.wake = uring_wake,
 };
 
 /* ---------------------------------------------------------------- psync */
 
+/* Finished requests waiting for reap(). */
 static int psync_init(st_store *s, unsigned entries)
 {
-	(void)s;
 	(void)entries;
+	req_list *done = calloc(1, sizeof(*done));
+	if (!done)
+		return -ENOMEM;
+	s->io_state = done;
 	return 0;
 }
 
 static void psync_fini(st_store *s)
 {
-	(void)s;
+	free(s->io_state);
+	s->io_state = NULL;
 }
 
 static void psync_one(st_store *s, st__io_req *r)
@@ -223,15 +348,36 @@ static void psync_one(st_store *s, st__io_req *r)
 	}
 }
 
-static void psync_run(st_store *s, st__io_req *reqs, size_t n)
+static void psync_submit(st_store *s, st__io_req *const *reqs, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		psync_one(s, &reqs[i]);
+	for (size_t i = 0; i < n; i++) {
+		psync_one(s, reqs[i]);
+		list_push(s->io_state, reqs[i]);
+	}
+}
+
+/* Everything submitted is already finished: never waits. */
+static size_t psync_reap(st_store *s, st__io_req **out, size_t cap, bool wait, int64_t timeout_ms)
+{
+	size_t n = 0;
+
+	(void)wait;
+	(void)timeout_ms;
+	while (n < cap && ((req_list *)s->io_state)->head)
+		out[n++] = list_pop(s->io_state);
+	return n;
+}
+
+static void psync_wake(st_store *s)
+{
+	(void)s;
 }
 
 const st__io_ops st__io_psync_ops = {
 	.name = "pwrite",
 	.init = psync_init,
 	.fini = psync_fini,
-	.run = psync_run,
+	.submit = psync_submit,
+	.reap = psync_reap,
+	.wake = psync_wake,
 };

@@ -28,7 +28,8 @@
  *                and max timestamp. Loading a closed segment's index (or
  *                writing it at seal) does file I/O under this lock; only
  *                that segment's readers wait.
- *   store->mu    the queues and task completion. Pointer swaps only.
+ *   store->mu    the queues and task completion. Pointer swaps only (and
+ *                an eventfd write to wake the writer, never blocking).
  *
  * Fields marked "writer" are touched only by the writer thread.
  */
@@ -154,7 +155,7 @@ struct st__segment {
 	bool w_dirty;                 /* written, not yet synced */
 	bool w_dir_unsynced;          /* created; directory entry not yet synced */
 	st__segment *w_next;          /* link in a log's dirty list */
-	int w_req;                    /* write request being built this round */
+	int w_req;                    /* write request being built (batch_start) */
 };
 
 /* Segment functions are @locality any; those named _locked want seg->mu. */
@@ -262,8 +263,10 @@ int st__dir_lock(const char *dir);
 
 enum st__io_op { ST__IO_WRITE, ST__IO_SYNC };
 
-/* One write (a vector of buffers at a position) or one fdatasync. */
-typedef struct st__io_req {
+/* One write (a vector of buffers at a position) or one fdatasync. Lives
+ * at a fixed address from submit() until reap() hands it back. */
+typedef struct st__io_req st__io_req;
+struct st__io_req {
 	enum st__io_op op;
 	int fd;
 	struct iovec *iov;            /* WRITE: advanced in place as bytes land */
@@ -272,17 +275,31 @@ typedef struct st__io_req {
 	size_t len;
 	size_t done;                  /* OUT: bytes written */
 	int err;                      /* OUT: 0 or -errno */
+	void *owner;                  /* the submitter's, untouched (store.c) */
 	int state;                    /* backend private */
-} st__io_req;
+	st__io_req *next;             /* backend private: its queues */
+};
 
-/* A writer backend, in the manner of an event loop's: one small set of
- * functions. run() executes every request to completion or error
- * (short writes are continued, EINTR/EAGAIN retried). */
+/*
+ * A writer backend, in the manner of an event loop's: one small set of
+ * functions, all @locality writer except wake().
+ *
+ * submit() starts requests; each one finishes exactly once -- complete
+ * (done == len) or failed (err < 0) -- and is then returned by reap(), in
+ * no particular order (short writes are continued, EINTR/EAGAIN retried
+ * inside the backend). reap() fills out[] with up to cap finished requests
+ * and returns their number; with `wait` and none finished, it first blocks
+ * until one finishes, wake() is called, or timeout_ms passes (< 0: no
+ * limit). wake() is called under store->mu by any thread, only while the
+ * writer has set store->w_ring_wait.
+ */
 typedef struct st__io_ops {
 	const char *name;
 	int (*init)(st_store *s, unsigned entries);
 	void (*fini)(st_store *s);
-	void (*run)(st_store *s, st__io_req *reqs, size_t n);
+	void (*submit)(st_store *s, st__io_req *const *reqs, size_t n);
+	size_t (*reap)(st_store *s, st__io_req **out, size_t cap, bool wait, int64_t timeout_ms);
+	void (*wake)(st_store *s);
 } st__io_ops;
 
 extern const st__io_ops st__io_uring_ops;
@@ -325,13 +342,15 @@ struct st_store {
 	st_append *qhead, *qtail;     /* mu: appends in call order */
 	st__task *thead, *ttail;      /* mu */
 	bool stop;                    /* mu */
+	bool w_ring_wait;             /* mu: the writer waits in io->reap();
+	                                 new work must call io->wake() */
 
 	/* faults (tests): mu */
 	atomic_bool fault_armed;      /* set once a fault was injected */
 	int fault_err[2], fault_skip[2], fault_count[2];
 
 	/* writer */
-	struct writer *w_scratch;     /* per-round arrays (store.c) */
+	struct writer *w_scratch;     /* the pipeline's batches (store.c) */
 	st_log *w_dirty_logs;         /* logs with written, unsynced bytes */
 };
 
@@ -381,13 +400,13 @@ struct st_log {
 	int64_t w_flush_ms, w_flush_messages;
 	bool w_listed;                /* in store->w_dirty_logs */
 	st_log *w_next;
-	bool w_touched;               /* written this round */
-	int w_sync_err;               /* this round's sync outcome */
-	bool w_sync_now;              /* this round syncs its dirty segments */
+	int w_bl;                     /* scratch: its entry in the batch at
+	                                 hand (store.c checks it, so any
+	                                 initial value works) */
 };
 
 /*
- * Writer-side steps of a round (log.c). All @locality writer: they rely on
+ * Writer-side steps of a batch (log.c). All @locality writer: they rely on
  * the writer being the only thread that changes gen, offline and the
  * readable end. `a` and `seg` are borrowed.
  */

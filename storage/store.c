@@ -8,26 +8,51 @@
  * held only to link or unlink pointers, and the writer sleeps on a condition
  * variable when both are empty. No lock is held across I/O.
  *
- * One writer round, for everything that queued since the last round:
+ * The writer is a pipeline of batches. A batch is what the queues held
+ * when it started (appends in call order, then the tasks behind them); it
+ * goes through
  *
- *   1. take both queues whole (appends keep their call order);
- *   2. drop appends whose log failed since they were stamped (generation)
- *      or went offline;
- *   3. write: one vectored write per run of contiguous appends to one
- *      segment file, all submitted together (io_uring) or in turn (psync);
- *   4. a failed write truncates its log back to the failed append (log.c)
- *      and fails every later append of that log;
- *   5. sync: one fdatasync per file written this round whose log wants it
- *      now -- always under flush.messages = 1, else once flush.messages
- *      records or flush.ms have accumulated -- plus one directory sync per
- *      log that created a segment; a failed sync takes the log offline;
- *   6. move each log's readable end, in order, then run the callbacks in
- *      queue order;
- *   7. run the tasks, in order (they queued after the appends they follow).
+ *   WRITING  appends whose log failed since they were stamped (generation)
+ *            or went offline are dropped; one vectored write per run of
+ *            contiguous appends to one segment file, all submitted at once;
+ *            when the last write completes: a failed write truncates its
+ *            log back to the failed append (log.c) and fails every later
+ *            append of that log; then, for every log with written, unsynced
+ *            bytes whose policy wants it now -- always under
+ *            flush.messages = 1, else once flush.messages records or
+ *            flush.ms have accumulated -- one fdatasync per dirty file plus
+ *            one directory sync if a roll created a segment;
+ *   SYNCING  until those syncs complete; a failed sync takes its log
+ *            offline;
+ *   DONE     and, once every older batch is retired: the readable ends
+ *            move and the callbacks run, in queue order; then the tasks.
  *
- * Group commit falls out of this: appends that arrive while a round is
- * writing or syncing wait in the queue and share the next round's single
- * sync per file. Callbacks run on this thread and must not block.
+ * The writer sleeps in io->reap() for completions (or on the condition
+ * variable when nothing is in flight) and reacts to each: a completion
+ * moves its batch on, a new append starts a new batch while older ones
+ * are still syncing. Invariants:
+ *
+ *   - At most one batch is WRITING. So a write failure is handled while
+ *     no later write of that log is in flight (the truncation cannot race
+ *     a write beyond it), and appends of one log are written in order.
+ *   - A batch's syncs are built only after all its writes completed, and
+ *     every append's file is dirty until a sync submitted after that point
+ *     takes it off the dirty list: an append counts as durable only
+ *     through an fdatasync submitted after its write completed. One sync
+ *     per file covers every append of that file written before it
+ *     (group commit); a file may have syncs of several batches in flight.
+ *   - Batches retire strictly in queue order, so callbacks of one log run
+ *     in append order and its readable end only moves over bytes that are
+ *     written (and synced, under the durable policy), without a gap. A
+ *     log that went offline fails the appends of every batch retired
+ *     after the failure, even those whose own sync succeeded.
+ *   - A batch carrying tasks is a barrier: no batch starts until it
+ *     retires, so a task runs with nothing in flight (a closing log
+ *     leaves no sync behind; SEAL follows the writes it seals).
+ *
+ * With the pwrite backend every request is finished inside submit(), and
+ * the same code runs the phases in lock-step. Callbacks run on this thread
+ * and must not block.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -63,6 +88,17 @@ int64_t st__monotonic_ms(void)
 
 /* ----------------------------------------------------------------- queues */
 
+/* Under s->mu: new work for the writer, asleep on the condition variable
+ * or in the backend's wait for completions. */
+static void writer_wake(st_store *s)
+{
+	pthread_cond_signal(&s->wake);
+	if (s->w_ring_wait) {
+		s->w_ring_wait = false;
+		s->io->wake(s);
+	}
+}
+
 void st__store_enqueue(st_store *s, st_append *a)
 {
 	a->next = NULL;
@@ -72,7 +108,7 @@ void st__store_enqueue(st_store *s, st_append *a)
 	else
 		s->qhead = a;
 	s->qtail = a;
-	pthread_cond_signal(&s->wake);
+	writer_wake(s);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -86,7 +122,7 @@ void st__store_post(st_store *s, st__task *t)
 	else
 		s->thead = t;
 	s->ttail = t;
-	pthread_cond_signal(&s->wake);
+	writer_wake(s);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -150,31 +186,65 @@ typedef struct slot {
 	size_t off;                   /* bytes of the request before this append */
 } slot;
 
+/* A log as one batch sees it. */
+typedef struct blog {
+	st_log *log;
+	bool touched;                 /* has appends in the batch */
+	bool sync_now;                /* the batch syncs the log's dirty files */
+	int sync_err;                 /* first failure of those syncs */
+	int64_t flush_messages;       /* the policy when the writes completed */
+} blog;
+
 /* What one sync request covers. */
 typedef struct sync_ref {
-	st_log *log;
-	st__segment *seg;             /* NULL for the log's directory */
+	size_t bl;                    /* the log's entry in the batch */
+	st__segment *seg;             /* a reference; NULL for the directory */
 } sync_ref;
 
-/* Scratch of the writer thread, reused from round to round. */
-typedef struct writer {
-	st_store *s;
+enum batch_state { B_FREE, B_WRITING, B_SYNCING, B_DONE };
+
+/* Appends taken from the queue together, and the tasks that follow them. */
+typedef struct batch {
+	enum batch_state state;
+	size_t pending;               /* requests of the current phase in flight */
+	bool nomem;                   /* could not build the syncs */
 	slot *w;
 	size_t nw, capw;
-	st__io_req *reqs;
-	size_t nreq, capreq;
+	st__io_req *wreq;             /* writes */
+	size_t nwreq, capwreq;
 	struct iovec *iov;
 	size_t capiov;
+	st__io_req *sreq;             /* syncs, one per file (refs alike) */
+	size_t nsreq, capsreq;
 	sync_ref *refs;
 	size_t caprefs;
+	blog *logs;
+	size_t nlogs, caplogs;
 	st__segment **rsegs;          /* segments whose w_req is set */
 	size_t nrsegs, caprsegs;
-	st_log **touched;
-	size_t ntouched, captouched;
-	st_log **synced;              /* logs synced this round */
-	size_t nsynced, capsynced;
 	int *dirfds;
-	size_t capdirfds;
+	size_t ndir, capdirfds;
+	st__io_req **ptrs;            /* submit() argument */
+	size_t capptrs;
+	st__task *tasks;              /* run after the callbacks */
+	struct batch *next;           /* in flight, oldest first */
+} batch;
+
+/* Batches in flight at most; each holds a write or sync phase. */
+#define NBATCH 8
+#define REAP_MAX 64
+
+typedef struct writer {
+	st_store *s;
+	batch b[NBATCH];
+	batch *head, *tail;           /* in flight, in queue order */
+	size_t nbusy;
+	batch *writing;               /* the batch whose writes are in flight */
+	bool barrier;                 /* a batch with tasks is in flight */
+	size_t inflight;              /* submitted, not yet reaped */
+	st_append *carry_a;           /* taken from the queue, not yet batched */
+	st__task *carry_t;
+	st__io_req *done[REAP_MAX];
 } writer;
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -206,7 +276,7 @@ static void dirty_logs_remove(st_store *s, st_log *log)
 	log->w_next = NULL;
 }
 
-/* Forgets a log's dirty segments (synced, or the log is offline). */
+/* Forgets a log's dirty segments (the log is offline or closing). */
 static void dirty_clear(st_store *s, st_log *log)
 {
 	while (log->w_dirty) {
@@ -218,73 +288,6 @@ static void dirty_clear(st_store *s, st_log *log)
 	}
 	log->w_unsynced_records = 0;
 	dirty_logs_remove(s, log);
-}
-
-/*
- * Builds sync requests for the dirty segments of every log marked
- * w_sync_now, runs them, and records the outcome in each log
- * (w_sync_err, offline). Returns false only if it could not allocate.
- */
-static bool sync_logs(writer *wr, st_log *const *logs, size_t nlogs)
-{
-	st_store *s = wr->s;
-	size_t n = 0, ndir = 0, need = 0;
-
-	for (size_t i = 0; i < nlogs; i++)
-		for (st__segment *seg = logs[i]->w_dirty; seg; seg = seg->w_next)
-			need++;
-	need += nlogs;
-	if (grow((void **)&wr->reqs, &wr->capreq, need, sizeof(*wr->reqs)) < 0 ||
-	    grow((void **)&wr->refs, &wr->caprefs, need, sizeof(*wr->refs)) < 0 ||
-	    grow((void **)&wr->dirfds, &wr->capdirfds, nlogs, sizeof(int)) < 0)
-		return false;
-	for (size_t i = 0; i < nlogs; i++) {
-		st_log *log = logs[i];
-		bool dir = false;
-		for (st__segment *seg = log->w_dirty; seg; seg = seg->w_next) {
-			wr->reqs[n] = (st__io_req){ .op = ST__IO_SYNC, .fd = seg->fd };
-			wr->refs[n++] = (sync_ref){ log, seg };
-			dir |= seg->w_dir_unsynced;
-		}
-		if (!dir)
-			continue;
-		/* A segment created by a roll is durable only once the
-		 * directory entry naming it is. */
-		int fd = open(log->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0) {
-			int err = -errno;
-			if (!log->w_sync_err)
-				log->w_sync_err = err;
-			st__log_set_offline(log, err, log->dir);
-			continue;
-		}
-		wr->dirfds[ndir++] = fd;
-		wr->reqs[n] = (st__io_req){ .op = ST__IO_SYNC, .fd = fd };
-		wr->refs[n++] = (sync_ref){ log, NULL };
-	}
-	s->io->run(s, wr->reqs, n);
-	for (size_t i = 0; i < n; i++) {
-		st_log *log = wr->refs[i].log;
-		if (wr->reqs[i].err < 0) {
-			if (!log->w_sync_err)
-				log->w_sync_err = wr->reqs[i].err;
-			st__log_set_offline(log, wr->reqs[i].err,
-					    wr->refs[i].seg ? wr->refs[i].seg->prefix : log->dir);
-		} else if (wr->refs[i].seg) {
-			st__log_count_sync(log);
-		}
-	}
-	for (size_t i = 0; i < nlogs; i++) {
-		st_log *log = logs[i];
-		if (log->w_sync_err == 0)
-			for (st__segment *seg = log->w_dirty; seg; seg = seg->w_next)
-				seg->w_dir_unsynced = false;
-		/* Synced, or offline for good: either way nothing more to sync. */
-		dirty_clear(s, log);
-	}
-	for (size_t i = 0; i < ndir; i++)
-		close(wr->dirfds[i]);
-	return true;
 }
 
 /* Marks a written append's segment dirty in its log. */
@@ -306,98 +309,142 @@ static void dirty_add(st_store *s, st_log *log, st__segment *seg, int64_t record
 	}
 }
 
-/* Steps 2 and 3: group the live appends into write requests and run them. */
-static void round_write(writer *wr)
+/* The log's entry in the batch, added if missing: its index or -1 without
+ * memory. log->w_bl caches the index; it is trusted only if it points back
+ * at the log, so entries of other batches never confuse it. */
+static int batch_log(batch *b, st_log *log)
 {
-	st_store *s = wr->s;
-	size_t niov = 0;
+	int i = log->w_bl;
 
-	wr->nreq = 0;
-	for (size_t i = 0; i < wr->nw; i++) {
-		slot *sl = &wr->w[i];
-		st_append *a = sl->a;
-		st_log *log = a->priv_log;
-		st__segment *seg = a->priv_file;
-
-		if (a->priv_gen != log->gen) {
-			sl->err = ST_ERR_TRUNCATED;
-			continue;
-		}
-		if (log->offline) {
-			sl->err = ST_ERR_OFFLINE;
-			continue;
-		}
-		if (!log->w_touched) {
-			if (grow((void **)&wr->touched, &wr->captouched, wr->ntouched + 1,
-				 sizeof(*wr->touched)) < 0) {
-				sl->req = -2;
-				continue;
-			}
-			log->w_touched = true;
-			wr->touched[wr->ntouched++] = log;
-		}
-		int r = seg->w_req;
-		if (r < 0 || wr->reqs[r].pos + (int64_t)wr->reqs[r].len != a->priv_pos ||
-		    wr->reqs[r].iovcnt >= RUN_IOV_MAX) {
-			if (grow((void **)&wr->reqs, &wr->capreq, wr->nreq + 1, sizeof(*wr->reqs)) < 0 ||
-			    grow((void **)&wr->rsegs, &wr->caprsegs, wr->nrsegs + 1,
-				 sizeof(*wr->rsegs)) < 0) {
-				sl->req = -2;
-				continue;
-			}
-			r = (int)wr->nreq++;
-			wr->reqs[r] = (st__io_req){ .op = ST__IO_WRITE, .fd = seg->fd,
-						    .pos = a->priv_pos };
-			if (seg->w_req < 0)
-				wr->rsegs[wr->nrsegs++] = seg;
-			seg->w_req = r;
-		}
-		sl->req = r;
-		sl->off = wr->reqs[r].len;
-		wr->reqs[r].len += a->len;
-		wr->reqs[r].iovcnt++;
-		niov++;
-	}
-	if (grow((void **)&wr->iov, &wr->capiov, niov + 1, sizeof(*wr->iov)) < 0) {
-		for (size_t i = 0; i < wr->nreq; i++) {
-			wr->reqs[i].err = -ENOMEM;
-			wr->reqs[i].done = 0;
-		}
-		return;
-	}
-	/* Lay each request's iovecs out contiguously, in append order. */
-	size_t at = 0;
-	for (size_t r = 0; r < wr->nreq; r++) {
-		wr->reqs[r].iov = wr->iov + at;
-		at += (size_t)wr->reqs[r].iovcnt;
-		wr->reqs[r].iovcnt = 0;
-	}
-	for (size_t i = 0; i < wr->nw; i++) {
-		slot *sl = &wr->w[i];
-		if (sl->err || sl->req < 0)
-			continue;
-		st__io_req *r = &wr->reqs[sl->req];
-		r->iov[r->iovcnt++] = (struct iovec){ sl->a->data, sl->a->len };
-	}
-	s->io->run(s, wr->reqs, wr->nreq);
+	if (i >= 0 && (size_t)i < b->nlogs && b->logs[i].log == log)
+		return i;
+	if (grow((void **)&b->logs, &b->caplogs, b->nlogs + 1, sizeof(*b->logs)) < 0)
+		return -1;
+	b->logs[b->nlogs] = (blog){ .log = log, .flush_messages = log->w_flush_messages };
+	log->w_bl = (int)b->nlogs;
+	return (int)b->nlogs++;
 }
 
-/* Steps 4 to 6. */
-static void round_finish(writer *wr)
+static void writer_submit(writer *wr, batch *b, st__io_req *reqs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		reqs[i].owner = b;
+		b->ptrs[i] = &reqs[i];
+	}
+	b->pending = n;
+	wr->inflight += n;
+	wr->s->io->submit(wr->s, b->ptrs, n);
+}
+
+/*
+ * Adds sync requests for every dirty segment of the log (entry bl) and,
+ * if one of them was created by a roll, for its directory; the dirty list
+ * hands its segment references to the requests and is emptied. The arrays
+ * must have room (sync_room).
+ */
+static void sync_build(batch *b, size_t bl)
+{
+	st_log *log = b->logs[bl].log;
+	st_store *s = log->store;
+	bool dir = false;
+
+	while (log->w_dirty) {
+		st__segment *seg = log->w_dirty;
+		log->w_dirty = seg->w_next;
+		seg->w_next = NULL;
+		seg->w_dirty = false;
+		dir |= seg->w_dir_unsynced;
+		/* If this sync or the directory's fails, the log goes
+		 * offline for good, so the flag is not needed again. */
+		seg->w_dir_unsynced = false;
+		b->sreq[b->nsreq] = (st__io_req){ .op = ST__IO_SYNC, .fd = seg->fd };
+		b->refs[b->nsreq++] = (sync_ref){ bl, seg };
+	}
+	log->w_unsynced_records = 0;
+	dirty_logs_remove(s, log);
+	if (!dir)
+		return;
+	/* A segment created by a roll is durable only once the directory
+	 * entry naming it is. */
+	int fd = open(log->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		int err = -errno;
+		if (!b->logs[bl].sync_err)
+			b->logs[bl].sync_err = err;
+		st__log_set_offline(log, err, log->dir);
+		return;
+	}
+	b->dirfds[b->ndir++] = fd;
+	b->sreq[b->nsreq] = (st__io_req){ .op = ST__IO_SYNC, .fd = fd };
+	b->refs[b->nsreq++] = (sync_ref){ bl, NULL };
+}
+
+/* Room for `segs` segment syncs and `logs` directory syncs more. */
+static int sync_room(batch *b, size_t segs, size_t logs)
+{
+	size_t need = b->nsreq + segs + logs;
+
+	if (grow((void **)&b->sreq, &b->capsreq, need, sizeof(*b->sreq)) < 0 ||
+	    grow((void **)&b->refs, &b->caprefs, need, sizeof(*b->refs)) < 0 ||
+	    grow((void **)&b->ptrs, &b->capptrs, need, sizeof(*b->ptrs)) < 0 ||
+	    grow((void **)&b->dirfds, &b->capdirfds, b->ndir + logs, sizeof(int)) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* A sync request finished: record its outcome in its log. */
+static void sync_finished(batch *b, st__io_req *r)
+{
+	sync_ref *ref = &b->refs[r - b->sreq];
+	blog *bl = &b->logs[ref->bl];
+
+	if (r->err < 0) {
+		if (!bl->sync_err)
+			bl->sync_err = r->err;
+		st__log_set_offline(bl->log, r->err, ref->seg ? ref->seg->prefix : bl->log->dir);
+	} else if (ref->seg) {
+		st__log_count_sync(bl->log);
+	}
+}
+
+/* Every sync of the batch finished: release what they held. */
+static void syncs_done(batch *b)
+{
+	for (size_t i = 0; i < b->nsreq; i++)
+		if (b->refs[i].seg)
+			st__segment_unref(b->refs[i].seg);
+	for (size_t i = 0; i < b->ndir; i++)
+		close(b->dirfds[i]);
+	b->nsreq = 0;
+	b->ndir = 0;
+	b->state = B_DONE;
+}
+
+/*
+ * The batch's writes all finished (no write of the batch is in flight and
+ * no other batch's writes are): handle failures, then submit the syncs.
+ */
+static void writes_done(writer *wr, batch *b)
 {
 	st_store *s = wr->s;
 
-	/* 4: failures, in queue order, so the first failed append of a log
-	 * decides where that log is truncated. */
-	for (size_t i = 0; i < wr->nw; i++) {
-		slot *sl = &wr->w[i];
+	wr->writing = NULL;
+	for (size_t i = 0; i < b->nrsegs; i++)
+		b->rsegs[i]->w_req = -1;
+	b->nrsegs = 0;
+
+	/* Failures, in queue order, so the first failed append of a log
+	 * decides where that log is truncated. No later write of the log is
+	 * in flight: batches write one at a time. */
+	for (size_t i = 0; i < b->nw; i++) {
+		slot *sl = &b->w[i];
 		st_append *a = sl->a;
 		st_log *log = a->priv_log;
 		if (sl->err)
 			continue;
 		int err = sl->req == -2 ? -ENOMEM : 0;
 		if (sl->req >= 0) {
-			const st__io_req *r = &wr->reqs[sl->req];
+			const st__io_req *r = &b->wreq[sl->req];
 			if (r->err < 0 && r->done < sl->off + a->len)
 				err = r->err;
 		}
@@ -413,92 +460,164 @@ static void round_finish(writer *wr)
 		}
 	}
 
-	/* 5: which logs sync now. */
+	/* Which logs sync now: every log with written, unsynced bytes whose
+	 * policy says so (not only the logs of this batch: flush.ms). */
 	int64_t now = st__monotonic_ms();
-	for (size_t i = 0; i < wr->ntouched; i++) {
-		st_log *log = wr->touched[i];
+	for (size_t i = 0; i < b->nlogs; i++) {
+		st_log *log = b->logs[i].log;
 		pthread_mutex_lock(&log->mu);
 		log->w_flush_messages = log->cfg.flush_messages;
 		log->w_flush_ms = log->cfg.flush_ms;
 		pthread_mutex_unlock(&log->mu);
-		log->w_sync_now = false;
-		log->w_sync_err = 0;
+		b->logs[i].flush_messages = log->w_flush_messages;
 	}
-	for (size_t i = 0; i < wr->nw; i++) {
-		slot *sl = &wr->w[i];
+	for (size_t i = 0; i < b->nw; i++) {
+		slot *sl = &b->w[i];
 		if (sl->err == 0 && sl->req >= 0)
 			dirty_add(s, sl->a->priv_log, sl->a->priv_file, sl->a->priv_records, now);
 	}
-	wr->nsynced = 0;
+	size_t nlogs = 0, nsegs = 0;
 	for (st_log *log = s->w_dirty_logs; log; log = log->w_next) {
-		log->w_sync_err = 0;
-		log->w_sync_now = !log->offline &&
-				  (log->w_flush_messages <= 1 ||
-				   log->w_unsynced_records >= log->w_flush_messages ||
-				   now - log->w_first_unsynced_ms >= log->w_flush_ms);
-		if (!log->w_sync_now)
-			continue;
-		if (grow((void **)&wr->synced, &wr->capsynced, wr->nsynced + 1,
-			 sizeof(*wr->synced)) < 0) {
-			/* Without memory to sync, nothing can be called durable. */
-			log->w_sync_err = -ENOMEM;
-			continue;
+		nlogs++;
+		for (st__segment *seg = log->w_dirty; seg; seg = seg->w_next)
+			nsegs++;
+	}
+	b->nsreq = 0;
+	b->ndir = 0;
+	if (sync_room(b, nsegs, nlogs) < 0 ||
+	    grow((void **)&b->logs, &b->caplogs, b->nlogs + nlogs, sizeof(*b->logs)) < 0) {
+		/* Without memory to sync, nothing can be called durable;
+		 * the dirty lists stay for a later batch. */
+		b->nomem = true;
+		b->state = B_DONE;
+		return;
+	}
+	st_log *log = s->w_dirty_logs;
+	while (log) {
+		st_log *next = log->w_next;
+		bool now_ = !log->offline &&
+			    (log->w_flush_messages <= 1 ||
+			     log->w_unsynced_records >= log->w_flush_messages ||
+			     now - log->w_first_unsynced_ms >= log->w_flush_ms);
+		if (now_) {
+			int bl = batch_log(b, log);
+			assert(bl >= 0); /* room was made above */
+			b->logs[bl].sync_now = true;
+			sync_build(b, (size_t)bl);
+		} else if (log->offline) {
+			dirty_clear(s, log);
 		}
-		wr->synced[wr->nsynced++] = log;
+		log = next;
 	}
-	if (wr->nsynced > 0 && !sync_logs(wr, wr->synced, wr->nsynced))
-		for (size_t i = 0; i < wr->nsynced; i++)
-			wr->synced[i]->w_sync_err = -ENOMEM;
-
-	/* 6: readable ends, then callbacks, both in queue order. */
-	for (size_t i = 0; i < wr->nw; i++) {
-		slot *sl = &wr->w[i];
-		st_append *a = sl->a;
-		st_log *log = a->priv_log;
-		if (sl->err)
-			continue;
-		if (log->w_sync_now && log->w_sync_err == 0)
-			a->durable = true;
-		else if (log->w_sync_now)
-			sl->err = log->w_sync_err;
-		else if (log->w_flush_messages <= 1 || log->offline)
-			/* The policy wants a sync that did not happen. */
-			sl->err = ST_ERR_OFFLINE;
-		if (sl->err == 0)
-			st__log_commit(log, a);
+	b->state = B_SYNCING;
+	if (b->nsreq == 0) {
+		syncs_done(b);
+		return;
 	}
-	for (size_t i = 0; i < wr->ntouched; i++)
-		st__log_persist_epochs(wr->touched[i]);
-	for (size_t i = 0; i < wr->nw; i++) {
-		st_append *a = wr->w[i].a;
-		st__segment *seg = a->priv_file;
-		/* After the callback the append belongs to the caller again. */
-		a->cb(a, wr->w[i].err);
-		st__segment_unref(seg);
-	}
-	for (size_t i = 0; i < wr->ntouched; i++) {
-		wr->touched[i]->w_touched = false;
-		wr->touched[i]->w_sync_now = false;
-		wr->touched[i]->w_sync_err = 0;
-	}
-	for (size_t i = 0; i < wr->nsynced; i++) {
-		wr->synced[i]->w_sync_now = false;
-		wr->synced[i]->w_sync_err = 0;
-	}
-	for (st_log *log = s->w_dirty_logs; log; log = log->w_next) {
-		log->w_sync_now = false;
-		log->w_sync_err = 0;
-	}
-	for (size_t i = 0; i < wr->nrsegs; i++)
-		wr->rsegs[i]->w_req = -1;
-	wr->ntouched = 0;
-	wr->nrsegs = 0;
+	writer_submit(wr, b, b->sreq, b->nsreq);
 }
 
-static void run_tasks(writer *wr, st__task *t)
+/* Builds the batch's write requests from its appends and submits them. */
+static void batch_start(writer *wr, batch *b)
+{
+	size_t niov = 0;
+
+	b->nwreq = 0;
+	b->nlogs = 0;
+	b->nomem = false;
+	for (size_t i = 0; i < b->nw; i++) {
+		slot *sl = &b->w[i];
+		st_append *a = sl->a;
+		st_log *log = a->priv_log;
+		st__segment *seg = a->priv_file;
+
+		if (a->priv_gen != log->gen) {
+			sl->err = ST_ERR_TRUNCATED;
+			continue;
+		}
+		if (log->offline) {
+			sl->err = ST_ERR_OFFLINE;
+			continue;
+		}
+		int bl = batch_log(b, log);
+		if (bl < 0) {
+			sl->req = -2;
+			continue;
+		}
+		b->logs[bl].touched = true;
+		int r = seg->w_req;
+		if (r < 0 || b->wreq[r].pos + (int64_t)b->wreq[r].len != a->priv_pos ||
+		    b->wreq[r].iovcnt >= RUN_IOV_MAX) {
+			if (grow((void **)&b->wreq, &b->capwreq, b->nwreq + 1, sizeof(*b->wreq)) < 0 ||
+			    grow((void **)&b->rsegs, &b->caprsegs, b->nrsegs + 1,
+				 sizeof(*b->rsegs)) < 0) {
+				sl->req = -2;
+				continue;
+			}
+			r = (int)b->nwreq++;
+			b->wreq[r] = (st__io_req){ .op = ST__IO_WRITE, .fd = seg->fd,
+						   .pos = a->priv_pos };
+			if (seg->w_req < 0)
+				b->rsegs[b->nrsegs++] = seg;
+			seg->w_req = r;
+		}
+		sl->req = r;
+		sl->off = b->wreq[r].len;
+		b->wreq[r].len += a->len;
+		b->wreq[r].iovcnt++;
+		niov++;
+	}
+	b->state = B_WRITING;
+	wr->writing = b;
+	if (grow((void **)&b->iov, &b->capiov, niov + 1, sizeof(*b->iov)) < 0 ||
+	    grow((void **)&b->ptrs, &b->capptrs, b->nwreq, sizeof(*b->ptrs)) < 0) {
+		for (size_t i = 0; i < b->nwreq; i++) {
+			b->wreq[i].err = -ENOMEM;
+			b->wreq[i].done = 0;
+		}
+		writes_done(wr, b);
+		return;
+	}
+	/* Lay each request's iovecs out contiguously, in append order. */
+	size_t at = 0;
+	for (size_t r = 0; r < b->nwreq; r++) {
+		b->wreq[r].iov = b->iov + at;
+		at += (size_t)b->wreq[r].iovcnt;
+		b->wreq[r].iovcnt = 0;
+	}
+	for (size_t i = 0; i < b->nw; i++) {
+		slot *sl = &b->w[i];
+		if (sl->err || sl->req < 0)
+			continue;
+		st__io_req *r = &b->wreq[sl->req];
+		r->iov[r->iovcnt++] = (struct iovec){ sl->a->data, sl->a->len };
+	}
+	if (b->nwreq == 0) {
+		writes_done(wr, b);
+		return;
+	}
+	writer_submit(wr, b, b->wreq, b->nwreq);
+}
+
+/* Runs submitted requests to the end; only when nothing else is in flight
+ * (the pipeline is drained), so every request reaped is one of these. */
+static void writer_run(writer *wr, batch *b, st__io_req *reqs, size_t n)
+{
+	assert(wr->inflight == 0);
+	writer_submit(wr, b, reqs, n);
+	while (wr->inflight > 0) {
+		size_t got = wr->s->io->reap(wr->s, wr->done, REAP_MAX, true, -1);
+		wr->inflight -= got;
+	}
+	b->pending = 0;
+}
+
+static void run_tasks(writer *wr, batch *b)
 {
 	st_store *s = wr->s;
+	st__task *t = b->tasks;
 
+	b->tasks = NULL;
 	while (t) {
 		st__task *next = t->next;
 		st_log *log = t->log;
@@ -509,13 +628,24 @@ static void run_tasks(writer *wr, st__task *t)
 			break;
 		case ST__TASK_CLOSE:
 			if (log->w_dirty && !log->offline) {
-				log->w_sync_now = true;
-				st_log *one[1] = { log };
-				if (!sync_logs(wr, one, 1))
-					log->w_sync_err = -ENOMEM;
-				t->result = log->w_sync_err;
-				log->w_sync_now = false;
-				log->w_sync_err = 0;
+				size_t nsegs = 0;
+				for (st__segment *seg = log->w_dirty; seg; seg = seg->w_next)
+					nsegs++;
+				b->nlogs = 0;
+				b->nsreq = 0;
+				b->ndir = 0;
+				int bl = sync_room(b, nsegs, 1) == 0 ? batch_log(b, log) : -1;
+				if (bl < 0) {
+					t->result = -ENOMEM;
+				} else {
+					sync_build(b, (size_t)bl);
+					writer_run(wr, b, b->sreq, b->nsreq);
+					for (size_t i = 0; i < b->nsreq; i++)
+						sync_finished(b, &b->sreq[i]);
+					syncs_done(b);
+					t->result = b->logs[bl].sync_err;
+				}
+				b->nlogs = 0;
 			}
 			dirty_clear(s, log);
 			break;
@@ -531,6 +661,121 @@ static void run_tasks(writer *wr, st__task *t)
 			free(t);
 		}
 		t = next;
+	}
+}
+
+/*
+ * The oldest batch in flight is done: move readable ends and run the
+ * callbacks, in queue order, then its tasks.
+ */
+static void batch_retire(writer *wr, batch *b)
+{
+	for (size_t i = 0; i < b->nlogs; i++)
+		b->logs[i].log->w_bl = (int)i;
+	for (size_t i = 0; i < b->nw; i++) {
+		slot *sl = &b->w[i];
+		st_append *a = sl->a;
+		st_log *log = a->priv_log;
+		if (sl->err)
+			continue;
+		blog *bl = &b->logs[log->w_bl];
+		assert(bl->log == log);
+		if (b->nomem && (bl->flush_messages <= 1 || bl->sync_now))
+			sl->err = -ENOMEM;
+		else if (bl->sync_now && bl->sync_err)
+			sl->err = bl->sync_err;
+		else if (log->offline)
+			/* A sync failed (maybe a later batch's): the page cache
+			 * may have lost bytes this batch's sync did not see. */
+			sl->err = ST_ERR_OFFLINE;
+		else if (bl->sync_now)
+			a->durable = true;
+		else if (bl->flush_messages <= 1)
+			/* The policy wants a sync that did not happen. */
+			sl->err = ST_ERR_OFFLINE;
+		if (sl->err == 0)
+			st__log_commit(log, a);
+	}
+	for (size_t i = 0; i < b->nlogs; i++)
+		if (b->logs[i].touched)
+			st__log_persist_epochs(b->logs[i].log);
+	for (size_t i = 0; i < b->nw; i++) {
+		st_append *a = b->w[i].a;
+		st__segment *seg = a->priv_file;
+		/* After the callback the append belongs to the caller again. */
+		a->cb(a, b->w[i].err);
+		st__segment_unref(seg);
+	}
+	b->nw = 0;
+	b->nlogs = 0;
+	if (b->tasks) {
+		assert(wr->head == NULL && wr->barrier);
+		run_tasks(wr, b);
+		wr->barrier = false;
+	}
+	b->state = B_FREE;
+	wr->nbusy--;
+}
+
+/* Fills a free batch from the carried appends (and, once they all fit,
+ * the carried tasks) and starts it. */
+static void batch_new(writer *wr)
+{
+	batch *b = NULL;
+
+	for (size_t i = 0; i < NBATCH && !b; i++)
+		if (wr->b[i].state == B_FREE)
+			b = &wr->b[i];
+	assert(b);
+	b->nw = 0;
+	while (wr->carry_a && (b->nw < b->capw ||
+			       grow((void **)&b->w, &b->capw, b->nw + 1, sizeof(*b->w)) == 0)) {
+		b->w[b->nw++] = (slot){ .a = wr->carry_a, .req = -1 };
+		wr->carry_a = wr->carry_a->next;
+	}
+	if (!wr->carry_a) {
+		b->tasks = wr->carry_t;
+		wr->carry_t = NULL;
+		if (b->tasks)
+			wr->barrier = true;
+	}
+	b->next = NULL;
+	if (wr->tail)
+		wr->tail->next = b;
+	else
+		wr->head = b;
+	wr->tail = b;
+	wr->nbusy++;
+	batch_start(wr, b);
+}
+
+/* One finished request. */
+static void request_done(writer *wr, st__io_req *r)
+{
+	batch *b = r->owner;
+
+	assert(b->pending > 0);
+	b->pending--;
+	if (b->state == B_WRITING) {
+		if (b->pending == 0)
+			writes_done(wr, b);
+	} else {
+		assert(b->state == B_SYNCING);
+		sync_finished(b, r);
+		if (b->pending == 0)
+			syncs_done(b);
+	}
+}
+
+static void retire_ready(writer *wr)
+{
+	while (wr->head && wr->head->state == B_DONE) {
+		batch *b = wr->head;
+		wr->head = b->next;
+		if (!wr->head)
+			wr->tail = NULL;
+		b->next = NULL;
+		batch_retire(wr, b);
 	}
 }
 
@@ -553,33 +798,40 @@ static void writer_free(writer *wr)
 {
 	if (!wr)
 		return;
-	free(wr->w);
-	free(wr->reqs);
-	free(wr->iov);
-	free(wr->refs);
-	free(wr->rsegs);
-	free(wr->touched);
-	free(wr->synced);
-	free(wr->dirfds);
+	for (size_t i = 0; i < NBATCH; i++) {
+		batch *b = &wr->b[i];
+		free(b->w);
+		free(b->wreq);
+		free(b->iov);
+		free(b->sreq);
+		free(b->refs);
+		free(b->logs);
+		free(b->rsegs);
+		free(b->dirfds);
+		free(b->ptrs);
+	}
 	free(wr);
 }
 
-/* The scratch is allocated up front so the writer can always make
- * progress: with no memory to grow it, a round just takes fewer appends. */
+/* The first batch's scratch is allocated up front so the writer can always
+ * make progress: with no memory to grow it, a batch just takes fewer
+ * appends. */
 static writer *writer_new(st_store *s)
 {
 	writer *wr = calloc(1, sizeof(*wr));
 	if (!wr)
 		return NULL;
 	wr->s = s;
-	if (grow((void **)&wr->w, &wr->capw, 64, sizeof(*wr->w)) < 0 ||
-	    grow((void **)&wr->reqs, &wr->capreq, 64, sizeof(*wr->reqs)) < 0 ||
-	    grow((void **)&wr->iov, &wr->capiov, 64, sizeof(*wr->iov)) < 0 ||
-	    grow((void **)&wr->refs, &wr->caprefs, 64, sizeof(*wr->refs)) < 0 ||
-	    grow((void **)&wr->rsegs, &wr->caprsegs, 64, sizeof(*wr->rsegs)) < 0 ||
-	    grow((void **)&wr->touched, &wr->captouched, 64, sizeof(*wr->touched)) < 0 ||
-	    grow((void **)&wr->synced, &wr->capsynced, 64, sizeof(*wr->synced)) < 0 ||
-	    grow((void **)&wr->dirfds, &wr->capdirfds, 64, sizeof(*wr->dirfds)) < 0) {
+	batch *b = &wr->b[0];
+	if (grow((void **)&b->w, &b->capw, 64, sizeof(*b->w)) < 0 ||
+	    grow((void **)&b->wreq, &b->capwreq, 64, sizeof(*b->wreq)) < 0 ||
+	    grow((void **)&b->iov, &b->capiov, 64, sizeof(*b->iov)) < 0 ||
+	    grow((void **)&b->sreq, &b->capsreq, 64, sizeof(*b->sreq)) < 0 ||
+	    grow((void **)&b->refs, &b->caprefs, 64, sizeof(*b->refs)) < 0 ||
+	    grow((void **)&b->logs, &b->caplogs, 64, sizeof(*b->logs)) < 0 ||
+	    grow((void **)&b->rsegs, &b->caprsegs, 64, sizeof(*b->rsegs)) < 0 ||
+	    grow((void **)&b->dirfds, &b->capdirfds, 64, sizeof(*b->dirfds)) < 0 ||
+	    grow((void **)&b->ptrs, &b->capptrs, 64, sizeof(*b->ptrs)) < 0) {
 		writer_free(wr);
 		return NULL;
 	}
@@ -591,42 +843,58 @@ static void *writer_main(void *arg)
 	st_store *s = arg;
 	writer *wr = s->w_scratch;
 
-	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		while (!s->qhead && !s->thead && !s->stop) {
-			int64_t d = next_deadline(s);
-			if (d < 0) {
-				pthread_cond_wait(&s->wake, &s->mu);
-				continue;
-			}
-			if (st__monotonic_ms() >= d)
-				break;
-			struct timespec ts = { .tv_sec = d / 1000, .tv_nsec = (d % 1000) * 1000000 };
-			pthread_cond_timedwait(&s->wake, &s->mu, &ts);
-		}
-		st_append *a = s->qhead;
-		st__task *t = s->thead;
-		s->qhead = s->qtail = NULL;
-		s->thead = s->ttail = NULL;
-		if (!a && !t && s->stop)
-			break;
-		pthread_mutex_unlock(&s->mu);
-
-		/* Usually one round; more only if the scratch cannot grow. A
-		 * round with no appends still serves flush.ms deadlines. */
-		do {
-			wr->nw = 0;
-			while (a && (wr->nw < wr->capw ||
-				     grow((void **)&wr->w, &wr->capw, wr->nw + 1, sizeof(*wr->w)) == 0)) {
-				wr->w[wr->nw++] = (slot){ .a = a, .req = -1 };
-				a = a->next;
-			}
-			round_write(wr);
-			round_finish(wr);
-		} while (a);
-		run_tasks(wr, t);
+		/* A new batch may start when no batch is writing, no task
+		 * waits for the pipeline to drain, and one is free. */
+		bool can_start = !wr->writing && !wr->barrier && wr->nbusy < NBATCH;
 
 		pthread_mutex_lock(&s->mu);
+		if (can_start && !wr->carry_a && !wr->carry_t) {
+			wr->carry_a = s->qhead;
+			wr->carry_t = s->thead;
+			s->qhead = s->qtail = NULL;
+			s->thead = s->ttail = NULL;
+		}
+		int64_t d = next_deadline(s);
+		int64_t now = st__monotonic_ms();
+		if (can_start && (wr->carry_a || wr->carry_t || (d >= 0 && now >= d))) {
+			pthread_mutex_unlock(&s->mu);
+			/* With nothing carried this batch only serves flush.ms. */
+			batch_new(wr);
+			retire_ready(wr);
+			continue;
+		}
+		if (wr->inflight == 0) {
+			/* Nothing in flight, so nothing is in the pipeline. */
+			assert(!wr->head && can_start);
+			if (s->stop)
+				break;
+			if (d < 0) {
+				pthread_cond_wait(&s->wake, &s->mu);
+			} else {
+				struct timespec ts = { .tv_sec = d / 1000,
+						       .tv_nsec = (d % 1000) * 1000000 };
+				pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+			}
+			pthread_mutex_unlock(&s->mu);
+			continue;
+		}
+		/* Wait for completions; new work interrupts the wait only if
+		 * it could start now. */
+		s->w_ring_wait = can_start;
+		pthread_mutex_unlock(&s->mu);
+		int64_t timeout = can_start && d >= 0 ? d - now : -1;
+		size_t n = s->io->reap(s, wr->done, REAP_MAX, true, timeout);
+		if (can_start) {
+			pthread_mutex_lock(&s->mu);
+			s->w_ring_wait = false;
+			pthread_mutex_unlock(&s->mu);
+		}
+		assert(n <= wr->inflight);
+		wr->inflight -= n;
+		for (size_t i = 0; i < n; i++)
+			request_done(wr, wr->done[i]);
+		retire_ready(wr);
 	}
 	pthread_mutex_unlock(&s->mu);
 	assert(!s->w_dirty_logs);
@@ -703,7 +971,7 @@ void st_store_close(st_store *s)
 		return;
 	pthread_mutex_lock(&s->mu);
 	s->stop = true;
-	pthread_cond_signal(&s->wake);
+	writer_wake(s);
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->thread, NULL);
 	assert(!s->qhead && !s->thead);
