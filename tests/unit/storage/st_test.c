@@ -264,3 +264,44 @@ void tst_copy_dir(const char *from, const char *to)
 	}
 	closedir(d);
 }
+
+/* ------------------------------------------------------------ fixture */
+
+void tst_fx_open_at(tst_fixture *f, const char *dir, const st_log_config *cfg, int64_t now_ms)
+{
+	st_store_options o;
+
+	memset(f, 0, sizeof(*f));
+	f->dir = strdup(dir);
+	ck_assert_ptr_nonnull(f->dir);
+	st_store_options_default(&o);
+	ck_assert_int_eq(st_store_open(&o, &f->store), 0);
+	if (cfg)
+		f->cfg = *cfg;
+	else
+		st_log_config_default(&f->cfg);
+	ck_assert_int_eq(st_log_open(f->store, f->dir, &f->cfg, now_ms, &f->log), 0);
+}
+
+void tst_fx_open(tst_fixture *f, const char *tag, const st_log_config *cfg)
+{
+	char *dir = tst_tmpdir(tag);
+
+	tst_fx_open_at(f, dir, cfg, 1000);
+	free(dir);
+}
+
+void tst_fx_reopen(tst_fixture *f)
+{
+	st_log_close(f->log);
+	ck_assert_int_eq(st_log_open(f->store, f->dir, &f->cfg, 1000, &f->log), 0);
+}
+
+void tst_fx_close(tst_fixture *f)
+{
+	if (f->log)
+		st_log_close(f->log);
+	st_store_close(f->store);
+	tst_rmrf(f->dir);
+	free(f->dir);
+}

@@ -89,4 +89,24 @@ int64_t tst_file_size(const char *path);
 /* Copies every regular file of one directory into another (created). */
 void tst_copy_dir(const char *from, const char *to);
 
+/*
+ * A store and one open log in a directory, for tests of one log. Open
+ * asserts success; close closes the log (if open) and the store, removes
+ * the directory and frees it.
+ */
+typedef struct tst_fixture {
+	char *dir;                    /* owned */
+	st_store *store;
+	st_log *log;
+	st_log_config cfg;
+} tst_fixture;
+
+/* Opens in a copy of `dir`, with cfg (NULL: defaults) at time now_ms. */
+void tst_fx_open_at(tst_fixture *f, const char *dir, const st_log_config *cfg, int64_t now_ms);
+/* Opens in a fresh temporary directory named after tag. */
+void tst_fx_open(tst_fixture *f, const char *tag, const st_log_config *cfg);
+/* Closes and reopens the log (the store stays). */
+void tst_fx_reopen(tst_fixture *f);
+void tst_fx_close(tst_fixture *f);
+
 #endif /* REWIND_TESTS_ST_TEST_H */

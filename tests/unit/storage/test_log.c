@@ -15,42 +15,6 @@
 
 #include "st_test.h"
 
-typedef struct fixture {
-	char *dir;
-	st_store *store;
-	st_log *log;
-	st_log_config cfg;
-} fixture;
-
-static void fx_open(fixture *f, const char *tag, const st_log_config *cfg)
-{
-	st_store_options o;
-	memset(f, 0, sizeof(*f));
-	f->dir = tst_tmpdir(tag);
-	st_store_options_default(&o);
-	ck_assert_int_eq(st_store_open(&o, &f->store), 0);
-	if (cfg)
-		f->cfg = *cfg;
-	else
-		st_log_config_default(&f->cfg);
-	ck_assert_int_eq(st_log_open(f->store, f->dir, &f->cfg, 1000, &f->log), 0);
-}
-
-static void fx_reopen(fixture *f)
-{
-	st_log_close(f->log);
-	ck_assert_int_eq(st_log_open(f->store, f->dir, &f->cfg, 1000, &f->log), 0);
-}
-
-static void fx_close(fixture *f)
-{
-	if (f->log)
-		st_log_close(f->log);
-	st_store_close(f->store);
-	tst_rmrf(f->dir);
-	free(f->dir);
-}
-
 START_TEST(store_backend_follows_environment)
 {
 	st_store_options o;
@@ -74,10 +38,10 @@ END_TEST
 
 START_TEST(append_assigns_offsets_and_reads_back)
 {
-	fixture f;
+	tst_fixture f;
 	st_append a;
 
-	fx_open(&f, "log", NULL);
+	tst_fx_open(&f, "log", NULL);
 	ck_assert_int_eq(st_log_end_offset(f.log), 0);
 	for (int i = 0; i < 3; i++) {
 		ck_assert_int_eq(tst_append_sync(f.log, 0, 5, 100 + i * 10, 10, 0, 1000, &a), 0);
@@ -100,18 +64,18 @@ START_TEST(append_assigns_offsets_and_reads_back)
 	ck_assert_int_ge(st.syncs, 3);
 	ck_assert_int_eq(st.segments, 1);
 	ck_assert(!st.offline);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 START_TEST(append_of_several_batches_at_once_is_contiguous)
 {
-	fixture f;
+	tst_fixture f;
 	kp_buf buf;
 	tst_wait w;
 	st_append a = { 0 };
 
-	fx_open(&f, "log", NULL);
+	tst_fx_open(&f, "log", NULL);
 	kp_buf_init(&buf);
 	ck_assert_int_eq(tst_build_batch(&buf, 0, 0, 3, 1, 0), 0);
 	ck_assert_int_eq(tst_build_batch(&buf, 0, 3, 4, 1, 0), 0);
@@ -133,7 +97,7 @@ START_TEST(append_of_several_batches_at_once_is_contiguous)
 	ck_assert_int_eq((int64_t)kp_load_be64(buf.data + second), 3);
 	tst_wait_destroy(&w);
 	kp_buf_free(&buf);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
@@ -146,14 +110,14 @@ static void never_cb(st_append *a, int err)
 
 START_TEST(append_rejects_bad_batches_without_callback)
 {
-	fixture f;
+	tst_fixture f;
 	kp_buf buf;
 	st_append a = { 0 };
 	st_log_config cfg;
 
 	st_log_config_default(&cfg);
 	cfg.segment_bytes = 200;
-	fx_open(&f, "log", &cfg);
+	tst_fx_open(&f, "log", &cfg);
 	kp_buf_init(&buf);
 	ck_assert_int_eq(tst_build_batch(&buf, 0, 0, 3, 1, 0), 0);
 	a.cb = never_cb;
@@ -183,16 +147,16 @@ START_TEST(append_rejects_bad_batches_without_callback)
 	ck_assert_str_eq(st_strerror(-ENOSPC), "No space left on device");
 	kp_buf_free(&big);
 	kp_buf_free(&buf);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 START_TEST(read_returns_at_least_one_whole_batch)
 {
-	fixture f;
+	tst_fixture f;
 	st_slice sl;
 
-	fx_open(&f, "log", NULL);
+	tst_fx_open(&f, "log", NULL);
 	for (int i = 0; i < 4; i++)
 		ck_assert_int_eq(tst_append_sync(f.log, 0, 10, 1, 100, 0, 1000, NULL), 0);
 	/* KIP-74: max_bytes below one batch still returns that batch. */
@@ -213,16 +177,16 @@ START_TEST(read_returns_at_least_one_whole_batch)
 	ck_assert_int_eq(sl.file_pos, (int64_t)one);
 	ck_assert_int_eq(sl.next_offset, 20);
 	st_slice_release(&sl);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 START_TEST(read_bounds_and_out_of_range)
 {
-	fixture f;
+	tst_fixture f;
 	st_slice sl;
 
-	fx_open(&f, "log", NULL);
+	tst_fx_open(&f, "log", NULL);
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(tst_append_sync(f.log, 0, 5, 1, 0, 0, 1000, NULL), 0);
 	/* At the end: empty, not an error. */
@@ -239,19 +203,19 @@ START_TEST(read_bounds_and_out_of_range)
 	ck_assert_int_eq(st_log_read(f.log, 10, 1 << 20, 10, &sl), 0);
 	ck_assert_int_eq(sl.len, 0);
 	st_slice_release(&sl);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 START_TEST(read_finds_every_offset_through_the_sparse_index)
 {
-	fixture f;
+	tst_fixture f;
 	st_log_config cfg;
 	st_slice sl;
 
 	st_log_config_default(&cfg);
 	cfg.index_interval_bytes = 300;
-	fx_open(&f, "log", &cfg);
+	tst_fx_open(&f, "log", &cfg);
 	int64_t n = 0;
 	for (int i = 0; i < 60; i++) {
 		int nrec = 1 + i % 4;
@@ -272,10 +236,10 @@ START_TEST(read_finds_every_offset_through_the_sparse_index)
 			st_slice_release(&sl);
 		}
 		/* Second pass: from the index files written at close. */
-		fx_reopen(&f);
+		tst_fx_reopen(&f);
 	}
 	ck_assert_int_eq(tst_check_log(f.log, 0, 0, NULL), n);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
@@ -311,14 +275,14 @@ static void naive_slice(int fd, int64_t end, int64_t offset, size_t max_bytes,
 
 START_TEST(read_budget_ends_at_the_same_batch_as_a_header_walk)
 {
-	fixture f;
+	tst_fixture f;
 	st_log_config cfg;
 	st_slice sl;
 	unsigned seed = 7;
 
 	st_log_config_default(&cfg);
 	cfg.index_interval_bytes = 500;
-	fx_open(&f, "log", &cfg);
+	tst_fx_open(&f, "log", &cfg);
 	int64_t n = 0;
 	for (int i = 0; i < 200; i++) {
 		int nrec = 1 + i % 5;
@@ -346,22 +310,22 @@ START_TEST(read_budget_ends_at_the_same_batch_as_a_header_walk)
 		ck_assert_int_le(sl.next_offset, n / 2);
 		ck_assert_int_gt(sl.next_offset, n / 2 - 6);
 		st_slice_release(&sl);
-		fx_reopen(&f);
+		tst_fx_reopen(&f);
 	}
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 START_TEST(offset_for_timestamp_finds_first_record_at_or_after)
 {
-	fixture f;
+	tst_fixture f;
 	st_log_config cfg;
 	int64_t off, ts;
 
 	st_log_config_default(&cfg);
 	cfg.index_interval_bytes = 100;
 	cfg.segment_bytes = 2000;
-	fx_open(&f, "log", &cfg);
+	tst_fx_open(&f, "log", &cfg);
 	/* Batch i holds 4 records with timestamps 1000 + 10 i + 0..3. */
 	for (int i = 0; i < 40; i++)
 		ck_assert_int_eq(tst_append_sync(f.log, 0, 4, 1000 + 10 * i, 20, 0, 1000, NULL), 0);
@@ -387,18 +351,18 @@ START_TEST(offset_for_timestamp_finds_first_record_at_or_after)
 		ck_assert_int_eq(st_log_max_timestamp(f.log, &off, &ts), 0);
 		ck_assert_int_eq(off, 159);
 		ck_assert_int_eq(ts, 1000 + 390 + 3);
-		fx_reopen(&f);
+		tst_fx_reopen(&f);
 	}
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 START_TEST(max_timestamp_names_first_record_with_largest)
 {
-	fixture f;
+	tst_fixture f;
 	int64_t off, ts;
 
-	fx_open(&f, "log", NULL);
+	tst_fx_open(&f, "log", NULL);
 	ck_assert_int_eq(st_log_max_timestamp(f.log, &off, &ts), ST_ERR_NOT_FOUND);
 	ck_assert_int_eq(st_log_offset_for_timestamp(f.log, 0, &off, &ts), ST_ERR_NOT_FOUND);
 	ck_assert_int_eq(tst_append_sync(f.log, 0, 3, 500, 0, 0, 1000, NULL), 0);   /* 500..502 */
@@ -417,13 +381,13 @@ START_TEST(max_timestamp_names_first_record_with_largest)
 	ck_assert_int_eq(off, 0);
 	ck_assert_int_eq(st_log_offset_for_timestamp(f.log, 903, &off, &ts), 0);
 	ck_assert_int_eq(off, 10);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 START_TEST(log_append_time_rewrites_timestamps)
 {
-	fixture f;
+	tst_fixture f;
 	st_log_config cfg;
 	st_append a;
 	st_slice sl;
@@ -431,7 +395,7 @@ START_TEST(log_append_time_rewrites_timestamps)
 
 	st_log_config_default(&cfg);
 	cfg.log_append_time = true;
-	fx_open(&f, "log", &cfg);
+	tst_fx_open(&f, "log", &cfg);
 	ck_assert_int_eq(tst_append_sync(f.log, 0, 3, 5, 0, 0, 777000, &a), 0);
 	ck_assert_int_eq(a.log_append_time, 777000);
 	ck_assert_int_eq(st_log_read(f.log, 0, 1, -1, &sl), 0);
@@ -446,17 +410,17 @@ START_TEST(log_append_time_rewrites_timestamps)
 	ck_assert_int_eq(st_log_offset_for_timestamp(f.log, 700000, &off, &ts), 0);
 	ck_assert_int_eq(off, 0);
 	ck_assert_int_eq(ts, 777000);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 START_TEST(leader_epochs_are_stamped_and_checkpointed)
 {
-	fixture f;
+	tst_fixture f;
 	st_slice sl;
 	char path[4096], text[256];
 
-	fx_open(&f, "log", NULL);
+	tst_fx_open(&f, "log", NULL);
 	ck_assert_int_eq(st_log_latest_epoch(f.log), -1);
 	ck_assert_int_eq(tst_append_sync(f.log, 0, 2, 1, 0, 3, 1000, NULL), 0);
 	ck_assert_int_eq(tst_append_sync(f.log, 0, 2, 1, 0, 3, 1000, NULL), 0);
@@ -485,16 +449,16 @@ START_TEST(leader_epochs_are_stamped_and_checkpointed)
 	unlink(path);
 	ck_assert_int_eq(st_log_open(f.store, f.dir, &f.cfg, 1000, &f.log), 0);
 	ck_assert_int_eq(st_log_latest_epoch(f.log), 5);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 START_TEST(high_watermark_can_be_set_apart_from_readable_end)
 {
-	fixture f;
+	tst_fixture f;
 	st_slice sl;
 
-	fx_open(&f, "log", NULL);
+	tst_fx_open(&f, "log", NULL);
 	st_log_set_auto_high_watermark(f.log, false);
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(tst_append_sync(f.log, 0, 5, 1, 0, 0, 1000, NULL), 0);
@@ -510,7 +474,7 @@ START_TEST(high_watermark_can_be_set_apart_from_readable_end)
 	ck_assert_int_eq(st_log_high_watermark(f.log), 15);
 	st_log_set_auto_high_watermark(f.log, true);
 	ck_assert_int_eq(st_log_high_watermark(f.log), 15);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
@@ -531,13 +495,13 @@ static void count_cb(st_append *a, int err)
 
 START_TEST(queued_appends_share_syncs)
 {
-	fixture f;
+	tst_fixture f;
 	enum { N = 400 };
 	kp_buf bufs[N];
 	st_append as[N];
 	counter c = { 0 };
 
-	fx_open(&f, "log", NULL);
+	tst_fx_open(&f, "log", NULL);
 	for (int i = 0; i < N; i++) {
 		kp_buf_init(&bufs[i]);
 		ck_assert_int_eq(tst_build_batch(&bufs[i], 0, i * 2, 2, i, 30), 0);
@@ -565,20 +529,20 @@ START_TEST(queued_appends_share_syncs)
 	ck_assert_int_eq(tst_check_log(f.log, 0, 0, NULL), 2 * N);
 	for (int i = 0; i < N; i++)
 		kp_buf_free(&bufs[i]);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 START_TEST(relaxed_flush_acks_before_sync_and_syncs_by_count_or_time)
 {
-	fixture f;
+	tst_fixture f;
 	st_log_config cfg;
 	st_append a;
 
 	st_log_config_default(&cfg);
 	cfg.flush_messages = 10;
 	cfg.flush_ms = 200;
-	fx_open(&f, "log", &cfg);
+	tst_fx_open(&f, "log", &cfg);
 	ck_assert_int_eq(tst_append_sync(f.log, 0, 3, 1, 0, 0, 1000, &a), 0);
 	ck_assert_int_eq(st_log_readable_end(f.log), 3);
 	st_log_stats st;
@@ -619,19 +583,19 @@ START_TEST(relaxed_flush_acks_before_sync_and_syncs_by_count_or_time)
 	tst_wait_destroy(&w);
 	kp_buf_free(&buf);
 	ck_assert_int_eq(tst_check_log(f.log, 0, 0, NULL), 12);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 START_TEST(close_waits_for_queued_appends)
 {
-	fixture f;
+	tst_fixture f;
 	enum { N = 50 };
 	kp_buf bufs[N];
 	st_append as[N];
 	counter c = { 0 };
 
-	fx_open(&f, "log", NULL);
+	tst_fx_open(&f, "log", NULL);
 	for (int i = 0; i < N; i++) {
 		kp_buf_init(&bufs[i]);
 		ck_assert_int_eq(tst_build_batch(&bufs[i], 0, i, 1, i, 100), 0);
@@ -653,7 +617,7 @@ START_TEST(close_waits_for_queued_appends)
 	ck_assert_int_eq(a.base_offset, N);
 	for (int i = 0; i < N; i++)
 		kp_buf_free(&bufs[i]);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
@@ -737,7 +701,7 @@ static void *reader(void *arg)
 
 START_TEST(concurrent_appenders_and_readers_see_consistent_log)
 {
-	fixture f;
+	tst_fixture f;
 	st_log_config cfg;
 	shared sh;
 	pthread_t ap[4], rd[3];
@@ -745,7 +709,7 @@ START_TEST(concurrent_appenders_and_readers_see_consistent_log)
 	st_log_config_default(&cfg);
 	cfg.segment_bytes = 16 << 10;
 	cfg.index_interval_bytes = 512;
-	fx_open(&f, "log", &cfg);
+	tst_fx_open(&f, "log", &cfg);
 	sh.log = f.log;
 	atomic_init(&sh.appenders_left, 4);
 	atomic_init(&sh.records, 0);
@@ -766,17 +730,17 @@ START_TEST(concurrent_appenders_and_readers_see_consistent_log)
 	st_log_stats st;
 	st_log_get_stats(f.log, &st);
 	ck_assert_int_gt(st.segments, 3);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 START_TEST(config_out_of_range_is_refused)
 {
-	fixture f;
+	tst_fixture f;
 	st_log_config cfg;
 	st_log *l2;
 
-	fx_open(&f, "log", NULL);
+	tst_fx_open(&f, "log", NULL);
 	st_log_config_default(&cfg);
 	cfg.segment_bytes = (int64_t)1 << 31;
 	ck_assert_int_eq(st_log_set_config(f.log, &cfg), ST_ERR_CONFIG);
@@ -790,7 +754,7 @@ START_TEST(config_out_of_range_is_refused)
 	char name[64];
 	st_segment_filename(name, sizeof(name), 42, ".log");
 	ck_assert_str_eq(name, "00000000000000000042.log");
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 

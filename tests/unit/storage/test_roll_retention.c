@@ -17,50 +17,7 @@
 #include "st_test.h"
 #include "storage/st_int.h"
 
-typedef struct fixture {
-	char *dir;
-	st_store *store;
-	st_log *log;
-	st_log_config cfg;
-} fixture;
-
-static void fx_open_at(fixture *f, const char *dir, const st_log_config *cfg, int64_t now)
-{
-	st_store_options o;
-	memset(f, 0, sizeof(*f));
-	f->dir = strdup(dir);
-	st_store_options_default(&o);
-	ck_assert_int_eq(st_store_open(&o, &f->store), 0);
-	if (cfg)
-		f->cfg = *cfg;
-	else
-		st_log_config_default(&f->cfg);
-	ck_assert_int_eq(st_log_open(f->store, f->dir, &f->cfg, now, &f->log), 0);
-}
-
-static void fx_open(fixture *f, const st_log_config *cfg)
-{
-	char *dir = tst_tmpdir("roll");
-	fx_open_at(f, dir, cfg, 1000);
-	free(dir);
-}
-
-static void fx_reopen(fixture *f)
-{
-	st_log_close(f->log);
-	ck_assert_int_eq(st_log_open(f->store, f->dir, &f->cfg, 1000, &f->log), 0);
-}
-
-static void fx_close(fixture *f)
-{
-	if (f->log)
-		st_log_close(f->log);
-	st_store_close(f->store);
-	tst_rmrf(f->dir);
-	free(f->dir);
-}
-
-static bool seg_file_exists(const fixture *f, int64_t base, const char *suffix)
+static bool seg_file_exists(const tst_fixture *f, int64_t base, const char *suffix)
 {
 	char name[64], path[4096];
 	st_segment_filename(name, sizeof(name), base, suffix);
@@ -68,7 +25,7 @@ static bool seg_file_exists(const fixture *f, int64_t base, const char *suffix)
 	return access(path, F_OK) == 0;
 }
 
-static int64_t seg_file_size(const fixture *f, int64_t base)
+static int64_t seg_file_size(const tst_fixture *f, int64_t base)
 {
 	char name[64], path[4096];
 	st_segment_filename(name, sizeof(name), base, ".log");
@@ -76,7 +33,7 @@ static int64_t seg_file_size(const fixture *f, int64_t base)
 	return tst_file_size(path);
 }
 
-static int64_t read_offset_file(const fixture *f, const char *name)
+static int64_t read_offset_file(const tst_fixture *f, const char *name)
 {
 	char path[4096], text[64];
 	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
@@ -104,13 +61,13 @@ static int64_t batch_size(void)
 
 START_TEST(roll_by_segment_bytes_keeps_every_offset_readable)
 {
-	fixture f;
+	tst_fixture f;
 	st_log_config cfg;
 	st_log_stats st;
 
 	st_log_config_default(&cfg);
 	cfg.segment_bytes = batch_size() * 3;
-	fx_open(&f, &cfg);
+	tst_fx_open(&f, "roll", &cfg);
 	for (int i = 0; i < 10; i++)
 		ck_assert_int_eq(tst_append_sync(f.log, 0, 5, 1, 100, 0, 1000, NULL), 0);
 	st_log_get_stats(f.log, &st);
@@ -134,21 +91,21 @@ START_TEST(roll_by_segment_bytes_keeps_every_offset_readable)
 		ck_assert_int_eq(sl.first_offset, off / 5 * 5);
 		st_slice_release(&sl);
 	}
-	fx_reopen(&f);
+	tst_fx_reopen(&f);
 	ck_assert_int_eq(tst_check_log(f.log, 0, 0, NULL), 50);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 START_TEST(roll_by_segment_ms)
 {
-	fixture f;
+	tst_fixture f;
 	st_log_config cfg;
 	st_log_stats st;
 
 	st_log_config_default(&cfg);
 	cfg.segment_ms = 100;
-	fx_open(&f, &cfg);
+	tst_fx_open(&f, "roll", &cfg);
 	ck_assert_int_eq(tst_append_sync(f.log, 0, 2, 1, 0, 0, 1000, NULL), 0);
 	ck_assert_int_eq(tst_append_sync(f.log, 0, 2, 1, 0, 0, 1050, NULL), 0);
 	st_log_get_stats(f.log, &st);
@@ -162,7 +119,7 @@ START_TEST(roll_by_segment_ms)
 	st_log_get_stats(f.log, &st);
 	ck_assert_int_eq(st.segments, 2);
 	ck_assert_int_eq(tst_check_log(f.log, 0, 0, NULL), 8);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
@@ -172,7 +129,7 @@ START_TEST(roll_when_relative_offset_would_not_fit_int32)
 	char path[4096];
 	kp_batch_builder b;
 	kp_buf buf;
-	fixture f;
+	tst_fixture f;
 	st_append a;
 	st_log_stats st;
 
@@ -202,7 +159,7 @@ START_TEST(roll_when_relative_offset_would_not_fit_int32)
 		fclose(fp);
 	}
 
-	fx_open_at(&f, dir, NULL, 1000);
+	tst_fx_open_at(&f, dir, NULL, 1000);
 	ck_assert_int_eq(st_log_end_offset(f.log), INT32_MAX);
 	ck_assert_int_eq(tst_append_sync(f.log, 0, 5, 1, 0, 0, 1000, &a), 0);
 	ck_assert_int_eq(a.base_offset, INT32_MAX);
@@ -210,17 +167,17 @@ START_TEST(roll_when_relative_offset_would_not_fit_int32)
 	ck_assert_int_eq(st.segments, 2);
 	ck_assert_int_eq(st.active_base_offset, INT32_MAX);
 	ck_assert_int_eq(tst_check_log(f.log, 0, INT32_MAX - 2, NULL), (int64_t)INT32_MAX + 5);
-	fx_close(&f);
+	tst_fx_close(&f);
 	free(dir);
 }
 END_TEST
 
 START_TEST(manual_roll_skips_an_empty_segment)
 {
-	fixture f;
+	tst_fixture f;
 	st_log_stats st;
 
-	fx_open(&f, NULL);
+	tst_fx_open(&f, "roll", NULL);
 	ck_assert_int_eq(st_log_roll(f.log, 1000), 0);
 	st_log_get_stats(f.log, &st);
 	ck_assert_int_eq(st.segments, 1);
@@ -232,17 +189,17 @@ START_TEST(manual_roll_skips_an_empty_segment)
 	ck_assert_int_eq(st.active_base_offset, 3);
 	ck_assert_int_eq(tst_append_sync(f.log, 0, 3, 1, 0, 0, 1000, NULL), 0);
 	ck_assert_int_eq(tst_check_log(f.log, 0, 0, NULL), 6);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 /* Five segments of three batches (15 offsets) each, the last active. */
-static void five_segments(fixture *f, int64_t ts_step)
+static void five_segments(tst_fixture *f, int64_t ts_step)
 {
 	st_log_config cfg;
 	st_log_config_default(&cfg);
 	cfg.segment_bytes = batch_size() * 3;
-	fx_open(f, &cfg);
+	tst_fx_open(f, "roll", &cfg);
 	for (int i = 0; i < 13; i++)
 		ck_assert_int_eq(tst_append_sync(f->log, 0, 5, 1000 + ts_step * (i / 3), 100, 0, 1000, NULL), 0);
 	st__store_barrier(f->store);
@@ -253,7 +210,7 @@ static void five_segments(fixture *f, int64_t ts_step)
 
 START_TEST(retention_by_bytes_deletes_oldest_closed_segments)
 {
-	fixture f;
+	tst_fixture f;
 	st_log_stats st;
 	int deleted;
 	st_slice sl;
@@ -283,16 +240,16 @@ START_TEST(retention_by_bytes_deletes_oldest_closed_segments)
 	ck_assert_int_eq(st.start_offset, 60);
 	ck_assert_int_eq(st.size_bytes, batch_size());
 	ck_assert_int_eq(read_offset_file(&f, "log-start-offset"), 60);
-	fx_reopen(&f);
+	tst_fx_reopen(&f);
 	ck_assert_int_eq(st_log_start_offset(f.log), 60);
 	ck_assert_int_eq(tst_check_log(f.log, 0, 60, NULL), 65);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 START_TEST(retention_by_ms_uses_each_segment_max_timestamp)
 {
-	fixture f;
+	tst_fixture f;
 	int deleted;
 
 	/* Segment k's records carry timestamps 1000 + 10000 k .. + 4. */
@@ -305,7 +262,7 @@ START_TEST(retention_by_ms_uses_each_segment_max_timestamp)
 	ck_assert_int_eq(deleted, 2);
 	ck_assert_int_eq(st_log_start_offset(f.log), 30);
 	/* After a reopen the max timestamps come from the time index files. */
-	fx_reopen(&f);
+	tst_fx_reopen(&f);
 	ck_assert_int_eq(st_log_enforce_retention(f.log, 36005, &deleted), 0);
 	ck_assert_int_eq(deleted, 1);
 	ck_assert_int_eq(st_log_start_offset(f.log), 45);
@@ -316,13 +273,13 @@ START_TEST(retention_by_ms_uses_each_segment_max_timestamp)
 	ck_assert_int_eq(st_log_enforce_retention(f.log, INT64_MAX / 2, &deleted), 0);
 	ck_assert_int_eq(deleted, 0);
 	ck_assert_int_eq(tst_check_log(f.log, 0, 60, NULL), 65);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 START_TEST(delete_records_raises_start_and_persists_it)
 {
-	fixture f;
+	tst_fixture f;
 	st_slice sl;
 	int deleted;
 
@@ -343,7 +300,7 @@ START_TEST(delete_records_raises_start_and_persists_it)
 	ck_assert_int_eq(st_log_enforce_retention(f.log, 1000, &deleted), 0);
 	ck_assert_int_eq(deleted, 1);
 	ck_assert_int_eq(st_log_start_offset(f.log), 22);
-	fx_reopen(&f);
+	tst_fx_reopen(&f);
 	ck_assert_int_eq(st_log_start_offset(f.log), 22);
 	ck_assert_int_eq(tst_check_log(f.log, 0, 22, NULL), 65);
 	/* Up to the high watermark is allowed: the log is then empty. */
@@ -351,13 +308,13 @@ START_TEST(delete_records_raises_start_and_persists_it)
 	ck_assert_int_eq(st_log_read(f.log, 65, 1, -1, &sl), 0);
 	ck_assert_int_eq(sl.len, 0);
 	st_slice_release(&sl);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
 START_TEST(reader_holding_a_slice_of_a_deleted_segment_still_reads_it)
 {
-	fixture f;
+	tst_fixture f;
 	st_slice sl;
 	int deleted;
 
@@ -385,7 +342,7 @@ START_TEST(reader_holding_a_slice_of_a_deleted_segment_still_reads_it)
 	free(buf);
 	st_slice_release(&sl);
 	ck_assert_int_eq(st_log_read(f.log, 0, 1, -1, &sl), ST_ERR_OFFSET_OUT_OF_RANGE);
-	fx_close(&f);
+	tst_fx_close(&f);
 }
 END_TEST
 
