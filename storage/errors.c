@@ -28,6 +28,9 @@ const char *st_strerror(int err)
 	case ST_ERR_CLOSING: return "log or store is closing";
 	case ST_ERR_CONFIG: return "configuration value out of range";
 	case ST_ERR_TRUNCATED: return "append discarded: an earlier append of the log failed";
+	case ST_ERR_OUT_OF_ORDER_SEQUENCE: return "producer sequence out of order (a gap or an old batch)";
+	case ST_ERR_INVALID_PRODUCER_EPOCH: return "producer epoch older than the partition's (fenced)";
+	case ST_ERR_INVALID_RECORD: return "invalid producer fields (negative sequence or epoch)";
 	default: break;
 	}
 	if (err <= -1000 && err > -2000)

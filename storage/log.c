@@ -22,8 +22,18 @@
  *
  * Sealing. Rolling opens the next segment under the lock (the only I/O an
  * append may wait for) and queues a SEAL task: the writer syncs the old file,
- * writes its indexes, then moves the recovery point to the new segment.
- * Retention only deletes sealed segments.
+ * writes its indexes and the producer-state snapshot taken (in memory,
+ * under the lock) at the roll, then moves the recovery point to the new
+ * segment. Retention only deletes sealed segments.
+ *
+ * Producers. The sequence checks of idempotent batches (producer.c) run
+ * under the log lock, in the same section that assigns offsets, so the
+ * state and the offsets never disagree. A duplicate is queued like an
+ * append with nothing to write: the writer completes it in queue order,
+ * so its callback runs only after the original's, and fails if the
+ * original's write did (a retry is never acknowledged for bytes that are
+ * not there). A failed write rolls the state back with the log end
+ * (st__pstate_truncate).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -44,6 +54,7 @@ void st_log_config_default(st_log_config *c)
 	c->flush_messages = 1;
 	c->flush_ms = 1000;
 	c->log_append_time = false;
+	c->producer_id_expiration_ms = (int64_t)24 * 3600 * 1000;
 }
 
 static int config_check(const st_log_config *c)
@@ -52,7 +63,8 @@ static int config_check(const st_log_config *c)
 	 * offset index are int32. */
 	if (c->segment_bytes < 14 || c->segment_bytes > ST__MAX_SEGMENT_BYTES ||
 	    c->segment_ms < 1 || c->retention_ms < -1 || c->retention_bytes < -1 ||
-	    c->index_interval_bytes < 0 || c->flush_messages < 1 || c->flush_ms < 0)
+	    c->index_interval_bytes < 0 || c->flush_messages < 1 || c->flush_ms < 0 ||
+	    c->producer_id_expiration_ms < 1)
 		return ST_ERR_CONFIG;
 	return 0;
 }
@@ -84,6 +96,7 @@ static void log_free(st_log *log)
 		st__segment_unref(log->segs[i]);
 	free(log->segs);
 	free(log->epochs);
+	st__pstate_free(&log->producers);
 	if (log->lock_fd >= 0)
 		close(log->lock_fd);
 	pthread_mutex_destroy(&log->mu);
@@ -129,6 +142,7 @@ int st_log_open(st_store *s, const char *dir, const st_log_config *cfg,
 	log->cfg = *cfg;
 	log->lock_fd = -1;
 	log->auto_hw = true;
+	st__pstate_init(&log->producers);
 	pthread_mutex_init(&log->mu, NULL);
 	pthread_mutex_init(&log->meta_mu, NULL);
 
@@ -148,6 +162,11 @@ int st_log_open(st_store *s, const char *dir, const st_log_config *cfg,
 	bool clean = file_exists(log->dir, ".clean-shutdown");
 	if ((rc = st__log_recover(log, clean, now_ms)) < 0) {
 		st__logf(s, ST_LOG_ERROR, "%s: cannot open the log: %s", log->dir, st_strerror(rc));
+		goto fail;
+	}
+	if ((rc = st__log_load_producers(log, now_ms)) < 0) {
+		st__logf(s, ST_LOG_ERROR, "%s: cannot rebuild the producer state: %s", log->dir,
+			 st_strerror(rc));
 		goto fail;
 	}
 	if (clean) {
@@ -213,6 +232,20 @@ void st_log_close(st_log *log)
 		rc = -errno;
 	if (rc == 0)
 		rc = task.result;
+	/* The writer is done with the log: the state is final at the end. */
+	uint8_t *snap;
+	size_t snap_len;
+	int src = st__pstate_encode(&log->producers, log->end_offset, &snap, &snap_len);
+	if (src == 0 && !log->offline) {
+		src = st__snapshot_write(log, log->end_offset, snap, snap_len);
+		if (src == 0)
+			st__snapshots_prune(log, 2, -1);
+	}
+	free(snap);
+	if (src < 0)
+		/* Only a cost: the next open replays from an older snapshot. */
+		st__logf(s, ST_LOG_WARN, "%s: cannot write the producer snapshot: %s",
+			 log->dir, st_strerror(src));
 	st__log_persist_epochs(log);
 	if (rc == 0 && !log->offline && !log->epochs_dirty)
 		rc = st_file_write_atomic(log->dir, ".clean-shutdown", "", 0);
@@ -309,6 +342,11 @@ static int roll_locked(st_log *log, int64_t now_ms)
 	 * a rebuild when the segment is next opened. */
 	(void)st__segment_finish_time_index_locked(old);
 	pthread_mutex_unlock(&old->mu);
+	/* Without memory for the snapshot the next recovery replays from an
+	 * older one: slower, never wrong. */
+	if (st__pstate_encode(&log->producers, log->end_offset, &t->snap, &t->snap_len) < 0)
+		t->snap = NULL;
+	t->snap_offset = log->end_offset;
 	t->kind = ST__TASK_SEAL;
 	t->log = log;
 	t->seg = old;
@@ -330,6 +368,7 @@ static bool roll_due(const st_log *log, int64_t len, int64_t records, int64_t no
 
 int st_log_append(st_log *log, st_append *a, int64_t now_ms)
 {
+	st__pupdate up;
 	int64_t records;
 	int rc;
 
@@ -340,6 +379,8 @@ int st_log_append(st_log *log, st_append *a, int64_t now_ms)
 	bool lat = log->cfg.log_append_time;
 	pthread_mutex_unlock(&log->mu);
 	append_stamp(a, lat, now_ms);
+	a->duplicate = false;
+	st__pupdate_init(&up);
 
 	pthread_mutex_lock(&log->mu);
 	if (log->closing) {
@@ -358,6 +399,24 @@ int st_log_append(st_log *log, st_append *a, int64_t now_ms)
 		rc = ST_ERR_OFFSET_OUT_OF_RANGE;
 		goto out;
 	}
+	rc = st__pstate_check(&log->producers, a->data, a->len, log->end_offset, now_ms, &up);
+	if (rc == 1) {
+		a->duplicate = true;
+		a->base_offset = up.dup_first;
+		a->last_offset = up.dup_last;
+		a->log_append_time = -1;
+		a->durable = false;
+		a->priv_log = log;
+		a->priv_file = NULL;
+		a->priv_pos = -1;
+		a->priv_gen = log->gen;
+		a->priv_records = 0;
+		st__store_enqueue(log->store, a);
+		rc = 0;
+		goto out;
+	}
+	if (rc < 0 || (rc = st__pstate_reserve(&log->producers, up.n)) < 0)
+		goto out;
 	if (roll_due(log, (int64_t)a->len, records, now_ms) && (rc = roll_locked(log, now_ms)) < 0)
 		goto out;
 
@@ -395,6 +454,7 @@ int st_log_append(st_log *log, st_append *a, int64_t now_ms)
 	seg->size += (int64_t)a->len;
 	seg->next_offset = off;
 	log->end_offset = off;
+	st__pstate_apply(&log->producers, &up);
 
 	if (a->leader_epoch >= 0 &&
 	    (log->nepochs == 0 || a->leader_epoch > log->epochs[log->nepochs - 1].epoch)) {
@@ -416,6 +476,7 @@ int st_log_append(st_log *log, st_append *a, int64_t now_ms)
 	st__store_enqueue(log->store, a);
 out:
 	pthread_mutex_unlock(&log->mu);
+	st__pupdate_free(&up);
 	return rc;
 }
 
@@ -551,6 +612,10 @@ void st__log_write_failed(st_log *log, st_append *a, int err)
 	seg->next_offset = a->base_offset;
 	log->end_offset = a->base_offset;
 	log->gen++;
+	/* Producers forget the discarded batches; one left with none is
+	 * forgotten and may go on at any sequence (producer.c): lenient, but
+	 * its retries of the discarded batches must be accepted. */
+	st__pstate_truncate(&log->producers, log->end_offset);
 	while (log->nepochs > 0 && log->epochs[log->nepochs - 1].start >= log->end_offset) {
 		log->nepochs--;
 		log->epochs_dirty = true;
@@ -623,7 +688,7 @@ void st__log_count_sync(st_log *log)
 	pthread_mutex_unlock(&log->mu);
 }
 
-void st__log_seal(st_log *log, st__segment *seg)
+void st__log_seal(st_log *log, st__segment *seg, const st__task *t)
 {
 	pthread_mutex_lock(&log->mu);
 	bool skip = seg->removed || seg == active(log) || log->offline;
@@ -644,8 +709,21 @@ void st__log_seal(st_log *log, st__segment *seg)
 		st__logf(log->store, ST_LOG_WARN,
 			 "%s.index: cannot write the index of a rolled segment: %s; it will be rebuilt",
 			 seg->prefix, st_strerror(rc));
-	/* One directory sync covers the index renames and the directory
-	 * entries of this segment and of the one created by the roll. */
+	/* The snapshot covers batches below the new segment, all synced now. */
+	if (t->snap) {
+		pthread_mutex_lock(&log->meta_mu);
+		int src = st__snapshot_write(log, t->snap_offset, t->snap, t->snap_len);
+		if (src == 0)
+			st__snapshots_prune(log, 2, -1);
+		pthread_mutex_unlock(&log->meta_mu);
+		if (src < 0)
+			st__logf(log->store, ST_LOG_WARN,
+				 "%s: cannot write the producer snapshot at %" PRId64 ": %s",
+				 log->dir, t->snap_offset, st_strerror(src));
+	}
+	/* One directory sync covers the index and snapshot renames and the
+	 * directory entries of this segment and of the one created by the
+	 * roll. */
 	int drc = st_dir_fsync(log->dir);
 
 	pthread_mutex_lock(&log->mu);

@@ -10,6 +10,11 @@
  * offset, which the next retention pass deletes. Readers holding a slice of
  * a deleted segment keep reading it through their reference (segment.c).
  *
+ * Producers go with their data: one whose batches all lie below the new
+ * log start is forgotten (Kafka's evictUnretainedProducers), as is one idle
+ * past producer.id.expiration.ms, so the state stays bounded; snapshots
+ * below the first remaining segment are removed (the newest is kept).
+ *
  * Both calls hold log->meta_mu throughout: retention passes and
  * DeleteRecords are serialized with each other and with checkpoint writes,
  * so the head of the segment list only changes here. They do file I/O
@@ -122,8 +127,19 @@ int st_log_enforce_retention(st_log *log, int64_t now_ms, int *deleted)
 			log->hw = log->start_offset;
 	}
 	int64_t start = log->start_offset;
+	int64_t first_base = log->segs[0]->base;
+	size_t producers_before = log->producers.n;
+	int64_t idle_before = now_ms > INT64_MIN + cfg.producer_id_expiration_ms
+			      ? now_ms - cfg.producer_id_expiration_ms : -1;
+	st__pstate_evict(&log->producers, start, idle_before);
+	size_t producers_gone = producers_before - log->producers.n;
 	pthread_mutex_unlock(&log->mu);
 
+	if (producers_gone > 0)
+		st__logf(log->store, ST_LOG_INFO, "%s: %zu producer(s) expired or without data forgotten",
+			 log->dir, producers_gone);
+	if (ngone > 0)
+		st__snapshots_prune(log, SIZE_MAX, first_base);
 	if (start != old_start &&
 	    (rc = st__offset_file_write(log->dir, "log-start-offset", start)) < 0)
 		st__logf(log->store, ST_LOG_WARN, "%s/log-start-offset: cannot write: %s",
@@ -171,8 +187,10 @@ int st_log_delete_records(st_log *log, int64_t new_start)
 		return ST_ERR_OFFSET_OUT_OF_RANGE;
 	}
 	bool raise = new_start > log->start_offset;
-	if (raise)
+	if (raise) {
 		log->start_offset = new_start;
+		st__pstate_evict(&log->producers, new_start, -1);
+	}
 	pthread_mutex_unlock(&log->mu);
 	if (raise && (rc = st__offset_file_write(log->dir, "log-start-offset", new_start)) < 0)
 		st__logf(log->store, ST_LOG_ERROR, "%s/log-start-offset: cannot write: %s",

@@ -232,6 +232,92 @@ int st__segment_index_batch_locked(st__segment *seg, const kp_batch_header *h,
  * close, so a closed segment's max timestamp is one pread away). */
 int st__segment_finish_time_index_locked(st__segment *seg);
 
+/* --------------------------------------------------------- producer.c */
+
+/*
+ * The producers of one log: an open-addressing table (linear probing,
+ * at most half full) of st_producer keyed by producer id; a free slot has
+ * producer_id -1. Guarded by the log lock.
+ */
+typedef struct st__pstate {
+	st_producer *slots;           /* owned; cap entries */
+	size_t cap;                   /* 0 or a power of two */
+	size_t n;
+} st__pstate;
+
+void st__pstate_init(st__pstate *ps);
+void st__pstate_free(st__pstate *ps);
+/* The producer's entry, or NULL. Borrowed until the table changes. */
+st_producer *st__pstate_find(const st__pstate *ps, int64_t producer_id);
+/* Room for `more` new producers, so st__pstate_put() cannot fail. 0 or
+ * -ENOMEM. */
+int st__pstate_reserve(st__pstate *ps, size_t more);
+/* Inserts or replaces by producer id (room reserved). */
+void st__pstate_put(st__pstate *ps, const st_producer *p);
+/* Keeps the producers for which keep() is true (it may change the entry
+ * but not its id, and must give the same answer when asked twice). */
+void st__pstate_filter(st__pstate *ps, bool (*keep)(st_producer *p, void *arg), void *arg);
+
+/*
+ * The producer updates of one append, checked but not yet applied: copies
+ * of the entries as they will be (a small inline array, heap beyond it).
+ */
+typedef struct st__pupdate {
+	st_producer *e;
+	size_t n, cap;
+	st_producer small[2];
+	int64_t dup_first, dup_last;  /* a duplicate's original offsets */
+} st__pupdate;
+
+void st__pupdate_init(st__pupdate *up);
+void st__pupdate_free(st__pupdate *up);
+/*
+ * Checks every batch of [data, data+len) (already validated) that carries a
+ * producer id, as if appended at base_offset, against ps and the batches
+ * before it (Kafka's ProducerAppendInfo). Returns 0 (the updates are in up),
+ * 1 if a batch repeats one of its producer's last batches (up->dup_first,
+ * dup_last: the original's offsets; nothing may be appended), or
+ * ST_ERR_INVALID_PRODUCER_EPOCH, ST_ERR_OUT_OF_ORDER_SEQUENCE,
+ * ST_ERR_INVALID_RECORD, -ENOMEM. ps is not changed.
+ */
+int st__pstate_check(const st__pstate *ps, const uint8_t *data, size_t len,
+		     int64_t base_offset, int64_t now_ms, st__pupdate *up);
+/* Applies checked updates (room reserved for up->n). */
+void st__pstate_apply(st__pstate *ps, const st__pupdate *up);
+/* Recovery: applies one batch already in the log, without checks (the
+ * log is the truth). 0 or -ENOMEM. */
+int st__pstate_replay(st__pstate *ps, const kp_batch_header *h, int64_t now_ms);
+
+/* The state after a truncation of the log end to `end` (a failed write):
+ * batches at or above it are dropped, producers left with none forgotten. */
+void st__pstate_truncate(st__pstate *ps, int64_t end);
+/* Forgets producers whose last batch ends below `start` (retention,
+ * DeleteRecords) or that are idle since before `idle_before` (-1: none). */
+void st__pstate_evict(st__pstate *ps, int64_t start, int64_t idle_before);
+
+/*
+ * Snapshot files (format at the top of producer.c). encode: *buf is
+ * malloc'ed (free()). decode: into an empty table. 0, -ENOMEM or
+ * ST_ERR_CORRUPT.
+ */
+int st__pstate_encode(const st__pstate *ps, int64_t offset, uint8_t **buf, size_t *len);
+int st__pstate_decode(const uint8_t *buf, size_t len, int64_t *offset, st__pstate *out);
+
+/*
+ * At open, after the segments are recovered (single-threaded): loads the
+ * newest snapshot at or below the log end that checks out (removing those
+ * above the end and those that do not), replays the batches after it and
+ * forgets producers below the log start. 0 or an error.
+ */
+int st__log_load_producers(st_log *log, int64_t now_ms);
+/* Writes <dir>/<offset>.snapshot from an encoded buffer (temporary file,
+ * fsync, rename; the caller fsyncs the directory). 0 or -errno.
+ * @locality any (blocks; callers hold meta_mu or are single-threaded) */
+int st__snapshot_write(st_log *log, int64_t offset, const uint8_t *buf, size_t len);
+/* Removes all but the newest `keep` snapshots, and those below `below`
+ * except the newest. Best effort (logs what it cannot remove). */
+void st__snapshots_prune(st_log *log, size_t keep, int64_t below);
+
 /* ------------------------------------------------------- checkpoint.c */
 
 /* Writes `len` bytes to <dir>/<name> atomically: a temporary file, fsync,
@@ -324,6 +410,10 @@ struct st__task {
 	enum st__task_kind kind;
 	st_log *log;
 	st__segment *seg;             /* SEAL: a reference the task owns */
+	uint8_t *snap;                /* SEAL: encoded producer state at the
+	                                 roll (malloc'ed; NULL without memory) */
+	size_t snap_len;
+	int64_t snap_offset;
 	bool waited;                  /* a thread waits in st__store_wait() */
 	bool done;                    /* store->mu */
 	int result;
@@ -390,6 +480,7 @@ struct st_log {
 	bool epochs_dirty;
 	int64_t appends, syncs;
 	st_recovery_report report;
+	st__pstate producers;         /* idempotent producers (producer.c) */
 
 	pthread_mutex_t meta_mu;      /* checkpoint files */
 
@@ -420,9 +511,9 @@ void st__log_commit(st_log *log, st_append *a);
  * once, naming `path`. */
 void st__log_set_offline(st_log *log, int err, const char *path);
 void st__log_count_sync(st_log *log);
-/* SEAL task: the rolled segment is synced, its index written, the recovery
- * point advanced. */
-void st__log_seal(st_log *log, st__segment *seg);
+/* SEAL task: the rolled segment is synced, its index and the task's
+ * producer snapshot written, the recovery point advanced. */
+void st__log_seal(st_log *log, st__segment *seg, const st__task *t);
 /* Writes the leader-epoch checkpoint if it changed. @locality any (takes
  * meta_mu; also called by st_log_close). */
 void st__log_persist_epochs(st_log *log);

@@ -13,11 +13,12 @@
  *     <dir>/log-start-offset                persisted log start offset
  *     <dir>/recovery-point                  offsets below are known good
  *     <dir>/leader-epoch-checkpoint         leader epoch -> start offset
+ *     <dir>/00000000000000000000.snapshot   producer state below that offset
  *     <dir>/.clean-shutdown                 present only after a clean close
  *     <dir>/.lock                           flock()ed while a process has it open
  *
  * (the byte formats are specified at the top of storage/segment.c,
- * storage/index.c and storage/checkpoint.c).
+ * storage/index.c, storage/checkpoint.c and storage/producer.c).
  *
  * Flow of an append: the caller hands a buffer of complete batches to
  * st_log_append(); under the log's short lock the batches are validated,
@@ -56,6 +57,12 @@ enum st_err {
 	ST_ERR_CONFIG = -2008,          /* a configuration value is out of range */
 	ST_ERR_TRUNCATED = -2009,       /* the append was discarded: an earlier append
 	                                   of the same log failed and offsets rolled back */
+	/* Idempotent producers (storage/producer.c), Kafka's names: */
+	ST_ERR_OUT_OF_ORDER_SEQUENCE = -2010, /* a gap in a producer's sequence */
+	ST_ERR_INVALID_PRODUCER_EPOCH = -2011,/* an epoch older than the producer's
+	                                   latest on this partition (fenced) */
+	ST_ERR_INVALID_RECORD = -2012,  /* producer fields no producer can send
+	                                   (negative sequence or epoch with an id) */
 };
 
 /* Static name for any error this module returns (st_err, kp_err or -errno). */
@@ -105,6 +112,8 @@ typedef struct st_log_config {
 	int64_t flush_ms;             /* flush.ms: with flush_messages > 1, longest a
 	                                 written batch stays unsynced; default 1000 */
 	bool log_append_time;         /* message.timestamp.type=LogAppendTime */
+	int64_t producer_id_expiration_ms; /* producer.id.expiration.ms: a producer
+	                                 idle this long is forgotten (1 day) */
 } st_log_config;
 
 void st_log_config_default(st_log_config *c);
@@ -167,6 +176,11 @@ struct st_append {
 	int64_t base_offset;          /* first offset assigned */
 	int64_t last_offset;          /* last offset assigned */
 	int64_t log_append_time;      /* -1 unless log_append_time */
+	/* The batches repeat one of the last 5 batches of their producer (a
+	 * retry): nothing is written; base_offset and last_offset are the
+	 * original's, and the callback runs once the original is readable
+	 * (err ST_ERR_TRUNCATED if the original's write failed). */
+	bool duplicate;
 	/* OUT: set before the callback. */
 	bool durable;                 /* the bytes were fdatasync'ed */
 
@@ -180,11 +194,16 @@ struct st_append {
 };
 
 /*
- * Validates the batches (magic, sizes, CRC: a kp_err on failure), assigns
- * offsets, rolls the segment if segment.bytes or segment.ms says so, and
- * queues the bytes to the writer. Returns 0 (the callback will run exactly
- * once) or an error (it will not): a kp_err, ST_ERR_TOO_LARGE,
- * ST_ERR_OFFLINE, ST_ERR_CLOSING or -errno from a roll. Never waits for I/O
+ * Validates the batches (magic, sizes, CRC: a kp_err on failure), checks
+ * the producer fields of idempotent batches (producerId >= 0) against the
+ * log's producer state under the log lock -- so offsets and sequences
+ * always agree -- assigns offsets, rolls the segment if segment.bytes or
+ * segment.ms says so, and queues the bytes to the writer. A retry of one of
+ * a producer's last 5 batches is not appended: a->duplicate is set (see
+ * above). Returns 0 (the callback will run exactly once) or an error (it
+ * will not): a kp_err, ST_ERR_TOO_LARGE, ST_ERR_OFFLINE, ST_ERR_CLOSING,
+ * ST_ERR_OUT_OF_ORDER_SEQUENCE, ST_ERR_INVALID_PRODUCER_EPOCH,
+ * ST_ERR_INVALID_RECORD, -ENOMEM or -errno from a roll. Never waits for I/O
  * except the open() of a new segment on roll.
  * @locality any; appends to one log are ordered as their calls.
  */
@@ -250,6 +269,10 @@ int st_log_roll(st_log *log, int64_t now_ms);
  * Deletes whole closed segments that retention.ms or retention.bytes say
  * must go, and those wholly below the log start offset; advances and persists
  * the log start offset. *deleted (may be NULL) counts segments removed.
+ * Also forgets producers idle past producer_id_expiration_ms (now_ms is
+ * the wall clock, as for appends) and those whose batches are all below
+ * the log start offset, and removes their snapshots below the first
+ * segment.
  * Never the active segment, nor a rolled one the writer has not sealed yet.
  * Blocks on small file I/O (stat, unlink, an atomic checkpoint write): call
  * it from a background thread, not a reactor.
@@ -257,7 +280,8 @@ int st_log_roll(st_log *log, int64_t now_ms);
 int st_log_enforce_retention(st_log *log, int64_t now_ms, int *deleted);
 
 /* Raises the log start offset (DeleteRecords) and persists it. Segments
- * wholly below it go at the next retention pass.
+ * wholly below it go at the next retention pass; producers with no batch
+ * left at or above it are forgotten at once.
  * ST_ERR_OFFSET_OUT_OF_RANGE above the high watermark. Blocks on an atomic
  * checkpoint write, like st_log_enforce_retention(). */
 int st_log_delete_records(st_log *log, int64_t new_start);
@@ -281,6 +305,44 @@ void st_log_get_stats(st_log *log, st_log_stats *out);
 
 /* Leader epoch of the latest entry in the leader-epoch checkpoint, or -1. */
 int32_t st_log_latest_epoch(st_log *log);
+
+/* ------------------------------------------------------ producer state */
+
+/*
+ * What a partition knows of one idempotent producer (Kafka's
+ * ProducerStateEntry): its latest epoch and its last batches, oldest first.
+ * Sequences are int32 and wrap from INT32_MAX to 0, as Kafka's do.
+ */
+#define ST_PRODUCER_BATCHES 5
+
+typedef struct st_producer_batch {
+	int32_t first_seq, last_seq;
+	int64_t first_offset, last_offset;
+} st_producer_batch;
+
+typedef struct st_producer {
+	int64_t producer_id;          /* >= 0 */
+	int16_t producer_epoch;
+	int n_batches;                /* 1 .. ST_PRODUCER_BATCHES */
+	int64_t last_timestamp;       /* wall clock (ms) of its last append */
+	st_producer_batch batches[ST_PRODUCER_BATCHES];
+} st_producer;
+
+/*
+ * A copy of the log's producer state, in no particular order: *out is
+ * malloc'ed (caller frees with free(); NULL when *n is 0). 0 or -ENOMEM.
+ * @locality any
+ */
+int st_log_producers(st_log *log, st_producer **out, size_t *n);
+
+/*
+ * Reads and checks a producer-state snapshot file (dump-log): *offset is
+ * the log offset it was taken at, *out a malloc'ed array (free()) of *n
+ * producers. -errno, or ST_ERR_CORRUPT for a file that does not check out
+ * (bad magic, version, size or xxhash checksum, or fields out of range).
+ * @locality any (blocks on the read)
+ */
+int st_snapshot_read(const char *path, int64_t *offset, st_producer **out, size_t *n);
 
 /* ------------------------------------------------------------ small files */
 

@@ -539,6 +539,8 @@ static void batch_start(writer *wr, batch *b)
 			sl->err = ST_ERR_OFFLINE;
 			continue;
 		}
+		if (a->duplicate)
+			continue;  /* nothing to write; retired in order (log.c) */
 		int bl = batch_log(b, log);
 		if (bl < 0) {
 			sl->req = -2;
@@ -623,8 +625,9 @@ static void run_tasks(writer *wr, batch *b)
 		st_log *log = t->log;
 		switch (t->kind) {
 		case ST__TASK_SEAL:
-			st__log_seal(log, t->seg);
+			st__log_seal(log, t->seg, t);
 			st__segment_unref(t->seg);
+			free(t->snap);
 			break;
 		case ST__TASK_CLOSE:
 			if (log->w_dirty && !log->offline) {
@@ -678,6 +681,20 @@ static void batch_retire(writer *wr, batch *b)
 		st_log *log = a->priv_log;
 		if (sl->err)
 			continue;
+		if (a->duplicate) {
+			/* Retired after the original (queue order): it stands if
+			 * the original became readable, so a retry is never
+			 * acknowledged for a write that failed. */
+			pthread_mutex_lock(&log->mu);
+			if (log->offline)
+				sl->err = ST_ERR_OFFLINE;
+			else if (a->last_offset >= log->readable_end)
+				sl->err = ST_ERR_TRUNCATED;
+			else
+				a->durable = log->cfg.flush_messages <= 1;
+			pthread_mutex_unlock(&log->mu);
+			continue;
+		}
 		blog *bl = &b->logs[log->w_bl];
 		assert(bl->log == log);
 		if (b->nomem && (bl->flush_messages <= 1 || bl->sync_now))
@@ -704,7 +721,8 @@ static void batch_retire(writer *wr, batch *b)
 		st__segment *seg = a->priv_file;
 		/* After the callback the append belongs to the caller again. */
 		a->cb(a, b->w[i].err);
-		st__segment_unref(seg);
+		if (seg)  /* a duplicate holds none */
+			st__segment_unref(seg);
 	}
 	b->nw = 0;
 	b->nlogs = 0;
