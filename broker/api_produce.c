@@ -15,6 +15,14 @@
  * A partition with a bad batch appends nothing; other partitions of the same
  * request are not affected, as in Kafka.
  *
+ * Idempotent producers: storage checks each batch's producer id, epoch and
+ * sequence under the log lock (st_log_append). A retry of a batch already
+ * appended comes back as a duplicate and is answered with the original's
+ * base offset, as Kafka answers it; a sequence gap is
+ * OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch INVALID_PRODUCER_EPOCH.
+ * Transactional batches are refused (INVALID_TXN_STATE): no producer can
+ * hold a transactional id here (producer_ids.c).
+ *
  * Completion: each accepted append's callback runs on the writer thread once
  * its bytes are written (and synced, per the log's flush policy). It records
  * the result, wakes long-poll fetches on the partition and counts down
@@ -203,6 +211,10 @@ static int16_t produce_check(const br_topic *topic, const uint8_t *data, size_t 
 			*why = "control batch from a producer";
 			return KE_CORRUPT_MESSAGE;
 		}
+		if (h.attributes & KP_ATTR_TRANSACTIONAL) {
+			*why = "transactional batch (transactions are not supported)";
+			return KE_INVALID_TXN_STATE;
+		}
 		if (kp_batch_codec(&h) > KP_CODEC_ZSTD) {
 			*why = "unknown compression codec";
 			return KE_CORRUPT_MESSAGE;
@@ -266,7 +278,11 @@ static void produce_appended_cb(st_append *a, int err)
 	produce_state *ps = pp->ps;
 
 	pp->err = err;
-	if (err == 0)
+	if (err == 0 && a->duplicate)
+		br__logf(ST_LOG_INFO, "produce to %s-%d: retry of the batch at offsets %lld-%lld "
+			 "answered with its offsets, not appended again", pp->topic->name,
+			 pp->part->index, (long long)a->base_offset, (long long)a->last_offset);
+	else if (err == 0)
 		br_part_wake_fetches(pp->part);
 	else
 		br__logf(ST_LOG_ERROR, "produce to %s-%d: append failed: %s", pp->topic->name,
@@ -369,9 +385,21 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 	atomic_fetch_add(&ps->pending, 1);
 	err = st_log_append(pp->part->log, &pp->app, now_ms);
 	if (err) {
+		kp_batch_header h;
 		atomic_fetch_sub(&ps->pending, 1);
-		br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d: append refused: %s", req->peer,
-			 (int)tname.len, (const char *)tname.p, pd->Index, st_strerror(err));
+		/* A sequence refusal names the producer (from the first batch,
+		 * which storage has validated). */
+		if ((err == ST_ERR_OUT_OF_ORDER_SEQUENCE || err == ST_ERR_INVALID_PRODUCER_EPOCH ||
+		     err == ST_ERR_INVALID_RECORD) &&
+		    kp_batch_header_parse(pp->app.data, pp->app.len, &h) == 0)
+			br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d: producer %lld epoch %d "
+				 "sequence %d (%d records) refused: %s", req->peer, (int)tname.len,
+				 (const char *)tname.p, pd->Index, (long long)h.producer_id,
+				 h.producer_epoch, h.base_sequence, h.records_count, st_strerror(err));
+		else
+			br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d: append refused: %s",
+				 req->peer, (int)tname.len, (const char *)tname.p, pd->Index,
+				 st_strerror(err));
 		pp->out->ErrorCode = br_request_note_error(req, br_kafka_error(err));
 		return;
 	}

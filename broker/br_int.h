@@ -109,6 +109,13 @@ typedef struct br_broker {
 	br_reactor *admin;
 	uint8_t cluster_id[16];       /* persisted in the first log dir (meta.properties) */
 	char cluster_id_str[23];      /* its base64url form, as Kafka prints it */
+	/* producer_ids.c: the producer-id manager. The one mutable part: owned
+	 * by the admin thread (InitProducerId is a blocking API). */
+	struct {
+		int64_t next;         /* the next id to hand out */
+		int64_t block_end;    /* ids below it are reserved on disk */
+		bool loaded;          /* the block file was read */
+	} producer_ids;
 } br_broker;
 
 /* ============================================================== net layer */
@@ -536,5 +543,35 @@ int br_api_fetch(br_request *req);            /* api_fetch.c: Fetch v4-v13;
                                                  long poll parks */
 int br_api_list_offsets(br_request *req);     /* api_list_offsets.c: v1-v7 */
 int br_api_delete_records(br_request *req);   /* api_delete_records.c: v0-v2 */
+
+/* ==================================================== idempotent producers */
+
+/* producer_ids.c, api_describe_producers.c; the sequence checks themselves
+ * are storage's (st_log_append), mapped to Kafka codes in errors.c. */
+
+/* Kafka error codes of idempotent produce and InitProducerId. */
+enum br_kafka_error_code_producers {
+	KE_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
+	KE_INVALID_PRODUCER_EPOCH = 47,
+	KE_INVALID_TXN_STATE = 48,
+	KE_TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53,
+	KE_INVALID_RECORD = 87,
+};
+
+/* Producer ids are reserved on disk this many at a time. */
+#define BR_PRODUCER_ID_BLOCK 1000
+
+/* A new producer id in *out, reserving the next block in
+ * <log.dirs[0]>/producer-id-block first when needed. 0, -errno or
+ * ST_ERR_CORRUPT (the file does not parse; logged). @locality admin */
+int br_producer_ids_next(br_broker *b, int64_t *out);
+/* Whether `id` may have been handed out by this broker, in this run or an
+ * earlier one (ids below the current block). @locality admin */
+bool br_producer_ids_issued(br_broker *b, int64_t id);
+
+/* InitProducerId v0-v5 (blocking: runs on the admin thread) and
+ * DescribeProducers v0 (reactor). */
+int br_api_init_producer_id(br_request *req);
+int br_api_describe_producers(br_request *req);
 
 #endif /* REWIND_BR_INT_H */

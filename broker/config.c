@@ -69,6 +69,7 @@ static const struct cfg_key keys[] = {
 	{ "default.replication.factor", CFG_I16, F(default_replication_factor), 1, INT16_MAX, 1, NO_UNIT, true },
 	{ "compression.type", CFG_CODEC, F(compression_type), 0, 0, 1, NO_UNIT, true },
 	{ "message.max.bytes", CFG_I32, F(message_max_bytes), 0, INT32_MAX, 1, NO_UNIT, true },
+	{ "producer.id.expiration.ms", CFG_I64, F(log.producer_id_expiration_ms), 1, INT64_MAX, 1, NO_UNIT, true },
 };
 
 #undef F

@@ -35,6 +35,12 @@ int16_t br_kafka_error(int err)
 		return KE_NONE;
 	case ST_ERR_CONFIG:
 		return KE_INVALID_CONFIG;
+	case ST_ERR_OUT_OF_ORDER_SEQUENCE:
+		return KE_OUT_OF_ORDER_SEQUENCE_NUMBER;
+	case ST_ERR_INVALID_PRODUCER_EPOCH:
+		return KE_INVALID_PRODUCER_EPOCH;
+	case ST_ERR_INVALID_RECORD:
+		return KE_INVALID_RECORD;
 	/* proto: a batch that does not validate */
 	case KP_ERR_CRC:
 	case KP_ERR_MAGIC:

@@ -34,12 +34,15 @@ const br_api br_apis[] = {
 	{ KP_API_CREATE_TOPICS, 0, 7, br_handle_create_topics, true },     /* api_admin.c */
 	{ KP_API_DELETE_TOPICS, 0, 6, br_handle_delete_topics, true },
 	{ KP_API_DELETE_RECORDS, 0, 2, br_api_delete_records, true },      /* api_delete_records.c */
+	/* Blocking: it may reserve a block of producer ids on disk. */
+	{ KP_API_INIT_PRODUCER_ID, 0, 5, br_api_init_producer_id, true },  /* producer_ids.c */
 	{ KP_API_DESCRIBE_CONFIGS, 0, 4, br_handle_describe_configs }, /* api_configs.c */
 	{ KP_API_ALTER_CONFIGS, 0, 2, br_handle_alter_configs, true },
 	{ KP_API_DESCRIBE_LOG_DIRS, 0, 4, br_handle_describe_log_dirs },
 	{ KP_API_CREATE_PARTITIONS, 0, 3, br_handle_create_partitions, true }, /* api_admin.c */
 	{ KP_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, br_handle_incremental_alter_configs, true },
 	{ KP_API_DESCRIBE_CLUSTER, 0, 1, br_handle_describe_cluster },
+	{ KP_API_DESCRIBE_PRODUCERS, 0, 0, br_api_describe_producers },    /* api_describe_producers.c */
 };
 
 const size_t br_apis_len = sizeof(br_apis) / sizeof(br_apis[0]);

@@ -1,6 +1,7 @@
 /*
  * test_produce_fetch.c -- the data layer's handlers (Produce, Fetch,
- * ListOffsets, DeleteRecords) driven with encoded requests.
+ * ListOffsets, DeleteRecords, and for idempotent producers InitProducerId
+ * and DescribeProducers) driven with encoded requests.
  *
  * Each test opens real topics (br_topics_open on a temporary log dir, with a
  * real storage store) and feeds requests built with the generated encoders
@@ -1265,6 +1266,306 @@ START_TEST(delete_records_raises_the_log_start_offset)
 }
 END_TEST
 
+
+/* ------------------------------------------------- idempotent producers */
+
+/* InitProducerId at `version`; the handler's return in *rc. */
+static kp_InitProducerIdResponse init_pid(int16_t version, const char *txn_id, int64_t pid,
+					  int16_t epoch, int *rc)
+{
+	kp_InitProducerIdRequest m;
+	kp_InitProducerIdResponse resp;
+	treq *t = treq_new(KP_API_INIT_PRODUCER_ID, version);
+	kp_reader rd;
+
+	kp_InitProducerIdRequest_init(&m);
+	m.TransactionalId = txn_id ? kp_str_from(txn_id) : (kp_str){ NULL, -1 };
+	m.TransactionTimeoutMs = 60000;
+	m.ProducerId = pid;
+	m.ProducerEpoch = epoch;
+	ck_assert_int_eq(kp_InitProducerIdRequest_encode(&t->body, version, &m), 0);
+	*rc = treq_run(t, br_api_init_producer_id);
+	kp_InitProducerIdResponse_init(&resp);
+	if (*rc == BR_RESPOND) {
+		rd = treq_response(t);
+		ck_assert_int_eq(kp_InitProducerIdResponse_decode(&rd, version, &t->r.arena, &resp), 0);
+		ck_assert_uint_eq(kp_reader_left(&rd), 0);
+		ck_assert_int_eq(t->r.error_code, resp.ErrorCode);
+	}
+	treq_free(t);
+	return resp;
+}
+
+static kp_InitProducerIdResponse init_pid_ok(int16_t version, int64_t pid, int16_t epoch)
+{
+	int rc;
+	kp_InitProducerIdResponse r = init_pid(version, NULL, pid, epoch, &rc);
+
+	ck_assert_int_eq(rc, BR_RESPOND);
+	ck_assert_int_eq(r.ErrorCode, KE_NONE);
+	return r;
+}
+
+START_TEST(init_producer_id_hands_out_unique_ids_that_survive_a_restart)
+{
+	broker_open();
+	for (int16_t v = 0; v <= 5; v++) {
+		kp_InitProducerIdResponse r = init_pid_ok(v, -1, -1);
+		ck_assert_int_eq(r.ProducerId, v);
+		ck_assert_int_eq(r.ProducerEpoch, 0);
+	}
+	/* A restart (the manager forgets everything but its file) skips the
+	 * rest of the reserved block: ids never repeat. */
+	memset(&g_b.producer_ids, 0, sizeof(g_b.producer_ids));
+	ck_assert_int_eq(init_pid_ok(4, -1, -1).ProducerId, BR_PRODUCER_ID_BLOCK);
+	/* Past a block: the next one is reserved on the way. */
+	for (int i = 1; i < BR_PRODUCER_ID_BLOCK; i++)
+		(void)init_pid_ok(1, -1, -1);
+	ck_assert_int_eq(init_pid_ok(1, -1, -1).ProducerId, 2 * BR_PRODUCER_ID_BLOCK);
+	memset(&g_b.producer_ids, 0, sizeof(g_b.producer_ids));
+	ck_assert_int_eq(init_pid_ok(1, -1, -1).ProducerId, 3 * BR_PRODUCER_ID_BLOCK);
+	broker_close();
+}
+END_TEST
+
+START_TEST(init_producer_id_bumps_the_epoch_of_an_id_it_handed_out)
+{
+	int rc;
+
+	broker_open();
+	kp_InitProducerIdResponse r = init_pid_ok(3, -1, -1);
+	ck_assert_int_eq(r.ProducerId, 0);
+	r = init_pid_ok(3, 0, 0);
+	ck_assert_int_eq(r.ProducerId, 0);
+	ck_assert_int_eq(r.ProducerEpoch, 1);
+	r = init_pid_ok(4, 0, 1);
+	ck_assert_int_eq(r.ProducerId, 0);
+	ck_assert_int_eq(r.ProducerEpoch, 2);
+	/* After a restart the earlier run's ids are still recognised. */
+	memset(&g_b.producer_ids, 0, sizeof(g_b.producer_ids));
+	r = init_pid_ok(5, 0, 7);
+	ck_assert_int_eq(r.ProducerId, 0);
+	ck_assert_int_eq(r.ProducerEpoch, 8);
+	/* An id never handed out gets a new one, as does the last epoch. */
+	r = init_pid_ok(3, 555555, 3);
+	ck_assert_int_eq(r.ProducerId, BR_PRODUCER_ID_BLOCK);
+	ck_assert_int_eq(r.ProducerEpoch, 0);
+	r = init_pid_ok(3, 0, 32766);
+	ck_assert_int_eq(r.ProducerId, BR_PRODUCER_ID_BLOCK + 1);
+	ck_assert_int_eq(r.ProducerEpoch, 0);
+	/* Before v3 the fields do not exist: always a new id. */
+	r = init_pid_ok(2, -1, -1);
+	ck_assert_int_eq(r.ProducerId, BR_PRODUCER_ID_BLOCK + 2);
+	/* One of the two set is a bad request, as in Kafka. */
+	r = init_pid(3, NULL, 0, -1, &rc);
+	ck_assert_int_eq(rc, BR_RESPOND);
+	ck_assert_int_eq(r.ErrorCode, KE_INVALID_REQUEST);
+	ck_assert_int_eq(r.ProducerId, -1);
+	r = init_pid(3, NULL, -1, 2, &rc);
+	ck_assert_int_eq(r.ErrorCode, KE_INVALID_REQUEST);
+	broker_close();
+}
+END_TEST
+
+START_TEST(init_producer_id_refuses_transactions_bad_files_and_garbage)
+{
+	int rc;
+	char path[512];
+
+	broker_open();
+	kp_InitProducerIdResponse r = init_pid(1, "txn-1", -1, -1, &rc);
+	ck_assert_int_eq(rc, BR_RESPOND);
+	ck_assert_int_eq(r.ErrorCode, KE_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+	ck_assert_int_eq(r.ProducerId, -1);
+	r = init_pid(1, "", -1, -1, &rc);
+	ck_assert_int_eq(r.ErrorCode, KE_INVALID_REQUEST);
+
+	/* A block file that does not parse: no id rather than a repeated one. */
+	snprintf(path, sizeof(path), "%s/producer-id-block", g_dir);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("0\nbanana\n", f);
+	fclose(f);
+	r = init_pid(1, NULL, -1, -1, &rc);
+	ck_assert_int_eq(rc, BR_RESPOND);
+	ck_assert_int_eq(r.ErrorCode, KE_UNKNOWN_SERVER_ERROR);
+	ck_assert_int_eq(r.ProducerId, -1);
+	f = fopen(path, "w");
+	fputs("0\n4000\n", f);
+	fclose(f);
+	ck_assert_int_eq(init_pid_ok(1, -1, -1).ProducerId, 4000);
+
+	/* A body that does not decode closes the connection. */
+	treq *t = treq_new(KP_API_INIT_PRODUCER_ID, 4);
+	kp_buf_put(&t->body, "\x05", 1);
+	ck_assert_int_lt(treq_run(t, br_api_init_producer_id), 0);
+	treq_free(t);
+	broker_close();
+}
+END_TEST
+
+/* One batch of n records from producer pid/epoch at sequence seq. */
+static pp_result produce_seq(const char *topic, int64_t pid, int16_t epoch, int32_t seq, int n,
+			     int16_t attrs)
+{
+	kp_batch_builder bb;
+	kp_buf b;
+
+	kp_buf_init(&b);
+	kp_batch_builder_init(&bb, KP_CODEC_NONE, 0);
+	bb.producer_id = pid;
+	bb.producer_epoch = epoch;
+	bb.base_sequence = seq;
+	bb.attributes_extra = attrs;
+	for (int i = 0; i < n; i++)
+		ck_assert_int_eq(kp_batch_builder_add(&bb, 1000 + i, NULL, -1, "v", 1, NULL, 0), 0);
+	ck_assert_int_eq(kp_batch_builder_finish(&bb, &b), 0);
+	kp_batch_builder_free(&bb);
+	pp_result r = produce(topic, 0, -1, 7, &b);
+	kp_buf_free(&b);
+	return r;
+}
+
+static int64_t end_offset(const char *topic)
+{
+	br_topic *t = br_topics_get(g_b.topics, topic, strlen(topic));
+	ck_assert_ptr_nonnull(t);
+	int64_t end = st_log_end_offset(br_topic_part(t, 0)->log);
+	br_topic_put(t);
+	return end;
+}
+
+START_TEST(produce_idempotent_retry_gap_and_old_epoch_get_kafkas_answers)
+{
+	pp_result r;
+
+	broker_open();
+	topic_create("t", 1, NULL, NULL);
+	r = produce_seq("t", 0, 0, 0, 3, 0);
+	ck_assert_int_eq(r.err, KE_NONE);
+	ck_assert_int_eq(r.base_offset, 0);
+	r = produce_seq("t", 0, 0, 3, 2, 0);
+	ck_assert_int_eq(r.base_offset, 3);
+	/* The retry: the original's offset, nothing appended. */
+	r = produce_seq("t", 0, 0, 0, 3, 0);
+	ck_assert_int_eq(r.err, KE_NONE);
+	ck_assert_int_eq(r.base_offset, 0);
+	ck_assert_int_eq(r.log_append_time, -1);
+	ck_assert_int_eq(end_offset("t"), 5);
+	r = produce_seq("t", 0, 0, 9, 1, 0);
+	ck_assert_int_eq(r.err, KE_OUT_OF_ORDER_SEQUENCE_NUMBER);
+	ck_assert_int_eq(r.base_offset, -1);
+	r = produce_seq("t", 0, 1, 0, 1, 0);
+	ck_assert_int_eq(r.err, KE_NONE);
+	r = produce_seq("t", 0, 0, 5, 1, 0);
+	ck_assert_int_eq(r.err, KE_INVALID_PRODUCER_EPOCH);
+	r = produce_seq("t", 0, 1, -3, 1, 0);
+	ck_assert_int_eq(r.err, KE_INVALID_RECORD);
+	r = produce_seq("t", 0, 1, 1, 1, KP_ATTR_TRANSACTIONAL);
+	ck_assert_int_eq(r.err, KE_INVALID_TXN_STATE);
+	ck_assert_int_eq(end_offset("t"), 6);
+	/* Fetch returns each record once. */
+	fetch_args fa = { .version = 11, .offset = 0, .part_max = 1 << 20, .max_bytes = 1 << 20 };
+	fetch_result fr = fetch("t", 0, &fa);
+	ck_assert_int_eq(fr.err, KE_NONE);
+	ck_assert_int_eq(fr.hw, 6);
+	fetch_result_free(&fr);
+	broker_close();
+}
+END_TEST
+
+static kp_DescribeProducersResponse describe_producers(treq **tp, const char *topic,
+						       const int32_t *parts, int n)
+{
+	kp_DescribeProducersRequest m;
+	kp_DescribeProducersRequest_TopicRequest tr;
+	kp_DescribeProducersResponse resp;
+	treq *t = treq_new(KP_API_DESCRIBE_PRODUCERS, 0);
+
+	kp_DescribeProducersRequest_init(&m);
+	kp_DescribeProducersRequest_TopicRequest_init(&tr);
+	tr.Name = kp_str_from(topic);
+	tr.PartitionIndexes.count = n;
+	tr.PartitionIndexes.items = (int32_t *)parts;
+	m.Topics.count = 1;
+	m.Topics.items = &tr;
+	ck_assert_int_eq(kp_DescribeProducersRequest_encode(&t->body, 0, &m), 0);
+	ck_assert_int_eq(treq_run(t, br_api_describe_producers), BR_RESPOND);
+	kp_reader rd = treq_response(t);
+	ck_assert_int_eq(kp_DescribeProducersResponse_decode(&rd, 0, &t->r.arena, &resp), 0);
+	ck_assert_uint_eq(kp_reader_left(&rd), 0);
+	*tp = t;
+	return resp;
+}
+
+START_TEST(describe_producers_lists_each_partitions_producers)
+{
+	treq *t;
+	const int32_t parts[] = { 0, 1, 7 };
+
+	broker_open();
+	topic_create("t", 2, NULL, NULL);
+	ck_assert_int_eq(produce_seq("t", 11, 2, 0, 4, 0).err, KE_NONE);
+	ck_assert_int_eq(produce_seq("t", 12, 0, 100, 1, 0).err, KE_NONE);
+	kp_DescribeProducersResponse r = describe_producers(&t, "t", parts, 3);
+	ck_assert_int_eq(r.Topics.count, 1);
+	ck_assert_int_eq(r.Topics.items[0].Partitions.count, 3);
+	kp_DescribeProducersResponse_PartitionResponse *p0 = &r.Topics.items[0].Partitions.items[0];
+	ck_assert_int_eq(p0->ErrorCode, KE_NONE);
+	ck_assert_int_eq(p0->ActiveProducers.count, 2);
+	for (int i = 0; i < 2; i++) {
+		kp_DescribeProducersResponse_ProducerState *s = &p0->ActiveProducers.items[i];
+		ck_assert(s->ProducerId == 11 || s->ProducerId == 12);
+		ck_assert_int_eq(s->ProducerEpoch, s->ProducerId == 11 ? 2 : 0);
+		ck_assert_int_eq(s->LastSequence, s->ProducerId == 11 ? 3 : 100);
+		ck_assert_int_gt(s->LastTimestamp, 0);
+		ck_assert_int_eq(s->CoordinatorEpoch, -1);
+		ck_assert_int_eq(s->CurrentTxnStartOffset, -1);
+	}
+	ck_assert_int_eq(r.Topics.items[0].Partitions.items[1].ErrorCode, KE_NONE);
+	ck_assert_int_eq(r.Topics.items[0].Partitions.items[1].ActiveProducers.count, 0);
+	ck_assert_int_eq(r.Topics.items[0].Partitions.items[2].ErrorCode,
+			 KE_UNKNOWN_TOPIC_OR_PARTITION);
+	treq_free(t);
+	r = describe_producers(&t, "nope", parts, 1);
+	ck_assert_int_eq(r.Topics.items[0].Partitions.items[0].ErrorCode,
+			 KE_UNKNOWN_TOPIC_OR_PARTITION);
+	treq_free(t);
+	t = treq_new(KP_API_DESCRIBE_PRODUCERS, 0);
+	kp_buf_put(&t->body, "\x02\x7f", 2);
+	ck_assert_int_lt(treq_run(t, br_api_describe_producers), 0);
+	treq_free(t);
+	broker_close();
+}
+END_TEST
+
+START_TEST(producer_id_expiration_ms_reaches_every_partition_log)
+{
+	char err[256];
+
+	broker_open();
+	ck_assert_int_eq(br_config_set(&g_b.cfg, "producer.id.expiration.ms=0", err, sizeof(err)),
+			 BR_ERR_CONFIG);
+	ck_assert_int_eq(br_config_set(&g_b.cfg, "producer.id.expiration.ms=12345", err, sizeof(err)), 0);
+	ck_assert_int_eq(g_b.cfg.log.producer_id_expiration_ms, 12345);
+	topic_create("t", 1, NULL, NULL);
+	ck_assert_int_eq(produce_seq("t", 3, 0, 0, 1, 0).err, KE_NONE);
+	br_topic *topic = br_topics_get(g_b.topics, "t", 1);
+	ck_assert_int_eq(topic->cfg.log.producer_id_expiration_ms, 12345);
+	st_producer *ps;
+	size_t n;
+	ck_assert_int_eq(st_log_producers(topic->parts[0]->log, &ps, &n), 0);
+	ck_assert_int_eq(n, 1);
+	/* The retention pass forgets it once idle that long. */
+	ck_assert_int_eq(br_topics_enforce_retention(g_b.topics, ps[0].last_timestamp + 12346), 0);
+	free(ps);
+	ck_assert_int_eq(st_log_producers(topic->parts[0]->log, &ps, &n), 0);
+	ck_assert_int_eq(n, 0);
+	br_topic_put(topic);
+	broker_close();
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("produce_fetch");
@@ -1289,6 +1590,12 @@ static Suite *suite(void)
 	tcase_add_test(tc, fetch_parked_for_a_gone_client_completes_without_it);
 	tcase_add_test(tc, list_offsets_earliest_latest_by_time_and_max_timestamp);
 	tcase_add_test(tc, delete_records_raises_the_log_start_offset);
+	tcase_add_test(tc, init_producer_id_hands_out_unique_ids_that_survive_a_restart);
+	tcase_add_test(tc, init_producer_id_bumps_the_epoch_of_an_id_it_handed_out);
+	tcase_add_test(tc, init_producer_id_refuses_transactions_bad_files_and_garbage);
+	tcase_add_test(tc, produce_idempotent_retry_gap_and_old_epoch_get_kafkas_answers);
+	tcase_add_test(tc, describe_producers_lists_each_partitions_producers);
+	tcase_add_test(tc, producer_id_expiration_ms_reaches_every_partition_log);
 	suite_add_tcase(s, tc);
 	return s;
 }
