@@ -14,6 +14,11 @@
  *                     int32 BE]: offset -> position of the batch holding it.
  *   <base>.timeindex  12-byte entries [timestamp int64 BE, relative offset
  *                     int32 BE].
+ *   <offset>.snapshot idempotent producers' state below <offset> (format at
+ *                     the top of storage/producer.c): each producer's id,
+ *                     epoch, last append time and last batches' sequences
+ *                     and offsets, read (and its xxhash checked) with
+ *                     st_snapshot_read().
  *
  * For the indexes it flags entries that go backwards and, when the segment's
  * .log sits beside the index, positions past its end or not at the start of
@@ -54,7 +59,7 @@
  * records: the batch does not get to choose how much memory we spend. */
 #define DUMP_MAX_DECOMPRESSED ((size_t)1 << 30)
 
-enum dump_kind { KIND_UNKNOWN, KIND_LOG, KIND_INDEX, KIND_TIMEINDEX };
+enum dump_kind { KIND_UNKNOWN, KIND_LOG, KIND_INDEX, KIND_TIMEINDEX, KIND_SNAPSHOT };
 
 struct dump_opts {
 	bool records;
@@ -92,6 +97,8 @@ static void dump_help(FILE *out)
 		"               whether its CRC-32C holds; stops at a torn or garbled tail\n"
 		"  *.index      offset index entries (offset -> position)\n"
 		"  *.timeindex  time index entries (timestamp -> offset)\n"
+		"  *.snapshot   idempotent producers: id, epoch, last sequence and the\n"
+		"               sequences and offsets of their last batches\n"
 		"Index entries that go backwards, or that point past or beside the batches of\n"
 		"the segment's .log (when it sits next to the index), are flagged 'anomaly:'.\n"
 		"A DIR argument dumps every segment file in that directory, in name order.\n"
@@ -121,6 +128,8 @@ static enum dump_kind dump_kind_of(const char *path)
 		return KIND_INDEX;
 	if (ends_with(path, ".log"))
 		return KIND_LOG;
+	if (ends_with(path, ".snapshot"))
+		return KIND_SNAPSHOT;
 	return KIND_UNKNOWN;
 }
 
@@ -130,6 +139,7 @@ static const char *dump_suffix_of(enum dump_kind k)
 	case KIND_LOG: return ".log";
 	case KIND_INDEX: return ".index";
 	case KIND_TIMEINDEX: return ".timeindex";
+	case KIND_SNAPSHOT: return ".snapshot";
 	case KIND_UNKNOWN: break;
 	}
 	return "";
@@ -757,14 +767,51 @@ static int dump_timeindex_fd(int fd, const char *path, int64_t size, int *proble
 
 /* ---------------------------------------------------------- per file */
 
+/* Prints a producer-state snapshot. 0, or -1 when it cannot be read (a
+ * file that does not check out is a problem, not an error). */
+static int dump_snapshot(const char *path, int64_t size, int *problems)
+{
+	st_producer *ps;
+	size_t n;
+	int64_t offset;
+	int rc = st_snapshot_read(path, &offset, &ps, &n);
+
+	printf("Dumping %s (%" PRId64 " bytes)\n", path, size);
+	if (rc == ST_ERR_CORRUPT) {
+		printf("corrupt snapshot: bad magic, version, size, field or xxhash checksum "
+		       "(the broker ignores it and rebuilds the producer state from the log)\n");
+		(*problems)++;
+		return 0;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "rewind dump-log: cannot read %s: %s\n", path, st_strerror(rc));
+		return -1;
+	}
+	printf("producer state below offset %" PRId64 ": %zu producer%s\n", offset, n,
+	       n == 1 ? "" : "s");
+	for (size_t i = 0; i < n; i++) {
+		const st_producer *p = &ps[i];
+		printf("producerId: %" PRId64 " producerEpoch: %d lastSequence: %" PRId32
+		       " lastTimestamp: %" PRId64 " batches:", p->producer_id, p->producer_epoch,
+		       p->batches[p->n_batches - 1].last_seq, p->last_timestamp);
+		for (int k = 0; k < p->n_batches; k++)
+			printf(" [seq %" PRId32 "-%" PRId32 " offsets %" PRId64 "-%" PRId64 "]",
+			       p->batches[k].first_seq, p->batches[k].last_seq,
+			       p->batches[k].first_offset, p->batches[k].last_offset);
+		putchar('\n');
+	}
+	free(ps);
+	return 0;
+}
+
 /* Dumps one segment file; returns a cmd_exit. */
 static int dump_file(const char *path, const struct dump_opts *o)
 {
 	enum dump_kind kind = dump_kind_of(path);
 	if (kind == KIND_UNKNOWN) {
 		fprintf(stderr, "rewind dump-log: %s: unknown file kind; dump-log reads files "
-			"ending in .log (record batches), .index (offset index) or .timeindex "
-			"(time index)\n", path);
+			"ending in .log (record batches), .index (offset index), .timeindex "
+			"(time index) or .snapshot (producer state)\n", path);
 		return CMD_EXIT_ERROR;
 	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -793,6 +840,7 @@ static int dump_file(const char *path, const struct dump_opts *o)
 	switch (kind) {
 	case KIND_LOG: rc = dump_log_fd(fd, path, st.st_size, o, &problems); break;
 	case KIND_INDEX: rc = dump_index_fd(fd, path, st.st_size, &problems); break;
+	case KIND_SNAPSHOT: rc = dump_snapshot(path, st.st_size, &problems); break;
 	default: rc = dump_timeindex_fd(fd, path, st.st_size, &problems); break;
 	}
 	close(fd);

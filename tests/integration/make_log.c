@@ -52,11 +52,18 @@ static void on_appended(st_append *a, int err)
 	pthread_mutex_unlock(&p->mu);
 }
 
-/* Builds batch number b into out; 0 or a kp_err. */
-static int build_batch(int b, kp_buf *out)
+/* Builds batch number b into out; 0 or a kp_err. The last batch comes
+ * from an idempotent producer (id 4242, epoch 3, sequence 0), so the
+ * snapshot written at close has one producer to show. */
+static int build_batch(int b, int nbatches, kp_buf *out)
 {
 	kp_batch_builder bb;
 	kp_batch_builder_init(&bb, b == 1 ? KP_CODEC_GZIP : KP_CODEC_NONE, 0);
+	if (b == nbatches - 1) {
+		bb.producer_id = 4242;
+		bb.producer_epoch = 3;
+		bb.base_sequence = 0;
+	}
 	int err = 0;
 	for (int r = 0; r < RECORDS_PER_BATCH && err == 0; r++) {
 		int64_t off = (int64_t)b * RECORDS_PER_BATCH + r;
@@ -130,7 +137,7 @@ int main(int argc, char **argv)
 	int rc = 0;
 	for (int b = 0; b < nbatches; b++) {
 		kp_buf_init(&bufs[b]);
-		err = build_batch(b, &bufs[b]);
+		err = build_batch(b, nbatches, &bufs[b]);
 		if (err != 0) {
 			fprintf(stderr, "make_log: building batch %d: %s\n", b, kp_strerror(err));
 			rc = 1;

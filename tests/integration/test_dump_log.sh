@@ -7,7 +7,8 @@
 # linked against storage), then checks what `rewind dump-log` prints for its
 # .log, .index and .timeindex, with and without --records; then damages
 # copies of the files (torn tail, garbage tail, zero tail, flipped byte,
-# bad index entries) and checks each damage is named; then checks the errors
+# bad index entries) and checks each damage is named; then the producer
+# snapshot written at close, sound and damaged; then checks the errors
 # for an unknown file kind and a missing file. Every check says what it
 # expected, so a failure reads as a sentence.
 set -euo pipefail
@@ -225,12 +226,33 @@ expect_out "anomaly: entry 2 offset 500 is beyond the last offset in $bad/$seg.l
 expect_out "anomaly: entry 3 offset 10 is below the previous entry's 500" "offset going back"
 expect_out "anomaly: entry 3 offset 10 is not the baseOffset of a batch in $bad/$seg.log" "offset inside a batch"
 
+# ------------------------------------------------------- producer snapshot
+# make_log's last batch (offsets 57-59) is from idempotent producer 4242;
+# the clean close wrote the producer state at the log end.
+snap="$good/00000000000000000060.snapshot"
+[[ -s "$snap" ]] || fail "make_log left no producer snapshot at the log end"
+run "$REWIND" dump-log "$snap"
+expect_rc 0 "dump-log of a sound .snapshot"
+expect_out "producer state below offset 60: 1 producer" "snapshot header"
+expect_out "producerId: 4242 producerEpoch: 3 lastSequence: 2 lastTimestamp: 1700000000019 batches: [seq 0-2 offsets 57-59]" "the producer"
+run "$REWIND" dump-log "$good"
+expect_out "Dumping $snap" "a directory dump includes the snapshot"
+cp "$snap" "$work/flipped.snapshot"
+printf 'X' | dd of="$work/flipped.snapshot" bs=1 seek=40 conv=notrunc status=none
+run "$REWIND" dump-log "$work/flipped.snapshot"
+expect_rc 2 "a snapshot with a flipped byte"
+expect_out "corrupt snapshot" "the flipped byte is found by the checksum"
+head -c 20 "$snap" > "$work/short.snapshot"
+run "$REWIND" dump-log "$work/short.snapshot"
+expect_rc 2 "a short snapshot"
+expect_out "corrupt snapshot" "a short snapshot"
+
 # ------------------------------------------------------------ errors
 touch "$work/notes.txt"
 run "$REWIND" dump-log "$work/notes.txt"
 expect_rc 1 "an unknown file kind"
 expect_err "notes.txt: unknown file kind" "unknown file kind"
-expect_err ".log (record batches), .index (offset index) or .timeindex (time index)" "known suffixes are listed"
+expect_err ".log (record batches), .index (offset index), .timeindex (time index) or .snapshot (producer state)" "known suffixes are listed"
 
 run "$REWIND" dump-log "$work/nowhere/$seg.log"
 expect_rc 1 "a missing file"
