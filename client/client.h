@@ -1,0 +1,445 @@
+/*
+ * client.h -- rewind's own Kafka client library, as the rest of rewind may
+ * use it.
+ *
+ * Today this is the blocking layer the command-line tools need: one
+ * connection per broker, one request in flight on it at a time, every wait
+ * bounded by a deadline. It is built in three layers so that the
+ * asynchronous (libevent) client of issue 6 can reuse the lower ones:
+ *
+ *   framing    pure functions that wrap a request body in its header and
+ *              split a response frame into correlation id and body
+ *              (client/frame.c); no sockets, so an event loop can use them;
+ *   cl_conn    one blocking TCP connection to one broker: connect with a
+ *              timeout, the ApiVersions handshake that picks, per API, the
+ *              highest version both the broker and proto/'s generated codecs
+ *              implement, and request/response by correlation id
+ *              (client/conn.c);
+ *   cl_client  a cluster seen from a bootstrap list: Metadata (brokers,
+ *              topics, partitions, leaders), a connection per broker opened
+ *              on first use, FindCoordinator for a group, and typed helpers
+ *              for the admin requests (client/client.c, client/offsets.c,
+ *              client/groups.c).
+ *
+ * Errors are values: every function returns 0 or a negative error, one of
+ *   -errno            a system call failed (connect, send, recv, ...);
+ *   enum kp_err       proto/ could not encode or decode (-1001 .. -1199);
+ *   enum cl_err       this library's own conditions (-2001 .. -2099);
+ *   cl_err_kafka(c)   a Kafka error code c the broker answered for a whole
+ *                     request (-10000 - c; UNKNOWN_SERVER_ERROR is -9999).
+ * cl_strerror() names any of them; Kafka's codes get Kafka's names
+ * (NOT_COORDINATOR, ...). Per-partition and per-group outcomes are kept as
+ * Kafka error codes (int16_t, 0 = none) in the results, named by
+ * cl_kafka_err_name(). A cl_client also keeps a sentence saying what its
+ * last failure was doing (cl_client_errmsg): "connect to 127.0.0.1:9092:
+ * Connection refused". Nothing here exits or aborts on bad input or a bad
+ * broker.
+ *
+ * Ownership: every pointer parameter is borrowed for the duration of the
+ * call unless it says otherwise. Results (cl_metadata, cl_group_list, ...)
+ * are single allocations the caller frees with the matching _free(); every
+ * string and array inside a result lives exactly as long as the result.
+ *
+ * Threads: a cl_client or cl_conn belongs to one thread at a time
+ * (@locality any, not shared); the library keeps no global mutable state,
+ * so separate clients may be used from separate threads.
+ */
+#ifndef REWIND_CLIENT_H
+#define REWIND_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+
+/* ================================================================ errors */
+
+enum cl_err {
+	CL_ERR_TIMEOUT = -2001,      /* no answer within the timeout */
+	CL_ERR_CLOSED = -2002,       /* the peer closed the connection */
+	CL_ERR_PROTOCOL = -2003,     /* a response that does not parse, a wrong
+	                                correlation id, an absurd frame size */
+	CL_ERR_UNSUPPORTED = -2004,  /* no version of the API is implemented by
+	                                both the broker and rewind's codecs */
+	CL_ERR_RESOLVE = -2005,      /* a host name does not resolve */
+	CL_ERR_BOOTSTRAP = -2006,    /* a bootstrap list that does not parse */
+	CL_ERR_NO_BROKER = -2007,    /* no bootstrap broker could be reached */
+	CL_ERR_NO_LEADER = -2008,    /* a partition has no leader the client
+	                                can reach (metadata names none) */
+	CL_ERR_ARG = -2009,          /* a bad argument (programmer's or user's) */
+	CL_ERR_BROKEN = -2010,       /* the connection failed earlier and must
+	                                be reopened */
+};
+
+/* Kafka error codes as error values, and back. */
+#define CL_ERR_KAFKA_BASE (-10000)
+static inline int cl_err_kafka(int16_t code)
+{
+	return code == 0 ? 0 : CL_ERR_KAFKA_BASE - code;
+}
+static inline bool cl_err_is_kafka(int err)
+{
+	return err <= CL_ERR_KAFKA_BASE + 1 && err >= CL_ERR_KAFKA_BASE - 32767;
+}
+/* The Kafka code of an error for which cl_err_is_kafka() holds. */
+static inline int16_t cl_err_kafka_code(int err)
+{
+	return (int16_t)(CL_ERR_KAFKA_BASE - err);
+}
+
+/*
+ * A static description of any error value above: strerror() for -errno,
+ * kp_strerror() for proto's, a sentence for cl_err, and Kafka's name for a
+ * Kafka error ("NON_EMPTY_GROUP"; cl_kafka_err_desc() says more). Never
+ * NULL.
+ */
+const char *cl_strerror(int err);
+/* Kafka's name for an error code ("NOT_COORDINATOR"), or NULL for a code
+ * this table does not know. 0 is "NONE". */
+const char *cl_kafka_err_name(int16_t code);
+/* A short description of a Kafka error code; never NULL. */
+const char *cl_kafka_err_desc(int16_t code);
+/* True for the codes Kafka marks retriable (a later try may succeed). */
+bool cl_kafka_err_retriable(int16_t code);
+
+/* ============================================================= addresses */
+
+/* One host:port of a bootstrap list. */
+typedef struct cl_hostport {
+	char host[256];               /* name or address, without [] for IPv6 */
+	int port;
+} cl_hostport;
+
+#define CL_DEFAULT_PORT 9092
+
+/*
+ * Parses "host:port[,host:port...]" (spaces around entries allowed; a
+ * missing port is CL_DEFAULT_PORT; IPv6 as "[::1]:9092") into out[0..max).
+ * Returns how many entries were parsed (>= 1), or CL_ERR_BOOTSTRAP with a
+ * sentence in err (errlen bytes, may be 0) for an empty list, an empty
+ * entry, a bad port or more than max entries. Pure. @locality any
+ */
+int cl_bootstrap_parse(const char *list, cl_hostport *out, size_t max,
+		       char *err, size_t errlen);
+
+/* ============================================================== framing */
+
+/*
+ * Appends one request frame to out: int32 size, the request header (version
+ * from kp_request_header_version(api_key, version)) with correlation_id and
+ * client_id (borrowed C string, may be NULL), then body's bytes. 0, or a
+ * kp_err (the request header cannot be encoded, allocation), or
+ * CL_ERR_ARG when body holds external regions. Pure. @locality any
+ */
+int cl_frame_request(kp_buf *out, int16_t api_key, int16_t version,
+		     int32_t correlation_id, const char *client_id,
+		     const kp_buf *body);
+
+/*
+ * Splits a response frame (the bytes after its int32 size) for a request
+ * of (api_key, version): decodes the response header into *correlation_id
+ * and points *body at the rest (a view into frame). 0 or CL_ERR_PROTOCOL
+ * when the header does not parse. Pure. @locality any
+ */
+int cl_frame_response(const uint8_t *frame, size_t len, int16_t api_key,
+		      int16_t version, int32_t *correlation_id, kp_reader *body);
+
+/*
+ * The version to speak for api_key, given the broker's advertised range
+ * [broker_min, broker_max] and the client's lowest usable version
+ * client_min (some old shapes are not implemented by the helpers): the
+ * highest version within the broker's range, the generated codecs' range
+ * and >= client_min; -1 when there is none. Pure. @locality any
+ */
+int16_t cl_version_pick(int16_t api_key, int16_t broker_min, int16_t broker_max,
+			int16_t client_min);
+
+/* ============================================================ connection */
+
+typedef struct cl_conn cl_conn;
+
+/* Settings shared by connections and clients. */
+typedef struct cl_opts {
+	const char *client_id;        /* borrowed; default "rewind" when NULL */
+	int connect_timeout_ms;       /* default 10000 when <= 0 */
+	int request_timeout_ms;       /* default 30000 when <= 0 */
+	size_t max_response_bytes;    /* default 100 MiB when 0 */
+} cl_opts;
+
+/*
+ * Connects to host:port within the connect timeout, then runs the
+ * ApiVersions handshake (retrying once with the broker's own highest
+ * ApiVersions version if it refuses ours). On success *out is a connection
+ * the caller closes with cl_conn_close(). On failure *out is NULL, the
+ * result is an error value and err (errlen bytes, may be 0) holds a
+ * sentence naming the address and what failed.
+ */
+int cl_conn_open(const char *host, int port, const cl_opts *opts,
+		 cl_conn **out, char *err, size_t errlen);
+
+/* Closes the socket and frees c; NULL is fine. */
+void cl_conn_close(cl_conn *c);
+
+/* The version this connection speaks for api_key (the highest both sides
+ * implement), or -1 when there is none. */
+int16_t cl_conn_api_version(const cl_conn *c, int16_t api_key);
+
+/* The broker's advertised range for api_key; false when it has none. */
+bool cl_conn_broker_range(const cl_conn *c, int16_t api_key,
+			  int16_t *min_version, int16_t *max_version);
+
+/*
+ * Sends one request (body: the encoded request body, borrowed) and waits
+ * for its response within the request timeout. On success resp holds the
+ * response body (kp_buf_reset first; the header is removed): decode it with
+ * kp_<Name>Response_decode(version); decoded views point into resp. Errors:
+ * -errno, CL_ERR_TIMEOUT, CL_ERR_CLOSED, CL_ERR_PROTOCOL (wrong correlation
+ * id, a frame over max_response_bytes); after any of them the connection is
+ * broken and every later call fails with CL_ERR_BROKEN.
+ */
+int cl_conn_call(cl_conn *c, int16_t api_key, int16_t version,
+		 const kp_buf *body, kp_buf *resp);
+
+/* A sentence about the connection's last failure ("" when none); valid
+ * until the next call on c. */
+const char *cl_conn_errmsg(const cl_conn *c);
+/* "host:port" of the connection; valid while c lives. */
+const char *cl_conn_addr(const cl_conn *c);
+/* True after a failure that made the connection unusable. */
+bool cl_conn_broken(const cl_conn *c);
+
+/* =============================================================== client */
+
+typedef struct cl_client cl_client;
+
+/*
+ * A client for the cluster reachable through `bootstrap` (see
+ * cl_bootstrap_parse). Nothing is connected yet. opts is copied (client_id
+ * too). 0 and *out (caller frees with cl_client_free()), or CL_ERR_BOOTSTRAP
+ * / -ENOMEM with cl_client-less message in err (errlen bytes, may be 0).
+ */
+int cl_client_new(const char *bootstrap, const cl_opts *opts, cl_client **out,
+		  char *err, size_t errlen);
+/* Closes every connection and frees c; NULL is fine. */
+void cl_client_free(cl_client *c);
+
+/* A sentence saying what the last failed call on c was doing and why
+ * ("" when none). Valid until the next call on c. */
+const char *cl_client_errmsg(const cl_client *c);
+
+/*
+ * Connects to the first reachable bootstrap broker and learns the cluster's
+ * brokers from Metadata (no topics). Called by every helper below when the
+ * client has no broker yet; callers may call it early to fail early. 0 or
+ * an error (CL_ERR_NO_BROKER when none of the bootstrap brokers answered;
+ * the message says what each one did).
+ */
+int cl_client_connect(cl_client *c);
+
+/*
+ * The connection to broker node_id, opened on first use from the address
+ * Metadata gave (borrowed; owned by c, valid until c is freed or the
+ * connection breaks and a later call replaces it).
+ */
+int cl_client_broker(cl_client *c, int32_t node_id, cl_conn **out);
+
+/* ------------------------------------------------------------- metadata */
+
+typedef struct cl_broker_info {
+	int32_t node_id;
+	const char *host;
+	int port;
+} cl_broker_info;
+
+typedef struct cl_partition_info {
+	int32_t partition;
+	int16_t error;                /* Kafka error code, 0 = none */
+	int32_t leader;               /* node id, -1 = none */
+} cl_partition_info;
+
+typedef struct cl_topic_info {
+	const char *name;
+	int16_t error;                /* e.g. UNKNOWN_TOPIC_OR_PARTITION */
+	bool internal;
+	cl_partition_info *partitions; /* n_partitions, ordered by partition */
+	size_t n_partitions;
+} cl_topic_info;
+
+typedef struct cl_metadata {
+	cl_broker_info *brokers;
+	size_t n_brokers;
+	cl_topic_info *topics;        /* in the broker's order */
+	size_t n_topics;
+	int32_t controller_id;
+	kp_arena mem;                 /* private: holds everything above */
+} cl_metadata;
+
+/*
+ * Metadata for topics[0..n) (borrowed C strings), or for every topic when
+ * topics is NULL. Never asks the broker to create a topic. Refreshes the
+ * client's broker list. 0 and *out (caller frees with cl_metadata_free()),
+ * or an error. A topic that does not exist is a result with its error set,
+ * not a failure.
+ */
+int cl_metadata_get(cl_client *c, const char *const *topics, size_t n,
+		    cl_metadata **out);
+void cl_metadata_free(cl_metadata *md);
+/* The topic named name in md, or NULL. */
+const cl_topic_info *cl_metadata_topic(const cl_metadata *md, const char *name);
+
+/* ----------------------------------------------------------- list offsets */
+
+/* Special timestamps of ListOffsets. */
+#define CL_OFFSET_LATEST   (-1)   /* the log end offset (high watermark) */
+#define CL_OFFSET_EARLIEST (-2)   /* the log start offset */
+
+/* One partition's question and answer. */
+typedef struct cl_list_offset {
+	const char *topic;            /* IN, borrowed for the call */
+	int32_t partition;            /* IN */
+	int64_t timestamp;            /* IN: ms, or CL_OFFSET_LATEST/EARLIEST */
+	int16_t error;                /* OUT: Kafka error code, 0 = none */
+	int64_t offset;               /* OUT: -1 when no record is at or after
+	                                 the timestamp */
+	int64_t found_timestamp;      /* OUT: the record's timestamp, or -1 */
+} cl_list_offset;
+
+/*
+ * ListOffsets for each of q[0..n), each sent to its partition's leader
+ * (found by Metadata). 0 when every request got an answer (per-partition
+ * outcomes in q[i].error; a partition with no leader gets
+ * LEADER_NOT_AVAILABLE, an unknown topic UNKNOWN_TOPIC_OR_PARTITION), or an
+ * error when a broker could not be asked.
+ */
+int cl_list_offsets(cl_client *c, cl_list_offset *q, size_t n);
+
+/* ---------------------------------------------------------- coordinator */
+
+/*
+ * The connection to the coordinator of group (borrowed, owned by c; see
+ * cl_client_broker), found by FindCoordinator and retried while the broker
+ * answers COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS, until
+ * the request timeout. 0 or an error.
+ */
+int cl_coordinator(cl_client *c, const char *group, cl_conn **out);
+
+/* --------------------------------------------------------------- groups */
+
+typedef struct cl_group_listing {
+	const char *group;
+	const char *protocol_type;    /* "consumer" for consumer groups */
+	const char *state;            /* "" when the broker's version has none */
+} cl_group_listing;
+
+typedef struct cl_group_list {
+	cl_group_listing *groups;     /* sorted by group name */
+	size_t n_groups;
+	kp_arena mem;                 /* private */
+} cl_group_list;
+
+/* ListGroups on every broker of the cluster. 0 and *out (caller frees with
+ * cl_group_list_free()), or an error (a broker could not be asked, or
+ * answered an error for the whole request). */
+int cl_list_groups(cl_client *c, cl_group_list **out);
+void cl_group_list_free(cl_group_list *l);
+
+/* A topic's partitions in a consumer member's assignment. */
+typedef struct cl_assigned_topic {
+	const char *topic;
+	int32_t *partitions;
+	size_t n_partitions;
+} cl_assigned_topic;
+
+typedef struct cl_group_member {
+	const char *member_id;
+	const char *group_instance_id;  /* NULL when not a static member */
+	const char *client_id;
+	const char *client_host;
+	/* The consumer protocol assignment, decoded when the group's protocol
+	 * type is "consumer" and it parses; otherwise none (assignment_ok
+	 * false, the raw bytes below). */
+	bool assignment_ok;
+	cl_assigned_topic *assignment;
+	size_t n_assignment;
+	const uint8_t *raw_assignment;
+	size_t raw_assignment_len;
+} cl_group_member;
+
+typedef struct cl_group_desc {
+	const char *group;
+	int16_t error;                /* per-group Kafka error code */
+	const char *state;            /* "Empty", "Stable", "Dead", ... */
+	const char *protocol_type;
+	const char *protocol;         /* the assignor ("range", ...) */
+	cl_group_member *members;
+	size_t n_members;
+	kp_arena mem;                 /* private */
+} cl_group_desc;
+
+/* DescribeGroups for one group at its coordinator. 0 and *out (caller frees
+ * with cl_group_desc_free()) -- also for a group the broker does not know:
+ * its error is GROUP_ID_NOT_FOUND or its state "Dead" -- or an error. */
+int cl_describe_group(cl_client *c, const char *group, cl_group_desc **out);
+void cl_group_desc_free(cl_group_desc *d);
+
+/*
+ * Decodes a ConsumerProtocolAssignment (the bytes a consumer group's leader
+ * hands each member: int16 version, [topic string, [int32 partition]],
+ * user data) into arrays allocated from mem. 0 or CL_ERR_PROTOCOL. Pure.
+ */
+int cl_consumer_assignment_parse(const uint8_t *p, size_t len, kp_arena *mem,
+				 cl_assigned_topic **topics, size_t *n_topics);
+
+/* One partition's committed offset. */
+typedef struct cl_committed {
+	const char *topic;
+	int32_t partition;
+	int64_t offset;               /* -1 = none committed */
+	const char *metadata;         /* "" when none */
+	int16_t error;
+} cl_committed;
+
+typedef struct cl_group_offsets {
+	cl_committed *offsets;        /* sorted by topic, then partition */
+	size_t n_offsets;
+	kp_arena mem;                 /* private */
+} cl_group_offsets;
+
+/*
+ * OffsetFetch of group's committed offsets, every topic (callers filter).
+ * 0 and *out (caller frees with cl_group_offsets_free()), or an error (a
+ * group-level Kafka error becomes cl_err_kafka()). A partition without a
+ * committed offset has offset -1 or is absent; an unknown group has none.
+ */
+int cl_offset_fetch(cl_client *c, const char *group, cl_group_offsets **out);
+void cl_group_offsets_free(cl_group_offsets *o);
+
+/* One partition of an OffsetCommit or OffsetDelete. */
+typedef struct cl_tp_offset {
+	const char *topic;            /* IN, borrowed */
+	int32_t partition;            /* IN */
+	int64_t offset;               /* IN (commit only) */
+	int16_t error;                /* OUT: Kafka error code, 0 = none */
+} cl_tp_offset;
+
+/*
+ * Commits q[i].offset for each partition as an administrator does (Kafka's
+ * kafka-consumer-groups): generation -1, empty member id, so the broker
+ * accepts it only while the group has no members. 0 when the coordinator
+ * answered (per-partition outcomes in q[i].error), or an error.
+ */
+int cl_offset_commit(cl_client *c, const char *group, cl_tp_offset *q, size_t n);
+
+/* OffsetDelete of q[0..n)'s partitions (offset ignored). 0 when the
+ * coordinator answered for every partition (outcomes in q[i].error), or an
+ * error (a request-level Kafka error such as GROUP_ID_NOT_FOUND or
+ * NON_EMPTY_GROUP becomes cl_err_kafka()). */
+int cl_offset_delete(cl_client *c, const char *group, cl_tp_offset *q, size_t n);
+
+/* DeleteGroups for one group at its coordinator. 0 when deleted, the
+ * group's Kafka error as cl_err_kafka() (NON_EMPTY_GROUP,
+ * GROUP_ID_NOT_FOUND), or another error. */
+int cl_delete_group(cl_client *c, const char *group);
+
+#endif /* REWIND_CLIENT_H */

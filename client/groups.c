@@ -1,0 +1,710 @@
+/*
+ * groups.c -- consumer-group administration: ListGroups, DescribeGroups,
+ * OffsetFetch, OffsetCommit (as an administrator), OffsetDelete and
+ * DeleteGroups, each at the group's coordinator (ListGroups at every
+ * broker), and the decoder of the consumer protocol's assignment bytes.
+ *
+ * Versions differ in shape (OffsetFetch v8+ batches groups, FindCoordinator
+ * v4+ batches keys); each helper builds and reads the shape of the version
+ * cl_conn negotiated. A coordinator that moved (NOT_COORDINATOR) or is
+ * loading is asked again, found afresh, until the request timeout.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/cl_int.h"
+
+/* Request state shared by the helpers: buffers and a scratch arena. */
+struct call {
+	kp_buf body, resp;
+	kp_arena arena;
+	int16_t v;
+	cl_conn *conn;
+};
+
+static void call_init(struct call *k)
+{
+	kp_buf_init(&k->body);
+	kp_buf_init(&k->resp);
+	kp_arena_init(&k->arena, 0);
+	k->v = -1;
+	k->conn = NULL;
+}
+
+static void call_free(struct call *k)
+{
+	kp_buf_free(&k->body);
+	kp_buf_free(&k->resp);
+	kp_arena_free(&k->arena);
+}
+
+/* Coordinator connection and version for api_key; resets the buffers. */
+static int call_begin(cl_client *c, struct call *k, const char *group, int16_t api_key)
+{
+	int rc;
+	kp_buf_reset(&k->body);
+	kp_arena_reset(&k->arena);
+	if ((rc = cl_coordinator(c, group, &k->conn)) < 0)
+		return rc;
+	return cl__version(c, k->conn, api_key, &k->v);
+}
+
+static int encode_failed(cl_client *c, const char *api, int16_t v, int rc)
+{
+	cl__errf(c, "cannot encode %s v%d: %s", api, v, cl_strerror(rc));
+	return rc;
+}
+
+static int parse_failed(cl_client *c, const char *api, struct call *k)
+{
+	cl__errf(c, "the %s v%d answer from %s does not parse", api, k->v,
+		 cl_conn_addr(k->conn));
+	return CL_ERR_PROTOCOL;
+}
+
+/* A coordinator error worth finding the coordinator again for. */
+static bool retry_coordinator(int16_t code)
+{
+	return code == 14 || code == 15 || code == 16;
+}
+
+/* Waits a little before asking again; false when the deadline is near. */
+static bool backoff(cl_client *c, int64_t deadline, int *ms)
+{
+	(void)c;
+	if (cl__now_ms() + *ms >= deadline)
+		return false;
+	cl__sleep_ms(*ms);
+	*ms = *ms * 2 > 1000 ? 1000 : *ms * 2;
+	return true;
+}
+
+static bool kp_str_eq(kp_str s, const char *c)
+{
+	size_t n = strlen(c);
+	return s.len >= 0 && (size_t)s.len == n && memcmp(s.p, c, n) == 0;
+}
+
+/* ------------------------------------------------------------ ListGroups */
+
+static int listing_cmp(const void *a, const void *b)
+{
+	const cl_group_listing *x = a, *y = b;
+	return strcmp(x->group, y->group);
+}
+
+int cl_list_groups(cl_client *c, cl_group_list **out)
+{
+	cl_metadata *md = NULL;
+	cl_group_list *l = NULL;
+	struct call k;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	call_init(&k);
+	if ((rc = cl_metadata_get(c, NULL, 0, &md)) < 0)
+		goto out;
+	l = calloc(1, sizeof *l);
+	if (l == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	kp_arena_init(&l->mem, 0);
+	for (size_t b = 0; b < md->n_brokers; b++) {
+		kp_ListGroupsRequest q;
+		kp_ListGroupsResponse m;
+
+		kp_buf_reset(&k.body);
+		kp_arena_reset(&k.arena);
+		if ((rc = cl_client_broker(c, md->brokers[b].node_id, &k.conn)) < 0)
+			goto out;
+		if ((rc = cl__version(c, k.conn, KP_API_LIST_GROUPS, &k.v)) < 0)
+			goto out;
+		kp_ListGroupsRequest_init(&q);
+		if ((rc = kp_ListGroupsRequest_encode(&k.body, k.v, &q)) < 0) {
+			encode_failed(c, "ListGroups", k.v, rc);
+			goto out;
+		}
+		if ((rc = cl__call(c, k.conn, KP_API_LIST_GROUPS, k.v, &k.body, &k.resp)) < 0)
+			goto out;
+		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
+		if (kp_ListGroupsResponse_decode(&r, k.v, &k.arena, &m) < 0) {
+			rc = parse_failed(c, "ListGroups", &k);
+			goto out;
+		}
+		if (m.ErrorCode != 0) {
+			rc = cl_err_kafka(m.ErrorCode);
+			cl__errf(c, "broker %d answered ListGroups with %s (%s)",
+				 md->brokers[b].node_id, cl_strerror(rc),
+				 cl_kafka_err_desc(m.ErrorCode));
+			goto out;
+		}
+		for (int32_t i = 0; i < m.Groups.count; i++) {
+			if (l->n_groups == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				cl_group_listing *g = kp_arena_calloc(&l->mem, ncap, sizeof *g);
+				if (g == NULL) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				if (l->n_groups)
+					memcpy(g, l->groups, l->n_groups * sizeof *g);
+				l->groups = g;
+				cap = ncap;
+			}
+			const kp_ListGroupsResponse_ListedGroup *s = &m.Groups.items[i];
+			cl_group_listing *d = &l->groups[l->n_groups++];
+			d->group = cl__strdup(&l->mem, s->GroupId);
+			d->protocol_type = cl__strdup(&l->mem, s->ProtocolType);
+			d->state = cl__strdup(&l->mem, k.v >= 4 ? s->GroupState : KP_STR_LIT(""));
+		}
+		if (l->mem.err) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	if (l->n_groups)
+		qsort(l->groups, l->n_groups, sizeof *l->groups, listing_cmp);
+	*out = l;
+	l = NULL;
+	rc = 0;
+out:
+	if (rc == -ENOMEM)
+		cl__errf(c, "out of memory listing groups");
+	cl_group_list_free(l);
+	cl_metadata_free(md);
+	call_free(&k);
+	return rc;
+}
+
+void cl_group_list_free(cl_group_list *l)
+{
+	if (l == NULL)
+		return;
+	kp_arena_free(&l->mem);
+	free(l);
+}
+
+/* ----------------------------------------------------- consumer protocol */
+
+int cl_consumer_assignment_parse(const uint8_t *p, size_t len, kp_arena *mem,
+				 cl_assigned_topic **topics, size_t *n_topics)
+{
+	kp_reader r = kp_reader_make(p, len);
+
+	*topics = NULL;
+	*n_topics = 0;
+	if (len == 0)
+		return 0; /* a member with nothing assigned (yet) */
+	int16_t version = kp_read_i16(&r);
+	int32_t n = kp_read_i32(&r);
+	/* Each topic needs at least a string length and an array count. */
+	if (!kp_reader_ok(&r) || version < 0 || n < 0 || (size_t)n > kp_reader_left(&r) / 6)
+		return CL_ERR_PROTOCOL;
+	cl_assigned_topic *t = n ? kp_arena_calloc(mem, (size_t)n, sizeof *t) : NULL;
+	if (n && t == NULL)
+		return KP_ERR_NOMEM;
+	for (int32_t i = 0; i < n; i++) {
+		int16_t sl = kp_read_i16(&r);
+		if (sl < 0)
+			return CL_ERR_PROTOCOL;
+		const uint8_t *s = kp_read_bytes(&r, (size_t)sl);
+		int32_t np = kp_read_i32(&r);
+		if (!kp_reader_ok(&r) || np < 0 || (size_t)np > kp_reader_left(&r) / 4)
+			return CL_ERR_PROTOCOL;
+		t[i].topic = cl__strdup(mem, (kp_str){ s, sl });
+		t[i].n_partitions = (size_t)np;
+		t[i].partitions = np ? kp_arena_calloc(mem, (size_t)np, sizeof(int32_t)) : NULL;
+		if (t[i].topic == NULL || (np && t[i].partitions == NULL))
+			return KP_ERR_NOMEM;
+		for (int32_t j = 0; j < np; j++)
+			t[i].partitions[j] = kp_read_i32(&r);
+	}
+	/* User data (and, from v1, owned partitions' generation) follow; they
+	 * are the assignor's business. */
+	if (!kp_reader_ok(&r))
+		return CL_ERR_PROTOCOL;
+	*topics = t;
+	*n_topics = (size_t)n;
+	return 0;
+}
+
+/* -------------------------------------------------------- DescribeGroups */
+
+int cl_describe_group(cl_client *c, const char *group, cl_group_desc **out)
+{
+	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
+	int wait = 50;
+	struct call k;
+	int rc;
+
+	*out = NULL;
+	call_init(&k);
+	for (;;) {
+		kp_DescribeGroupsRequest q;
+		kp_DescribeGroupsResponse m;
+		kp_str g = kp_str_from(group);
+
+		if ((rc = call_begin(c, &k, group, KP_API_DESCRIBE_GROUPS)) < 0)
+			break;
+		kp_DescribeGroupsRequest_init(&q);
+		q.Groups.count = 1;
+		q.Groups.items = &g;
+		if ((rc = kp_DescribeGroupsRequest_encode(&k.body, k.v, &q)) < 0) {
+			encode_failed(c, "DescribeGroups", k.v, rc);
+			break;
+		}
+		if ((rc = cl__call(c, k.conn, KP_API_DESCRIBE_GROUPS, k.v, &k.body, &k.resp)) < 0)
+			break;
+		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
+		if (kp_DescribeGroupsResponse_decode(&r, k.v, &k.arena, &m) < 0 ||
+		    m.Groups.count != 1) {
+			rc = parse_failed(c, "DescribeGroups", &k);
+			break;
+		}
+		const kp_DescribeGroupsResponse_DescribedGroup *s = &m.Groups.items[0];
+		if (retry_coordinator(s->ErrorCode) && backoff(c, deadline, &wait))
+			continue;
+
+		cl_group_desc *d = calloc(1, sizeof *d);
+		if (d == NULL) {
+			rc = -ENOMEM;
+			cl__errf(c, "out of memory");
+			break;
+		}
+		kp_arena_init(&d->mem, 0);
+		d->group = cl__strdup(&d->mem, s->GroupId);
+		d->error = s->ErrorCode;
+		d->state = cl__strdup(&d->mem, s->GroupState);
+		d->protocol_type = cl__strdup(&d->mem, s->ProtocolType);
+		d->protocol = cl__strdup(&d->mem, s->ProtocolData);
+		d->n_members = (size_t)(s->Members.count > 0 ? s->Members.count : 0);
+		if (d->n_members)
+			d->members = kp_arena_calloc(&d->mem, d->n_members, sizeof *d->members);
+		bool consumer = kp_str_eq(s->ProtocolType, "consumer");
+		for (size_t i = 0; i < d->n_members && d->members; i++) {
+			const kp_DescribeGroupsResponse_DescribedGroupMember *sm = &s->Members.items[i];
+			cl_group_member *dm = &d->members[i];
+			dm->member_id = cl__strdup(&d->mem, sm->MemberId);
+			dm->group_instance_id = sm->GroupInstanceId.len >= 0
+				? cl__strdup(&d->mem, sm->GroupInstanceId) : NULL;
+			dm->client_id = cl__strdup(&d->mem, sm->ClientId);
+			dm->client_host = cl__strdup(&d->mem, sm->ClientHost);
+			size_t alen = sm->MemberAssignment.len > 0 ? (size_t)sm->MemberAssignment.len : 0;
+			uint8_t *raw = alen ? kp_arena_alloc(&d->mem, alen) : NULL;
+			if (raw) {
+				memcpy(raw, sm->MemberAssignment.p, alen);
+				dm->raw_assignment = raw;
+				dm->raw_assignment_len = alen;
+			}
+			if (consumer)
+				dm->assignment_ok = cl_consumer_assignment_parse(
+					raw, alen, &d->mem, &dm->assignment, &dm->n_assignment) == 0;
+		}
+		if (d->mem.err) {
+			cl_group_desc_free(d);
+			rc = -ENOMEM;
+			cl__errf(c, "out of memory");
+			break;
+		}
+		*out = d;
+		rc = 0;
+		break;
+	}
+	call_free(&k);
+	return rc;
+}
+
+void cl_group_desc_free(cl_group_desc *d)
+{
+	if (d == NULL)
+		return;
+	kp_arena_free(&d->mem);
+	free(d);
+}
+
+/* ----------------------------------------------------------- OffsetFetch */
+
+static int committed_cmp(const void *a, const void *b)
+{
+	const cl_committed *x = a, *y = b;
+	int t = strcmp(x->topic, y->topic);
+	if (t)
+		return t;
+	return (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+/* Copies one partition's answer into o (capacity grows in o->mem). */
+static int committed_add(cl_group_offsets *o, size_t *cap, kp_str topic, int32_t partition,
+			 int64_t offset, kp_str metadata, int16_t error)
+{
+	if (o->n_offsets == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		cl_committed *n = kp_arena_calloc(&o->mem, ncap, sizeof *n);
+		if (n == NULL)
+			return -ENOMEM;
+		if (o->n_offsets)
+			memcpy(n, o->offsets, o->n_offsets * sizeof *n);
+		o->offsets = n;
+		*cap = ncap;
+	}
+	cl_committed *e = &o->offsets[o->n_offsets++];
+	e->topic = cl__strdup(&o->mem, topic);
+	e->partition = partition;
+	e->offset = offset;
+	e->metadata = cl__strdup(&o->mem, metadata);
+	e->error = error;
+	return o->mem.err ? -ENOMEM : 0;
+}
+
+/* Encodes OffsetFetch for every topic of group in version k->v (>= 2). */
+static int offset_fetch_encode(struct call *k, const char *group)
+{
+	kp_OffsetFetchRequest q;
+	kp_OffsetFetchRequest_init(&q);
+	if (k->v >= 8) {
+		kp_OffsetFetchRequest_OffsetFetchRequestGroup *g =
+			kp_arena_calloc(&k->arena, 1, sizeof *g);
+		if (g == NULL)
+			return KP_ERR_NOMEM;
+		kp_OffsetFetchRequest_OffsetFetchRequestGroup_init(g);
+		g->GroupId = kp_str_from(group);
+		g->Topics.count = -1;         /* all topics */
+		q.Groups.count = 1;
+		q.Groups.items = g;
+	} else {
+		q.GroupId = kp_str_from(group);
+		q.Topics.count = -1;          /* all topics: v2+ */
+	}
+	return kp_OffsetFetchRequest_encode(&k->body, k->v, &q);
+}
+
+int cl_offset_fetch(cl_client *c, const char *group, cl_group_offsets **out)
+{
+	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
+	int wait = 50;
+	struct call k;
+	int rc;
+
+	*out = NULL;
+	call_init(&k);
+	for (;;) {
+		kp_OffsetFetchResponse m;
+
+		if ((rc = call_begin(c, &k, group, KP_API_OFFSET_FETCH)) < 0)
+			break;
+		if (k.v < 2) {
+			rc = CL_ERR_UNSUPPORTED;
+			cl__errf(c, "the broker at %s offers OffsetFetch below v2 only, which "
+				 "cannot list all of a group's offsets", cl_conn_addr(k.conn));
+			break;
+		}
+		if ((rc = offset_fetch_encode(&k, group)) < 0) {
+			encode_failed(c, "OffsetFetch", k.v, rc);
+			break;
+		}
+		if ((rc = cl__call(c, k.conn, KP_API_OFFSET_FETCH, k.v, &k.body, &k.resp)) < 0)
+			break;
+		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
+		if (kp_OffsetFetchResponse_decode(&r, k.v, &k.arena, &m) < 0 ||
+		    (k.v >= 8 && m.Groups.count != 1)) {
+			rc = parse_failed(c, "OffsetFetch", &k);
+			break;
+		}
+		int16_t code = k.v >= 8 ? m.Groups.items[0].ErrorCode : m.ErrorCode;
+		if (retry_coordinator(code) && backoff(c, deadline, &wait))
+			continue;
+		if (code != 0) {
+			rc = cl_err_kafka(code);
+			cl__errf(c, "fetching the committed offsets of group '%s' from %s: %s (%s)",
+				 group, cl_conn_addr(k.conn), cl_strerror(rc), cl_kafka_err_desc(code));
+			break;
+		}
+		cl_group_offsets *o = calloc(1, sizeof *o);
+		size_t cap = 0;
+		if (o == NULL) {
+			rc = -ENOMEM;
+			break;
+		}
+		kp_arena_init(&o->mem, 0);
+		rc = 0;
+		if (k.v >= 8) {
+			const kp_OffsetFetchResponse_OffsetFetchResponseGroup *g = &m.Groups.items[0];
+			for (int32_t ti = 0; rc == 0 && ti < g->Topics.count; ti++) {
+				const kp_OffsetFetchResponse_OffsetFetchResponseTopics *t = &g->Topics.items[ti];
+				for (int32_t pi = 0; rc == 0 && pi < t->Partitions.count; pi++) {
+					const kp_OffsetFetchResponse_OffsetFetchResponsePartitions *p =
+						&t->Partitions.items[pi];
+					rc = committed_add(o, &cap, t->Name, p->PartitionIndex,
+							   p->CommittedOffset, p->Metadata, p->ErrorCode);
+				}
+			}
+		} else {
+			for (int32_t ti = 0; rc == 0 && ti < m.Topics.count; ti++) {
+				const kp_OffsetFetchResponse_OffsetFetchResponseTopic *t = &m.Topics.items[ti];
+				for (int32_t pi = 0; rc == 0 && pi < t->Partitions.count; pi++) {
+					const kp_OffsetFetchResponse_OffsetFetchResponsePartition *p =
+						&t->Partitions.items[pi];
+					rc = committed_add(o, &cap, t->Name, p->PartitionIndex,
+							   p->CommittedOffset, p->Metadata, p->ErrorCode);
+				}
+			}
+		}
+		if (rc < 0) {
+			cl_group_offsets_free(o);
+			break;
+		}
+		if (o->n_offsets)
+			qsort(o->offsets, o->n_offsets, sizeof *o->offsets, committed_cmp);
+		*out = o;
+		break;
+	}
+	if (rc == -ENOMEM)
+		cl__errf(c, "out of memory reading committed offsets");
+	call_free(&k);
+	return rc;
+}
+
+void cl_group_offsets_free(cl_group_offsets *o)
+{
+	if (o == NULL)
+		return;
+	kp_arena_free(&o->mem);
+	free(o);
+}
+
+/* ------------------------------------------- OffsetCommit, OffsetDelete */
+
+/* Builds topic groups of q for a request; names from the arena. */
+static int tp_groups(struct call *k, const cl_tp_offset *q, size_t n,
+		     struct cl__tgroup **g, size_t *ng)
+{
+	const char **names = kp_arena_calloc(&k->arena, n, sizeof *names);
+	size_t *sel = kp_arena_calloc(&k->arena, n, sizeof *sel);
+	if (names == NULL || sel == NULL)
+		return KP_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		names[i] = q[i].topic;
+		sel[i] = i;
+	}
+	return cl__group_by_topic(&k->arena, names, sel, n, g, ng);
+}
+
+/* Finds q's entry for (topic, partition) and sets its error. */
+static void tp_set_error(cl_tp_offset *q, size_t n, kp_str topic, int32_t partition,
+			 int16_t error)
+{
+	for (size_t i = 0; i < n; i++)
+		if (q[i].partition == partition && kp_str_eq(topic, q[i].topic))
+			q[i].error = error;
+}
+
+int cl_offset_commit(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
+{
+	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
+	int wait = 50;
+	struct call k;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	call_init(&k);
+	for (;;) {
+		kp_OffsetCommitRequest rq;
+		kp_OffsetCommitResponse m;
+		struct cl__tgroup *g;
+		size_t ng;
+
+		if ((rc = call_begin(c, &k, group, KP_API_OFFSET_COMMIT)) < 0)
+			break;
+		kp_OffsetCommitRequest_init(&rq);
+		rq.GroupId = kp_str_from(group);
+		rq.GenerationIdOrMemberEpoch = -1;
+		rq.MemberId = KP_STR_LIT("");
+		if ((rc = tp_groups(&k, q, n, &g, &ng)) < 0)
+			break;
+		rq.Topics.items = kp_arena_calloc(&k.arena, ng, sizeof *rq.Topics.items);
+		if (rq.Topics.items == NULL) {
+			rc = KP_ERR_NOMEM;
+			break;
+		}
+		rq.Topics.count = (int32_t)ng;
+		for (size_t t = 0; t < ng && rc == 0; t++) {
+			kp_OffsetCommitRequest_OffsetCommitRequestTopic *tt = &rq.Topics.items[t];
+			kp_OffsetCommitRequest_OffsetCommitRequestTopic_init(tt);
+			tt->Name = kp_str_from(g[t].topic);
+			tt->Partitions.items = kp_arena_calloc(&k.arena, g[t].n, sizeof *tt->Partitions.items);
+			if (tt->Partitions.items == NULL) {
+				rc = KP_ERR_NOMEM;
+				break;
+			}
+			tt->Partitions.count = (int32_t)g[t].n;
+			for (size_t j = 0; j < g[t].n; j++) {
+				kp_OffsetCommitRequest_OffsetCommitRequestPartition *p = &tt->Partitions.items[j];
+				kp_OffsetCommitRequest_OffsetCommitRequestPartition_init(p);
+				p->PartitionIndex = q[g[t].idx[j]].partition;
+				p->CommittedOffset = q[g[t].idx[j]].offset;
+				p->CommittedMetadata = KP_STR_LIT("");
+			}
+		}
+		if (rc < 0)
+			break;
+		if ((rc = kp_OffsetCommitRequest_encode(&k.body, k.v, &rq)) < 0) {
+			encode_failed(c, "OffsetCommit", k.v, rc);
+			break;
+		}
+		if ((rc = cl__call(c, k.conn, KP_API_OFFSET_COMMIT, k.v, &k.body, &k.resp)) < 0)
+			break;
+		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
+		if (kp_OffsetCommitResponse_decode(&r, k.v, &k.arena, &m) < 0) {
+			rc = parse_failed(c, "OffsetCommit", &k);
+			break;
+		}
+		bool again = false;
+		for (size_t i = 0; i < n; i++)
+			q[i].error = 3; /* unanswered: UNKNOWN_TOPIC_OR_PARTITION */
+		for (int32_t ti = 0; ti < m.Topics.count; ti++)
+			for (int32_t pi = 0; pi < m.Topics.items[ti].Partitions.count; pi++) {
+				const kp_OffsetCommitResponse_OffsetCommitResponsePartition *p =
+					&m.Topics.items[ti].Partitions.items[pi];
+				tp_set_error(q, n, m.Topics.items[ti].Name, p->PartitionIndex, p->ErrorCode);
+				if (retry_coordinator(p->ErrorCode))
+					again = true;
+			}
+		if (again && backoff(c, deadline, &wait))
+			continue;
+		rc = 0;
+		break;
+	}
+	if (rc == KP_ERR_NOMEM)
+		cl__errf(c, "out of memory building OffsetCommit");
+	call_free(&k);
+	return rc;
+}
+
+int cl_offset_delete(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
+{
+	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
+	int wait = 50;
+	struct call k;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	call_init(&k);
+	for (;;) {
+		kp_OffsetDeleteRequest rq;
+		kp_OffsetDeleteResponse m;
+		struct cl__tgroup *g;
+		size_t ng;
+
+		if ((rc = call_begin(c, &k, group, KP_API_OFFSET_DELETE)) < 0)
+			break;
+		kp_OffsetDeleteRequest_init(&rq);
+		rq.GroupId = kp_str_from(group);
+		if ((rc = tp_groups(&k, q, n, &g, &ng)) < 0)
+			break;
+		rq.Topics.items = kp_arena_calloc(&k.arena, ng, sizeof *rq.Topics.items);
+		if (rq.Topics.items == NULL) {
+			rc = KP_ERR_NOMEM;
+			break;
+		}
+		rq.Topics.count = (int32_t)ng;
+		for (size_t t = 0; t < ng && rc == 0; t++) {
+			kp_OffsetDeleteRequest_OffsetDeleteRequestTopic *tt = &rq.Topics.items[t];
+			kp_OffsetDeleteRequest_OffsetDeleteRequestTopic_init(tt);
+			tt->Name = kp_str_from(g[t].topic);
+			tt->Partitions.items = kp_arena_calloc(&k.arena, g[t].n, sizeof *tt->Partitions.items);
+			if (tt->Partitions.items == NULL) {
+				rc = KP_ERR_NOMEM;
+				break;
+			}
+			tt->Partitions.count = (int32_t)g[t].n;
+			for (size_t j = 0; j < g[t].n; j++)
+				tt->Partitions.items[j].PartitionIndex = q[g[t].idx[j]].partition;
+		}
+		if (rc < 0)
+			break;
+		if ((rc = kp_OffsetDeleteRequest_encode(&k.body, k.v, &rq)) < 0) {
+			encode_failed(c, "OffsetDelete", k.v, rc);
+			break;
+		}
+		if ((rc = cl__call(c, k.conn, KP_API_OFFSET_DELETE, k.v, &k.body, &k.resp)) < 0)
+			break;
+		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
+		if (kp_OffsetDeleteResponse_decode(&r, k.v, &k.arena, &m) < 0) {
+			rc = parse_failed(c, "OffsetDelete", &k);
+			break;
+		}
+		if (retry_coordinator(m.ErrorCode) && backoff(c, deadline, &wait))
+			continue;
+		if (m.ErrorCode != 0) {
+			rc = cl_err_kafka(m.ErrorCode);
+			cl__errf(c, "deleting offsets of group '%s' at %s: %s (%s)", group,
+				 cl_conn_addr(k.conn), cl_strerror(rc), cl_kafka_err_desc(m.ErrorCode));
+			break;
+		}
+		for (size_t i = 0; i < n; i++)
+			q[i].error = 3;
+		for (int32_t ti = 0; ti < m.Topics.count; ti++)
+			for (int32_t pi = 0; pi < m.Topics.items[ti].Partitions.count; pi++) {
+				const kp_OffsetDeleteResponse_OffsetDeleteResponsePartition *p =
+					&m.Topics.items[ti].Partitions.items[pi];
+				tp_set_error(q, n, m.Topics.items[ti].Name, p->PartitionIndex, p->ErrorCode);
+			}
+		rc = 0;
+		break;
+	}
+	if (rc == KP_ERR_NOMEM)
+		cl__errf(c, "out of memory building OffsetDelete");
+	call_free(&k);
+	return rc;
+}
+
+/* ---------------------------------------------------------- DeleteGroups */
+
+int cl_delete_group(cl_client *c, const char *group)
+{
+	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
+	int wait = 50;
+	struct call k;
+	int rc;
+
+	call_init(&k);
+	for (;;) {
+		kp_DeleteGroupsRequest q;
+		kp_DeleteGroupsResponse m;
+		kp_str g = kp_str_from(group);
+
+		if ((rc = call_begin(c, &k, group, KP_API_DELETE_GROUPS)) < 0)
+			break;
+		kp_DeleteGroupsRequest_init(&q);
+		q.GroupsNames.count = 1;
+		q.GroupsNames.items = &g;
+		if ((rc = kp_DeleteGroupsRequest_encode(&k.body, k.v, &q)) < 0) {
+			encode_failed(c, "DeleteGroups", k.v, rc);
+			break;
+		}
+		if ((rc = cl__call(c, k.conn, KP_API_DELETE_GROUPS, k.v, &k.body, &k.resp)) < 0)
+			break;
+		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
+		if (kp_DeleteGroupsResponse_decode(&r, k.v, &k.arena, &m) < 0 ||
+		    m.Results.count != 1) {
+			rc = parse_failed(c, "DeleteGroups", &k);
+			break;
+		}
+		int16_t code = m.Results.items[0].ErrorCode;
+		if (retry_coordinator(code) && backoff(c, deadline, &wait))
+			continue;
+		rc = cl_err_kafka(code);
+		if (rc < 0)
+			cl__errf(c, "deleting group '%s' at %s: %s (%s)", group,
+				 cl_conn_addr(k.conn), cl_strerror(rc), cl_kafka_err_desc(code));
+		break;
+	}
+	call_free(&k);
+	return rc;
+}
