@@ -23,6 +23,8 @@ struct cmd_entry {
 static const struct cmd_entry cmd_table[] = {
 	{ "dump-log", cmd_dump_log,
 	  "print the batches and records of segment .log files and the entries of .index/.timeindex files" },
+	{ "groups", cmd_groups,
+	  "consumer groups: list, describe (lag), reset-offsets (replay), delete, delete-offsets" },
 };
 
 #define CMD_COUNT (sizeof cmd_table / sizeof cmd_table[0])
