@@ -105,7 +105,9 @@ int cl_list_groups(cl_client *c, cl_group_list **out)
 
 	*out = NULL;
 	call_init(&k);
-	if ((rc = cl_metadata_get(c, NULL, 0, &md)) < 0)
+	/* Metadata for no topics: the broker list is all we need. */
+	if ((rc = cl__any_conn(c, &k.conn)) < 0 ||
+	    (rc = cl__metadata_on(c, k.conn, NULL, 0, false, &md)) < 0)
 		goto out;
 	l = calloc(1, sizeof *l);
 	if (l == NULL) {
