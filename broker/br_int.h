@@ -15,6 +15,12 @@
  *            the record path: produce (acks 0/1/-1, answered after the
  *            storage callback), fetch (long poll, zero copy), offsets.
  *
+ *   groups   group.c group_store.c strmap.c api_groups.c api_offsets.c
+ *            api_find_coordinator.c
+ *            the consumer-group coordinator and committed offsets, kept in
+ *            the internal topic __consumer_offsets; one thread
+ *            (b->groups_thread) owns all of it.
+ *
  * Data flows one way: socket -> conn (frame) -> handler (decode with the
  * generated codecs) -> topics/storage -> handler (encode) -> conn (send, file
  * regions by sendfile).
@@ -63,10 +69,21 @@ enum br_kafka_error_code {
 	KE_NOT_LEADER_OR_FOLLOWER = 6,
 	KE_REQUEST_TIMED_OUT = 7,
 	KE_MESSAGE_TOO_LARGE = 10,
+	KE_OFFSET_METADATA_TOO_LARGE = 12,
+	KE_COORDINATOR_LOAD_IN_PROGRESS = 14,
+	KE_COORDINATOR_NOT_AVAILABLE = 15,
+	KE_NOT_COORDINATOR = 16,
 	KE_INVALID_TOPIC_EXCEPTION = 17,
 	KE_RECORD_LIST_TOO_LARGE = 18,
 	KE_NOT_ENOUGH_REPLICAS = 19,
 	KE_INVALID_REQUIRED_ACKS = 21,
+	KE_ILLEGAL_GENERATION = 22,
+	KE_INCONSISTENT_GROUP_PROTOCOL = 23,
+	KE_INVALID_GROUP_ID = 24,
+	KE_UNKNOWN_MEMBER_ID = 25,
+	KE_INVALID_SESSION_TIMEOUT = 26,
+	KE_REBALANCE_IN_PROGRESS = 27,
+	KE_INVALID_COMMIT_OFFSET_SIZE = 28,
 	KE_INVALID_TIMESTAMP = 32,
 	KE_UNSUPPORTED_VERSION = 35,
 	KE_TOPIC_ALREADY_EXISTS = 36,
@@ -78,8 +95,14 @@ enum br_kafka_error_code {
 	KE_POLICY_VIOLATION = 44,
 	KE_INVALID_CONFIG = 40,
 	KE_KAFKA_STORAGE_ERROR = 56,
+	KE_NON_EMPTY_GROUP = 68,
+	KE_GROUP_ID_NOT_FOUND = 69,
 	KE_FETCH_SESSION_ID_NOT_FOUND = 70,
 	KE_INVALID_FETCH_SESSION_EPOCH = 71,
+	KE_MEMBER_ID_REQUIRED = 79,
+	KE_GROUP_MAX_SIZE_REACHED = 81,
+	KE_FENCED_INSTANCE_ID = 82,
+	KE_GROUP_SUBSCRIBED_TO_TOPIC = 86,
 	KE_UNKNOWN_TOPIC_ID = 100,
 	KE_INCONSISTENT_TOPIC_ID = 103,
 	KE_UNSUPPORTED_ENDPOINT_TYPE = 123,
@@ -107,6 +130,10 @@ typedef struct br_broker {
 	 * of blocking APIs (br_api.blocking) run, so no connection's reactor
 	 * ever waits on an fsync or a file open */
 	br_reactor *admin;
+	/* groups layer: the thread that owns every consumer group (a reactor
+	 * without connections, like admin) and the coordinator it runs */
+	br_reactor *groups_thread;
+	struct br_groups *groups;
 	uint8_t cluster_id[16];       /* persisted in the first log dir (meta.properties) */
 	char cluster_id_str[23];      /* its base64url form, as Kafka prints it */
 	/* producer_ids.c: the producer-id manager. The one mutable part: owned
@@ -191,8 +218,8 @@ typedef struct br_request {
 	size_t queued;                /* bytes counted in the conn's queue */
 	int fail_err;                 /* br_request_fail() */
 	char fail_why[160];
-	br_handler_fn *blocking_handler; /* a blocking API's, run on b->admin */
-	int blocking_rc;              /* what it returned */
+	br_handler_fn *offload_handler; /* an API run on b->admin or b->groups_thread */
+	int offload_rc;               /* what it returned */
 } br_request;
 
 /* Appends a file slice as the next external region of req->resp (the caller
@@ -205,6 +232,11 @@ int br_request_add_slice(br_request *req, st_slice *s);
  * connection (or dropped if the connection has gone) and the request is
  * freed. @locality the request's reactor */
 void br_request_done(br_request *req);
+
+/* Sends the answer of a request that a BR_ON_GROUPS handler parked (its
+ * response is in req->resp): posts it back to its reactor. The caller must
+ * not touch req afterwards. @locality b->groups_thread */
+void br_request_return(br_request *req);
 
 /* Notes a Kafka error code the response carries (the first non-zero one
  * counts) for the requests-by-error metric, and returns it, so a handler
@@ -229,6 +261,23 @@ const char *br__cstr(kp_arena *a, kp_str s);
 int br_request_fail(br_request *req, int err, const char *why);
 
 
+/* Where an API's handler runs. */
+enum br_api_thread {
+	/* On the connection's reactor: the handler answers at once or parks. */
+	BR_ON_REACTOR = 0,
+	/* The handler does blocking file I/O (creates or deletes logs, writes
+	 * and fsyncs checkpoints): the net layer runs it on b->admin, one at a
+	 * time, and sends its answer from the request's reactor. Such a handler
+	 * returns BR_RESPOND or < 0, never parks, and touches only the request
+	 * and thread-safe layers (@locality admin). */
+	BR_ON_ADMIN = 1,
+	/* A group API: it runs on b->groups_thread, which owns every group
+	 * (see the groups layer). It returns BR_RESPOND or < 0, or BR_PARKED
+	 * once it has handed the request to br_request_return() (at once or
+	 * later, from that thread). */
+	BR_ON_GROUPS = 2,
+};
+
 /* One API the broker serves: the versions it advertises in ApiVersions and
  * accepts, and its handler. */
 typedef struct br_api {
@@ -236,12 +285,7 @@ typedef struct br_api {
 	int16_t min_version;
 	int16_t max_version;
 	br_handler_fn *handler;
-	/* The handler does blocking file I/O (creates or deletes logs, writes
-	 * and fsyncs checkpoints): the net layer runs it on b->admin, one at a
-	 * time, and sends its answer from the request's reactor. Such a handler
-	 * returns BR_RESPOND or < 0, never parks, and touches only the request
-	 * and thread-safe layers (@locality admin). */
-	bool blocking;
+	enum br_api_thread thread;
 } br_api;
 
 /* handlers.c: the table, sorted by api_key. */
@@ -332,6 +376,7 @@ bool br__reactor_drained(br_reactor *r, bool requests_too);
 /* Stops the loop, joins the thread, runs tasks still queued, frees. */
 void br__reactor_free(br_reactor *r);
 int64_t br__now_ms(void);               /* CLOCK_MONOTONIC */
+int64_t br__wall_ms(void);              /* CLOCK_REALTIME, for stored timestamps */
 int64_t br__now_ns(void);
 
 /* conn.c: connections of one reactor. @locality that reactor */
@@ -543,6 +588,285 @@ int br_api_fetch(br_request *req);            /* api_fetch.c: Fetch v4-v13;
                                                  long poll parks */
 int br_api_list_offsets(br_request *req);     /* api_list_offsets.c: v1-v7 */
 int br_api_delete_records(br_request *req);   /* api_delete_records.c: v0-v2 */
+
+/* ============================================================ groups layer */
+
+/*
+ * The group coordinator (group.c) owns every consumer group and committed
+ * offset; it lives on b->groups_thread and every function below runs there
+ * (@locality groups) unless it says otherwise. Group APIs are BR_ON_GROUPS
+ * rows of br_apis. Committed offsets and group metadata are records of the
+ * internal topic __consumer_offsets (group_store.c), loaded at start.
+ */
+#define BR_OFFSETS_TOPIC "__consumer_offsets"
+#define BR_TOPIC_NAME_MAX 249
+
+typedef struct br_groups br_groups;
+
+/* strmap.c: byte-string keys -> borrowed pointers; one owner thread.
+ * Iteration order depends on the keys only. Deleting the entry an iterator
+ * stands on is not allowed while iterating. */
+typedef struct br_strmap_entry br_strmap_entry;
+typedef struct br_strmap {
+	br_strmap_entry **slots;
+	size_t n, cap;
+} br_strmap;
+typedef struct br_strmap_iter {
+	size_t slot;
+	br_strmap_entry *entry;
+} br_strmap_iter;                       /* start from { 0 } */
+void br_strmap_init(br_strmap *m);
+/* free_value (may be NULL) is called on every value. */
+void br_strmap_free(br_strmap *m, void (*free_value)(void *value));
+void *br_strmap_get(const br_strmap *m, const void *key, size_t klen);
+/* Inserts or replaces (the replaced value in *old, may be NULL). 0 or -ENOMEM. */
+int br_strmap_put(br_strmap *m, const void *key, size_t klen, void *value, void **old);
+/* Removes the key; its value, or NULL. */
+void *br_strmap_del(br_strmap *m, const void *key, size_t klen);
+br_strmap_entry *br_strmap_next(const br_strmap *m, br_strmap_iter *it);
+const void *br_strmap_entry_key(const br_strmap_entry *e, size_t *klen);
+void *br_strmap_entry_value(const br_strmap_entry *e);
+
+/* One committed offset, as stored. metadata is borrowed. */
+typedef struct br_offset_value {
+	int64_t offset;
+	int32_t leader_epoch;         /* -1: unknown */
+	const char *metadata;
+	int64_t commit_ts;            /* wall ms */
+	int64_t expire_ts;            /* -1: the group's retention applies */
+} br_offset_value;
+
+/* One member of a group metadata record; strings and bytes borrowed. */
+typedef struct br_group_record_member {
+	const char *member_id;
+	const char *instance_id;      /* NULL: dynamic */
+	const char *client_id;
+	const char *client_host;
+	int32_t rebalance_timeout_ms;
+	int32_t session_timeout_ms;
+	const uint8_t *subscription;  /* the chosen protocol's metadata */
+	int32_t subscription_len;
+	const uint8_t *assignment;
+	int32_t assignment_len;
+} br_group_record_member;
+
+typedef struct br_group_record {
+	const char *protocol_type;    /* "" when none */
+	int32_t generation;
+	const char *protocol_name;    /* NULL when none */
+	const char *leader;           /* NULL when none */
+	int64_t state_ts;
+	size_t n_members;
+	const br_group_record_member *members;
+} br_group_record;
+
+/* group_store.c: the records of __consumer_offsets in Kafka's formats. */
+int32_t br__offsets_partition_for(const char *group_id, int32_t n_parts);
+void br__offset_commit_key(kp_buf *b, const char *group, const char *topic, size_t topic_len,
+			   int32_t partition);
+void br__offset_commit_value(kp_buf *b, const br_offset_value *v);
+void br__group_metadata_key(kp_buf *b, const char *group);
+void br__group_metadata_value(kp_buf *b, const br_group_record *g);
+
+/* One record to append: key and value bytes (value NULL: a tombstone). */
+typedef struct br_gstore_record {
+	const kp_buf *key;
+	const kp_buf *value;
+} br_gstore_record;
+typedef void br_gstore_done_fn(void *arg, int err);
+/*
+ * Appends the records, as one batch, to partition `partition` of
+ * __consumer_offsets (copied: the buffers may go when this returns).
+ * done(arg, err) runs on b->groups_thread once the batch is durable (err 0)
+ * or failed. 0, or an error (done is then not called): ST_ERR_NOT_FOUND
+ * when the topic or partition does not exist, or what st_log_append says.
+ */
+int br__gstore_append(br_broker *b, int32_t partition, const br_gstore_record *recs, size_t n,
+		      br_gstore_done_fn *done, void *arg);
+/* What the load calls for each record, in log order; value/rec NULL for
+ * a tombstone. Strings are valid for the call only. */
+typedef struct br_gstore_visitor {
+	void (*offset)(void *arg, const char *group_id, const char *topic, size_t tlen,
+		       int32_t partition, const br_offset_value *value);
+	void (*group)(void *arg, const char *group_id, const br_group_record *rec);
+} br_gstore_visitor;
+/* Reads every partition of __consumer_offsets (if it exists) from its
+ * start; *records counts them. 0 or the first read error (logged). Blocks
+ * on reads. */
+int br__gstore_load(br_broker *b, const br_gstore_visitor *v, void *arg, int64_t *records);
+/* The partition count of __consumer_offsets (the configured one until it
+ * exists). @locality any */
+int br__groups_partitions(const br_groups *g);
+/* Creates __consumer_offsets if it does not exist (compacted, with
+ * offsets.topic.num.partitions partitions). A KE_* code.
+ * @locality admin (blocks on file creation) */
+int16_t br__offsets_topic_ensure(br_broker *b);
+
+/* group.c: life cycle. @locality main */
+int br_groups_new(br_broker *b, br_groups **out);
+/* Posts the load of __consumer_offsets as the groups thread's first task. */
+int br_groups_start(br_groups *g);
+/* Answers every parked group request (NOT_COORDINATOR) and stops every
+ * timer; requests after it get NOT_COORDINATOR. Returns at once. */
+void br_groups_quiesce(br_groups *g);
+/* After the groups thread stopped. */
+void br_groups_free(br_groups *g);
+
+/* JoinGroup: the request's fields as C strings (borrowed for the call). */
+typedef struct br_join_protocol {
+	const char *name;
+	const uint8_t *metadata;
+	int32_t metadata_len;
+} br_join_protocol;
+typedef struct br_join_args {
+	int16_t version;
+	const char *group_id;
+	const char *member_id;        /* "" for a new member */
+	const char *instance_id;      /* NULL: dynamic member */
+	const char *client_id;
+	const char *client_host;
+	int32_t session_timeout_ms;
+	int32_t rebalance_timeout_ms;
+	const char *protocol_type;
+	const br_join_protocol *protocols;
+	size_t n_protocols;
+} br_join_args;
+
+/* What a JoinGroup answers; strings borrowed for the call. */
+typedef struct br_join_member {
+	const char *member_id;
+	const char *instance_id;
+	const uint8_t *metadata;
+	int32_t metadata_len;
+} br_join_member;
+typedef struct br_join_result {
+	int16_t error;
+	int32_t generation;
+	const char *protocol_type;
+	const char *protocol_name;
+	const char *leader;
+	const char *member_id;
+	const br_join_member *members;  /* the leader's answer only */
+	size_t n_members;
+} br_join_result;
+
+/* Joins (or rejoins) a group: the request is answered now or parked until
+ * the rebalance completes; either way it ends in br__join_group_answer(). */
+void br_group_join(br_groups *g, br_request *req, const br_join_args *a);
+/* api_groups.c: encodes the JoinGroup response of `version` into req->resp
+ * and returns the request (br_request_return). */
+void br__join_group_answer(br_request *req, int16_t version, const br_join_result *r);
+
+typedef struct br_sync_assignment {
+	const char *member_id;
+	const uint8_t *data;
+	int32_t len;
+} br_sync_assignment;
+typedef struct br_sync_args {
+	const char *group_id;
+	const char *member_id;
+	const char *instance_id;
+	int32_t generation;
+	const char *protocol_type;    /* NULL: not sent (before v5) */
+	const char *protocol_name;
+	const br_sync_assignment *assignments;   /* the leader's */
+	size_t n_assignments;
+} br_sync_args;
+/* SyncGroup: answered now or once the leader's assignment is stored,
+ * through br__sync_group_answer(). */
+void br_group_sync(br_groups *g, br_request *req, const br_sync_args *a);
+void br__sync_group_answer(br_request *req, int16_t error, const char *protocol_type,
+			   const char *protocol_name, const uint8_t *assignment, int32_t len);
+
+/* Heartbeat and LeaveGroup answer at once: a KE_* code. */
+int16_t br_group_heartbeat(br_groups *g, const char *group_id, const char *member_id,
+			   const char *instance_id, int32_t generation);
+int16_t br_group_leave(br_groups *g, const char *group_id, const char *member_id,
+		       const char *instance_id);
+
+/* Returned instead of a KE_* code when the answer comes later, through
+ * the done callback. */
+#define BR_GROUP_PENDING 65536
+typedef void br_commit_done_fn(void *arg, int err);
+
+/* One partition of an OffsetCommit or OffsetDelete. `error` is set by the
+ * coordinator (a partition already holding an error is skipped). topic is
+ * borrowed until done runs. */
+typedef struct br_commit {
+	const char *topic;
+	size_t topic_len;
+	int32_t partition;
+	br_offset_value value;
+	bool delete;
+	int16_t error;
+} br_commit;
+typedef struct br_commit_args {
+	const char *group_id;
+	const char *member_id;        /* "" outside group management */
+	const char *instance_id;
+	int32_t generation;           /* -1 outside group management */
+} br_commit_args;
+/*
+ * Validates and stores offsets. Returns a KE_* code for the whole request
+ * (commits untouched but per-partition errors), KE_NONE when every
+ * partition was refused on its own, or BR_GROUP_PENDING: done(arg, err)
+ * runs once the records are durable, with each commit's error set.
+ */
+int br_group_commit(br_groups *g, const br_commit_args *a, br_commit *commits, size_t n,
+		    br_commit_done_fn *done, void *arg);
+/* The committed offset of one partition: 0, or -ENOENT when none.
+ * out->metadata is borrowed until the coordinator next changes. */
+int br_group_offset_fetch(br_groups *g, const char *group_id, const char *topic, size_t tlen,
+			  int32_t partition, br_offset_value *out);
+/* Calls fn for every committed offset of a group. */
+void br_group_offsets_foreach(br_groups *g, const char *group_id,
+			      void (*fn)(void *arg, const char *topic, size_t tlen, int32_t partition,
+					 const br_offset_value *v),
+			      void *arg);
+/* OffsetDelete: whether a topic's offsets may go (GROUP_ID_NOT_FOUND,
+ * GROUP_SUBSCRIBED_TO_TOPIC while a member subscribes to it), then the
+ * tombstones as br_group_commit() stores commits (0 or an error). */
+int16_t br_group_offset_delete_check(br_groups *g, const char *group_id, const char *topic,
+				     size_t tlen);
+int br_group_offsets_delete(br_groups *g, const char *group_id, br_commit *commits, size_t n,
+			    br_commit_done_fn *done, void *arg);
+
+/* ListGroups, DescribeGroups, DeleteGroups. */
+void br_groups_list(br_groups *g, void (*fn)(void *arg, const char *group_id,
+					     const char *protocol_type, const char *state),
+		    void *arg);
+typedef struct br_group_member_info {
+	const char *member_id, *instance_id, *client_id, *client_host;
+	const uint8_t *metadata;
+	int32_t metadata_len;
+	const uint8_t *assignment;
+	int32_t assignment_len;
+} br_group_member_info;
+typedef struct br_group_info {
+	const char *group_id, *state, *protocol_type, *protocol_name;
+	br_group_member_info *members;      /* in the arena */
+	size_t n_members;
+} br_group_info;
+/* Fills *out (borrowed until the coordinator next changes; the members
+ * array in a). A KE_* code; an unknown group is described as Dead. */
+int16_t br_group_describe(br_groups *g, const char *group_id, kp_arena *a, br_group_info *out);
+/* Deletes an Empty group and its offsets: a KE_* code, or BR_GROUP_PENDING
+ * (done runs once the tombstones are durable). */
+int br_group_delete(br_groups *g, const char *group_id, br_commit_done_fn *done, void *arg);
+
+/* The group APIs' handlers (br_apis rows; BR_ON_GROUPS but FindCoordinator,
+ * which is BR_ON_ADMIN as it may create __consumer_offsets). */
+int br_handle_find_coordinator(br_request *req);    /* api_find_coordinator.c */
+int br_handle_join_group(br_request *req);          /* api_groups.c */
+int br_handle_sync_group(br_request *req);
+int br_handle_heartbeat(br_request *req);
+int br_handle_leave_group(br_request *req);
+int br_handle_list_groups(br_request *req);
+int br_handle_describe_groups(br_request *req);
+int br_handle_delete_groups(br_request *req);
+int br_handle_offset_commit(br_request *req);        /* api_offsets.c */
+int br_handle_offset_fetch(br_request *req);
+int br_handle_offset_delete(br_request *req);
 
 /* ==================================================== idempotent producers */
 

@@ -62,9 +62,21 @@ typedef struct br_config {
 	bool cleanup_compact;               /* log.cleanup.policy has compact */
 	bool cleanup_delete;                /* log.cleanup.policy has delete */
 	int32_t message_max_bytes;          /* message.max.bytes */
+
+	/* groups and committed offsets */
+	int32_t group_min_session_timeout_ms;   /* group.min.session.timeout.ms */
+	int32_t group_max_session_timeout_ms;   /* group.max.session.timeout.ms */
+	int64_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms */
+	int32_t group_max_size;                 /* group.max.size */
+	int32_t offsets_topic_num_partitions;   /* offsets.topic.num.partitions */
+	int64_t offsets_topic_segment_bytes;    /* offsets.topic.segment.bytes */
+	int64_t offsets_retention_ms;           /* offsets.retention.minutes (or .ms) */
+	int64_t offsets_retention_check_interval_ms; /* offsets.retention.check.interval.ms */
+	int32_t offset_metadata_max_bytes;      /* offset.metadata.max.bytes */
 	/* private to config.c: the unit (hours/minutes/ms) that last set a field */
 	uint8_t segment_ms_unit;
 	uint8_t retention_ms_unit;
+	uint8_t offsets_retention_unit;
 } br_config;
 
 /* Fills Kafka's defaults (log.dirs=data). Release with br_config_free(). */

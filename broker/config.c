@@ -70,6 +70,16 @@ static const struct cfg_key keys[] = {
 	{ "compression.type", CFG_CODEC, F(compression_type), 0, 0, 1, NO_UNIT, true },
 	{ "message.max.bytes", CFG_I32, F(message_max_bytes), 0, INT32_MAX, 1, NO_UNIT, true },
 	{ "producer.id.expiration.ms", CFG_I64, F(log.producer_id_expiration_ms), 1, INT64_MAX, 1, NO_UNIT, true },
+	{ "group.min.session.timeout.ms", CFG_I32, F(group_min_session_timeout_ms), 1, INT32_MAX, 1, NO_UNIT, true },
+	{ "group.max.session.timeout.ms", CFG_I32, F(group_max_session_timeout_ms), 1, INT32_MAX, 1, NO_UNIT, true },
+	{ "group.initial.rebalance.delay.ms", CFG_I64, F(group_initial_rebalance_delay_ms), 0, INT32_MAX, 1, NO_UNIT, true },
+	{ "group.max.size", CFG_I32, F(group_max_size), 1, INT32_MAX, 1, NO_UNIT, true },
+	{ "offsets.topic.num.partitions", CFG_I32, F(offsets_topic_num_partitions), 1, 100000, 1, NO_UNIT, true },
+	{ "offsets.topic.segment.bytes", CFG_I64, F(offsets_topic_segment_bytes), KP_BATCH_HEADER_SIZE, INT32_MAX, 1, NO_UNIT, true },
+	{ "offsets.retention.minutes", CFG_I64, F(offsets_retention_ms), 1, INT32_MAX, 60000, UNIT_MINUTES, F(offsets_retention_unit), true },
+	{ "offsets.retention.ms", CFG_I64, F(offsets_retention_ms), 1, INT64_MAX, 1, UNIT_MS, F(offsets_retention_unit), false },
+	{ "offsets.retention.check.interval.ms", CFG_I64, F(offsets_retention_check_interval_ms), 1, INT64_MAX, 1, NO_UNIT, true },
+	{ "offset.metadata.max.bytes", CFG_I32, F(offset_metadata_max_bytes), 0, INT32_MAX, 1, NO_UNIT, true },
 };
 
 #undef F
@@ -111,6 +121,19 @@ void br_config_init(br_config *c)
 	c->cleanup_compact = false;
 	c->cleanup_delete = true;
 	c->message_max_bytes = 1048588;
+	/* Kafka's defaults, but the initial rebalance delay: Kafka's code
+	 * says 3000 ms and its shipped server.properties says 0; rewind takes
+	 * the shipped file's value in conf/broker.conf and Kafka's code value
+	 * here. */
+	c->group_min_session_timeout_ms = 6000;
+	c->group_max_session_timeout_ms = 1800000;
+	c->group_initial_rebalance_delay_ms = 3000;
+	c->group_max_size = INT32_MAX;
+	c->offsets_topic_num_partitions = 50;
+	c->offsets_topic_segment_bytes = 104857600;
+	c->offsets_retention_ms = 7LL * 24 * 3600 * 1000;
+	c->offsets_retention_check_interval_ms = 600000;
+	c->offset_metadata_max_bytes = 4096;
 }
 
 static void free_dirs(br_config *c)

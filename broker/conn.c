@@ -449,43 +449,58 @@ static void conn_close_bad_request(br_conn *c, br_request *req, int rc)
 				    : (rc < -1000 ? kp_strerror(rc) : strerror(-rc)));
 }
 
-/* Back on the request's reactor after a blocking handler ran. */
-static void blocking_done(void *arg)
+/* Back on the request's reactor after an offloaded handler answered. */
+static void offload_done(void *arg)
 {
 	br_request *req = arg;
 	br_conn *c = req->conn;
 
-	if (req->blocking_rc >= 0) {
+	if (req->offload_rc >= 0) {
 		br_request_done(req);
 		return;
 	}
 	/* The request is parked, so conn_close() only detaches it. */
 	if (c)
-		conn_close_bad_request(c, req, req->blocking_rc);
+		conn_close_bad_request(c, req, req->offload_rc);
 	request_free(req);
 }
 
-/*
- * Runs a blocking API's handler on the admin thread. Only the request is
- * touched here; its connection may close meanwhile (req->conn becomes NULL
- * on the reactor), which blocking_done() finds. @locality admin
- */
-static void blocking_run(void *arg)
+static void offload_post_back(br_request *req)
 {
-	br_request *req = arg;
-
-	req->blocking_rc = req->blocking_handler(req);
-	assert(req->blocking_rc != BR_PARKED && req->blocking_rc != BR_NO_RESPONSE);
 	/* Only a failed allocation stops the post; the request then stays
 	 * parked until shutdown, which is logged rather than hidden. */
-	if (br_reactor_post(req->reactor, blocking_done, req) < 0)
+	if (br_reactor_post(req->reactor, offload_done, req) < 0)
 		br__logf(ST_LOG_ERROR, "out of memory returning a %s answer to %s; it is lost",
 			 api_name(req->api_key), req->peer);
 }
 
+void br_request_return(br_request *req)
+{
+	req->offload_rc = BR_RESPOND;
+	offload_post_back(req);
+}
+
+/*
+ * Runs an offloaded API's handler on the admin or groups thread. Only the
+ * request is touched there; its connection may close meanwhile (req->conn
+ * becomes NULL on the reactor), which offload_done() finds.
+ * @locality admin or groups
+ */
+static void offload_run(void *arg)
+{
+	br_request *req = arg;
+	int rc = req->offload_handler(req);
+
+	assert(rc != BR_NO_RESPONSE);
+	if (rc == BR_PARKED)
+		return;         /* the handler calls br_request_return() */
+	req->offload_rc = rc;
+	offload_post_back(req);
+}
+
 /*
  * Parses the header of a complete frame and runs its handler (on the admin
- * thread for a blocking API). Takes ownership of frame. 0, or -1 when the
+ * thread for a blocking API, the groups thread for a group API). Takes ownership of frame. 0, or -1 when the
  * connection was closed.
  */
 static int conn_dispatch(br_conn *c, uint8_t *frame, size_t len)
@@ -549,10 +564,12 @@ static int conn_dispatch(br_conn *c, uint8_t *frame, size_t len)
 		return -1;
 	}
 
-	if (api->blocking) {
-		assert(c->b->admin != NULL);
-		req->blocking_handler = api->handler;
-		if (br_reactor_post(c->b->admin, blocking_run, req) < 0) {
+	if (api->thread != BR_ON_REACTOR) {
+		br_reactor *to = api->thread == BR_ON_ADMIN ? c->b->admin : c->b->groups_thread;
+
+		assert(to != NULL);
+		req->offload_handler = api->handler;
+		if (br_reactor_post(to, offload_run, req) < 0) {
 			conn_close(c, "out of memory queueing a %s request", api_name(req->api_key));
 			return -1;
 		}

@@ -161,6 +161,10 @@ int main(int argc, char **argv)
 		br__logf(ST_LOG_ERROR, "start-up stopped: a partition could not be opened (see above)");
 		goto out;
 	}
+	if (br_groups_new(b, &b->groups) < 0) {
+		br__logf(ST_LOG_ERROR, "out of memory");
+		goto out;
+	}
 	br__logf(ST_LOG_INFO, "rewind-broker node %d: cluster %s, %d log dirs (config %s, writer %s)",
 		 b->cfg.node_id, b->cluster_id_str, b->cfg.n_log_dirs,
 		 config_path ? config_path : "built-in defaults",
@@ -212,6 +216,7 @@ out:
 		br__logf(ST_LOG_INFO, "all partitions closed cleanly");
 	}
 	br_server_free(server, 0);
+	br_groups_free(b->groups);
 	if (m.base)
 		event_base_free(m.base);
 	br_metrics_free(b->metrics);

@@ -298,6 +298,16 @@ int br_server_start(br_broker *b, struct event_base *base, br_server **out)
 		br__logf(ST_LOG_ERROR, "cannot start the admin thread: %s", strerror(-err));
 		goto fail;
 	}
+	/* The groups thread: owns every consumer group. Its first task loads
+	 * __consumer_offsets, so no group request is served before that. */
+	if ((err = br__reactor_new(b, n + 1, &b->groups_thread)) < 0)
+		goto fail;
+	if ((err = br__reactor_start(b->groups_thread)) < 0) {
+		br__logf(ST_LOG_ERROR, "cannot start the groups thread: %s", strerror(-err));
+		goto fail;
+	}
+	if (b->groups && (err = br_groups_start(b->groups)) < 0)
+		goto fail;
 	p = b->cfg.listeners ? b->cfg.listeners : "";
 	while (*p) {
 		const char *e = strchr(p, ',');
@@ -367,8 +377,30 @@ void br_server_quiesce(br_server *s, int64_t timeout_ms)
 	stop_accepting(s);
 	for (int i = 0; i < s->b->n_reactors; i++)
 		br__reactor_quiesce(s->b->reactors[i]);
+	/* Parked JoinGroup and SyncGroup requests would otherwise hold the
+	 * drain for a whole rebalance timeout. */
+	if (s->b->groups)
+		br_groups_quiesce(s->b->groups);
 	wait_reactors(s, true, timeout_ms);
 	stop_admin(s->b);
+}
+
+/*
+ * Runs what the groups thread has queued (storage callbacks of the last
+ * __consumer_offsets appends post there, and its answers post to the
+ * network reactors), then stops it: so it goes after br_topics_close() and
+ * before the network reactors.
+ */
+static void stop_groups_thread(br_broker *b)
+{
+	if (b->groups_thread) {
+		/* Its timers must go before its event base does (a no-op
+		 * when br_server_quiesce() already stopped the groups). */
+		if (b->groups)
+			br_groups_quiesce(b->groups);
+		br__reactor_free(b->groups_thread);
+		b->groups_thread = NULL;
+	}
 }
 
 void br_server_free(br_server *s, int64_t timeout_ms)
@@ -385,13 +417,16 @@ void br_server_free(br_server *s, int64_t timeout_ms)
 				br__reactor_quiesce(b->reactors[i]);
 			wait_reactors(s, true, timeout_ms);
 		}
+		stop_groups_thread(b);
 		for (int i = 0; i < b->n_reactors; i++)
 			br__reactor_free(b->reactors[i]);
 		free(b->reactors);
 		b->reactors = NULL;
 		b->n_reactors = 0;
 	}
-	if (b)
+	if (b) {
 		stop_admin(b);
+		stop_groups_thread(b);
+	}
 	free(s);
 }

@@ -1,0 +1,2003 @@
+/*
+ * group.c -- the group coordinator: Kafka's classic consumer-group
+ * protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), static
+ * membership, and the committed offsets of every group.
+ *
+ * A group moves between Kafka's states:
+ *
+ *   Empty --join--> PreparingRebalance --all joined / timeout-->
+ *   CompletingRebalance --leader's SyncGroup stored--> Stable
+ *
+ * and back to PreparingRebalance when a member joins, leaves, changes its
+ * protocols or misses its session timeout. PreparingRebalance waits until
+ * every known member has sent JoinGroup again (and no member that was told
+ * MEMBER_ID_REQUIRED is still on its way), or until the longest rebalance
+ * timeout of the members passes; members that did not rejoin are dropped.
+ * A group that was Empty first waits group.initial.rebalance.delay.ms,
+ * extended by that delay each time another member arrives (never past the
+ * rebalance timeout), so consumers starting together share one rebalance.
+ * The generation then goes up, the protocol every member supports that most
+ * members prefer is chosen, and the JoinGroup answers go out: the leader's
+ * lists every member with its metadata. The leader's SyncGroup brings the
+ * assignment, which is stored (a __consumer_offsets record) before any
+ * member gets its part.
+ *
+ * Static members (group.instance.id) keep their place across restarts: a
+ * JoinGroup with a known instance id and no member id gets a new member id,
+ * fences the old one (FENCED_INSTANCE_ID), and in a Stable group whose
+ * protocols did not change gets the current assignment without a
+ * rebalance.
+ *
+ * Committed offsets are applied when their record is durable in
+ * __consumer_offsets (group_store.c), so what OffsetFetch shows is always
+ * what a restart would load.
+ *
+ * Threads: everything here runs on b->groups_thread, which owns all of it:
+ * no locks. Requests arrive through BR_ON_GROUPS handlers (api_groups.c,
+ * api_offsets.c), parked ones are answered with br_request_return().
+ * Timers (session expiry, rebalance delays, the offsets expiry sweep) are
+ * libevent timers of that thread.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "broker/br_int.h"
+
+enum group_state { EMPTY, PREPARING_REBALANCE, COMPLETING_REBALANCE, STABLE, DEAD };
+
+static const char *const state_names[] = {
+	"Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead",
+};
+
+struct protocol {
+	char *name;
+	uint8_t *metadata;
+	int32_t metadata_len;
+};
+
+struct member {
+	struct group *group;
+	struct member *next;
+	char *id;
+	char *instance_id;            /* NULL: dynamic member */
+	char *client_id;
+	char *client_host;
+	int32_t session_timeout_ms;
+	int32_t rebalance_timeout_ms;
+	struct protocol *protocols;   /* in the member's order of preference */
+	int n_protocols;
+	uint8_t *assignment;
+	int32_t assignment_len;
+	br_request *join_req;         /* parked JoinGroup */
+	int16_t join_version;
+	br_request *sync_req;         /* parked SyncGroup */
+	struct event *expire_ev;      /* session timeout */
+};
+
+/* A member told MEMBER_ID_REQUIRED, expected back with its id. */
+struct pending {
+	struct pending *next;
+	struct group *group;
+	char *id;
+	struct event *expire_ev;
+};
+
+/* One committed offset. */
+struct committed {
+	int64_t offset;
+	int32_t leader_epoch;
+	int64_t commit_ts;
+	int64_t expire_ts;            /* -1: the group's retention applies */
+	char *metadata;
+};
+
+struct group {
+	br_groups *owner;
+	char *id;
+	enum group_state state;
+	int64_t state_ts;             /* wall ms of the last state change */
+	int32_t generation;
+	char *protocol_type;          /* NULL until a member joins */
+	char *protocol_name;          /* chosen for this generation */
+	char *leader;                 /* member id */
+	struct member *members;       /* in join order */
+	int n_members;
+	struct pending *pending;
+	struct event *join_ev;        /* rebalance / initial delay */
+	bool initial_delay;           /* join_ev is the initial delay */
+	bool joined_in_delay;         /* a member arrived during it */
+	int64_t delay_left_ms;        /* rebalance timeout left for extensions */
+	br_strmap offsets;            /* "topic\0" + be32 partition -> committed */
+	int64_t writes_in_flight;     /* appends not yet completed */
+};
+
+struct br_groups {
+	br_broker *b;
+	br_strmap groups;             /* id -> struct group */
+	struct event *expiry_ev;      /* offsets retention sweep */
+	bool loaded;
+	bool stopped;
+};
+
+/* ------------------------------------------------------------- helpers */
+
+static struct event_base *base_of(br_groups *g)
+{
+	return br_reactor_base(g->b->groups_thread);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+static void set_state(struct group *grp, enum group_state s)
+{
+	if (grp->state != s)
+		br__logf(ST_LOG_DEBUG, "group %s: %s -> %s (generation %d)", grp->id,
+			 state_names[grp->state], state_names[s], grp->generation);
+	grp->state = s;
+	grp->state_ts = br__wall_ms();
+}
+
+static void arm(struct event *ev, int64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+	evtimer_add(ev, &tv);
+}
+
+/* A new member id: the client id (or instance id) and a random UUID, as
+ * Kafka makes them. */
+static char *member_id_new(const char *prefix)
+{
+	uint8_t u[16];
+	char id_str[23];
+	size_t len = strlen(prefix) + 1 + sizeof(id_str);
+	char *id = malloc(len);
+
+	if (!id)
+		return NULL;
+	if (getrandom(u, sizeof(u), 0) != (ssize_t)sizeof(u)) {
+		/* getrandom() on Linux does not fail for 16 bytes once the
+		 * pool is up; fall back to the clock rather than fail. */
+		int64_t t = br__now_ns();
+
+		memcpy(u, &t, sizeof(t));
+		memcpy(u + 8, &prefix, sizeof(prefix));
+	}
+	br_uuid_to_str(u, id_str);
+	snprintf(id, len, "%s-%s", prefix, id_str);
+	return id;
+}
+
+static size_t offset_key(char *buf, size_t cap, const char *topic, size_t tlen, int32_t partition)
+{
+	if (tlen + 5 > cap)
+		return 0;
+	memcpy(buf, topic, tlen);
+	buf[tlen] = '\0';
+	kp_store_be32((uint8_t *)buf + tlen + 1, (uint32_t)partition);
+	return tlen + 5;
+}
+
+/* ------------------------------------------------------- groups, members */
+
+static void committed_free(void *v)
+{
+	struct committed *c = v;
+
+	if (c) {
+		free(c->metadata);
+		free(c);
+	}
+}
+
+static struct group *group_find(br_groups *g, const char *id)
+{
+	return br_strmap_get(&g->groups, id, strlen(id));
+}
+
+static struct group *group_get_or_create(br_groups *g, const char *id)
+{
+	struct group *grp = group_find(g, id);
+
+	if (grp)
+		return grp;
+	if (!(grp = calloc(1, sizeof(*grp))))
+		return NULL;
+	grp->owner = g;
+	grp->state = EMPTY;
+	grp->state_ts = br__wall_ms();
+	br_strmap_init(&grp->offsets);
+	if (!(grp->id = strdup(id)) || br_strmap_put(&g->groups, id, strlen(id), grp, NULL) < 0) {
+		free(grp->id);
+		free(grp);
+		return NULL;
+	}
+	return grp;
+}
+
+static void protocols_free(struct protocol *p, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(p[i].name);
+		free(p[i].metadata);
+	}
+	free(p);
+}
+
+static void member_free(struct member *m)
+{
+	if (m->expire_ev)
+		event_free(m->expire_ev);
+	free(m->id);
+	free(m->instance_id);
+	free(m->client_id);
+	free(m->client_host);
+	protocols_free(m->protocols, m->n_protocols);
+	free(m->assignment);
+	free(m);
+}
+
+static void pending_free(struct pending *p)
+{
+	if (p->expire_ev)
+		event_free(p->expire_ev);
+	free(p->id);
+	free(p);
+}
+
+static void group_free(struct group *grp)
+{
+	while (grp->members) {
+		struct member *m = grp->members;
+
+		grp->members = m->next;
+		member_free(m);
+	}
+	while (grp->pending) {
+		struct pending *p = grp->pending;
+
+		grp->pending = p->next;
+		pending_free(p);
+	}
+	if (grp->join_ev)
+		event_free(grp->join_ev);
+	br_strmap_free(&grp->offsets, committed_free);
+	free(grp->id);
+	free(grp->protocol_type);
+	free(grp->protocol_name);
+	free(grp->leader);
+	free(grp);
+}
+
+static void group_free_void(void *v)
+{
+	group_free(v);
+}
+
+/* Drops a group that holds nothing any more (no members, no offsets, no
+ * append in flight), as Kafka forgets such groups. */
+static void group_maybe_forget(struct group *grp)
+{
+	br_groups *g = grp->owner;
+
+	if (grp->n_members > 0 || grp->pending || grp->offsets.n > 0 ||
+	    grp->writes_in_flight > 0 || grp->state != EMPTY || grp->generation > 0)
+		return;
+	br_strmap_del(&g->groups, grp->id, strlen(grp->id));
+	group_free(grp);
+}
+
+static struct member *member_find(const struct group *grp, const char *id)
+{
+	for (struct member *m = grp->members; m; m = m->next)
+		if (strcmp(m->id, id) == 0)
+			return m;
+	return NULL;
+}
+
+static struct member *member_by_instance(const struct group *grp, const char *instance_id)
+{
+	if (!instance_id)
+		return NULL;
+	for (struct member *m = grp->members; m; m = m->next)
+		if (m->instance_id && strcmp(m->instance_id, instance_id) == 0)
+			return m;
+	return NULL;
+}
+
+static struct pending *pending_find(const struct group *grp, const char *id)
+{
+	for (struct pending *p = grp->pending; p; p = p->next)
+		if (strcmp(p->id, id) == 0)
+			return p;
+	return NULL;
+}
+
+static void pending_remove(struct group *grp, struct pending *p)
+{
+	for (struct pending **pp = &grp->pending; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			pending_free(p);
+			return;
+		}
+	}
+}
+
+/* ------------------------------------------------------------- answers */
+
+static void answer_join_error(struct member *m, int16_t error)
+{
+	br_join_result r = { .error = error, .generation = -1, .member_id = m->id };
+
+	if (m->join_req) {
+		br__join_group_answer(m->join_req, m->join_version, &r);
+		m->join_req = NULL;
+	}
+}
+
+static void answer_sync_error(struct member *m, int16_t error)
+{
+	if (m->sync_req) {
+		br__sync_group_answer(m->sync_req, error, NULL, NULL, NULL, 0);
+		m->sync_req = NULL;
+	}
+}
+
+/* The JoinGroup answer of the current generation; the leader's lists every
+ * member with its metadata for the chosen protocol. */
+static void answer_join(struct group *grp, struct member *m, br_request *req, int16_t version,
+			bool with_members)
+{
+	br_join_result r = {
+		.error = KE_NONE,
+		.generation = grp->generation,
+		.protocol_type = grp->protocol_type,
+		.protocol_name = grp->protocol_name,
+		.leader = grp->leader ? grp->leader : "",
+		.member_id = m->id,
+	};
+	br_join_member *list = NULL;
+
+	if (with_members && grp->leader && strcmp(grp->leader, m->id) == 0) {
+		list = calloc((size_t)grp->n_members + 1, sizeof(*list));
+		if (!list) {
+			r.error = KE_UNKNOWN_SERVER_ERROR;
+		} else {
+			for (struct member *o = grp->members; o; o = o->next) {
+				br_join_member *jm = &list[r.n_members++];
+
+				jm->member_id = o->id;
+				jm->instance_id = o->instance_id;
+				for (int i = 0; i < o->n_protocols; i++) {
+					if (grp->protocol_name &&
+					    strcmp(o->protocols[i].name, grp->protocol_name) == 0) {
+						jm->metadata = o->protocols[i].metadata;
+						jm->metadata_len = o->protocols[i].metadata_len;
+						break;
+					}
+				}
+			}
+			r.members = list;
+		}
+	}
+	br__join_group_answer(req, version, &r);
+	free(list);
+}
+
+/* ---------------------------------------------------------- expiry timers */
+
+static void member_remove(struct group *grp, struct member *m, const char *why);
+
+static void on_member_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct member *m = arg;
+	struct group *grp = m->group;
+
+	(void)fd;
+	(void)what;
+	/* A member waiting in JoinGroup or SyncGroup is alive: the rebalance
+	 * timeout bounds the first, the leader's session the second. */
+	if (m->join_req || m->sync_req) {
+		arm(m->expire_ev, m->session_timeout_ms);
+		return;
+	}
+	br__logf(ST_LOG_INFO, "group %s: member %s missed its session timeout (%d ms)", grp->id,
+		 m->id, m->session_timeout_ms);
+	member_remove(grp, m, "session timeout");
+}
+
+static void member_heartbeat(struct member *m)
+{
+	arm(m->expire_ev, m->session_timeout_ms);
+}
+
+static void try_complete_join(struct group *grp);
+
+static void on_pending_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct pending *p = arg;
+	struct group *grp = p->group;
+
+	(void)fd;
+	(void)what;
+	pending_remove(grp, p);
+	if (grp->state == PREPARING_REBALANCE)
+		try_complete_join(grp);
+	else
+		group_maybe_forget(grp);
+}
+
+/* ------------------------------------------------------------ persistence */
+
+/* Appends the group's metadata record (members and assignments as of
+ * now); done(grp, err) runs when it is durable. */
+static void group_store_done(void *arg, int err);
+
+struct group_write {
+	struct group *group;
+	int32_t generation;
+	void (*then)(struct group *grp, int32_t generation, int err);
+};
+
+static int group_store(struct group *grp, void (*then)(struct group *, int32_t, int))
+{
+	br_groups *g = grp->owner;
+	br_group_record rec = {
+		.protocol_type = grp->protocol_type ? grp->protocol_type : "",
+		.generation = grp->generation,
+		.protocol_name = grp->protocol_name,
+		.leader = grp->leader,
+		.state_ts = grp->state_ts,
+	};
+	br_group_record_member *ms = calloc((size_t)grp->n_members + 1, sizeof(*ms));
+	struct group_write *w = calloc(1, sizeof(*w));
+	kp_buf key, value;
+	br_gstore_record r = { &key, &value };
+	int err;
+
+	if (!ms || !w) {
+		free(ms);
+		free(w);
+		return -ENOMEM;
+	}
+	for (struct member *m = grp->members; m; m = m->next) {
+		br_group_record_member *rm = &ms[rec.n_members++];
+
+		rm->member_id = m->id;
+		rm->instance_id = m->instance_id;
+		rm->client_id = m->client_id;
+		rm->client_host = m->client_host;
+		rm->rebalance_timeout_ms = m->rebalance_timeout_ms;
+		rm->session_timeout_ms = m->session_timeout_ms;
+		for (int i = 0; i < m->n_protocols; i++) {
+			if (grp->protocol_name && strcmp(m->protocols[i].name, grp->protocol_name) == 0) {
+				rm->subscription = m->protocols[i].metadata;
+				rm->subscription_len = m->protocols[i].metadata_len;
+			}
+		}
+		rm->assignment = m->assignment;
+		rm->assignment_len = m->assignment_len;
+	}
+	rec.members = ms;
+	kp_buf_init(&key);
+	kp_buf_init(&value);
+	br__group_metadata_key(&key, grp->id);
+	br__group_metadata_value(&value, &rec);
+	free(ms);
+	w->group = grp;
+	w->generation = grp->generation;
+	w->then = then;
+	err = key.err ? key.err : value.err;
+	if (err == 0)
+		err = br__gstore_append(g->b, br__offsets_partition_for(grp->id, br__groups_partitions(g)),
+					&r, 1, group_store_done, w);
+	kp_buf_free(&key);
+	kp_buf_free(&value);
+	if (err < 0) {
+		free(w);
+		return err;
+	}
+	grp->writes_in_flight++;
+	return 0;
+}
+
+static void group_store_done(void *arg, int err)
+{
+	struct group_write *w = arg;
+	struct group *grp = w->group;
+
+	grp->writes_in_flight--;
+	if (err)
+		br__logf(ST_LOG_WARN, "group %s: storing generation %d failed: %s", grp->id,
+			 w->generation, st_strerror(err));
+	if (w->then && !grp->owner->stopped)
+		w->then(grp, w->generation, err);
+	free(w);
+	if (!grp->owner->stopped)
+		group_maybe_forget(grp);
+}
+
+/* ------------------------------------------------------------ rebalancing */
+
+static int32_t max_rebalance_timeout(const struct group *grp)
+{
+	int32_t t = 0;
+
+	for (const struct member *m = grp->members; m; m = m->next)
+		if (m->rebalance_timeout_ms > t)
+			t = m->rebalance_timeout_ms;
+	return t > 0 ? t : 1;
+}
+
+static void on_join_timer(evutil_socket_t fd, short what, void *arg);
+
+static void prepare_rebalance(struct group *grp, const char *why)
+{
+	br_groups *g = grp->owner;
+	int64_t delay = g->b->cfg.group_initial_rebalance_delay_ms;
+	int32_t rt = max_rebalance_timeout(grp);
+
+	if (grp->state == COMPLETING_REBALANCE) {
+		/* The assignment being handed out is void: members go back
+		 * to JoinGroup. */
+		for (struct member *m = grp->members; m; m = m->next)
+			answer_sync_error(m, KE_REBALANCE_IN_PROGRESS);
+	}
+	if (!grp->join_ev && !(grp->join_ev = evtimer_new(base_of(g), on_join_timer, grp))) {
+		/* Without a timer the rebalance still completes when every
+		 * member has rejoined; only the timeout is lost. */
+		br__logf(ST_LOG_ERROR, "group %s: out of memory for the rebalance timer", grp->id);
+	}
+	if (grp->join_ev)
+		evtimer_del(grp->join_ev);
+	if (!grp->join_ev) {
+		grp->initial_delay = false;
+	} else if (grp->state == EMPTY && delay > 0) {
+		grp->initial_delay = true;
+		grp->joined_in_delay = false;
+		grp->delay_left_ms = rt > delay ? rt - delay : 0;
+		arm(grp->join_ev, delay < rt ? delay : rt);
+	} else {
+		grp->initial_delay = false;
+		arm(grp->join_ev, rt);
+	}
+	br__logf(ST_LOG_INFO, "group %s: preparing to rebalance (%s; generation %d, %d members)",
+		 grp->id, why, grp->generation, grp->n_members);
+	set_state(grp, PREPARING_REBALANCE);
+}
+
+static void maybe_prepare_rebalance(struct group *grp, const char *why)
+{
+	if (grp->state == STABLE || grp->state == COMPLETING_REBALANCE || grp->state == EMPTY)
+		prepare_rebalance(grp, why);
+}
+
+/* The protocol every member supports that most members list first among
+ * those; ties go to the one the earliest member prefers. */
+static const char *select_protocol(const struct group *grp)
+{
+	const struct member *first = grp->members;
+	const char *best = NULL;
+	int best_votes = -1;
+
+	if (!first)
+		return NULL;
+	for (int i = 0; i < first->n_protocols; i++) {
+		const char *cand = first->protocols[i].name;
+		bool everyone = true;
+		int votes = 0;
+
+		for (const struct member *m = grp->members; m && everyone; m = m->next) {
+			bool has = false;
+
+			for (int j = 0; j < m->n_protocols && !has; j++)
+				has = strcmp(m->protocols[j].name, cand) == 0;
+			everyone = has;
+		}
+		if (!everyone)
+			continue;
+		for (const struct member *m = grp->members; m; m = m->next) {
+			/* A member votes for its first protocol that all support. */
+			for (int j = 0; j < m->n_protocols; j++) {
+				bool all = true;
+
+				for (const struct member *o = grp->members; o && all; o = o->next) {
+					bool has = false;
+
+					for (int k = 0; k < o->n_protocols && !has; k++)
+						has = strcmp(o->protocols[k].name, m->protocols[j].name) == 0;
+					all = has;
+				}
+				if (all) {
+					votes += strcmp(m->protocols[j].name, cand) == 0;
+					break;
+				}
+			}
+		}
+		if (votes > best_votes) {
+			best = cand;
+			best_votes = votes;
+		}
+	}
+	return best;
+}
+
+static void complete_join_stored(struct group *grp, int32_t generation, int err)
+{
+	(void)grp;
+	(void)generation;
+	(void)err;
+}
+
+static void complete_join(struct group *grp)
+{
+	struct member **pp = &grp->members;
+
+	if (grp->join_ev)
+		evtimer_del(grp->join_ev);
+	grp->initial_delay = false;
+	/* Members that did not rejoin in time are out. */
+	while (*pp) {
+		struct member *m = *pp;
+
+		if (m->join_req) {
+			pp = &m->next;
+			continue;
+		}
+		br__logf(ST_LOG_INFO, "group %s: member %s did not rejoin in time and is removed",
+			 grp->id, m->id);
+		*pp = m->next;
+		grp->n_members--;
+		answer_sync_error(m, KE_REBALANCE_IN_PROGRESS);
+		if (grp->leader && strcmp(grp->leader, m->id) == 0) {
+			free(grp->leader);
+			grp->leader = NULL;
+		}
+		member_free(m);
+	}
+	grp->generation++;
+	free(grp->protocol_name);
+	grp->protocol_name = NULL;
+	if (grp->n_members == 0) {
+		free(grp->leader);
+		grp->leader = NULL;
+		free(grp->protocol_type);
+		grp->protocol_type = NULL;
+		set_state(grp, EMPTY);
+		br__logf(ST_LOG_INFO, "group %s: generation %d is empty", grp->id, grp->generation);
+		if (group_store(grp, complete_join_stored) < 0)
+			br__logf(ST_LOG_WARN, "group %s: cannot store the empty generation", grp->id);
+		return;
+	}
+	if (!grp->leader)
+		grp->leader = strdup(grp->members->id);
+	grp->protocol_name = dup_or_null(select_protocol(grp));
+	for (struct member *m = grp->members; m; m = m->next) {
+		free(m->assignment);
+		m->assignment = NULL;
+		m->assignment_len = 0;
+	}
+	set_state(grp, COMPLETING_REBALANCE);
+	br__logf(ST_LOG_INFO, "group %s: generation %d with %d members, protocol %s, leader %s",
+		 grp->id, grp->generation, grp->n_members,
+		 grp->protocol_name ? grp->protocol_name : "(none)", grp->leader ? grp->leader : "-");
+	for (struct member *m = grp->members; m; m = m->next) {
+		br_request *req = m->join_req;
+
+		m->join_req = NULL;
+		answer_join(grp, m, req, m->join_version, true);
+		member_heartbeat(m);
+	}
+}
+
+static bool all_joined(const struct group *grp)
+{
+	if (grp->pending)
+		return false;
+	for (const struct member *m = grp->members; m; m = m->next)
+		if (!m->join_req)
+			return false;
+	return true;
+}
+
+static void try_complete_join(struct group *grp)
+{
+	if (grp->state == PREPARING_REBALANCE && !grp->initial_delay && all_joined(grp))
+		complete_join(grp);
+}
+
+static void on_join_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct group *grp = arg;
+	int64_t delay = grp->owner->b->cfg.group_initial_rebalance_delay_ms;
+
+	(void)fd;
+	(void)what;
+	if (grp->state != PREPARING_REBALANCE)
+		return;
+	if (grp->initial_delay) {
+		if (grp->joined_in_delay && grp->delay_left_ms > 0) {
+			int64_t next = delay < grp->delay_left_ms ? delay : grp->delay_left_ms;
+
+			grp->delay_left_ms -= next;
+			grp->joined_in_delay = false;
+			arm(grp->join_ev, next);
+			return;
+		}
+		grp->initial_delay = false;
+		if (all_joined(grp)) {
+			complete_join(grp);
+			return;
+		}
+		/* Someone known is still on the way: wait for it up to the
+		 * rebalance timeout. */
+		arm(grp->join_ev, max_rebalance_timeout(grp));
+		return;
+	}
+	complete_join(grp);
+}
+
+static void member_remove(struct group *grp, struct member *m, const char *why)
+{
+	for (struct member **pp = &grp->members; *pp; pp = &(*pp)->next) {
+		if (*pp == m) {
+			*pp = m->next;
+			break;
+		}
+	}
+	grp->n_members--;
+	answer_join_error(m, KE_UNKNOWN_MEMBER_ID);
+	answer_sync_error(m, KE_UNKNOWN_MEMBER_ID);
+	if (grp->leader && strcmp(grp->leader, m->id) == 0) {
+		free(grp->leader);
+		grp->leader = grp->members ? strdup(grp->members->id) : NULL;
+	}
+	member_free(m);
+	if (grp->state == STABLE || grp->state == COMPLETING_REBALANCE)
+		prepare_rebalance(grp, why);
+	else if (grp->state == PREPARING_REBALANCE)
+		try_complete_join(grp);
+}
+
+/* ------------------------------------------------------------ JoinGroup */
+
+static bool protocols_equal(const struct member *m, const br_join_args *a)
+{
+	if ((size_t)m->n_protocols != a->n_protocols)
+		return false;
+	for (size_t i = 0; i < a->n_protocols; i++) {
+		const struct protocol *p = &m->protocols[i];
+
+		if (strcmp(p->name, a->protocols[i].name) != 0 ||
+		    p->metadata_len != a->protocols[i].metadata_len ||
+		    (p->metadata_len > 0 &&
+		     memcmp(p->metadata, a->protocols[i].metadata, (size_t)p->metadata_len) != 0))
+			return false;
+	}
+	return true;
+}
+
+/* The group supports these protocols: its type matches and, once it has
+ * members, at least one protocol is common to all of them and the joiner. */
+static bool protocols_supported(const struct group *grp, const br_join_args *a)
+{
+	if (a->n_protocols == 0 || !a->protocol_type[0])
+		return false;
+	if (grp->n_members == 0)
+		return true;
+	if (!same_str(grp->protocol_type, a->protocol_type))
+		return false;
+	for (size_t i = 0; i < a->n_protocols; i++) {
+		bool everyone = true;
+
+		for (const struct member *m = grp->members; m && everyone; m = m->next) {
+			bool has = false;
+
+			for (int j = 0; j < m->n_protocols && !has; j++)
+				has = strcmp(m->protocols[j].name, a->protocols[i].name) == 0;
+			everyone = has;
+		}
+		if (everyone)
+			return true;
+	}
+	return false;
+}
+
+static int member_set_protocols(struct member *m, const br_join_args *a)
+{
+	struct protocol *p = calloc(a->n_protocols + 1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->n_protocols; i++) {
+		int32_t len = a->protocols[i].metadata_len > 0 ? a->protocols[i].metadata_len : 0;
+
+		p[i].name = strdup(a->protocols[i].name);
+		p[i].metadata = malloc((size_t)len + 1);
+		p[i].metadata_len = len;
+		if (!p[i].name || !p[i].metadata) {
+			protocols_free(p, (int)i + 1);
+			return -ENOMEM;
+		}
+		if (len)
+			memcpy(p[i].metadata, a->protocols[i].metadata, (size_t)len);
+	}
+	protocols_free(m->protocols, m->n_protocols);
+	m->protocols = p;
+	m->n_protocols = (int)a->n_protocols;
+	return 0;
+}
+
+static int member_update(struct member *m, const br_join_args *a)
+{
+	char *cid = strdup(a->client_id), *host = strdup(a->client_host);
+
+	if (!cid || !host || member_set_protocols(m, a) < 0) {
+		free(cid);
+		free(host);
+		return -ENOMEM;
+	}
+	free(m->client_id);
+	free(m->client_host);
+	m->client_id = cid;
+	m->client_host = host;
+	m->session_timeout_ms = a->session_timeout_ms;
+	m->rebalance_timeout_ms = a->rebalance_timeout_ms;
+	return 0;
+}
+
+/* Parks the member's JoinGroup; a JoinGroup it had parked before is
+ * superseded. */
+static void member_park_join(struct member *m, br_request *req, int16_t version)
+{
+	answer_join_error(m, KE_REBALANCE_IN_PROGRESS);
+	m->join_req = req;
+	m->join_version = version;
+}
+
+static void add_member_and_rebalance(struct group *grp, br_request *req, const br_join_args *a,
+				     char *id)
+{
+	struct member *m = calloc(1, sizeof(*m));
+	br_join_result err_r = { .error = KE_UNKNOWN_SERVER_ERROR, .generation = -1, .member_id = id };
+
+	if (!m || !(m->expire_ev = evtimer_new(base_of(grp->owner), on_member_expired, m)) ||
+	    member_update(m, a) < 0 ||
+	    (a->instance_id && !(m->instance_id = strdup(a->instance_id))) ||
+	    (!grp->protocol_type && !(grp->protocol_type = strdup(a->protocol_type)))) {
+		if (m)
+			member_free(m);
+		free(id);
+		err_r.member_id = "";
+		br__join_group_answer(req, a->version, &err_r);
+		return;
+	}
+	m->group = grp;
+	m->id = id;
+	for (struct member **pp = &grp->members;; pp = &(*pp)->next) {
+		if (!*pp) {
+			*pp = m;
+			break;
+		}
+	}
+	grp->n_members++;
+	if (!grp->leader)
+		grp->leader = strdup(m->id);
+	if (grp->state == PREPARING_REBALANCE && grp->initial_delay)
+		grp->joined_in_delay = true;
+	member_park_join(m, req, a->version);
+	member_heartbeat(m);
+	maybe_prepare_rebalance(grp, "a member joined");
+	try_complete_join(grp);
+}
+
+static void update_member_and_rebalance(struct group *grp, struct member *m, br_request *req,
+					const br_join_args *a)
+{
+	if (member_update(m, a) < 0) {
+		br_join_result r = { .error = KE_UNKNOWN_SERVER_ERROR, .generation = -1,
+				     .member_id = m->id };
+
+		br__join_group_answer(req, a->version, &r);
+		return;
+	}
+	member_park_join(m, req, a->version);
+	member_heartbeat(m);
+	maybe_prepare_rebalance(grp, "a member rejoined with new metadata");
+	try_complete_join(grp);
+}
+
+/* The static member's stored assignment stays valid: answer without a
+ * rebalance once the new member id is stored. */
+struct static_rejoin {
+	br_request *req;
+	int16_t version;
+	char *member_id;
+};
+
+static void static_rejoin_answer(struct group *grp, struct static_rejoin *s, int err)
+{
+	br_join_result r = {
+		.error = err ? KE_UNKNOWN_SERVER_ERROR : KE_NONE,
+		.generation = grp->generation,
+		.protocol_type = grp->protocol_type,
+		.protocol_name = grp->protocol_name,
+		.leader = grp->leader ? grp->leader : "",
+		.member_id = s->member_id,
+	};
+
+	br__join_group_answer(s->req, s->version, &r);
+}
+
+static void replace_static_member(struct group *grp, struct member *m, br_request *req,
+				  const br_join_args *a)
+{
+	char *new_id = member_id_new(a->instance_id);
+	bool was_leader = grp->leader && strcmp(grp->leader, m->id) == 0;
+
+	if (!new_id) {
+		br_join_result r = { .error = KE_UNKNOWN_SERVER_ERROR, .generation = -1, .member_id = "" };
+
+		br__join_group_answer(req, a->version, &r);
+		return;
+	}
+	/* The old incarnation is fenced from here on. */
+	answer_join_error(m, KE_FENCED_INSTANCE_ID);
+	answer_sync_error(m, KE_FENCED_INSTANCE_ID);
+	br__logf(ST_LOG_INFO, "group %s: static member %s rejoined: member id %s replaces %s",
+		 grp->id, a->instance_id, new_id, m->id);
+	free(m->id);
+	m->id = new_id;
+	if (was_leader) {
+		free(grp->leader);
+		grp->leader = strdup(new_id);
+	}
+	if (grp->state == STABLE && protocols_equal(m, a)) {
+		struct static_rejoin s = { req, a->version, new_id };
+
+		member_heartbeat(m);
+		static_rejoin_answer(grp, &s, 0);
+		/* Stored so that a restart knows the new member id. */
+		if (group_store(grp, NULL) < 0)
+			br__logf(ST_LOG_WARN, "group %s: cannot store the static member's new id",
+				 grp->id);
+		return;
+	}
+	update_member_and_rebalance(grp, m, req, a);
+}
+
+void br_group_join(br_groups *g, br_request *req, const br_join_args *a)
+{
+	const br_config *cfg = &g->b->cfg;
+	br_join_result r = { .error = KE_NONE, .generation = -1, .member_id = a->member_id };
+	struct group *grp;
+	struct member *m;
+	struct pending *p;
+
+	if (g->stopped) {
+		r.error = KE_NOT_COORDINATOR;
+		goto answer;
+	}
+	if (!a->group_id[0]) {
+		r.error = KE_INVALID_GROUP_ID;
+		goto answer;
+	}
+	if (a->session_timeout_ms < cfg->group_min_session_timeout_ms ||
+	    a->session_timeout_ms > cfg->group_max_session_timeout_ms) {
+		r.error = KE_INVALID_SESSION_TIMEOUT;
+		goto answer;
+	}
+	grp = group_find(g, a->group_id);
+	if (!grp && a->member_id[0]) {
+		r.error = KE_UNKNOWN_MEMBER_ID;
+		goto answer;
+	}
+	if (!grp && !(grp = group_get_or_create(g, a->group_id))) {
+		r.error = KE_UNKNOWN_SERVER_ERROR;
+		goto answer;
+	}
+	if (grp->state == DEAD) {
+		r.error = KE_COORDINATOR_NOT_AVAILABLE;
+		goto answer;
+	}
+	if (!protocols_supported(grp, a)) {
+		r.error = KE_INCONSISTENT_GROUP_PROTOCOL;
+		goto answer;
+	}
+
+	if (!a->member_id[0]) {
+		/* A new member, or a static member back with a new process. */
+		if (a->instance_id && (m = member_by_instance(grp, a->instance_id))) {
+			replace_static_member(grp, m, req, a);
+			return;
+		}
+		if (grp->n_members >= cfg->group_max_size) {
+			r.error = KE_GROUP_MAX_SIZE_REACHED;
+			goto answer;
+		}
+		char *id = member_id_new(a->instance_id ? a->instance_id : a->client_id);
+
+		if (!id) {
+			r.error = KE_UNKNOWN_SERVER_ERROR;
+			goto answer;
+		}
+		if (!a->instance_id && a->version >= 4) {
+			/* KIP-394: the member must come back with this id, so a
+			 * client that never gets the answer leaves no ghost. */
+			p = calloc(1, sizeof(*p));
+			if (!p || !(p->expire_ev = evtimer_new(base_of(g), on_pending_expired, p))) {
+				free(p);
+				free(id);
+				r.error = KE_UNKNOWN_SERVER_ERROR;
+				goto answer;
+			}
+			p->group = grp;
+			p->id = id;
+			p->next = grp->pending;
+			grp->pending = p;
+			arm(p->expire_ev, a->session_timeout_ms);
+			r.error = KE_MEMBER_ID_REQUIRED;
+			r.member_id = id;
+			br__join_group_answer(req, a->version, &r);
+			return;
+		}
+		add_member_and_rebalance(grp, req, a, id);
+		return;
+	}
+
+	if ((p = pending_find(grp, a->member_id))) {
+		char *id = strdup(p->id);
+
+		pending_remove(grp, p);
+		if (!id) {
+			r.error = KE_UNKNOWN_SERVER_ERROR;
+			goto answer;
+		}
+		add_member_and_rebalance(grp, req, a, id);
+		return;
+	}
+	if (a->instance_id) {
+		struct member *owner = member_by_instance(grp, a->instance_id);
+
+		if (owner && strcmp(owner->id, a->member_id) != 0) {
+			r.error = KE_FENCED_INSTANCE_ID;
+			goto answer;
+		}
+	}
+	if (!(m = member_find(grp, a->member_id))) {
+		r.error = KE_UNKNOWN_MEMBER_ID;
+		goto answer;
+	}
+	switch (grp->state) {
+	case PREPARING_REBALANCE:
+		update_member_and_rebalance(grp, m, req, a);
+		return;
+	case COMPLETING_REBALANCE:
+		if (protocols_equal(m, a)) {
+			/* It missed our answer: send it again. */
+			member_heartbeat(m);
+			answer_join(grp, m, req, a->version, true);
+			return;
+		}
+		update_member_and_rebalance(grp, m, req, a);
+		return;
+	case STABLE:
+		if ((grp->leader && strcmp(grp->leader, m->id) == 0) || !protocols_equal(m, a)) {
+			update_member_and_rebalance(grp, m, req, a);
+			return;
+		}
+		member_heartbeat(m);
+		answer_join(grp, m, req, a->version, false);
+		return;
+	case EMPTY:
+	case DEAD:
+		break;
+	}
+	r.error = KE_UNKNOWN_MEMBER_ID;
+answer:
+	if (r.error != KE_NONE && r.error != KE_MEMBER_ID_REQUIRED)
+		br__logf(ST_LOG_DEBUG, "group %s: JoinGroup from %s: error %d", a->group_id,
+			 a->member_id[0] ? a->member_id : "(new member)", r.error);
+	br__join_group_answer(req, a->version, &r);
+}
+
+/* ------------------------------------------------------------ SyncGroup */
+
+static void sync_stored(struct group *grp, int32_t generation, int err)
+{
+	if (grp->state != COMPLETING_REBALANCE || grp->generation != generation)
+		return;
+	if (err) {
+		for (struct member *m = grp->members; m; m = m->next)
+			answer_sync_error(m, KE_COORDINATOR_NOT_AVAILABLE);
+		prepare_rebalance(grp, "the assignment could not be stored");
+		return;
+	}
+	set_state(grp, STABLE);
+	for (struct member *m = grp->members; m; m = m->next) {
+		if (m->sync_req) {
+			br__sync_group_answer(m->sync_req, KE_NONE, grp->protocol_type,
+					      grp->protocol_name, m->assignment, m->assignment_len);
+			m->sync_req = NULL;
+		}
+	}
+}
+
+void br_group_sync(br_groups *g, br_request *req, const br_sync_args *a)
+{
+	struct group *grp = g->stopped ? NULL : group_find(g, a->group_id);
+	struct member *m = grp ? member_find(grp, a->member_id) : NULL;
+	int16_t error = KE_NONE;
+
+	if (g->stopped)
+		error = KE_NOT_COORDINATOR;
+	else if (!grp || !m)
+		error = grp && grp->state == DEAD ? KE_COORDINATOR_NOT_AVAILABLE : KE_UNKNOWN_MEMBER_ID;
+	else if (a->instance_id && m->instance_id && strcmp(a->instance_id, m->instance_id) != 0)
+		error = KE_FENCED_INSTANCE_ID;
+	else if (a->generation != grp->generation)
+		error = KE_ILLEGAL_GENERATION;
+	else if ((a->protocol_type && !same_str(a->protocol_type, grp->protocol_type)) ||
+		 (a->protocol_name && !same_str(a->protocol_name, grp->protocol_name)))
+		error = KE_INCONSISTENT_GROUP_PROTOCOL;
+	else if (grp->state == PREPARING_REBALANCE)
+		error = KE_REBALANCE_IN_PROGRESS;
+	else if (grp->state != COMPLETING_REBALANCE && grp->state != STABLE)
+		error = KE_UNKNOWN_MEMBER_ID;
+	if (error) {
+		br__sync_group_answer(req, error, NULL, NULL, NULL, 0);
+		return;
+	}
+	member_heartbeat(m);
+	if (grp->state == STABLE) {
+		br__sync_group_answer(req, KE_NONE, grp->protocol_type, grp->protocol_name,
+				      m->assignment, m->assignment_len);
+		return;
+	}
+	answer_sync_error(m, KE_REBALANCE_IN_PROGRESS);     /* a duplicate */
+	m->sync_req = req;
+	if (!grp->leader || strcmp(grp->leader, m->id) != 0)
+		return;
+	/* The leader's assignment: members it leaves out get an empty one. */
+	for (size_t i = 0; i < a->n_assignments; i++) {
+		struct member *o = member_find(grp, a->assignments[i].member_id);
+		int32_t len = a->assignments[i].len > 0 ? a->assignments[i].len : 0;
+		uint8_t *copy;
+
+		if (!o)
+			continue;
+		if (!(copy = malloc((size_t)len + 1))) {
+			sync_stored(grp, grp->generation, -ENOMEM);
+			return;
+		}
+		if (len)
+			memcpy(copy, a->assignments[i].data, (size_t)len);
+		free(o->assignment);
+		o->assignment = copy;
+		o->assignment_len = len;
+	}
+	int err = group_store(grp, sync_stored);
+
+	if (err < 0)
+		sync_stored(grp, grp->generation, err);
+}
+
+/* ------------------------------------------------------------ Heartbeat */
+
+int16_t br_group_heartbeat(br_groups *g, const char *group_id, const char *member_id,
+			   const char *instance_id, int32_t generation)
+{
+	struct group *grp;
+	struct member *m;
+
+	if (g->stopped)
+		return KE_NOT_COORDINATOR;
+	if (!(grp = group_find(g, group_id)))
+		return KE_UNKNOWN_MEMBER_ID;
+	if (grp->state == DEAD)
+		return KE_COORDINATOR_NOT_AVAILABLE;
+	if (!(m = member_find(grp, member_id)))
+		return KE_UNKNOWN_MEMBER_ID;
+	if (instance_id && m->instance_id && strcmp(instance_id, m->instance_id) != 0)
+		return KE_FENCED_INSTANCE_ID;
+	if (generation != grp->generation)
+		return KE_ILLEGAL_GENERATION;
+	member_heartbeat(m);
+	return grp->state == PREPARING_REBALANCE ? KE_REBALANCE_IN_PROGRESS : KE_NONE;
+}
+
+/* ----------------------------------------------------------- LeaveGroup */
+
+int16_t br_group_leave(br_groups *g, const char *group_id, const char *member_id,
+		       const char *instance_id)
+{
+	struct group *grp;
+	struct member *m;
+	struct pending *p;
+
+	if (g->stopped)
+		return KE_NOT_COORDINATOR;
+	if (!(grp = group_find(g, group_id)))
+		return KE_UNKNOWN_MEMBER_ID;
+	if (instance_id) {
+		if (!(m = member_by_instance(grp, instance_id)))
+			return KE_UNKNOWN_MEMBER_ID;
+		if (member_id && member_id[0] && strcmp(member_id, m->id) != 0)
+			return KE_FENCED_INSTANCE_ID;
+	} else if (!(m = member_find(grp, member_id))) {
+		if ((p = pending_find(grp, member_id))) {
+			pending_remove(grp, p);
+			if (grp->state == PREPARING_REBALANCE)
+				try_complete_join(grp);
+			return KE_NONE;
+		}
+		return KE_UNKNOWN_MEMBER_ID;
+	}
+	br__logf(ST_LOG_INFO, "group %s: member %s left", grp->id, m->id);
+	member_remove(grp, m, "a member left");
+	return KE_NONE;
+}
+
+/* ------------------------------------------------------------- offsets */
+
+struct commit_write {
+	br_groups *g;
+	char *group_id;
+	br_commit *commits;            /* the partitions written */
+	size_t n;
+	br_commit_done_fn *done;
+	void *arg;
+};
+
+static void commit_apply(br_groups *g, const char *group_id, const char *topic, size_t tlen,
+			 int32_t partition, const br_offset_value *v)
+{
+	struct group *grp = group_get_or_create(g, group_id);
+	char key[BR_TOPIC_NAME_MAX + 5];
+	size_t klen = offset_key(key, sizeof(key), topic, tlen, partition);
+	struct committed *c, *old = NULL;
+
+	if (!grp || klen == 0)
+		return;
+	if (!v) {
+		committed_free(br_strmap_del(&grp->offsets, key, klen));
+		return;
+	}
+	if (!(c = calloc(1, sizeof(*c))) || !(c->metadata = strdup(v->metadata ? v->metadata : ""))) {
+		free(c);
+		br__logf(ST_LOG_ERROR, "group %s: out of memory keeping a committed offset", group_id);
+		return;
+	}
+	c->offset = v->offset;
+	c->leader_epoch = v->leader_epoch;
+	c->commit_ts = v->commit_ts;
+	c->expire_ts = v->expire_ts;
+	if (br_strmap_put(&grp->offsets, key, klen, c, (void **)&old) < 0) {
+		committed_free(c);
+		br__logf(ST_LOG_ERROR, "group %s: out of memory keeping a committed offset", group_id);
+		return;
+	}
+	committed_free(old);
+}
+
+static void commit_written(void *arg, int err)
+{
+	struct commit_write *w = arg;
+	struct group *grp = group_find(w->g, w->group_id);
+
+	if (grp)
+		grp->writes_in_flight--;
+	for (size_t i = 0; i < w->n; i++) {
+		br_commit *c = &w->commits[i];
+
+		if (err == 0) {
+			commit_apply(w->g, w->group_id, c->topic, c->topic_len, c->partition,
+				     c->delete ? NULL : &c->value);
+			c->error = KE_NONE;
+		} else {
+			c->error = KE_COORDINATOR_NOT_AVAILABLE;
+		}
+	}
+	if (err)
+		br__logf(ST_LOG_WARN, "group %s: storing %zu offsets failed: %s", w->group_id, w->n,
+			 st_strerror(err));
+	w->done(w->arg, err);
+	if ((grp = group_find(w->g, w->group_id)) && !w->g->stopped)
+		group_maybe_forget(grp);
+	free(w->group_id);
+	free(w);
+}
+
+/* Appends the commits' records (or tombstones) to the group's partition.
+ * 0 (done runs later) or an error (it does not). */
+static int commits_store(br_groups *g, const char *group_id, br_commit *commits, size_t n,
+			 br_commit_done_fn *done, void *arg)
+{
+	struct commit_write *w = calloc(1, sizeof(*w));
+	br_gstore_record *recs = calloc(n + 1, sizeof(*recs));
+	kp_buf *bufs = calloc(2 * n + 1, sizeof(*bufs));
+	struct group *grp;
+	size_t nrec = 0;
+	int err = 0;
+
+	if (!w || !recs || !bufs || !(w->group_id = strdup(group_id))) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		br_commit *c = &commits[i];
+		kp_buf *k = &bufs[2 * nrec], *v = &bufs[2 * nrec + 1];
+
+		if (c->error != KE_NONE)
+			continue;
+		kp_buf_init(k);
+		kp_buf_init(v);
+		br__offset_commit_key(k, group_id, c->topic, c->topic_len, c->partition);
+		if (!c->delete)
+			br__offset_commit_value(v, &c->value);
+		if (k->err || v->err) {
+			err = -ENOMEM;
+			nrec++;
+			goto out;
+		}
+		recs[nrec].key = k;
+		recs[nrec].value = c->delete ? NULL : v;
+		nrec++;
+	}
+	w->g = g;
+	w->commits = commits;
+	w->n = n;
+	w->done = done;
+	w->arg = arg;
+	if (nrec == 0) {
+		err = -ENODATA;
+		goto out;
+	}
+	err = br__gstore_append(g->b, br__offsets_partition_for(group_id, br__groups_partitions(g)),
+				recs, nrec, commit_written, w);
+	if (err == 0 && (grp = group_find(g, group_id)))
+		grp->writes_in_flight++;
+out:
+	for (size_t i = 0; i < 2 * nrec; i++)
+		kp_buf_free(&bufs[i]);
+	free(bufs);
+	free(recs);
+	if (err < 0 && w) {
+		free(w->group_id);
+		free(w);
+	}
+	return err;
+}
+
+int br_group_commit(br_groups *g, const br_commit_args *a, br_commit *commits, size_t n,
+		    br_commit_done_fn *done, void *arg)
+{
+	int32_t max_md = g->b->cfg.offset_metadata_max_bytes;
+	struct group *grp;
+	struct member *m = NULL;
+	int16_t error = KE_NONE;
+	int err;
+
+	if (g->stopped)
+		return KE_NOT_COORDINATOR;
+	if (!a->group_id[0])
+		return KE_INVALID_GROUP_ID;
+	grp = group_find(g, a->group_id);
+	if (grp && grp->state == DEAD)
+		return KE_COORDINATOR_NOT_AVAILABLE;
+	if (a->generation < 0 && (!grp || grp->state == EMPTY)) {
+		/* A commit from outside group management (an admin tool, a
+		 * consumer using assign()): allowed while nobody is a member. */
+	} else if (!grp) {
+		return KE_ILLEGAL_GENERATION;
+	} else if (grp->state == COMPLETING_REBALANCE) {
+		return KE_REBALANCE_IN_PROGRESS;
+	} else if (!(m = member_find(grp, a->member_id))) {
+		return KE_UNKNOWN_MEMBER_ID;
+	} else if (a->instance_id && m->instance_id && strcmp(a->instance_id, m->instance_id) != 0) {
+		return KE_FENCED_INSTANCE_ID;
+	} else if (a->generation != grp->generation) {
+		return KE_ILLEGAL_GENERATION;
+	}
+	if (m)
+		member_heartbeat(m);
+	for (size_t i = 0; i < n; i++) {
+		br_commit *c = &commits[i];
+		br_topic *t;
+
+		if (c->error != KE_NONE)
+			continue;
+		if (c->value.metadata && (int64_t)strlen(c->value.metadata) > max_md) {
+			c->error = KE_OFFSET_METADATA_TOO_LARGE;
+			continue;
+		}
+		t = br_topics_get(g->b->topics, c->topic, c->topic_len);
+		if (!t || !br_topic_part(t, c->partition))
+			c->error = KE_UNKNOWN_TOPIC_OR_PARTITION;
+		if (t)
+			br_topic_put(t);
+	}
+	err = commits_store(g, a->group_id, commits, n, done, arg);
+	if (err == -ENODATA)
+		return error;            /* every partition had its own error */
+	if (err < 0) {
+		br__logf(ST_LOG_WARN, "group %s: cannot store offsets: %s", a->group_id,
+			 st_strerror(err));
+		return KE_COORDINATOR_NOT_AVAILABLE;
+	}
+	return BR_GROUP_PENDING;
+}
+
+int br_group_offset_fetch(br_groups *g, const char *group_id, const char *topic, size_t tlen,
+			  int32_t partition, br_offset_value *out)
+{
+	struct group *grp = group_find(g, group_id);
+	char key[BR_TOPIC_NAME_MAX + 5];
+	size_t klen = offset_key(key, sizeof(key), topic, tlen, partition);
+	struct committed *c = grp && klen ? br_strmap_get(&grp->offsets, key, klen) : NULL;
+
+	if (!c)
+		return -ENOENT;
+	out->offset = c->offset;
+	out->leader_epoch = c->leader_epoch;
+	out->metadata = c->metadata;
+	out->commit_ts = c->commit_ts;
+	out->expire_ts = c->expire_ts;
+	return 0;
+}
+
+void br_group_offsets_foreach(br_groups *g, const char *group_id,
+			      void (*fn)(void *arg, const char *topic, size_t tlen, int32_t partition,
+					 const br_offset_value *v),
+			      void *arg)
+{
+	struct group *grp = group_find(g, group_id);
+	br_strmap_iter it = { 0 };
+	br_strmap_entry *e;
+
+	if (!grp)
+		return;
+	while ((e = br_strmap_next(&grp->offsets, &it))) {
+		size_t klen;
+		const char *key = br_strmap_entry_key(e, &klen);
+		const struct committed *c = br_strmap_entry_value(e);
+		br_offset_value v = { c->offset, c->leader_epoch, c->metadata, c->commit_ts, c->expire_ts };
+
+		fn(arg, key, klen - 5, (int32_t)kp_load_be32((const uint8_t *)key + klen - 4), &v);
+	}
+}
+
+int16_t br_group_offset_delete_check(br_groups *g, const char *group_id, const char *topic,
+				     size_t tlen)
+{
+	struct group *grp = group_find(g, group_id);
+
+	if (g->stopped)
+		return KE_NOT_COORDINATOR;
+	if (!grp)
+		return KE_GROUP_ID_NOT_FOUND;
+	if (grp->state == DEAD)
+		return KE_GROUP_ID_NOT_FOUND;
+	if (grp->state == EMPTY || !grp->protocol_type || strcmp(grp->protocol_type, "consumer") != 0)
+		return KE_NONE;
+	/* A live consumer group: refuse topics its members subscribe to.
+	 * The subscription is the consumer protocol's (version, topics...);
+	 * a topic name found in it as a length-prefixed string counts. */
+	for (struct member *m = grp->members; m; m = m->next) {
+		for (int i = 0; i < m->n_protocols; i++) {
+			kp_reader r = kp_reader_make(m->protocols[i].metadata,
+						     (size_t)m->protocols[i].metadata_len);
+			int32_t n;
+
+			kp_read_i16(&r);
+			n = kp_read_i32(&r);
+			for (int32_t k = 0; k < n && kp_reader_ok(&r); k++) {
+				int16_t len = kp_read_i16(&r);
+				const uint8_t *p = len >= 0 ? kp_read_bytes(&r, (size_t)len) : NULL;
+
+				if (p && (size_t)len == tlen && memcmp(p, topic, tlen) == 0)
+					return KE_GROUP_SUBSCRIBED_TO_TOPIC;
+			}
+		}
+	}
+	return KE_NONE;
+}
+
+int br_group_offsets_delete(br_groups *g, const char *group_id, br_commit *commits, size_t n,
+			    br_commit_done_fn *done, void *arg)
+{
+	for (size_t i = 0; i < n; i++)
+		commits[i].delete = true;
+	return commits_store(g, group_id, commits, n, done, arg);
+}
+
+/* ------------------------------------------------------ list, describe */
+
+void br_groups_list(br_groups *g, void (*fn)(void *arg, const char *group_id,
+					     const char *protocol_type, const char *state),
+		    void *arg)
+{
+	br_strmap_iter it = { 0 };
+	br_strmap_entry *e;
+
+	while ((e = br_strmap_next(&g->groups, &it))) {
+		const struct group *grp = br_strmap_entry_value(e);
+
+		if (grp->state != DEAD)
+			fn(arg, grp->id, grp->protocol_type ? grp->protocol_type : "",
+			   state_names[grp->state]);
+	}
+}
+
+int16_t br_group_describe(br_groups *g, const char *group_id, kp_arena *a, br_group_info *out)
+{
+	struct group *grp = group_find(g, group_id);
+	size_t i = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->group_id = group_id;
+	if (g->stopped)
+		return KE_NOT_COORDINATOR;
+	if (!grp) {
+		/* Kafka describes an unknown group as Dead, without an error. */
+		out->state = state_names[DEAD];
+		out->protocol_type = "";
+		out->protocol_name = "";
+		return KE_NONE;
+	}
+	out->state = state_names[grp->state];
+	out->protocol_type = grp->protocol_type ? grp->protocol_type : "";
+	/* Kafka shows the protocol only once it is in force. */
+	out->protocol_name = grp->state == STABLE && grp->protocol_name ? grp->protocol_name : "";
+	out->members = kp_arena_calloc(a, (size_t)grp->n_members + 1, sizeof(*out->members));
+	if (!out->members)
+		return KE_UNKNOWN_SERVER_ERROR;
+	for (struct member *m = grp->members; m; m = m->next, i++) {
+		br_group_member_info *mi = &out->members[i];
+
+		mi->member_id = m->id;
+		mi->instance_id = m->instance_id;
+		mi->client_id = m->client_id;
+		mi->client_host = m->client_host;
+		for (int k = 0; k < m->n_protocols; k++) {
+			if (grp->protocol_name && strcmp(m->protocols[k].name, grp->protocol_name) == 0) {
+				mi->metadata = m->protocols[k].metadata;
+				mi->metadata_len = m->protocols[k].metadata_len;
+			}
+		}
+		if (grp->state == STABLE) {
+			mi->assignment = m->assignment;
+			mi->assignment_len = m->assignment_len;
+		}
+	}
+	out->n_members = i;
+	return KE_NONE;
+}
+
+/* ------------------------------------------------------------ DeleteGroups */
+
+struct delete_write {
+	br_commit_done_fn *done;
+	void *arg;
+};
+
+static void delete_written(void *arg, int err)
+{
+	struct delete_write *w = arg;
+
+	w->done(w->arg, err);
+	free(w);
+}
+
+int br_group_delete(br_groups *g, const char *group_id, br_commit_done_fn *done, void *arg)
+{
+	struct group *grp = group_find(g, group_id);
+	br_strmap_iter it = { 0 };
+	br_strmap_entry *e;
+	br_gstore_record *recs;
+	kp_buf *keys;
+	size_t n = 0, cap;
+	struct delete_write *w;
+	int err;
+
+	if (g->stopped)
+		return KE_NOT_COORDINATOR;
+	if (!group_id[0])
+		return KE_INVALID_GROUP_ID;
+	if (!grp || grp->state == DEAD)
+		return KE_GROUP_ID_NOT_FOUND;
+	if (grp->state != EMPTY)
+		return KE_NON_EMPTY_GROUP;
+	/* Tombstones for every offset and for the group itself. */
+	cap = grp->offsets.n + 1;
+	recs = calloc(cap, sizeof(*recs));
+	keys = calloc(cap, sizeof(*keys));
+	w = calloc(1, sizeof(*w));
+	if (!recs || !keys || !w) {
+		free(recs);
+		free(keys);
+		free(w);
+		return KE_UNKNOWN_SERVER_ERROR;
+	}
+	while ((e = br_strmap_next(&grp->offsets, &it)) && n + 1 < cap) {
+		size_t klen;
+		const char *key = br_strmap_entry_key(e, &klen);
+
+		kp_buf_init(&keys[n]);
+		br__offset_commit_key(&keys[n], group_id, key, klen - 5,
+				      (int32_t)kp_load_be32((const uint8_t *)key + klen - 4));
+		recs[n].key = &keys[n];
+		n++;
+	}
+	kp_buf_init(&keys[n]);
+	br__group_metadata_key(&keys[n], group_id);
+	recs[n].key = &keys[n];
+	n++;
+	w->done = done;
+	w->arg = arg;
+	err = br__gstore_append(g->b, br__offsets_partition_for(group_id, br__groups_partitions(g)),
+				recs, n, delete_written, w);
+	for (size_t i = 0; i < n; i++)
+		kp_buf_free(&keys[i]);
+	free(keys);
+	free(recs);
+	if (err < 0) {
+		free(w);
+		br__logf(ST_LOG_WARN, "group %s: cannot store its deletion: %s", group_id,
+			 st_strerror(err));
+		return KE_COORDINATOR_NOT_AVAILABLE;
+	}
+	br__logf(ST_LOG_INFO, "group %s deleted (%zu committed offsets)", group_id, n - 1);
+	br_strmap_del(&g->groups, group_id, strlen(group_id));
+	group_free(grp);
+	return BR_GROUP_PENDING;
+}
+
+/* ------------------------------------------------- expiry of old offsets */
+
+/* The tombstones of one expiry pass over a group, until written. */
+struct expiry {
+	size_t n;
+	br_commit *commits;          /* topics are copies owned here */
+};
+
+static void expiry_free(void *arg, int err)
+{
+	struct expiry *x = arg;
+
+	(void)err;
+	for (size_t i = 0; i < x->n; i++)
+		free((char *)x->commits[i].topic);
+	free(x->commits);
+	free(x);
+}
+
+/* Drops offsets past their retention and offsets of topics that no longer
+ * exist, with tombstones; a group left with nothing is forgotten. Kafka's
+ * rule: an Empty group's offsets expire offsets.retention.ms after the
+ * group became Empty (or after the commit, for one with an explicit expiry
+ * or a group that never had members). */
+static void expire_group_offsets(br_groups *g, struct group *grp, int64_t now)
+{
+	int64_t retention = g->b->cfg.offsets_retention_ms;
+	br_strmap_iter it = { 0 };
+	br_strmap_entry *e;
+	br_commit *gone = NULL;
+	size_t n = 0, cap = 0;
+
+	if (grp->state == DEAD || grp->writes_in_flight > 0)
+		return;
+	while ((e = br_strmap_next(&grp->offsets, &it))) {
+		size_t klen;
+		const char *key = br_strmap_entry_key(e, &klen);
+		const struct committed *c = br_strmap_entry_value(e);
+		int32_t partition = (int32_t)kp_load_be32((const uint8_t *)key + klen - 4);
+		br_topic *t = br_topics_get(g->b->topics, key, klen - 5);
+		bool topic_gone = !t || !br_topic_part(t, partition);
+		bool expired;
+
+		if (t)
+			br_topic_put(t);
+		if (c->expire_ts >= 0)
+			expired = now >= c->expire_ts;
+		else if (grp->state != EMPTY)
+			expired = false;
+		else
+			expired = retention >= 0 &&
+				  now - (grp->protocol_type ? grp->state_ts : c->commit_ts) >= retention;
+		if (!topic_gone && !expired)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			br_commit *ng = realloc(gone, ncap * sizeof(*ng));
+
+			if (!ng)
+				break;
+			gone = ng;
+			cap = ncap;
+		}
+		memset(&gone[n], 0, sizeof(gone[n]));
+		gone[n].topic = key;
+		gone[n].topic_len = klen - 5;
+		gone[n].partition = partition;
+		gone[n].delete = true;
+		n++;
+	}
+	if (n > 0) {
+		struct expiry *x = calloc(1, sizeof(*x));
+
+		br__logf(ST_LOG_INFO, "group %s: %zu committed offsets expired or of deleted topics",
+			 grp->id, n);
+		/* The keys must outlive this pass: commit_written() applies
+		 * the tombstones by topic name once they are durable. */
+		for (size_t i = 0; i < n; i++) {
+			char *copy = malloc(gone[i].topic_len + 1);
+
+			if (!copy) {
+				n = i;
+				break;
+			}
+			memcpy(copy, gone[i].topic, gone[i].topic_len);
+			copy[gone[i].topic_len] = '\0';
+			gone[i].topic = copy;
+		}
+		if (!x) {
+			for (size_t i = 0; i < n; i++)
+				free((char *)gone[i].topic);
+			free(gone);
+			return;
+		}
+		x->n = n;
+		x->commits = gone;
+		if (n == 0 || commits_store(g, grp->id, gone, n, expiry_free, x) < 0)
+			expiry_free(x, 0);
+		return;
+	}
+	free(gone);
+}
+
+static void on_expiry_timer(evutil_socket_t fd, short what, void *arg)
+{
+	br_groups *g = arg;
+	int64_t now = br__wall_ms();
+	br_strmap_iter it = { 0 };
+	br_strmap_entry *e;
+	struct group **v;
+	size_t n = 0;
+
+	(void)fd;
+	(void)what;
+	if (g->stopped)
+		return;
+	/* Collected first: expiry may forget groups, which the iteration
+	 * must not see happen under it. */
+	v = calloc(g->groups.n + 1, sizeof(*v));
+	if (!v)
+		return;
+	while ((e = br_strmap_next(&g->groups, &it)))
+		v[n++] = br_strmap_entry_value(e);
+	for (size_t i = 0; i < n; i++) {
+		expire_group_offsets(g, v[i], now);
+		group_maybe_forget(v[i]);
+	}
+	free(v);
+}
+
+/* ----------------------------------------------------------- life cycle */
+
+int br__groups_partitions(const br_groups *g)
+{
+	br_topic *t = br_topics_get(g->b->topics, BR_OFFSETS_TOPIC, strlen(BR_OFFSETS_TOPIC));
+	int32_t n = t ? t->n_parts : g->b->cfg.offsets_topic_num_partitions;
+
+	if (t)
+		br_topic_put(t);
+	return n;
+}
+
+int br_groups_new(br_broker *b, br_groups **out)
+{
+	br_groups *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return -ENOMEM;
+	g->b = b;
+	br_strmap_init(&g->groups);
+	*out = g;
+	return 0;
+}
+
+static void load_offset(void *arg, const char *group_id, const char *topic, size_t tlen,
+			int32_t partition, const br_offset_value *v)
+{
+	commit_apply(arg, group_id, topic, tlen, partition, v);
+}
+
+static void load_group(void *arg, const char *group_id, const br_group_record *rec)
+{
+	br_groups *g = arg;
+	struct group *grp;
+
+	if (!rec) {
+		/* DeleteGroups: the group and its offsets before this point go. */
+		if ((grp = group_find(g, group_id))) {
+			br_strmap_del(&g->groups, group_id, strlen(group_id));
+			group_free(grp);
+		}
+		return;
+	}
+	if (!(grp = group_get_or_create(g, group_id)))
+		return;
+	while (grp->members) {
+		struct member *m = grp->members;
+
+		grp->members = m->next;
+		member_free(m);
+	}
+	grp->n_members = 0;
+	free(grp->protocol_type);
+	free(grp->protocol_name);
+	free(grp->leader);
+	grp->protocol_type = rec->protocol_type[0] ? strdup(rec->protocol_type) : NULL;
+	grp->protocol_name = dup_or_null(rec->protocol_name);
+	grp->leader = dup_or_null(rec->leader);
+	grp->generation = rec->generation;
+	grp->state_ts = rec->state_ts;
+	grp->state = rec->n_members > 0 ? STABLE : EMPTY;
+	for (size_t i = 0; i < rec->n_members; i++) {
+		const br_group_record_member *rm = &rec->members[i];
+		struct member *m = calloc(1, sizeof(*m));
+
+		if (!m)
+			break;
+		m->group = grp;
+		m->id = strdup(rm->member_id);
+		m->instance_id = dup_or_null(rm->instance_id);
+		m->client_id = strdup(rm->client_id);
+		m->client_host = strdup(rm->client_host);
+		m->session_timeout_ms = rm->session_timeout_ms;
+		m->rebalance_timeout_ms = rm->rebalance_timeout_ms;
+		m->protocols = calloc(2, sizeof(*m->protocols));
+		m->assignment = malloc((size_t)rm->assignment_len + 1);
+		if (m->protocols && grp->protocol_name) {
+			m->n_protocols = 1;
+			m->protocols[0].name = strdup(grp->protocol_name);
+			m->protocols[0].metadata = malloc((size_t)rm->subscription_len + 1);
+			m->protocols[0].metadata_len = rm->subscription_len;
+			if (m->protocols[0].metadata && rm->subscription_len)
+				memcpy(m->protocols[0].metadata, rm->subscription,
+				       (size_t)rm->subscription_len);
+		}
+		if (m->assignment && rm->assignment_len)
+			memcpy(m->assignment, rm->assignment, (size_t)rm->assignment_len);
+		m->assignment_len = rm->assignment_len;
+		if (!m->id || !m->client_id || !m->client_host || !m->protocols || !m->assignment ||
+		    (m->n_protocols && (!m->protocols[0].name || !m->protocols[0].metadata))) {
+			member_free(m);
+			break;
+		}
+		for (struct member **pp = &grp->members;; pp = &(*pp)->next) {
+			if (!*pp) {
+				*pp = m;
+				break;
+			}
+		}
+		grp->n_members++;
+	}
+	if (grp->n_members == 0 && grp->state == STABLE) {
+		grp->state = EMPTY;
+		free(grp->leader);
+		grp->leader = NULL;
+	}
+}
+
+/* The first task of the groups thread: __consumer_offsets back into
+ * memory, then members' session timers from now (they were alive when
+ * the last broker stopped; they get a full session to show up again). */
+static void groups_load_task(void *arg)
+{
+	br_groups *g = arg;
+	const br_gstore_visitor v = { load_offset, load_group };
+	int64_t records = 0, n_offsets = 0;
+	int64_t t0 = br__now_ms();
+	br_strmap_iter it = { 0 };
+	br_strmap_entry *e;
+	int err;
+	struct timeval tv;
+
+	err = br__gstore_load(g->b, &v, g, &records);
+	while ((e = br_strmap_next(&g->groups, &it))) {
+		struct group *grp = br_strmap_entry_value(e);
+
+		n_offsets += (int64_t)grp->offsets.n;
+		for (struct member *m = grp->members; m; m = m->next) {
+			if ((m->expire_ev = evtimer_new(base_of(g), on_member_expired, m)))
+				member_heartbeat(m);
+		}
+	}
+	if (err < 0)
+		br__logf(ST_LOG_ERROR, "%s could not be read to its end (see above); groups and "
+			 "offsets after that point are missing", BR_OFFSETS_TOPIC);
+	if (records > 0)
+		br__logf(ST_LOG_INFO, "loaded %zu groups and %" PRId64 " committed offsets from %"
+			 PRId64 " records of %s in %" PRId64 " ms", g->groups.n, n_offsets, records,
+			 BR_OFFSETS_TOPIC, br__now_ms() - t0);
+	g->loaded = true;
+	if ((g->expiry_ev = event_new(base_of(g), -1, EV_PERSIST, on_expiry_timer, g))) {
+		int64_t ms = g->b->cfg.offsets_retention_check_interval_ms;
+
+		tv.tv_sec = (time_t)(ms / 1000);
+		tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+		event_add(g->expiry_ev, &tv);
+	}
+}
+
+int br_groups_start(br_groups *g)
+{
+	return br_reactor_post(g->b->groups_thread, groups_load_task, g);
+}
+
+/* Answers every parked request and drops every timer. */
+static void groups_quiesce_task(void *arg)
+{
+	br_groups *g = arg;
+	br_strmap_iter it = { 0 };
+	br_strmap_entry *e;
+
+	if (g->stopped)
+		return;
+	g->stopped = true;
+	if (g->expiry_ev) {
+		event_free(g->expiry_ev);
+		g->expiry_ev = NULL;
+	}
+	while ((e = br_strmap_next(&g->groups, &it))) {
+		struct group *grp = br_strmap_entry_value(e);
+
+		if (grp->join_ev) {
+			event_free(grp->join_ev);
+			grp->join_ev = NULL;
+		}
+		for (struct member *m = grp->members; m; m = m->next) {
+			answer_join_error(m, KE_NOT_COORDINATOR);
+			answer_sync_error(m, KE_NOT_COORDINATOR);
+			if (m->expire_ev) {
+				event_free(m->expire_ev);
+				m->expire_ev = NULL;
+			}
+		}
+		for (struct pending *p = grp->pending; p; p = p->next) {
+			if (p->expire_ev) {
+				event_free(p->expire_ev);
+				p->expire_ev = NULL;
+			}
+		}
+	}
+}
+
+void br_groups_quiesce(br_groups *g)
+{
+	if (br_reactor_post(g->b->groups_thread, groups_quiesce_task, g) < 0)
+		br__logf(ST_LOG_ERROR, "out of memory stopping the group coordinator");
+}
+
+void br_groups_free(br_groups *g)
+{
+	if (!g)
+		return;
+	br_strmap_free(&g->groups, group_free_void);
+	free(g);
+}
