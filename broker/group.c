@@ -317,6 +317,15 @@ static struct member *member_by_instance(const struct group *grp, const char *in
 	return NULL;
 }
 
+/* A request naming a static member by an older member id: the instance
+ * has moved on to a newer incarnation, and this one is fenced. */
+static bool fenced(const struct group *grp, const char *member_id, const char *instance_id)
+{
+	const struct member *owner = member_by_instance(grp, instance_id);
+
+	return owner && strcmp(owner->id, member_id) != 0;
+}
+
 static struct pending *pending_find(const struct group *grp, const char *id)
 {
 	for (struct pending *p = grp->pending; p; p = p->next)
@@ -672,10 +681,10 @@ static void complete_join(struct group *grp)
 	free(grp->protocol_name);
 	grp->protocol_name = NULL;
 	if (grp->n_members == 0) {
+		/* The protocol type stays: Kafka lists an empty consumer group
+		 * as a consumer group. */
 		free(grp->leader);
 		grp->leader = NULL;
-		free(grp->protocol_type);
-		grp->protocol_type = NULL;
 		set_state(grp, EMPTY);
 		br__logf(ST_LOG_INFO, "group %s: generation %d is empty", grp->id, grp->generation);
 		if (group_store(grp, complete_join_stored) < 0)
@@ -868,6 +877,18 @@ static void member_park_join(struct member *m, br_request *req, int16_t version)
 	m->join_version = version;
 }
 
+/* An empty group takes the protocol type of its first member. */
+static int group_set_protocol_type(struct group *grp, const char *type)
+{
+	char *t = strdup(type);
+
+	if (!t)
+		return -ENOMEM;
+	free(grp->protocol_type);
+	grp->protocol_type = t;
+	return 0;
+}
+
 static void add_member_and_rebalance(struct group *grp, br_request *req, const br_join_args *a,
 				     char *id)
 {
@@ -877,7 +898,7 @@ static void add_member_and_rebalance(struct group *grp, br_request *req, const b
 	if (!m || !(m->expire_ev = evtimer_new(base_of(grp->owner), on_member_expired, m)) ||
 	    member_update(m, a) < 0 ||
 	    (a->instance_id && !(m->instance_id = strdup(a->instance_id))) ||
-	    (!grp->protocol_type && !(grp->protocol_type = strdup(a->protocol_type)))) {
+	    (grp->n_members == 0 && group_set_protocol_type(grp, a->protocol_type) < 0)) {
 		if (m)
 			member_free(m);
 		free(id);
@@ -1069,13 +1090,9 @@ void br_group_join(br_groups *g, br_request *req, const br_join_args *a)
 		add_member_and_rebalance(grp, req, a, id);
 		return;
 	}
-	if (a->instance_id) {
-		struct member *owner = member_by_instance(grp, a->instance_id);
-
-		if (owner && strcmp(owner->id, a->member_id) != 0) {
-			r.error = KE_FENCED_INSTANCE_ID;
-			goto answer;
-		}
+	if (fenced(grp, a->member_id, a->instance_id)) {
+		r.error = KE_FENCED_INSTANCE_ID;
+		goto answer;
 	}
 	if (!(m = member_find(grp, a->member_id))) {
 		r.error = KE_UNKNOWN_MEMBER_ID;
@@ -1144,10 +1161,10 @@ void br_group_sync(br_groups *g, br_request *req, const br_sync_args *a)
 
 	if (g->stopped)
 		error = KE_NOT_COORDINATOR;
+	else if (grp && fenced(grp, a->member_id, a->instance_id))
+		error = KE_FENCED_INSTANCE_ID;
 	else if (!grp || !m)
 		error = grp && grp->state == DEAD ? KE_COORDINATOR_NOT_AVAILABLE : KE_UNKNOWN_MEMBER_ID;
-	else if (a->instance_id && m->instance_id && strcmp(a->instance_id, m->instance_id) != 0)
-		error = KE_FENCED_INSTANCE_ID;
 	else if (a->generation != grp->generation)
 		error = KE_ILLEGAL_GENERATION;
 	else if ((a->protocol_type && !same_str(a->protocol_type, grp->protocol_type)) ||
@@ -1209,10 +1226,10 @@ int16_t br_group_heartbeat(br_groups *g, const char *group_id, const char *membe
 		return KE_UNKNOWN_MEMBER_ID;
 	if (grp->state == DEAD)
 		return KE_COORDINATOR_NOT_AVAILABLE;
+	if (fenced(grp, member_id, instance_id))
+		return KE_FENCED_INSTANCE_ID;
 	if (!(m = member_find(grp, member_id)))
 		return KE_UNKNOWN_MEMBER_ID;
-	if (instance_id && m->instance_id && strcmp(instance_id, m->instance_id) != 0)
-		return KE_FENCED_INSTANCE_ID;
 	if (generation != grp->generation)
 		return KE_ILLEGAL_GENERATION;
 	member_heartbeat(m);
@@ -1403,12 +1420,12 @@ int br_group_commit(br_groups *g, const br_commit_args *a, br_commit *commits, s
 		 * consumer using assign()): allowed while nobody is a member. */
 	} else if (!grp) {
 		return KE_ILLEGAL_GENERATION;
+	} else if (fenced(grp, a->member_id, a->instance_id)) {
+		return KE_FENCED_INSTANCE_ID;
 	} else if (grp->state == COMPLETING_REBALANCE) {
 		return KE_REBALANCE_IN_PROGRESS;
 	} else if (!(m = member_find(grp, a->member_id))) {
 		return KE_UNKNOWN_MEMBER_ID;
-	} else if (a->instance_id && m->instance_id && strcmp(a->instance_id, m->instance_id) != 0) {
-		return KE_FENCED_INSTANCE_ID;
 	} else if (a->generation != grp->generation) {
 		return KE_ILLEGAL_GENERATION;
 	}
@@ -1769,6 +1786,12 @@ static void expire_group_offsets(br_groups *g, struct group *grp, int64_t now)
 	free(gone);
 }
 
+static void expiry_done(void *arg, int err)
+{
+	(void)arg;
+	(void)err;
+}
+
 static void on_expiry_timer(evutil_socket_t fd, short what, void *arg)
 {
 	br_groups *g = arg;
@@ -1790,8 +1813,20 @@ static void on_expiry_timer(evutil_socket_t fd, short what, void *arg)
 	while ((e = br_strmap_next(&g->groups, &it)))
 		v[n++] = br_strmap_entry_value(e);
 	for (size_t i = 0; i < n; i++) {
-		expire_group_offsets(g, v[i], now);
-		group_maybe_forget(v[i]);
+		struct group *grp = v[i];
+		int64_t retention = g->b->cfg.offsets_retention_ms;
+
+		expire_group_offsets(g, grp, now);
+		/* An Empty group with nothing committed is dropped once its
+		 * retention passed, with a tombstone, as Kafka does. */
+		if (grp->state == EMPTY && grp->offsets.n == 0 && grp->writes_in_flight == 0 &&
+		    !grp->pending && now - grp->state_ts >= retention) {
+			br__logf(ST_LOG_INFO, "group %s: empty for offsets.retention.minutes, removed",
+				 grp->id);
+			br_group_delete(g, grp->id, expiry_done, NULL);
+			continue;
+		}
+		group_maybe_forget(grp);
 	}
 	free(v);
 }

@@ -413,7 +413,7 @@ static int load_partition(br_part *part, const br_gstore_visitor *v, void *arg, 
 	kp_arena_init(&a, 0);
 	while (off < end && err == 0) {
 		st_slice s;
-		size_t pos = 0;
+		size_t pos = 0, len;
 
 		if ((err = st_log_read(part->log, off, LOAD_READ_BYTES, end, &s)) < 0)
 			break;
@@ -442,14 +442,15 @@ static int load_partition(br_part *part, const br_gstore_visitor *v, void *arg, 
 			got += (size_t)n;
 		}
 		off = s.next_offset;
+		len = s.len;
 		st_slice_release(&s);
-		while (err == 0 && pos < s.len) {
+		while (err == 0 && pos < len) {
 			kp_batch_header h;
 			kp_record_iter it;
 			kp_record rec;
 			int rc;
 
-			if ((err = kp_batch_validate(buf + pos, s.len - pos, &h)) < 0)
+			if ((err = kp_batch_validate(buf + pos, len - pos, &h)) < 0)
 				break;
 			if ((err = kp_record_iter_init(&it, buf + pos, kp_batch_size(&h),
 						       LOAD_MAX_DECOMPRESSED)) == 0) {
