@@ -21,12 +21,28 @@
  *   consume  assigns every partition of --topic from the beginning and
  *            consumes up to the high watermarks read just before; the
  *            count must match those watermarks or the run fails.
+ *   rawfetch the same reads without librdkafka's consumer: Fetch v4 over
+ *            one TCP connection, responses read and dropped after their
+ *            batch headers are walked (see mode_rawfetch). The broker's
+ *            own fetch speed, for comparison with loopback TCP (iperf3)
+ *            and with what the librdkafka consumer achieves.
  *   e2e      creates --topic, consumes it in a second thread, and produces
- *            --size records at --rate MB/s for --seconds (linger.ms=
- *            --e2e-linger-ms); each record carries its send time
- *            (CLOCK_MONOTONIC) and the consumer takes the difference when
- *            the record reaches it. Records sent in the first --warmup
- *            seconds are not counted. Reports p50/p99/p99.9/max.
+ *            --size records at --rate MB/s for --seconds; each record
+ *            carries its send time (CLOCK_MONOTONIC) and the consumer
+ *            takes the difference when the record reaches it. Records sent
+ *            in the first --warmup seconds are not counted. Reports
+ *            p50/p99/p99.9/max, and the same of send -> delivery report
+ *            (acks=all) to tell the producer's half from the consumer's.
+ *            Client settings follow Kafka's own latency tool
+ *            (kafka.tools.EndToEndLatency: producer linger.ms=0, consumer
+ *            fetch.max.wait.ms=0, "no temporal batching"): linger.ms=0 by
+ *            default (--e2e-linger-ms). The consumer's fetch.wait.max.ms
+ *            is --e2e-fetch-wait-ms (default 100, with fetch.min.bytes=1):
+ *            a broker that long-polls answers a parked fetch as soon as
+ *            one byte is readable, so the wait only bounds an idle poll;
+ *            0 would mean the same on Kafka's Java consumer, but
+ *            librdkafka 2.0.2 then polls in a loop and its own latency
+ *            grows (p50 6.5 ms, p99 52 ms on this machine, 2 cores).
  *   topics   creates --topics topics of --topic-partitions partitions each
  *            (names --topic-0 ...) and returns, for the idle-RSS figure.
  *
@@ -37,11 +53,17 @@
  *          batch_avg_bytes=...
  *   result mode=consume target=... records=... bytes=... seconds=...
  *          records_per_s=... mb_per_s=...
+ *   result mode=rawfetch target=rewind partitions=8 records=...
+ *          batch_bytes=... wire_bytes=... fetches=... seconds=...
+ *          records_per_s=... mb_per_s=... wire_mb_per_s=... client_cpu_s=...
  *   result mode=e2e target=... rate_mb_per_s=50 achieved_mb_per_s=...
  *          records=... p50_ms=... p99_ms=... p999_ms=... max_ms=...
+ *          ack_p50_ms=... ack_p99_ms=... ack_p999_ms=...
  *
  * MB is 10^6 bytes of record values (what the application sends; framing
- * adds ~7 % at 100 B and under 1 % at 1 KiB). Exit 0 when every mode worked
+ * adds ~7 % at 100 B and under 1 % at 1 KiB); rawfetch's mb_per_s counts
+ * whole RecordBatches (values plus that framing) as it does not decode
+ * records. Exit 0 when every mode worked
  * whatever its speed, 1 when a record failed, went missing or a call
  * failed: the quick form run by `meson test` checks only that.
  */
@@ -57,6 +79,11 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -64,6 +91,7 @@
 struct bench_opts {
 	const char *bootstrap;      /* NULL with --mock */
 	bool mock;
+	bool idempotent;           /* producers with enable.idempotence=true */
 	const char *topic;
 	int partitions;
 	int64_t records;
@@ -74,8 +102,10 @@ struct bench_opts {
 	double seconds;             /* e2e */
 	double warmup;              /* e2e */
 	double e2e_linger_ms;
+	int e2e_fetch_wait_ms;
 	int topics;                 /* topics mode */
 	int topic_partitions;
+	int raw_partition_bytes;    /* rawfetch */
 };
 
 static struct bench_opts g_o;
@@ -112,12 +142,15 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: bench_broker (--bootstrap HOST:PORT | --mock) [options] MODE...\n"
 		"\n"
-		"Modes (run in order, on the same topic): produce, consume, e2e, topics.\n"
+		"Modes (run in order, on the same topic): produce, consume, rawfetch, e2e,\n"
+		"topics.\n"
 		"Results go to stdout as 'result ...' lines; progress to stderr.\n"
 		"\n"
 		"options:\n"
 		"  --bootstrap HOST:PORT  the broker to measure\n"
 		"  --mock                 librdkafka's in-memory mock cluster instead\n"
+		"  --idempotent           producers use enable.idempotence=true (producer ids and\n"
+		"                         sequences checked by the broker)\n"
 		"  --topic NAME           topic (default bench)\n"
 		"  --partitions N         partitions of the topic (default 8)\n"
 		"  --records N            records to produce (default 1000000)\n"
@@ -127,7 +160,11 @@ static void usage(FILE *out)
 		"  --rate MBPS            e2e producer rate, MB/s (default 50)\n"
 		"  --seconds S            e2e duration (default 10)\n"
 		"  --warmup S             e2e records not counted at the start (default 1)\n"
-		"  --e2e-linger-ms MS     e2e producer linger.ms (default 1)\n"
+		"  --e2e-linger-ms MS     e2e producer linger.ms (default 0, as Kafka's\n"
+		"                         EndToEndLatency tool)\n"
+		"  --e2e-fetch-wait-ms MS e2e consumer fetch.wait.max.ms (default 100;\n"
+		"                         the broker answers as soon as data is there)\n"
+		"  --raw-partition-bytes N  rawfetch PartitionMaxBytes (default 1048576)\n"
 		"  --topics N             topics mode: topics to create (default 10)\n"
 		"  --topic-partitions N   topics mode: partitions each (default 100)\n");
 }
@@ -137,6 +174,7 @@ static void parse_opts(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "bootstrap", required_argument, NULL, 'b' },
 		{ "mock", no_argument, NULL, 'M' },
+		{ "idempotent", no_argument, NULL, 'I' },
 		{ "topic", required_argument, NULL, 't' },
 		{ "partitions", required_argument, NULL, 'p' },
 		{ "records", required_argument, NULL, 'n' },
@@ -147,8 +185,10 @@ static void parse_opts(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 'S' },
 		{ "warmup", required_argument, NULL, 'w' },
 		{ "e2e-linger-ms", required_argument, NULL, 'L' },
+		{ "e2e-fetch-wait-ms", required_argument, NULL, 'W' },
 		{ "topics", required_argument, NULL, 'T' },
 		{ "topic-partitions", required_argument, NULL, 'P' },
+		{ "raw-partition-bytes", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -156,13 +196,15 @@ static void parse_opts(int argc, char **argv)
 	*o = (struct bench_opts){
 		.topic = "bench", .partitions = 8, .records = 1000000, .size = 1024,
 		.linger_ms = 5, .batch_bytes = 1000000, .rate_mb = 50, .seconds = 10,
-		.warmup = 1, .e2e_linger_ms = 1, .topics = 10, .topic_partitions = 100,
+		.warmup = 1, .e2e_linger_ms = 0, .e2e_fetch_wait_ms = 100, .topics = 10,
+		.topic_partitions = 100, .raw_partition_bytes = 1048576,
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b': o->bootstrap = optarg; break;
 		case 'M': o->mock = true; break;
+		case 'I': o->idempotent = true; break;
 		case 't': o->topic = optarg; break;
 		case 'p': o->partitions = atoi(optarg); break;
 		case 'n': o->records = strtoll(optarg, NULL, 10); break;
@@ -173,8 +215,10 @@ static void parse_opts(int argc, char **argv)
 		case 'S': o->seconds = atof(optarg); break;
 		case 'w': o->warmup = atof(optarg); break;
 		case 'L': o->e2e_linger_ms = atof(optarg); break;
+		case 'W': o->e2e_fetch_wait_ms = atoi(optarg); break;
 		case 'T': o->topics = atoi(optarg); break;
 		case 'P': o->topic_partitions = atoi(optarg); break;
+		case 'R': o->raw_partition_bytes = atoi(optarg); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(1);
 		}
@@ -183,11 +227,12 @@ static void parse_opts(int argc, char **argv)
 		fail("give exactly one of --bootstrap HOST:PORT and --mock (see --help)");
 	if (o->partitions < 1 || o->records < 1 || o->size < 16 || o->size > 900000 ||
 	    o->rate_mb <= 0 || o->seconds <= o->warmup || o->topics < 1 ||
-	    o->topic_partitions < 1 || o->batch_bytes < 1)
+	    o->topic_partitions < 1 || o->batch_bytes < 1 || o->e2e_linger_ms < 0 ||
+	    o->e2e_fetch_wait_ms < 0 || o->raw_partition_bytes < 1)
 		fail("an option is out of range: partitions >= 1, records >= 1, "
 		     "16 <= size <= 900000, rate > 0, seconds > warmup (see --help)");
 	if (optind == argc)
-		fail("no mode given: produce, consume, e2e or topics (see --help)");
+		fail("no mode given: produce, consume, rawfetch, e2e or topics (see --help)");
 }
 
 /* ------------------------------------------------------------ clients */
@@ -301,7 +346,11 @@ struct prod_state {
 	double last_dr;
 	/* batch sizes summed over statistics windows */
 	double batch_sum, batch_cnt;
-	/* e2e: delivery latency is not needed; only errors */
+	/* e2e: each value starts with its send time; the delivery report
+	 * records send -> acknowledgement (seen when rd_kafka_poll() runs). */
+	int64_t count_from_ns;
+	int64_t *ack_ns;
+	int64_t nack, capack;
 };
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -316,6 +365,13 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	atomic_fetch_add(&ps->ok_records, 1);
 	atomic_fetch_add(&ps->ok_bytes, (long long)m->len);
 	ps->last_dr = now_s();
+	if (ps->ack_ns && m->len >= sizeof(int64_t)) {
+		int64_t sent;
+
+		memcpy(&sent, m->payload, sizeof sent);
+		if (sent >= ps->count_from_ns && ps->nack < ps->capack)
+			ps->ack_ns[ps->nack++] = now_ns() - sent;
+	}
 }
 
 /* Finds "key": NUMBER after p, within limit characters. */
@@ -349,6 +405,8 @@ static rd_kafka_t *producer_new(struct prod_state *ps, double linger_ms, bool st
 {
 	rd_kafka_conf_t *c = conf_new();
 	conf_set(c, "acks", "all");
+	if (g_o.idempotent)
+		conf_set(c, "enable.idempotence", "true");
 	conf_setf(c, "linger.ms", "%g", linger_ms);
 	conf_setf(c, "batch.size", "%d", g_o.batch_bytes);
 	conf_set(c, "batch.num.messages", "10000");
@@ -425,7 +483,7 @@ static void mode_produce(void)
 
 /* ------------------------------------------------------------ consume */
 
-static rd_kafka_t *consumer_new(void)
+static rd_kafka_t *consumer_new(int fetch_wait_ms)
 {
 	rd_kafka_conf_t *c = conf_new();
 	/* assign() wants a group.id; nothing is committed. */
@@ -433,7 +491,7 @@ static rd_kafka_t *consumer_new(void)
 	conf_set(c, "enable.auto.commit", "false");
 	conf_set(c, "enable.auto.offset.store", "false");
 	conf_set(c, "enable.partition.eof", "false");
-	conf_set(c, "fetch.wait.max.ms", "100");
+	conf_setf(c, "fetch.wait.max.ms", "%d", fetch_wait_ms);
 	conf_set(c, "fetch.min.bytes", "1");
 	conf_set(c, "fetch.error.backoff.ms", "10");
 	rd_kafka_t *rk = client_new(RD_KAFKA_CONSUMER, c);
@@ -471,7 +529,7 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic)
 
 static void mode_consume(void)
 {
-	rd_kafka_t *rk = consumer_new();
+	rd_kafka_t *rk = consumer_new(100);
 	int parts = topic_partitions(rk, g_o.topic);
 	int64_t *hw = calloc((size_t)parts, sizeof *hw), *next = calloc((size_t)parts, sizeof *next);
 	if (!hw || !next)
@@ -535,6 +593,284 @@ static void mode_consume(void)
 	       " seconds=%.3f records_per_s=%.0f mb_per_s=%.1f\n",
 	       g_target, parts, records, bytes, dt, (double)records / dt, (double)bytes / dt / 1e6);
 	fflush(stdout);
+}
+
+/* ------------------------------------------------------------ rawfetch */
+
+/*
+ * The broker's fetch path without a client library: one TCP connection,
+ * Fetch v4 requests for every partition of --topic (MaxWaitMs 100,
+ * MinBytes 1, MaxBytes 50 MiB, PartitionMaxBytes --raw-partition-bytes:
+ * librdkafka's defaults), one request in flight as a Kafka consumer has.
+ * Each response is read whole into memory (the copy out of the socket any
+ * consumer pays), its partitions' RecordBatch headers are walked to find
+ * the next offsets and to count records, and the bytes are dropped: no
+ * decoding of records, no per-record work. What is left is the broker plus
+ * loopback TCP, to set beside iperf3 on the same machine.
+ */
+
+struct wire {
+	const uint8_t *p, *end;
+	bool bad;
+};
+
+static int64_t wire_int(struct wire *w, int n)
+{
+	int64_t v = 0;
+
+	if (w->bad || w->end - w->p < n) {
+		w->bad = true;
+		return 0;
+	}
+	for (int i = 0; i < n; i++)
+		v = (v << 8) | w->p[i];
+	w->p += n;
+	/* sign-extend */
+	if (n < 8 && (v & ((int64_t)1 << (8 * n - 1))))
+		v -= (int64_t)1 << (8 * n);
+	return v;
+}
+
+static void wire_skip(struct wire *w, int64_t n)
+{
+	if (w->bad || n < 0 || w->end - w->p < n) {
+		w->bad = true;
+		return;
+	}
+	w->p += n;
+}
+
+static void put_be(uint8_t **p, int64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--)
+		(*p)[n - 1 - i] = (uint8_t)(v >> (8 * i));
+	*p += n;
+}
+
+static void read_full(int fd, void *buf, size_t n)
+{
+	uint8_t *b = buf;
+
+	while (n > 0) {
+		ssize_t r = read(fd, b, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			fail("rawfetch: read: %s", r == 0 ? "the broker closed the connection"
+							 : strerror(errno));
+		b += r;
+		n -= (size_t)r;
+	}
+}
+
+static void write_full(int fd, const void *buf, size_t n)
+{
+	const uint8_t *b = buf;
+
+	while (n > 0) {
+		ssize_t r = write(fd, b, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			fail("rawfetch: write: %s", strerror(errno));
+		b += r;
+		n -= (size_t)r;
+	}
+}
+
+static int tcp_connect(const char *hostport)
+{
+	char host[256];
+	const char *colon = strrchr(hostport, ':');
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai;
+
+	if (!colon || (size_t)(colon - hostport) >= sizeof host)
+		fail("rawfetch: bootstrap '%s' is not HOST:PORT", hostport);
+	memcpy(host, hostport, (size_t)(colon - hostport));
+	host[colon - hostport] = '\0';
+	int rc = getaddrinfo(host, colon + 1, &hints, &ai);
+	if (rc)
+		fail("rawfetch: %s: %s", hostport, gai_strerror(rc));
+	int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0)
+		fail("rawfetch: connect to %s: %s", hostport, strerror(errno));
+	freeaddrinfo(ai);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+/* Walks one partition's Records: whole batches only (a response may end
+ * in a partial one). Returns the offset after the last whole batch, or
+ * `from` when there is none; adds the batches' record counts and bytes. */
+static int64_t batches_walk(const uint8_t *p, int64_t len, int64_t from, int64_t *records,
+			    int64_t *bytes)
+{
+	int64_t next = from;
+
+	while (len >= 61) {
+		struct wire w = { p, p + len, false };
+		int64_t base = wire_int(&w, 8);
+		int64_t blen = wire_int(&w, 4);
+		if (blen < 49 || 12 + blen > len)
+			break;
+		w.p = p + 23;
+		int64_t last_delta = wire_int(&w, 4);
+		w.p = p + 57;
+		int64_t count = wire_int(&w, 4);
+		if (base + last_delta + 1 > next) {
+			next = base + last_delta + 1;
+			*records += count;
+			*bytes += 12 + blen;
+		}
+		p += 12 + blen;
+		len -= 12 + blen;
+	}
+	return next;
+}
+
+static void mode_rawfetch(void)
+{
+	if (g_o.mock)
+		fail("rawfetch needs --bootstrap (a real broker)");
+	rd_kafka_t *rk = client_new(RD_KAFKA_PRODUCER, conf_new());
+	int parts = topic_partitions(rk, g_o.topic);
+	int64_t *hw = calloc((size_t)parts, sizeof *hw), *next = calloc((size_t)parts, sizeof *next);
+	if (!hw || !next)
+		fail("out of memory");
+	int64_t expect = 0;
+	int open = 0;
+	for (int p = 0; p < parts; p++) {
+		int64_t lo;
+		rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, g_o.topic, p, &lo, &hw[p], 10000);
+		if (e)
+			fail("watermarks of %s-%d: %s", g_o.topic, p, rd_kafka_err2str(e));
+		next[p] = lo;
+		expect += hw[p] - lo;
+		open += hw[p] > lo;
+	}
+	rd_kafka_destroy(rk);
+	fprintf(stderr, "rawfetch: %" PRId64 " records from %s (%d partitions) on %s, "
+		"Fetch v4, %d bytes per partition\n", expect, g_o.topic, parts, g_target,
+		g_o.raw_partition_bytes);
+
+	int fd = tcp_connect(g_bootstrap);
+	size_t tlen = strlen(g_o.topic);
+	size_t reqcap = 64 + tlen + (size_t)parts * 16;
+	uint8_t *req = malloc(reqcap);
+	size_t bufcap = 64u << 20;
+	uint8_t *buf = malloc(bufcap);
+	if (!req || !buf)
+		fail("out of memory");
+	int64_t records = 0, bytes = 0, wire_bytes = 0, fetches = 0;
+	int32_t corr = 0;
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
+	double t0 = 0, last = 0, deadline = now_s() + 300;
+	while (open > 0) {
+		/* FetchRequest v4, request header v1 (client id "bench-raw") */
+		uint8_t *q = req + 4;
+		put_be(&q, 1, 2);                       /* api key Fetch */
+		put_be(&q, 4, 2);                       /* version */
+		put_be(&q, ++corr, 4);
+		put_be(&q, 9, 2);
+		memcpy(q, "bench-raw", 9);
+		q += 9;
+		put_be(&q, -1, 4);                      /* ReplicaId */
+		put_be(&q, 100, 4);                     /* MaxWaitMs */
+		put_be(&q, 1, 4);                       /* MinBytes */
+		put_be(&q, 52428800, 4);                /* MaxBytes */
+		put_be(&q, 0, 1);                       /* IsolationLevel */
+		put_be(&q, 1, 4);                       /* one topic */
+		put_be(&q, (int64_t)tlen, 2);
+		memcpy(q, g_o.topic, tlen);
+		q += tlen;
+		int n = 0;
+		for (int p = 0; p < parts; p++)
+			n += next[p] < hw[p];
+		put_be(&q, n, 4);
+		for (int p = 0; p < parts; p++) {
+			if (next[p] >= hw[p])
+				continue;
+			put_be(&q, p, 4);
+			put_be(&q, next[p], 8);
+			put_be(&q, g_o.raw_partition_bytes, 4);
+		}
+		uint8_t *sz = req;
+		put_be(&sz, (int64_t)(q - req - 4), 4);
+		/* The clock runs from the first request sent: the connection is
+		 * up and the offsets known by then. */
+		if (t0 == 0)
+			t0 = now_s();
+		write_full(fd, req, (size_t)(q - req));
+
+		uint8_t hdr[4];
+		read_full(fd, hdr, 4);
+		int64_t rlen = (int64_t)((uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+					 (uint32_t)hdr[2] << 8 | hdr[3]);
+		if (rlen < 8 || rlen > (int64_t)bufcap)
+			fail("rawfetch: response of %" PRId64 " bytes", rlen);
+		read_full(fd, buf, (size_t)rlen);
+		wire_bytes += 4 + rlen;
+		fetches++;
+
+		struct wire w = { buf, buf + rlen, false };
+		if (wire_int(&w, 4) != corr)
+			fail("rawfetch: correlation id mismatch");
+		wire_int(&w, 4);                        /* ThrottleTimeMs */
+		int64_t nt = wire_int(&w, 4);
+		for (int64_t t = 0; t < nt && !w.bad; t++) {
+			wire_skip(&w, wire_int(&w, 2));
+			int64_t np = wire_int(&w, 4);
+			for (int64_t i = 0; i < np && !w.bad; i++) {
+				int64_t pi = wire_int(&w, 4);
+				int64_t ec = wire_int(&w, 2);
+				wire_int(&w, 8);                /* HighWatermark */
+				wire_int(&w, 8);                /* LastStableOffset */
+				int64_t na = wire_int(&w, 4);
+				if (na > 0)
+					wire_skip(&w, na * 16);
+				int64_t rl = wire_int(&w, 4);
+				if (w.bad || pi < 0 || pi >= parts)
+					fail("rawfetch: malformed response");
+				if (ec)
+					fail("rawfetch: %s-%" PRId64 " error %" PRId64, g_o.topic, pi, ec);
+				if (rl > 0) {
+					if (w.end - w.p < rl)
+						fail("rawfetch: malformed response");
+					int64_t was = next[pi];
+					next[pi] = batches_walk(w.p, rl, next[pi], &records, &bytes);
+					if (was < hw[pi] && next[pi] >= hw[pi])
+						open--;
+					w.p += rl;
+				}
+			}
+		}
+		if (w.bad)
+			fail("rawfetch: malformed response");
+		last = now_s();
+		if (last > deadline)
+			fail("rawfetch: %" PRId64 " of %" PRId64 " records after 300 s", records, expect);
+	}
+	getrusage(RUSAGE_SELF, &ru1);
+	close(fd);
+	if (records != expect)
+		fail("rawfetch: %" PRId64 " records, the watermarks said %" PRId64, records, expect);
+	double dt = last - t0;
+	double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
+			      ru0.ru_stime.tv_sec) +
+		     (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
+			      ru0.ru_stime.tv_usec) / 1e6;
+	printf("result mode=rawfetch target=%s partitions=%d records=%" PRId64 " batch_bytes=%" PRId64
+	       " wire_bytes=%" PRId64 " fetches=%" PRId64 " seconds=%.3f records_per_s=%.0f"
+	       " mb_per_s=%.1f wire_mb_per_s=%.1f client_cpu_s=%.2f\n",
+	       g_target, parts, records, bytes, wire_bytes, fetches, dt, (double)records / dt,
+	       (double)bytes / dt / 1e6, (double)wire_bytes / dt / 1e6, cpu);
+	fflush(stdout);
+	free(req);
+	free(buf);
+	free(hw);
+	free(next);
 }
 
 /* ------------------------------------------------------------ e2e */
@@ -613,9 +949,14 @@ static void mode_e2e(void)
 	if (!s.lat_ns)
 		fail("out of memory");
 
-	s.consumer = consumer_new();
+	s.consumer = consumer_new(g_o.e2e_fetch_wait_ms);
 	assign_all(s.consumer, g_o.topic, g_o.partitions, RD_KAFKA_OFFSET_BEGINNING);
 	struct prod_state ps = { 0 };
+	ps.capack = s.caplat;
+	ps.ack_ns = malloc((size_t)ps.capack * sizeof *ps.ack_ns);
+	ps.count_from_ns = INT64_MAX;
+	if (!ps.ack_ns)
+		fail("out of memory");
 	rd_kafka_t *rk = producer_new(&ps, g_o.e2e_linger_ms, false);
 	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, g_o.topic, NULL);
 	/* Connections and metadata up before the clock starts. */
@@ -628,6 +969,7 @@ static void mode_e2e(void)
 	pthread_t th;
 	int64_t start = now_ns();
 	s.count_from_ns = start + (int64_t)(g_o.warmup * 1e9);
+	ps.count_from_ns = s.count_from_ns;
 	if (pthread_create(&th, NULL, e2e_consumer, &s))
 		fail("pthread_create failed");
 	unsigned char *val = calloc(1, g_o.size);
@@ -670,16 +1012,20 @@ static void mode_e2e(void)
 	free(val);
 
 	qsort(s.lat_ns, (size_t)s.nlat, sizeof *s.lat_ns, cmp_i64);
+	qsort(ps.ack_ns, (size_t)ps.nack, sizeof *ps.ack_ns, cmp_i64);
 	printf("result mode=e2e target=%s size=%zu partitions=%d rate_mb_per_s=%g "
 	       "achieved_mb_per_s=%.1f records=%" PRId64 " bytes=%" PRId64 " counted=%" PRId64
-	       " p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f linger_ms=%g\n",
+	       " p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f linger_ms=%g fetch_wait_ms=%d"
+	       " ack_p50_ms=%.3f ack_p99_ms=%.3f ack_p999_ms=%.3f\n",
 	       g_target, g_o.size, g_o.partitions, g_o.rate_mb,
 	       (double)sent * (double)g_o.size / send_s / 1e6, sent, sent * (int64_t)g_o.size, s.nlat,
 	       pct_ms(s.lat_ns, s.nlat, 0.50), pct_ms(s.lat_ns, s.nlat, 0.99),
 	       pct_ms(s.lat_ns, s.nlat, 0.999), s.nlat ? (double)s.lat_ns[s.nlat - 1] / 1e6 : 0.0,
-	       g_o.e2e_linger_ms);
+	       g_o.e2e_linger_ms, g_o.e2e_fetch_wait_ms, pct_ms(ps.ack_ns, ps.nack, 0.50),
+	       pct_ms(ps.ack_ns, ps.nack, 0.99), pct_ms(ps.ack_ns, ps.nack, 0.999));
 	fflush(stdout);
 	free(s.lat_ns);
+	free(ps.ack_ns);
 }
 
 /* ------------------------------------------------------------ topics */
@@ -731,12 +1077,14 @@ int main(int argc, char **argv)
 			mode_produce();
 		else if (!strcmp(argv[i], "consume"))
 			mode_consume();
+		else if (!strcmp(argv[i], "rawfetch"))
+			mode_rawfetch();
 		else if (!strcmp(argv[i], "e2e"))
 			mode_e2e();
 		else if (!strcmp(argv[i], "topics"))
 			mode_topics();
 		else
-			fail("unknown mode '%s': produce, consume, e2e or topics", argv[i]);
+			fail("unknown mode '%s': produce, consume, rawfetch, e2e or topics", argv[i]);
 	}
 	if (g_mcluster) {
 		rd_kafka_mock_cluster_destroy(g_mcluster);

@@ -9,13 +9,19 @@
 #   2. starts a second rewind-broker on a fresh data dir and runs
 #      bench_broker (tests/bench/bench_broker.c) against it: produce 1 KiB
 #      and 100 B records (acks=all, the broker's durable default), consume
-#      the 1 KiB topic from the page cache, end-to-end latency at 50 MB/s;
-#      reads the broker's CPU time (/proc/PID/stat utime+stime) around each
-#      run for CPU seconds per GB, and its RSS (VmRSS, peak VmHWM);
+#      the 1 KiB topic from the page cache with librdkafka's consumer and
+#      with a raw Fetch loop (no client library: the broker's own speed),
+#      consume a 64-partition topic (the shape the mock can hold), and
+#      end-to-end latency at 50 MB/s (client settings as Kafka's
+#      EndToEndLatency tool: linger.ms=0; see bench_broker.c); reads the
+#      broker's CPU time (/proc/PID/stat utime+stime) around each run for
+#      CPU seconds per GB, and its RSS (VmRSS, peak VmHWM);
 #   3. runs the same workload against librdkafka's mock cluster (--mock);
 #   4. runs fio in DIR: sequential write with fdatasync after every write at
 #      the producer's average batch size (from librdkafka's statistics of
-#      the 1 KiB runs), and a cached 1 MiB sequential read;
+#      the 1 KiB runs), and a cached 1 MiB sequential read; and iperf3 over
+#      loopback TCP (plain, and -Z: the sender uses sendfile as the broker
+#      does), the ceiling for any fetch over TCP on this machine;
 #   5. prints one table of figures, ratios and the bar (issue):
 #        produce 1 KiB acks=all durable  >= 0.9 x fio write-with-fdatasync
 #        produce 100 B records/s         >= the mock cluster's records/s
@@ -23,9 +29,9 @@
 #        e2e p99 at 50 MB/s              <= 5 ms
 #        broker RSS, 1000 idle partitions < 100 MB
 #
-# --quick (small counts, ~20 s) is what `meson test --suite bench` runs: it
-# fails only when a program fails, never on a figure, and skips fio when it
-# is not installed. DIR defaults to a new directory under $TMPDIR (or /tmp),
+# --quick (small counts, ~40 s) is what `meson test --suite bench` runs: it
+# fails only when a program fails, never on a figure, and skips fio and
+# iperf3 when they are not installed. DIR defaults to a new directory under $TMPDIR (or /tmp),
 # removed afterwards. Only brokers this script started are signalled, by PID.
 set -euo pipefail
 
@@ -39,7 +45,7 @@ while [[ $# -gt 0 ]]; do
 	--dir) dir=${2:?--dir needs a directory}; shift ;;
 	--broker) broker=${2:?--broker needs the path of rewind-broker}; shift ;;
 	--bench) bench=${2:?--bench needs the path of bench_broker}; shift ;;
-	-h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "broker.sh: unknown argument '$1'; see 'broker.sh --help'" >&2; exit 1 ;;
 	esac
 	shift
@@ -69,11 +75,15 @@ trap cleanup EXIT
 # Full form: 3 repeats of each run, the median counts (a shared 2-core VM).
 if [[ $quick -eq 1 ]]; then
 	repeat=1; n1k=50000; n100=200000; e2e_s=3; fio_size=16m; fio_runtime=3
-	idle_topics=4; idle_parts=25; settle=1
+	idle_topics=4; idle_parts=25; settle=1; n64=50000; iperf_s=1
 else
 	repeat=3; n1k=1000000; n100=5000000; e2e_s=10; fio_size=1g; fio_runtime=10
-	idle_topics=10; idle_parts=100; settle=3
+	idle_topics=10; idle_parts=100; settle=3; n64=256000; iperf_s=5
 fi
+# The 64-partition consume: librdkafka's mock keeps the last 5 MiB of each
+# partition, so 256,000 records of 1 KiB over 64 partitions (~4 MB each)
+# are all still there to read; rewind gets the same topic shape.
+parts64=64
 parts=8
 
 echo "== machine"
@@ -179,6 +189,13 @@ for ((r = 1; r <= repeat; r++)); do
 	bench consume-1k --bootstrap "$bootstrap" --topic p1k-$repeat consume
 done
 for ((r = 1; r <= repeat; r++)); do
+	bench rawfetch-1k --bootstrap "$bootstrap" --topic p1k-$repeat rawfetch
+done
+bench produce-64 --bootstrap "$bootstrap" --topic c64 --partitions $parts64 --records $n64 --size 1024 produce
+for ((r = 1; r <= repeat; r++)); do
+	bench consume-64 --bootstrap "$bootstrap" --topic c64 consume
+done
+for ((r = 1; r <= repeat; r++)); do
 	bench e2e --bootstrap "$bootstrap" --topic e2e-$r --partitions $parts --size 1024 --rate 50 \
 		--seconds $e2e_s e2e
 done
@@ -195,6 +212,9 @@ for ((r = 1; r <= repeat; r++)); do
 done
 for ((r = 1; r <= repeat; r++)); do
 	bench produce-100 --mock --topic p100 --partitions $parts --records $n100 --size 100 produce
+done
+for ((r = 1; r <= repeat; r++)); do
+	bench consume-64 --mock --topic c64 --partitions $parts64 --records $n64 --size 1024 produce consume
 done
 bench e2e --mock --topic e2e --partitions $parts --size 1024 --rate 50 --seconds $e2e_s e2e
 rm -rf "$dir/load"
@@ -262,6 +282,77 @@ if [[ $have_fio -eq 1 ]]; then
 	echo
 fi
 
+# ------------------------------------------------------- iperf3
+# Loopback TCP, the ceiling of any fetch on this machine: iperf3 with one
+# stream, plain (send copies from memory) and -Z (sendfile, as the broker
+# sends fetched bytes); $repeat runs each, median. The server is started by
+# PID on a free port and serves one test (-1).
+declare -A tcp_mb=() tcp_runs=()
+have_iperf=1
+if ! command -v iperf3 >/dev/null 2>&1; then
+	if [[ $quick -eq 0 && $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+		echo "== installing iperf3 (apt-get)"
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null
+	fi
+	if ! command -v iperf3 >/dev/null 2>&1; then
+		have_iperf=0
+		if [[ $quick -eq 0 ]]; then
+			echo "broker.sh: iperf3 is not installed and could not be installed; install iperf3 and retry" >&2
+			exit 1
+		fi
+		echo "note: iperf3 not installed; --quick skips the loopback figures"
+	fi
+fi
+free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+iperf_bw() {
+	if command -v jq >/dev/null 2>&1; then jq -r '.end.sum_received.bits_per_second' "$1"
+	else "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"])' "$1"; fi
+}
+# listening PORT: true once something listens on 127.0.0.1:PORT.
+listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+# run_iperf KEY ARGS...: median MB/s of $repeat runs into tcp_mb[KEY]. The
+# client starts only once the server listens (a connection attempt before
+# that can leave the one-off server without a test).
+run_iperf() {
+	local key=$1; shift
+	local out="$dir/iperf-$key.json" err="$dir/iperf-$key.err" runs=() i port spid bw deadline
+	for ((i = 0; i < repeat; i++)); do
+		port=$(free_port)
+		iperf3 -s -1 -B 127.0.0.1 -p "$port" >/dev/null 2>"$err" &
+		spid=$!
+		deadline=$((SECONDS + 10))
+		until listening "$port" || [[ $SECONDS -ge $deadline ]] || ! kill -0 "$spid" 2>/dev/null; do
+			sleep 0.05
+		done
+		bw=0
+		if iperf3 -c 127.0.0.1 -p "$port" -t "$iperf_s" -J "$@" >"$out" 2>>"$err"; then
+			bw=$(iperf_bw "$out")
+		fi
+		kill "$spid" 2>/dev/null || true
+		wait "$spid" 2>/dev/null || true
+		if ! awk -v b="$bw" 'BEGIN { exit !(b > 0) }'; then
+			echo "broker.sh: iperf3 $key failed: $(head -c 500 "$err") $(head -c 300 "$out")" >&2
+			return 1
+		fi
+		runs+=("$(awk -v b="$bw" 'BEGIN { printf "%.1f", b / 8e6 }')")
+	done
+	rm -f "$out" "$err"
+	tcp_mb[$key]=$(printf '%s\n' "${runs[@]}" | median)
+	tcp_runs[$key]=$(printf '%s\n' "${runs[@]}" | minmax)
+	printf '  %-26s %10s MB/s  (runs: %s)\n' "$key" "${tcp_mb[$key]}" "${runs[*]}"
+}
+if [[ $have_iperf -eq 1 ]]; then
+	echo "== iperf3 ($(iperf3 --version 2>&1 | head -n 1 | cut -d' ' -f1-2)), loopback, one stream, ${iperf_s}s each"
+	iperf_failed=0
+	run_iperf loopback-tcp || iperf_failed=1
+	run_iperf loopback-tcp-sendfile -Z || iperf_failed=1
+	if [[ $iperf_failed -eq 1 && $quick -eq 0 ]]; then
+		echo "broker.sh: an iperf3 run failed (see above); the table would lack its figures" >&2
+		exit 1
+	fi
+	echo
+fi
+
 # ------------------------------------------------------- table
 # sel RUN TARGET MODE KEY: the values of KEY over those result lines.
 sel() { grep " target=$2 " "$results" | grep "mode=$3 " | grep " run=$1" | kv "$4" || true; }
@@ -271,7 +362,7 @@ rng() { sel "$@" | minmax; }
 cpu_per_gb() {
 	grep " target=rewind " "$results" | grep " run=$1 " | grep -v ' mode=topics' |
 		awk '{ b = 0; c = 0; for (i = 1; i <= NF; i++) { split($i, a, "=");
-			if (a[1] == "bytes") b = a[2]; if (a[1] == "broker_cpu_s") c = a[2] }
+			if (a[1] == "bytes" || a[1] == "batch_bytes") b = a[2]; if (a[1] == "broker_cpu_s") c = a[2] }
 			if (b > 0) printf "%.2f\n", c / (b / 1e9) }' | median
 }
 
@@ -282,10 +373,17 @@ p100_m=$(med produce-100 mock produce records_per_s)
 p100mb=$(med produce-100 rewind produce mb_per_s)
 c1k=$(med consume-1k rewind consume mb_per_s); c1k_r=$(rng consume-1k rewind consume mb_per_s)
 c1k_m=$(med produce-1k mock consume mb_per_s)
+raw=$(med rawfetch-1k rewind rawfetch mb_per_s); raw_r=$(rng rawfetch-1k rewind rawfetch mb_per_s)
+raw_cpu=$(med rawfetch-1k rewind rawfetch client_cpu_s)
+c64=$(med consume-64 rewind consume mb_per_s); c64_r=$(rng consume-64 rewind consume mb_per_s)
+c64_m=$(med consume-64 mock consume mb_per_s); c64_mr=$(rng consume-64 mock consume mb_per_s)
+eack50=$(med e2e rewind e2e ack_p50_ms); eack99=$(med e2e rewind e2e ack_p99_ms)
+e_linger=$(med e2e rewind e2e linger_ms); e_wait=$(med e2e rewind e2e fetch_wait_ms)
 e50=$(med e2e rewind e2e p50_ms); e99=$(med e2e rewind e2e p99_ms); e999=$(med e2e rewind e2e p999_ms)
 emax=$(med e2e rewind e2e max_ms); e99_r=$(rng e2e rewind e2e p99_ms)
 m50=$(med e2e mock e2e p50_ms); m99=$(med e2e mock e2e p99_ms); m999=$(med e2e mock e2e p999_ms)
 fw=${fio_mb[write-fdatasync-$batch]:-}; fr=${fio_mb[read-cached-1m]:-}
+tcp=${tcp_mb[loopback-tcp]:-}; tcpz=${tcp_mb[loopback-tcp-sendfile]:-}
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 verdict() { # verdict VALUE OP LIMIT
@@ -307,6 +405,9 @@ row "produce 100 B acks=all records/s" "$p100" "$p100_r" "mock cluster records/s
 	"$(verdict "$r_p100" '>=' 1.0)"
 row "consume 1 KiB (cached) MB/s" "$c1k" "$c1k_r" "fio read-cached-1m" "${fr:-n/a}" "$r_c" ">= 0.90" \
 	"$(verdict "$r_c" '>=' 0.9)"
+row "  raw Fetch loop (broker alone)" "$raw" "$raw_r" "fio read-cached-1m" "${fr:-n/a}" "$(ratio "$raw" "$fr")" "(>= 0.90)" \
+	"$(verdict "$(ratio "$raw" "$fr")" '>=' 0.9)"
+row "  raw Fetch loop vs loopback TCP" "$raw" "$raw_r" "iperf3 -Z loopback" "${tcpz:-n/a}" "$(ratio "$raw" "$tcpz")" "-" "-"
 row "e2e p99 ms at 50 MB/s" "$e99" "$e99_r" "mock cluster p99 ms" "$m99" "-" "<= 5 ms" "$(verdict "$e99" '<=' 5)"
 row "RSS MB, $idle_total idle partitions" "$rss_idle_mb" "-" "-" "-" "-" "< 100 MB" "$(verdict "$rss_idle_mb" '<' 100)"
 echo
@@ -315,10 +416,18 @@ printf '  produce 1 KiB: mock cluster %s MB/s (rewind / mock = %s); producer bat
 	"$p1k_m" "$(ratio "$p1k" "$p1k_m")" "$batch"
 printf '  produce 100 B: rewind %s MB/s of values\n' "$p100mb"
 printf '  consume: mock cluster %s MB/s (it keeps only the last ~5 MB per partition, so its run is short)\n' "${c1k_m:-n/a}"
-printf '  e2e at 50 MB/s, 1 KiB records, linger.ms=1: rewind p50 %s / p99 %s / p99.9 %s / max %s ms; mock p50 %s / p99 %s / p99.9 %s ms\n' \
-	"$e50" "$e99" "$e999" "$emax" "$m50" "$m99" "$m999"
-printf '  broker CPU s per GB of values: produce 1 KiB %s, produce 100 B %s, consume 1 KiB %s, e2e %s\n' \
-	"$(cpu_per_gb produce-1k)" "$(cpu_per_gb produce-100)" "$(cpu_per_gb consume-1k)" "$(cpu_per_gb e2e)"
+printf '  consume, librdkafka vs the broker alone: librdkafka %s MB/s = %s x the raw Fetch loop (%s MB/s of batches, client CPU %s s per run)\n' \
+	"$c1k" "$(ratio "$c1k" "$raw")" "$raw" "${raw_cpu:-n/a}"
+printf '  consume, %d partitions x ~4 MB (fits the mock): rewind %s MB/s (%s), mock %s MB/s (%s): rewind / mock = %s\n' \
+	"$parts64" "$c64" "$c64_r" "$c64_m" "$c64_mr" "$(ratio "$c64" "$c64_m")"
+printf '  loopback TCP (iperf3, one stream): %s MB/s plain, %s MB/s with sendfile (-Z); fio cached read / iperf3 -Z = %s\n' \
+	"${tcp:-n/a}" "${tcpz:-n/a}" "$(ratio "$fr" "$tcpz")"
+printf '  e2e at 50 MB/s, 1 KiB records, linger.ms=%s, fetch.wait.max.ms=%s: rewind p50 %s / p99 %s / p99.9 %s / max %s ms; mock p50 %s / p99 %s / p99.9 %s ms\n' \
+	"$e_linger" "$e_wait" "$e50" "$e99" "$e999" "$emax" "$m50" "$m99" "$m999"
+printf '  e2e, producer half: send -> acks=all delivery report p50 %s / p99 %s ms (rewind)\n' "$eack50" "$eack99"
+printf '  broker CPU s per GB of values: produce 1 KiB %s, produce 100 B %s, consume 1 KiB %s, raw fetch %s, e2e %s\n' \
+	"$(cpu_per_gb produce-1k)" "$(cpu_per_gb produce-100)" "$(cpu_per_gb consume-1k)" \
+	"$(cpu_per_gb rawfetch-1k)" "$(cpu_per_gb e2e)"
 printf '  broker RSS: %s kB empty, %s kB with '"$idle_total"' idle partitions; load run: %s kB after, peak (VmHWM) %s kB\n' \
 	"$rss_empty" "$rss_idle" "$rss_load" "$hwm_load"
 echo
