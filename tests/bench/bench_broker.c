@@ -126,6 +126,16 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* This process's CPU time (user + system, every thread), seconds. */
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static void fail(const char *fmt, ...)
 {
 	va_list ap;
@@ -453,7 +463,7 @@ static void mode_produce(void)
 	}
 	fprintf(stderr, "produce: %" PRId64 " records of %zu bytes to %s (%d partitions) on %s\n",
 		g_o.records, g_o.size, g_o.topic, g_o.partitions, g_target);
-	double t0 = now_s();
+	double t0 = now_s(), cpu0 = self_cpu_s();
 	for (int64_t i = 0; i < g_o.records; i++) {
 		produce_one(rk, rkt, (int32_t)(i % g_o.partitions), val, g_o.size, 0);
 		if ((i & 1023) == 0)
@@ -463,7 +473,7 @@ static void mode_produce(void)
 	if (fe)
 		fail("flush: %s (%lld of %" PRId64 " delivered)", rd_kafka_err2str(fe),
 		     (long long)atomic_load(&ps.ok_records), g_o.records);
-	double dt = ps.last_dr - t0;
+	double dt = ps.last_dr - t0, cpu = self_cpu_s() - cpu0;
 	long long okr = atomic_load(&ps.ok_records), okb = atomic_load(&ps.ok_bytes);
 	if (atomic_load(&ps.failed) || okr != g_o.records)
 		fail("produce: %lld records failed (first: %s), %lld delivered of %" PRId64,
@@ -474,10 +484,10 @@ static void mode_produce(void)
 	free(val);
 	printf("result mode=produce target=%s size=%zu partitions=%d records=%lld bytes=%lld "
 	       "seconds=%.3f records_per_s=%.0f mb_per_s=%.1f batch_avg_bytes=%.0f "
-	       "linger_ms=%g batch_size=%d\n",
+	       "linger_ms=%g batch_size=%d client_cpu_s=%.2f\n",
 	       g_target, g_o.size, g_o.partitions, okr, okb, dt, (double)okr / dt,
 	       (double)okb / dt / 1e6, ps.batch_cnt > 0 ? ps.batch_sum / ps.batch_cnt : 0.0,
-	       g_o.linger_ms, g_o.batch_bytes);
+	       g_o.linger_ms, g_o.batch_bytes, cpu);
 	fflush(stdout);
 }
 
@@ -553,7 +563,7 @@ static void mode_consume(void)
 	int64_t records = 0, bytes = 0;
 	/* The clock starts at the first record: connection set-up and the
 	 * offset look-up for OFFSET_BEGINNING are not throughput. */
-	double t0 = 0, last = now_s(), deadline = last + 300;
+	double t0 = 0, last = now_s(), deadline = last + 300, cpu0 = self_cpu_s();
 	while (open > 0) {
 		/* A short timeout: the call waits until the array is full or
 		 * the timeout passes, and the tail is less than an array. */
@@ -583,15 +593,16 @@ static void mode_consume(void)
 		if (now_s() > deadline)
 			fail("consume: %" PRId64 " of %" PRId64 " records after 300 s", records, expect);
 	}
-	double dt = last - t0;
+	double dt = last - t0, cpu = self_cpu_s() - cpu0;
 	rd_kafka_queue_destroy(q);
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
 	free(hw);
 	free(next);
 	printf("result mode=consume target=%s partitions=%d records=%" PRId64 " bytes=%" PRId64
-	       " seconds=%.3f records_per_s=%.0f mb_per_s=%.1f\n",
-	       g_target, parts, records, bytes, dt, (double)records / dt, (double)bytes / dt / 1e6);
+	       " seconds=%.3f records_per_s=%.0f mb_per_s=%.1f client_cpu_s=%.2f\n",
+	       g_target, parts, records, bytes, dt, (double)records / dt, (double)bytes / dt / 1e6,
+	       cpu);
 	fflush(stdout);
 }
 
@@ -764,8 +775,7 @@ static void mode_rawfetch(void)
 		fail("out of memory");
 	int64_t records = 0, bytes = 0, wire_bytes = 0, fetches = 0;
 	int32_t corr = 0;
-	struct rusage ru0, ru1;
-	getrusage(RUSAGE_SELF, &ru0);
+	double cpu0 = self_cpu_s();
 	double t0 = 0, last = 0, deadline = now_s() + 300;
 	while (open > 0) {
 		/* FetchRequest v4, request header v1 (client id "bench-raw") */
@@ -852,15 +862,11 @@ static void mode_rawfetch(void)
 		if (last > deadline)
 			fail("rawfetch: %" PRId64 " of %" PRId64 " records after 300 s", records, expect);
 	}
-	getrusage(RUSAGE_SELF, &ru1);
+	double cpu = self_cpu_s() - cpu0;
 	close(fd);
 	if (records != expect)
 		fail("rawfetch: %" PRId64 " records, the watermarks said %" PRId64, records, expect);
 	double dt = last - t0;
-	double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
-			      ru0.ru_stime.tv_sec) +
-		     (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
-			      ru0.ru_stime.tv_usec) / 1e6;
 	printf("result mode=rawfetch target=%s partitions=%d records=%" PRId64 " batch_bytes=%" PRId64
 	       " wire_bytes=%" PRId64 " fetches=%" PRId64 " seconds=%.3f records_per_s=%.0f"
 	       " mb_per_s=%.1f wire_mb_per_s=%.1f client_cpu_s=%.2f\n",
