@@ -8,7 +8,8 @@
 #      1000 idle partitions (10 topics x 100) and reads its RSS; stops it;
 #   2. starts a second rewind-broker on a fresh data dir and runs
 #      bench_broker (tests/bench/bench_broker.c) against it: produce 1 KiB
-#      and 100 B records (acks=all, the broker's durable default), consume
+#      and 100 B records (acks=all, the broker's durable default; then the
+#      same with enable.idempotence, --idempotent), consume
 #      the 1 KiB topic from the page cache with librdkafka's consumer and
 #      with a raw Fetch loop (no client library: the broker's own speed),
 #      consume a 64-partition topic (the shape the mock can hold), and
@@ -25,6 +26,7 @@
 #   5. prints one table of figures, ratios and the bar (issue):
 #        produce 1 KiB acks=all durable  >= 0.9 x fio write-with-fdatasync
 #        produce 100 B records/s         >= the mock cluster's records/s
+#        produce idempotent 1 KiB, 100 B >= 0.95 x the same not idempotent
 #        consume (cached)                >= 0.9 x fio cached read
 #        e2e p99 at 50 MB/s              <= 5 ms
 #        broker RSS, 1000 idle partitions < 100 MB
@@ -182,8 +184,17 @@ rss_start=$(status_kb "$bpid" VmRSS)
 for ((r = 1; r <= repeat; r++)); do
 	bench produce-1k --bootstrap "$bootstrap" --topic p1k-$r --partitions $parts --records $n1k --size 1024 produce
 done
+# The same with enable.idempotence (issue 4: >= 0.95 x the line above).
+for ((r = 1; r <= repeat; r++)); do
+	bench idem-produce-1k --bootstrap "$bootstrap" --topic i1k-$r --partitions $parts --records $n1k --size 1024 \
+		--idempotent produce
+done
 for ((r = 1; r <= repeat; r++)); do
 	bench produce-100 --bootstrap "$bootstrap" --topic p100-$r --partitions $parts --records $n100 --size 100 produce
+done
+for ((r = 1; r <= repeat; r++)); do
+	bench idem-produce-100 --bootstrap "$bootstrap" --topic i100-$r --partitions $parts --records $n100 --size 100 \
+		--idempotent produce
 done
 for ((r = 1; r <= repeat; r++)); do
 	bench consume-1k --bootstrap "$bootstrap" --topic p1k-$repeat consume
@@ -403,6 +414,12 @@ row "produce 1 KiB acks=all MB/s" "$p1k" "$p1k_r" "fio write-fdatasync bs=$batch
 	"$(verdict "$r_p1k" '>=' 0.9)"
 row "produce 100 B acks=all records/s" "$p100" "$p100_r" "mock cluster records/s" "$p100_m" "$r_p100" ">= 1.00" \
 	"$(verdict "$r_p100" '>=' 1.0)"
+p1ki=$(med idem-produce-1k rewind produce mb_per_s); p1ki_r=$(rng idem-produce-1k rewind produce mb_per_s)
+p100i=$(med idem-produce-100 rewind produce records_per_s); p100i_r=$(rng idem-produce-100 rewind produce records_per_s)
+row "produce 1 KiB idempotent MB/s" "$p1ki" "$p1ki_r" "produce 1 KiB, not idempotent" "$p1k" "$(ratio "$p1ki" "$p1k")" \
+	">= 0.95" "$(verdict "$(ratio "$p1ki" "$p1k")" '>=' 0.95)"
+row "produce 100 B idempotent records/s" "$p100i" "$p100i_r" "produce 100 B, not idempotent" "$p100" \
+	"$(ratio "$p100i" "$p100")" ">= 0.95" "$(verdict "$(ratio "$p100i" "$p100")" '>=' 0.95)"
 row "consume 1 KiB (cached) MB/s" "$c1k" "$c1k_r" "fio read-cached-1m" "${fr:-n/a}" "$r_c" ">= 0.90" \
 	"$(verdict "$r_c" '>=' 0.9)"
 row "  raw Fetch loop (broker alone)" "$raw" "$raw_r" "fio read-cached-1m" "${fr:-n/a}" "$(ratio "$raw" "$fr")" "(>= 0.90)" \
