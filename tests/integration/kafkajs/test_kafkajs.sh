@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test_kafkajs.sh BROKER -- runs test_kafkajs.js (kafkajs 2.2.4) against BROKER.
+# test_kafkajs.sh BROKER [SCRIPT] -- runs SCRIPT (default test_kafkajs.js, a
+# file beside this one; kafkajs 2.2.4) against BROKER.
 #
 # Installs kafkajs from package-lock.json (`npm ci`, into node_modules/ beside
 # this script, which git ignores) when it is missing or not the locked
@@ -20,4 +21,4 @@ if [ "$have" != "$want" ]; then
 		{ echo "FAIL: npm ci in $here"; exit 1; }
 fi
 export KAFKAJS_NO_PARTITIONER_WARNING=1
-exec node "$here/test_kafkajs.js" "$1"
+exec node "$here/${2:-test_kafkajs.js}" "$1"
