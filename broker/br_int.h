@@ -105,7 +105,7 @@ enum br_kafka_error_code {
 	KE_GROUP_SUBSCRIBED_TO_TOPIC = 86,
 	KE_UNKNOWN_TOPIC_ID = 100,
 	KE_INCONSISTENT_TOPIC_ID = 103,
-	KE_UNSUPPORTED_ENDPOINT_TYPE = 123,
+	KE_UNSUPPORTED_ENDPOINT_TYPE = 115,
 };
 
 /* ============================================================ the broker */
