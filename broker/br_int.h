@@ -15,8 +15,8 @@
  *            the record path: produce (acks 0/1/-1, answered after the
  *            storage callback), fetch (long poll, zero copy), offsets.
  *
- *   groups   group.c group_store.c strmap.c api_groups.c api_offsets.c
- *            api_find_coordinator.c
+ *   groups   group.c group_offsets.c group_store.c strmap.c api_groups.c
+ *            api_offsets.c api_find_coordinator.c
  *            the consumer-group coordinator and committed offsets, kept in
  *            the internal topic __consumer_offsets; one thread
  *            (b->groups_thread) owns all of it.
@@ -853,6 +853,108 @@ int16_t br_group_describe(br_groups *g, const char *group_id, kp_arena *a, br_gr
 /* Deletes an Empty group and its offsets: a KE_* code, or BR_GROUP_PENDING
  * (done runs once the tombstones are durable). */
 int br_group_delete(br_groups *g, const char *group_id, br_commit_done_fn *done, void *arg);
+
+/* --------------------- groups layer internals (group.c, group_offsets.c) */
+
+/* Kafka's group states; DEAD only describes a group that does not exist. */
+enum br__group_state { BR__GROUP_EMPTY, BR__GROUP_PREPARING, BR__GROUP_COMPLETING, BR__GROUP_STABLE, BR__GROUP_DEAD };
+
+struct br__protocol {
+	char *name;
+	uint8_t *metadata;
+	int32_t metadata_len;
+};
+
+struct br__member {
+	struct br__group *group;
+	struct br__member *next;
+	char *id;
+	char *instance_id;            /* NULL: dynamic member */
+	char *client_id;
+	char *client_host;
+	int32_t session_timeout_ms;
+	int32_t rebalance_timeout_ms;
+	struct br__protocol *protocols;   /* in the member's order of preference */
+	int n_protocols;
+	uint8_t *assignment;
+	int32_t assignment_len;
+	br_request *join_req;         /* parked JoinGroup */
+	int16_t join_version;
+	br_request *sync_req;         /* parked SyncGroup */
+	struct event *expire_ev;      /* session timeout */
+};
+
+/* A member told MEMBER_ID_REQUIRED, expected back with its id. */
+struct br__pending {
+	struct br__pending *next;
+	struct br__group *group;
+	char *id;
+	struct event *expire_ev;
+};
+
+/* One committed offset. */
+struct br__committed {
+	int64_t offset;
+	int32_t leader_epoch;
+	int64_t commit_ts;
+	int64_t expire_ts;            /* -1: the group's retention applies */
+	char *metadata;
+};
+
+/* One group. Owned by br_groups (its map); every field belongs to the
+ * groups thread. */
+struct br__group {
+	br_groups *owner;
+	char *id;
+	enum br__group_state state;
+	int64_t state_ts;             /* wall ms of the last state change */
+	int32_t generation;
+	char *protocol_type;          /* NULL until a member joins */
+	char *protocol_name;          /* chosen for this generation */
+	char *leader;                 /* member id */
+	struct br__member *members;       /* in join order */
+	int n_members;
+	struct br__pending *pending;
+	struct event *join_ev;        /* rebalance / initial delay */
+	bool initial_delay;           /* join_ev is the initial delay */
+	bool joined_in_delay;         /* a member arrived during it */
+	int64_t delay_left_ms;        /* rebalance timeout left for extensions */
+	br_strmap offsets;            /* "topic\0" + be32 partition -> committed */
+	int64_t writes_in_flight;     /* appends not yet completed */
+};
+
+/* The coordinator. */
+struct br_groups {
+	br_broker *b;
+	br_strmap groups;             /* id -> struct br__group */
+	struct event *expiry_ev;      /* offsets retention sweep */
+	bool loaded;
+	bool stopped;
+};
+
+
+/* group.c */
+struct event_base *br__groups_base(br_groups *g);
+struct br__group *br__group_find(br_groups *g, const char *id);
+/* NULL when out of memory. */
+struct br__group *br__group_get_or_create(br_groups *g, const char *id);
+/* Frees a group no longer in the map. */
+void br__group_free(struct br__group *grp);
+/* Drops an Empty group holding nothing (no members, offsets or appends). */
+void br__group_maybe_forget(struct br__group *grp);
+struct br__member *br__member_find(const struct br__group *grp, const char *id);
+/* The request names an older incarnation of a static member. */
+bool br__group_fenced(const struct br__group *grp, const char *member_id, const char *instance_id);
+/* The member showed life: its session timeout starts again. */
+void br__member_heartbeat(struct br__member *m);
+
+/* group_offsets.c */
+void br__committed_free(void *committed);
+/* Sets (value) or removes (NULL) a committed offset in memory. */
+void br__offset_apply(br_groups *g, const char *group_id, const char *topic, size_t tlen,
+		      int32_t partition, const br_offset_value *value);
+/* The offsets retention pass (offsets.retention.check.interval.ms). */
+void br__groups_expire(br_groups *g);
 
 /* The group APIs' handlers (br_apis rows; BR_ON_GROUPS but FindCoordinator,
  * which is BR_ON_ADMIN as it may create __consumer_offsets). */

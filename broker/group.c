@@ -1,7 +1,8 @@
 /*
  * group.c -- the group coordinator: Kafka's classic consumer-group
  * protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), static
- * membership, and the committed offsets of every group.
+ * membership, ListGroups/DescribeGroups, and the coordinator's life cycle
+ * (the start-up load, the stop). Committed offsets are group_offsets.c's.
  *
  * A group moves between Kafka's states:
  *
@@ -28,10 +29,6 @@
  * protocols did not change gets the current assignment without a
  * rebalance.
  *
- * Committed offsets are applied when their record is durable in
- * __consumer_offsets (group_store.c), so what OffsetFetch shows is always
- * what a restart would load.
- *
  * Threads: everything here runs on b->groups_thread, which owns all of it:
  * no locks. Requests arrive through BR_ON_GROUPS handlers (api_groups.c,
  * api_offsets.c), parked ones are answered with br_request_return().
@@ -47,85 +44,14 @@
 
 #include "broker/br_int.h"
 
-enum group_state { EMPTY, PREPARING_REBALANCE, COMPLETING_REBALANCE, STABLE, DEAD };
-
+/* Kafka's names of the states, as DescribeGroups and ListGroups show them. */
 static const char *const state_names[] = {
 	"Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead",
 };
 
-struct protocol {
-	char *name;
-	uint8_t *metadata;
-	int32_t metadata_len;
-};
-
-struct member {
-	struct group *group;
-	struct member *next;
-	char *id;
-	char *instance_id;            /* NULL: dynamic member */
-	char *client_id;
-	char *client_host;
-	int32_t session_timeout_ms;
-	int32_t rebalance_timeout_ms;
-	struct protocol *protocols;   /* in the member's order of preference */
-	int n_protocols;
-	uint8_t *assignment;
-	int32_t assignment_len;
-	br_request *join_req;         /* parked JoinGroup */
-	int16_t join_version;
-	br_request *sync_req;         /* parked SyncGroup */
-	struct event *expire_ev;      /* session timeout */
-};
-
-/* A member told MEMBER_ID_REQUIRED, expected back with its id. */
-struct pending {
-	struct pending *next;
-	struct group *group;
-	char *id;
-	struct event *expire_ev;
-};
-
-/* One committed offset. */
-struct committed {
-	int64_t offset;
-	int32_t leader_epoch;
-	int64_t commit_ts;
-	int64_t expire_ts;            /* -1: the group's retention applies */
-	char *metadata;
-};
-
-struct group {
-	br_groups *owner;
-	char *id;
-	enum group_state state;
-	int64_t state_ts;             /* wall ms of the last state change */
-	int32_t generation;
-	char *protocol_type;          /* NULL until a member joins */
-	char *protocol_name;          /* chosen for this generation */
-	char *leader;                 /* member id */
-	struct member *members;       /* in join order */
-	int n_members;
-	struct pending *pending;
-	struct event *join_ev;        /* rebalance / initial delay */
-	bool initial_delay;           /* join_ev is the initial delay */
-	bool joined_in_delay;         /* a member arrived during it */
-	int64_t delay_left_ms;        /* rebalance timeout left for extensions */
-	br_strmap offsets;            /* "topic\0" + be32 partition -> committed */
-	int64_t writes_in_flight;     /* appends not yet completed */
-};
-
-struct br_groups {
-	br_broker *b;
-	br_strmap groups;             /* id -> struct group */
-	struct event *expiry_ev;      /* offsets retention sweep */
-	bool loaded;
-	bool stopped;
-};
-
 /* ------------------------------------------------------------- helpers */
 
-static struct event_base *base_of(br_groups *g)
+struct event_base *br__groups_base(br_groups *g)
 {
 	return br_reactor_base(g->b->groups_thread);
 }
@@ -140,7 +66,7 @@ static bool same_str(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
-static void set_state(struct group *grp, enum group_state s)
+static void set_state(struct br__group *grp, enum br__group_state s)
 {
 	if (grp->state != s)
 		br__logf(ST_LOG_DEBUG, "group %s: %s -> %s (generation %d)", grp->id,
@@ -180,43 +106,23 @@ static char *member_id_new(const char *prefix)
 	return id;
 }
 
-static size_t offset_key(char *buf, size_t cap, const char *topic, size_t tlen, int32_t partition)
-{
-	if (tlen + 5 > cap)
-		return 0;
-	memcpy(buf, topic, tlen);
-	buf[tlen] = '\0';
-	kp_store_be32((uint8_t *)buf + tlen + 1, (uint32_t)partition);
-	return tlen + 5;
-}
-
 /* ------------------------------------------------------- groups, members */
 
-static void committed_free(void *v)
-{
-	struct committed *c = v;
-
-	if (c) {
-		free(c->metadata);
-		free(c);
-	}
-}
-
-static struct group *group_find(br_groups *g, const char *id)
+struct br__group *br__group_find(br_groups *g, const char *id)
 {
 	return br_strmap_get(&g->groups, id, strlen(id));
 }
 
-static struct group *group_get_or_create(br_groups *g, const char *id)
+struct br__group *br__group_get_or_create(br_groups *g, const char *id)
 {
-	struct group *grp = group_find(g, id);
+	struct br__group *grp = br__group_find(g, id);
 
 	if (grp)
 		return grp;
 	if (!(grp = calloc(1, sizeof(*grp))))
 		return NULL;
 	grp->owner = g;
-	grp->state = EMPTY;
+	grp->state = BR__GROUP_EMPTY;
 	grp->state_ts = br__wall_ms();
 	br_strmap_init(&grp->offsets);
 	if (!(grp->id = strdup(id)) || br_strmap_put(&g->groups, id, strlen(id), grp, NULL) < 0) {
@@ -227,7 +133,7 @@ static struct group *group_get_or_create(br_groups *g, const char *id)
 	return grp;
 }
 
-static void protocols_free(struct protocol *p, int n)
+static void protocols_free(struct br__protocol *p, int n)
 {
 	for (int i = 0; i < n; i++) {
 		free(p[i].name);
@@ -236,7 +142,7 @@ static void protocols_free(struct protocol *p, int n)
 	free(p);
 }
 
-static void member_free(struct member *m)
+static void member_free(struct br__member *m)
 {
 	if (m->expire_ev)
 		event_free(m->expire_ev);
@@ -249,7 +155,7 @@ static void member_free(struct member *m)
 	free(m);
 }
 
-static void pending_free(struct pending *p)
+static void pending_free(struct br__pending *p)
 {
 	if (p->expire_ev)
 		event_free(p->expire_ev);
@@ -257,23 +163,23 @@ static void pending_free(struct pending *p)
 	free(p);
 }
 
-static void group_free(struct group *grp)
+void br__group_free(struct br__group *grp)
 {
 	while (grp->members) {
-		struct member *m = grp->members;
+		struct br__member *m = grp->members;
 
 		grp->members = m->next;
 		member_free(m);
 	}
 	while (grp->pending) {
-		struct pending *p = grp->pending;
+		struct br__pending *p = grp->pending;
 
 		grp->pending = p->next;
 		pending_free(p);
 	}
 	if (grp->join_ev)
 		event_free(grp->join_ev);
-	br_strmap_free(&grp->offsets, committed_free);
+	br_strmap_free(&grp->offsets, br__committed_free);
 	free(grp->id);
 	free(grp->protocol_type);
 	free(grp->protocol_name);
@@ -283,35 +189,35 @@ static void group_free(struct group *grp)
 
 static void group_free_void(void *v)
 {
-	group_free(v);
+	br__group_free(v);
 }
 
 /* Drops a group that holds nothing any more (no members, no offsets, no
  * append in flight), as Kafka forgets such groups. */
-static void group_maybe_forget(struct group *grp)
+void br__group_maybe_forget(struct br__group *grp)
 {
 	br_groups *g = grp->owner;
 
 	if (grp->n_members > 0 || grp->pending || grp->offsets.n > 0 ||
-	    grp->writes_in_flight > 0 || grp->state != EMPTY || grp->generation > 0)
+	    grp->writes_in_flight > 0 || grp->state != BR__GROUP_EMPTY || grp->generation > 0)
 		return;
 	br_strmap_del(&g->groups, grp->id, strlen(grp->id));
-	group_free(grp);
+	br__group_free(grp);
 }
 
-static struct member *member_find(const struct group *grp, const char *id)
+struct br__member *br__member_find(const struct br__group *grp, const char *id)
 {
-	for (struct member *m = grp->members; m; m = m->next)
+	for (struct br__member *m = grp->members; m; m = m->next)
 		if (strcmp(m->id, id) == 0)
 			return m;
 	return NULL;
 }
 
-static struct member *member_by_instance(const struct group *grp, const char *instance_id)
+static struct br__member *member_by_instance(const struct br__group *grp, const char *instance_id)
 {
 	if (!instance_id)
 		return NULL;
-	for (struct member *m = grp->members; m; m = m->next)
+	for (struct br__member *m = grp->members; m; m = m->next)
 		if (m->instance_id && strcmp(m->instance_id, instance_id) == 0)
 			return m;
 	return NULL;
@@ -319,24 +225,24 @@ static struct member *member_by_instance(const struct group *grp, const char *in
 
 /* A request naming a static member by an older member id: the instance
  * has moved on to a newer incarnation, and this one is fenced. */
-static bool fenced(const struct group *grp, const char *member_id, const char *instance_id)
+bool br__group_fenced(const struct br__group *grp, const char *member_id, const char *instance_id)
 {
-	const struct member *owner = member_by_instance(grp, instance_id);
+	const struct br__member *owner = member_by_instance(grp, instance_id);
 
 	return owner && strcmp(owner->id, member_id) != 0;
 }
 
-static struct pending *pending_find(const struct group *grp, const char *id)
+static struct br__pending *pending_find(const struct br__group *grp, const char *id)
 {
-	for (struct pending *p = grp->pending; p; p = p->next)
+	for (struct br__pending *p = grp->pending; p; p = p->next)
 		if (strcmp(p->id, id) == 0)
 			return p;
 	return NULL;
 }
 
-static void pending_remove(struct group *grp, struct pending *p)
+static void pending_remove(struct br__group *grp, struct br__pending *p)
 {
-	for (struct pending **pp = &grp->pending; *pp; pp = &(*pp)->next) {
+	for (struct br__pending **pp = &grp->pending; *pp; pp = &(*pp)->next) {
 		if (*pp == p) {
 			*pp = p->next;
 			pending_free(p);
@@ -347,7 +253,7 @@ static void pending_remove(struct group *grp, struct pending *p)
 
 /* ------------------------------------------------------------- answers */
 
-static void answer_join_error(struct member *m, int16_t error)
+static void answer_join_error(struct br__member *m, int16_t error)
 {
 	br_join_result r = { .error = error, .generation = -1, .member_id = m->id };
 
@@ -357,7 +263,7 @@ static void answer_join_error(struct member *m, int16_t error)
 	}
 }
 
-static void answer_sync_error(struct member *m, int16_t error)
+static void answer_sync_error(struct br__member *m, int16_t error)
 {
 	if (m->sync_req) {
 		br__sync_group_answer(m->sync_req, error, NULL, NULL, NULL, 0);
@@ -367,7 +273,7 @@ static void answer_sync_error(struct member *m, int16_t error)
 
 /* The JoinGroup answer of the current generation; the leader's lists every
  * member with its metadata for the chosen protocol. */
-static void answer_join(struct group *grp, struct member *m, br_request *req, int16_t version,
+static void answer_join(struct br__group *grp, struct br__member *m, br_request *req, int16_t version,
 			bool with_members)
 {
 	br_join_result r = {
@@ -385,7 +291,7 @@ static void answer_join(struct group *grp, struct member *m, br_request *req, in
 		if (!list) {
 			r.error = KE_UNKNOWN_SERVER_ERROR;
 		} else {
-			for (struct member *o = grp->members; o; o = o->next) {
+			for (struct br__member *o = grp->members; o; o = o->next) {
 				br_join_member *jm = &list[r.n_members++];
 
 				jm->member_id = o->id;
@@ -408,12 +314,12 @@ static void answer_join(struct group *grp, struct member *m, br_request *req, in
 
 /* ---------------------------------------------------------- expiry timers */
 
-static void member_remove(struct group *grp, struct member *m, const char *why);
+static void member_remove(struct br__group *grp, struct br__member *m, const char *why);
 
 static void on_member_expired(evutil_socket_t fd, short what, void *arg)
 {
-	struct member *m = arg;
-	struct group *grp = m->group;
+	struct br__member *m = arg;
+	struct br__group *grp = m->group;
 
 	(void)fd;
 	(void)what;
@@ -428,25 +334,25 @@ static void on_member_expired(evutil_socket_t fd, short what, void *arg)
 	member_remove(grp, m, "session timeout");
 }
 
-static void member_heartbeat(struct member *m)
+void br__member_heartbeat(struct br__member *m)
 {
 	arm(m->expire_ev, m->session_timeout_ms);
 }
 
-static void try_complete_join(struct group *grp);
+static void try_complete_join(struct br__group *grp);
 
 static void on_pending_expired(evutil_socket_t fd, short what, void *arg)
 {
-	struct pending *p = arg;
-	struct group *grp = p->group;
+	struct br__pending *p = arg;
+	struct br__group *grp = p->group;
 
 	(void)fd;
 	(void)what;
 	pending_remove(grp, p);
-	if (grp->state == PREPARING_REBALANCE)
+	if (grp->state == BR__GROUP_PREPARING)
 		try_complete_join(grp);
 	else
-		group_maybe_forget(grp);
+		br__group_maybe_forget(grp);
 }
 
 /* ------------------------------------------------------------ persistence */
@@ -456,12 +362,12 @@ static void on_pending_expired(evutil_socket_t fd, short what, void *arg)
 static void group_store_done(void *arg, int err);
 
 struct group_write {
-	struct group *group;
+	struct br__group *group;
 	int32_t generation;
-	void (*then)(struct group *grp, int32_t generation, int err);
+	void (*then)(struct br__group *grp, int32_t generation, int err);
 };
 
-static int group_store(struct group *grp, void (*then)(struct group *, int32_t, int))
+static int group_store(struct br__group *grp, void (*then)(struct br__group *, int32_t, int))
 {
 	br_groups *g = grp->owner;
 	br_group_record rec = {
@@ -482,7 +388,7 @@ static int group_store(struct group *grp, void (*then)(struct group *, int32_t, 
 		free(w);
 		return -ENOMEM;
 	}
-	for (struct member *m = grp->members; m; m = m->next) {
+	for (struct br__member *m = grp->members; m; m = m->next) {
 		br_group_record_member *rm = &ms[rec.n_members++];
 
 		rm->member_id = m->id;
@@ -526,7 +432,7 @@ static int group_store(struct group *grp, void (*then)(struct group *, int32_t, 
 static void group_store_done(void *arg, int err)
 {
 	struct group_write *w = arg;
-	struct group *grp = w->group;
+	struct br__group *grp = w->group;
 
 	grp->writes_in_flight--;
 	if (err)
@@ -536,16 +442,16 @@ static void group_store_done(void *arg, int err)
 		w->then(grp, w->generation, err);
 	free(w);
 	if (!grp->owner->stopped)
-		group_maybe_forget(grp);
+		br__group_maybe_forget(grp);
 }
 
 /* ------------------------------------------------------------ rebalancing */
 
-static int32_t max_rebalance_timeout(const struct group *grp)
+static int32_t max_rebalance_timeout(const struct br__group *grp)
 {
 	int32_t t = 0;
 
-	for (const struct member *m = grp->members; m; m = m->next)
+	for (const struct br__member *m = grp->members; m; m = m->next)
 		if (m->rebalance_timeout_ms > t)
 			t = m->rebalance_timeout_ms;
 	return t > 0 ? t : 1;
@@ -553,19 +459,19 @@ static int32_t max_rebalance_timeout(const struct group *grp)
 
 static void on_join_timer(evutil_socket_t fd, short what, void *arg);
 
-static void prepare_rebalance(struct group *grp, const char *why)
+static void prepare_rebalance(struct br__group *grp, const char *why)
 {
 	br_groups *g = grp->owner;
 	int64_t delay = g->b->cfg.group_initial_rebalance_delay_ms;
 	int32_t rt = max_rebalance_timeout(grp);
 
-	if (grp->state == COMPLETING_REBALANCE) {
+	if (grp->state == BR__GROUP_COMPLETING) {
 		/* The assignment being handed out is void: members go back
 		 * to JoinGroup. */
-		for (struct member *m = grp->members; m; m = m->next)
+		for (struct br__member *m = grp->members; m; m = m->next)
 			answer_sync_error(m, KE_REBALANCE_IN_PROGRESS);
 	}
-	if (!grp->join_ev && !(grp->join_ev = evtimer_new(base_of(g), on_join_timer, grp))) {
+	if (!grp->join_ev && !(grp->join_ev = evtimer_new(br__groups_base(g), on_join_timer, grp))) {
 		/* Without a timer the rebalance still completes when every
 		 * member has rejoined; only the timeout is lost. */
 		br__logf(ST_LOG_ERROR, "group %s: out of memory for the rebalance timer", grp->id);
@@ -574,7 +480,7 @@ static void prepare_rebalance(struct group *grp, const char *why)
 		evtimer_del(grp->join_ev);
 	if (!grp->join_ev) {
 		grp->initial_delay = false;
-	} else if (grp->state == EMPTY && delay > 0) {
+	} else if (grp->state == BR__GROUP_EMPTY && delay > 0) {
 		grp->initial_delay = true;
 		grp->joined_in_delay = false;
 		grp->delay_left_ms = rt > delay ? rt - delay : 0;
@@ -585,20 +491,20 @@ static void prepare_rebalance(struct group *grp, const char *why)
 	}
 	br__logf(ST_LOG_INFO, "group %s: preparing to rebalance (%s; generation %d, %d members)",
 		 grp->id, why, grp->generation, grp->n_members);
-	set_state(grp, PREPARING_REBALANCE);
+	set_state(grp, BR__GROUP_PREPARING);
 }
 
-static void maybe_prepare_rebalance(struct group *grp, const char *why)
+static void maybe_prepare_rebalance(struct br__group *grp, const char *why)
 {
-	if (grp->state == STABLE || grp->state == COMPLETING_REBALANCE || grp->state == EMPTY)
+	if (grp->state == BR__GROUP_STABLE || grp->state == BR__GROUP_COMPLETING || grp->state == BR__GROUP_EMPTY)
 		prepare_rebalance(grp, why);
 }
 
 /* The protocol every member supports that most members list first among
  * those; ties go to the one the earliest member prefers. */
-static const char *select_protocol(const struct group *grp)
+static const char *select_protocol(const struct br__group *grp)
 {
-	const struct member *first = grp->members;
+	const struct br__member *first = grp->members;
 	const char *best = NULL;
 	int best_votes = -1;
 
@@ -609,7 +515,7 @@ static const char *select_protocol(const struct group *grp)
 		bool everyone = true;
 		int votes = 0;
 
-		for (const struct member *m = grp->members; m && everyone; m = m->next) {
+		for (const struct br__member *m = grp->members; m && everyone; m = m->next) {
 			bool has = false;
 
 			for (int j = 0; j < m->n_protocols && !has; j++)
@@ -618,12 +524,12 @@ static const char *select_protocol(const struct group *grp)
 		}
 		if (!everyone)
 			continue;
-		for (const struct member *m = grp->members; m; m = m->next) {
+		for (const struct br__member *m = grp->members; m; m = m->next) {
 			/* A member votes for its first protocol that all support. */
 			for (int j = 0; j < m->n_protocols; j++) {
 				bool all = true;
 
-				for (const struct member *o = grp->members; o && all; o = o->next) {
+				for (const struct br__member *o = grp->members; o && all; o = o->next) {
 					bool has = false;
 
 					for (int k = 0; k < o->n_protocols && !has; k++)
@@ -644,23 +550,23 @@ static const char *select_protocol(const struct group *grp)
 	return best;
 }
 
-static void complete_join_stored(struct group *grp, int32_t generation, int err)
+static void complete_join_stored(struct br__group *grp, int32_t generation, int err)
 {
 	(void)grp;
 	(void)generation;
 	(void)err;
 }
 
-static void complete_join(struct group *grp)
+static void complete_join(struct br__group *grp)
 {
-	struct member **pp = &grp->members;
+	struct br__member **pp = &grp->members;
 
 	if (grp->join_ev)
 		evtimer_del(grp->join_ev);
 	grp->initial_delay = false;
 	/* Members that did not rejoin in time are out. */
 	while (*pp) {
-		struct member *m = *pp;
+		struct br__member *m = *pp;
 
 		if (m->join_req) {
 			pp = &m->next;
@@ -685,7 +591,7 @@ static void complete_join(struct group *grp)
 		 * as a consumer group. */
 		free(grp->leader);
 		grp->leader = NULL;
-		set_state(grp, EMPTY);
+		set_state(grp, BR__GROUP_EMPTY);
 		br__logf(ST_LOG_INFO, "group %s: generation %d is empty", grp->id, grp->generation);
 		if (group_store(grp, complete_join_stored) < 0)
 			br__logf(ST_LOG_WARN, "group %s: cannot store the empty generation", grp->id);
@@ -694,48 +600,48 @@ static void complete_join(struct group *grp)
 	if (!grp->leader)
 		grp->leader = strdup(grp->members->id);
 	grp->protocol_name = dup_or_null(select_protocol(grp));
-	for (struct member *m = grp->members; m; m = m->next) {
+	for (struct br__member *m = grp->members; m; m = m->next) {
 		free(m->assignment);
 		m->assignment = NULL;
 		m->assignment_len = 0;
 	}
-	set_state(grp, COMPLETING_REBALANCE);
+	set_state(grp, BR__GROUP_COMPLETING);
 	br__logf(ST_LOG_INFO, "group %s: generation %d with %d members, protocol %s, leader %s",
 		 grp->id, grp->generation, grp->n_members,
 		 grp->protocol_name ? grp->protocol_name : "(none)", grp->leader ? grp->leader : "-");
-	for (struct member *m = grp->members; m; m = m->next) {
+	for (struct br__member *m = grp->members; m; m = m->next) {
 		br_request *req = m->join_req;
 
 		m->join_req = NULL;
 		answer_join(grp, m, req, m->join_version, true);
-		member_heartbeat(m);
+		br__member_heartbeat(m);
 	}
 }
 
-static bool all_joined(const struct group *grp)
+static bool all_joined(const struct br__group *grp)
 {
 	if (grp->pending)
 		return false;
-	for (const struct member *m = grp->members; m; m = m->next)
+	for (const struct br__member *m = grp->members; m; m = m->next)
 		if (!m->join_req)
 			return false;
 	return true;
 }
 
-static void try_complete_join(struct group *grp)
+static void try_complete_join(struct br__group *grp)
 {
-	if (grp->state == PREPARING_REBALANCE && !grp->initial_delay && all_joined(grp))
+	if (grp->state == BR__GROUP_PREPARING && !grp->initial_delay && all_joined(grp))
 		complete_join(grp);
 }
 
 static void on_join_timer(evutil_socket_t fd, short what, void *arg)
 {
-	struct group *grp = arg;
+	struct br__group *grp = arg;
 	int64_t delay = grp->owner->b->cfg.group_initial_rebalance_delay_ms;
 
 	(void)fd;
 	(void)what;
-	if (grp->state != PREPARING_REBALANCE)
+	if (grp->state != BR__GROUP_PREPARING)
 		return;
 	if (grp->initial_delay) {
 		if (grp->joined_in_delay && grp->delay_left_ms > 0) {
@@ -759,9 +665,9 @@ static void on_join_timer(evutil_socket_t fd, short what, void *arg)
 	complete_join(grp);
 }
 
-static void member_remove(struct group *grp, struct member *m, const char *why)
+static void member_remove(struct br__group *grp, struct br__member *m, const char *why)
 {
-	for (struct member **pp = &grp->members; *pp; pp = &(*pp)->next) {
+	for (struct br__member **pp = &grp->members; *pp; pp = &(*pp)->next) {
 		if (*pp == m) {
 			*pp = m->next;
 			break;
@@ -775,20 +681,20 @@ static void member_remove(struct group *grp, struct member *m, const char *why)
 		grp->leader = grp->members ? strdup(grp->members->id) : NULL;
 	}
 	member_free(m);
-	if (grp->state == STABLE || grp->state == COMPLETING_REBALANCE)
+	if (grp->state == BR__GROUP_STABLE || grp->state == BR__GROUP_COMPLETING)
 		prepare_rebalance(grp, why);
-	else if (grp->state == PREPARING_REBALANCE)
+	else if (grp->state == BR__GROUP_PREPARING)
 		try_complete_join(grp);
 }
 
 /* ------------------------------------------------------------ JoinGroup */
 
-static bool protocols_equal(const struct member *m, const br_join_args *a)
+static bool protocols_equal(const struct br__member *m, const br_join_args *a)
 {
 	if ((size_t)m->n_protocols != a->n_protocols)
 		return false;
 	for (size_t i = 0; i < a->n_protocols; i++) {
-		const struct protocol *p = &m->protocols[i];
+		const struct br__protocol *p = &m->protocols[i];
 
 		if (strcmp(p->name, a->protocols[i].name) != 0 ||
 		    p->metadata_len != a->protocols[i].metadata_len ||
@@ -801,7 +707,7 @@ static bool protocols_equal(const struct member *m, const br_join_args *a)
 
 /* The group supports these protocols: its type matches and, once it has
  * members, at least one protocol is common to all of them and the joiner. */
-static bool protocols_supported(const struct group *grp, const br_join_args *a)
+static bool protocols_supported(const struct br__group *grp, const br_join_args *a)
 {
 	if (a->n_protocols == 0 || !a->protocol_type[0])
 		return false;
@@ -812,7 +718,7 @@ static bool protocols_supported(const struct group *grp, const br_join_args *a)
 	for (size_t i = 0; i < a->n_protocols; i++) {
 		bool everyone = true;
 
-		for (const struct member *m = grp->members; m && everyone; m = m->next) {
+		for (const struct br__member *m = grp->members; m && everyone; m = m->next) {
 			bool has = false;
 
 			for (int j = 0; j < m->n_protocols && !has; j++)
@@ -825,9 +731,9 @@ static bool protocols_supported(const struct group *grp, const br_join_args *a)
 	return false;
 }
 
-static int member_set_protocols(struct member *m, const br_join_args *a)
+static int member_set_protocols(struct br__member *m, const br_join_args *a)
 {
-	struct protocol *p = calloc(a->n_protocols + 1, sizeof(*p));
+	struct br__protocol *p = calloc(a->n_protocols + 1, sizeof(*p));
 
 	if (!p)
 		return -ENOMEM;
@@ -850,7 +756,7 @@ static int member_set_protocols(struct member *m, const br_join_args *a)
 	return 0;
 }
 
-static int member_update(struct member *m, const br_join_args *a)
+static int member_update(struct br__member *m, const br_join_args *a)
 {
 	char *cid = strdup(a->client_id), *host = strdup(a->client_host);
 
@@ -870,7 +776,7 @@ static int member_update(struct member *m, const br_join_args *a)
 
 /* Parks the member's JoinGroup; a JoinGroup it had parked before is
  * superseded. */
-static void member_park_join(struct member *m, br_request *req, int16_t version)
+static void member_park_join(struct br__member *m, br_request *req, int16_t version)
 {
 	answer_join_error(m, KE_REBALANCE_IN_PROGRESS);
 	m->join_req = req;
@@ -878,7 +784,7 @@ static void member_park_join(struct member *m, br_request *req, int16_t version)
 }
 
 /* An empty group takes the protocol type of its first member. */
-static int group_set_protocol_type(struct group *grp, const char *type)
+static int group_set_protocol_type(struct br__group *grp, const char *type)
 {
 	char *t = strdup(type);
 
@@ -889,13 +795,13 @@ static int group_set_protocol_type(struct group *grp, const char *type)
 	return 0;
 }
 
-static void add_member_and_rebalance(struct group *grp, br_request *req, const br_join_args *a,
+static void add_member_and_rebalance(struct br__group *grp, br_request *req, const br_join_args *a,
 				     char *id)
 {
-	struct member *m = calloc(1, sizeof(*m));
+	struct br__member *m = calloc(1, sizeof(*m));
 	br_join_result err_r = { .error = KE_UNKNOWN_SERVER_ERROR, .generation = -1, .member_id = id };
 
-	if (!m || !(m->expire_ev = evtimer_new(base_of(grp->owner), on_member_expired, m)) ||
+	if (!m || !(m->expire_ev = evtimer_new(br__groups_base(grp->owner), on_member_expired, m)) ||
 	    member_update(m, a) < 0 ||
 	    (a->instance_id && !(m->instance_id = strdup(a->instance_id))) ||
 	    (grp->n_members == 0 && group_set_protocol_type(grp, a->protocol_type) < 0)) {
@@ -908,7 +814,7 @@ static void add_member_and_rebalance(struct group *grp, br_request *req, const b
 	}
 	m->group = grp;
 	m->id = id;
-	for (struct member **pp = &grp->members;; pp = &(*pp)->next) {
+	for (struct br__member **pp = &grp->members;; pp = &(*pp)->next) {
 		if (!*pp) {
 			*pp = m;
 			break;
@@ -917,15 +823,15 @@ static void add_member_and_rebalance(struct group *grp, br_request *req, const b
 	grp->n_members++;
 	if (!grp->leader)
 		grp->leader = strdup(m->id);
-	if (grp->state == PREPARING_REBALANCE && grp->initial_delay)
+	if (grp->state == BR__GROUP_PREPARING && grp->initial_delay)
 		grp->joined_in_delay = true;
 	member_park_join(m, req, a->version);
-	member_heartbeat(m);
+	br__member_heartbeat(m);
 	maybe_prepare_rebalance(grp, "a member joined");
 	try_complete_join(grp);
 }
 
-static void update_member_and_rebalance(struct group *grp, struct member *m, br_request *req,
+static void update_member_and_rebalance(struct br__group *grp, struct br__member *m, br_request *req,
 					const br_join_args *a)
 {
 	if (member_update(m, a) < 0) {
@@ -936,7 +842,7 @@ static void update_member_and_rebalance(struct group *grp, struct member *m, br_
 		return;
 	}
 	member_park_join(m, req, a->version);
-	member_heartbeat(m);
+	br__member_heartbeat(m);
 	maybe_prepare_rebalance(grp, "a member rejoined with new metadata");
 	try_complete_join(grp);
 }
@@ -949,7 +855,7 @@ struct static_rejoin {
 	char *member_id;
 };
 
-static void static_rejoin_answer(struct group *grp, struct static_rejoin *s, int err)
+static void static_rejoin_answer(struct br__group *grp, struct static_rejoin *s, int err)
 {
 	br_join_result r = {
 		.error = err ? KE_UNKNOWN_SERVER_ERROR : KE_NONE,
@@ -963,7 +869,7 @@ static void static_rejoin_answer(struct group *grp, struct static_rejoin *s, int
 	br__join_group_answer(s->req, s->version, &r);
 }
 
-static void replace_static_member(struct group *grp, struct member *m, br_request *req,
+static void replace_static_member(struct br__group *grp, struct br__member *m, br_request *req,
 				  const br_join_args *a)
 {
 	char *new_id = member_id_new(a->instance_id);
@@ -986,10 +892,10 @@ static void replace_static_member(struct group *grp, struct member *m, br_reques
 		free(grp->leader);
 		grp->leader = strdup(new_id);
 	}
-	if (grp->state == STABLE && protocols_equal(m, a)) {
+	if (grp->state == BR__GROUP_STABLE && protocols_equal(m, a)) {
 		struct static_rejoin s = { req, a->version, new_id };
 
-		member_heartbeat(m);
+		br__member_heartbeat(m);
 		static_rejoin_answer(grp, &s, 0);
 		/* Stored so that a restart knows the new member id. */
 		if (group_store(grp, NULL) < 0)
@@ -1004,9 +910,9 @@ void br_group_join(br_groups *g, br_request *req, const br_join_args *a)
 {
 	const br_config *cfg = &g->b->cfg;
 	br_join_result r = { .error = KE_NONE, .generation = -1, .member_id = a->member_id };
-	struct group *grp;
-	struct member *m;
-	struct pending *p;
+	struct br__group *grp;
+	struct br__member *m;
+	struct br__pending *p;
 
 	if (g->stopped) {
 		r.error = KE_NOT_COORDINATOR;
@@ -1021,16 +927,16 @@ void br_group_join(br_groups *g, br_request *req, const br_join_args *a)
 		r.error = KE_INVALID_SESSION_TIMEOUT;
 		goto answer;
 	}
-	grp = group_find(g, a->group_id);
+	grp = br__group_find(g, a->group_id);
 	if (!grp && a->member_id[0]) {
 		r.error = KE_UNKNOWN_MEMBER_ID;
 		goto answer;
 	}
-	if (!grp && !(grp = group_get_or_create(g, a->group_id))) {
+	if (!grp && !(grp = br__group_get_or_create(g, a->group_id))) {
 		r.error = KE_UNKNOWN_SERVER_ERROR;
 		goto answer;
 	}
-	if (grp->state == DEAD) {
+	if (grp->state == BR__GROUP_DEAD) {
 		r.error = KE_COORDINATOR_NOT_AVAILABLE;
 		goto answer;
 	}
@@ -1059,7 +965,7 @@ void br_group_join(br_groups *g, br_request *req, const br_join_args *a)
 			/* KIP-394: the member must come back with this id, so a
 			 * client that never gets the answer leaves no ghost. */
 			p = calloc(1, sizeof(*p));
-			if (!p || !(p->expire_ev = evtimer_new(base_of(g), on_pending_expired, p))) {
+			if (!p || !(p->expire_ev = evtimer_new(br__groups_base(g), on_pending_expired, p))) {
 				free(p);
 				free(id);
 				r.error = KE_UNKNOWN_SERVER_ERROR;
@@ -1090,37 +996,37 @@ void br_group_join(br_groups *g, br_request *req, const br_join_args *a)
 		add_member_and_rebalance(grp, req, a, id);
 		return;
 	}
-	if (fenced(grp, a->member_id, a->instance_id)) {
+	if (br__group_fenced(grp, a->member_id, a->instance_id)) {
 		r.error = KE_FENCED_INSTANCE_ID;
 		goto answer;
 	}
-	if (!(m = member_find(grp, a->member_id))) {
+	if (!(m = br__member_find(grp, a->member_id))) {
 		r.error = KE_UNKNOWN_MEMBER_ID;
 		goto answer;
 	}
 	switch (grp->state) {
-	case PREPARING_REBALANCE:
+	case BR__GROUP_PREPARING:
 		update_member_and_rebalance(grp, m, req, a);
 		return;
-	case COMPLETING_REBALANCE:
+	case BR__GROUP_COMPLETING:
 		if (protocols_equal(m, a)) {
 			/* It missed our answer: send it again. */
-			member_heartbeat(m);
+			br__member_heartbeat(m);
 			answer_join(grp, m, req, a->version, true);
 			return;
 		}
 		update_member_and_rebalance(grp, m, req, a);
 		return;
-	case STABLE:
+	case BR__GROUP_STABLE:
 		if ((grp->leader && strcmp(grp->leader, m->id) == 0) || !protocols_equal(m, a)) {
 			update_member_and_rebalance(grp, m, req, a);
 			return;
 		}
-		member_heartbeat(m);
+		br__member_heartbeat(m);
 		answer_join(grp, m, req, a->version, false);
 		return;
-	case EMPTY:
-	case DEAD:
+	case BR__GROUP_EMPTY:
+	case BR__GROUP_DEAD:
 		break;
 	}
 	r.error = KE_UNKNOWN_MEMBER_ID;
@@ -1133,18 +1039,18 @@ answer:
 
 /* ------------------------------------------------------------ SyncGroup */
 
-static void sync_stored(struct group *grp, int32_t generation, int err)
+static void sync_stored(struct br__group *grp, int32_t generation, int err)
 {
-	if (grp->state != COMPLETING_REBALANCE || grp->generation != generation)
+	if (grp->state != BR__GROUP_COMPLETING || grp->generation != generation)
 		return;
 	if (err) {
-		for (struct member *m = grp->members; m; m = m->next)
+		for (struct br__member *m = grp->members; m; m = m->next)
 			answer_sync_error(m, KE_COORDINATOR_NOT_AVAILABLE);
 		prepare_rebalance(grp, "the assignment could not be stored");
 		return;
 	}
-	set_state(grp, STABLE);
-	for (struct member *m = grp->members; m; m = m->next) {
+	set_state(grp, BR__GROUP_STABLE);
+	for (struct br__member *m = grp->members; m; m = m->next) {
 		if (m->sync_req) {
 			br__sync_group_answer(m->sync_req, KE_NONE, grp->protocol_type,
 					      grp->protocol_name, m->assignment, m->assignment_len);
@@ -1155,31 +1061,31 @@ static void sync_stored(struct group *grp, int32_t generation, int err)
 
 void br_group_sync(br_groups *g, br_request *req, const br_sync_args *a)
 {
-	struct group *grp = g->stopped ? NULL : group_find(g, a->group_id);
-	struct member *m = grp ? member_find(grp, a->member_id) : NULL;
+	struct br__group *grp = g->stopped ? NULL : br__group_find(g, a->group_id);
+	struct br__member *m = grp ? br__member_find(grp, a->member_id) : NULL;
 	int16_t error = KE_NONE;
 
 	if (g->stopped)
 		error = KE_NOT_COORDINATOR;
-	else if (grp && fenced(grp, a->member_id, a->instance_id))
+	else if (grp && br__group_fenced(grp, a->member_id, a->instance_id))
 		error = KE_FENCED_INSTANCE_ID;
 	else if (!grp || !m)
-		error = grp && grp->state == DEAD ? KE_COORDINATOR_NOT_AVAILABLE : KE_UNKNOWN_MEMBER_ID;
+		error = grp && grp->state == BR__GROUP_DEAD ? KE_COORDINATOR_NOT_AVAILABLE : KE_UNKNOWN_MEMBER_ID;
 	else if (a->generation != grp->generation)
 		error = KE_ILLEGAL_GENERATION;
 	else if ((a->protocol_type && !same_str(a->protocol_type, grp->protocol_type)) ||
 		 (a->protocol_name && !same_str(a->protocol_name, grp->protocol_name)))
 		error = KE_INCONSISTENT_GROUP_PROTOCOL;
-	else if (grp->state == PREPARING_REBALANCE)
+	else if (grp->state == BR__GROUP_PREPARING)
 		error = KE_REBALANCE_IN_PROGRESS;
-	else if (grp->state != COMPLETING_REBALANCE && grp->state != STABLE)
+	else if (grp->state != BR__GROUP_COMPLETING && grp->state != BR__GROUP_STABLE)
 		error = KE_UNKNOWN_MEMBER_ID;
 	if (error) {
 		br__sync_group_answer(req, error, NULL, NULL, NULL, 0);
 		return;
 	}
-	member_heartbeat(m);
-	if (grp->state == STABLE) {
+	br__member_heartbeat(m);
+	if (grp->state == BR__GROUP_STABLE) {
 		br__sync_group_answer(req, KE_NONE, grp->protocol_type, grp->protocol_name,
 				      m->assignment, m->assignment_len);
 		return;
@@ -1190,7 +1096,7 @@ void br_group_sync(br_groups *g, br_request *req, const br_sync_args *a)
 		return;
 	/* The leader's assignment: members it leaves out get an empty one. */
 	for (size_t i = 0; i < a->n_assignments; i++) {
-		struct member *o = member_find(grp, a->assignments[i].member_id);
+		struct br__member *o = br__member_find(grp, a->assignments[i].member_id);
 		int32_t len = a->assignments[i].len > 0 ? a->assignments[i].len : 0;
 		uint8_t *copy;
 
@@ -1217,23 +1123,23 @@ void br_group_sync(br_groups *g, br_request *req, const br_sync_args *a)
 int16_t br_group_heartbeat(br_groups *g, const char *group_id, const char *member_id,
 			   const char *instance_id, int32_t generation)
 {
-	struct group *grp;
-	struct member *m;
+	struct br__group *grp;
+	struct br__member *m;
 
 	if (g->stopped)
 		return KE_NOT_COORDINATOR;
-	if (!(grp = group_find(g, group_id)))
+	if (!(grp = br__group_find(g, group_id)))
 		return KE_UNKNOWN_MEMBER_ID;
-	if (grp->state == DEAD)
+	if (grp->state == BR__GROUP_DEAD)
 		return KE_COORDINATOR_NOT_AVAILABLE;
-	if (fenced(grp, member_id, instance_id))
+	if (br__group_fenced(grp, member_id, instance_id))
 		return KE_FENCED_INSTANCE_ID;
-	if (!(m = member_find(grp, member_id)))
+	if (!(m = br__member_find(grp, member_id)))
 		return KE_UNKNOWN_MEMBER_ID;
 	if (generation != grp->generation)
 		return KE_ILLEGAL_GENERATION;
-	member_heartbeat(m);
-	return grp->state == PREPARING_REBALANCE ? KE_REBALANCE_IN_PROGRESS : KE_NONE;
+	br__member_heartbeat(m);
+	return grp->state == BR__GROUP_PREPARING ? KE_REBALANCE_IN_PROGRESS : KE_NONE;
 }
 
 /* ----------------------------------------------------------- LeaveGroup */
@@ -1241,23 +1147,23 @@ int16_t br_group_heartbeat(br_groups *g, const char *group_id, const char *membe
 int16_t br_group_leave(br_groups *g, const char *group_id, const char *member_id,
 		       const char *instance_id)
 {
-	struct group *grp;
-	struct member *m;
-	struct pending *p;
+	struct br__group *grp;
+	struct br__member *m;
+	struct br__pending *p;
 
 	if (g->stopped)
 		return KE_NOT_COORDINATOR;
-	if (!(grp = group_find(g, group_id)))
+	if (!(grp = br__group_find(g, group_id)))
 		return KE_UNKNOWN_MEMBER_ID;
 	if (instance_id) {
 		if (!(m = member_by_instance(grp, instance_id)))
 			return KE_UNKNOWN_MEMBER_ID;
 		if (member_id && member_id[0] && strcmp(member_id, m->id) != 0)
 			return KE_FENCED_INSTANCE_ID;
-	} else if (!(m = member_find(grp, member_id))) {
+	} else if (!(m = br__member_find(grp, member_id))) {
 		if ((p = pending_find(grp, member_id))) {
 			pending_remove(grp, p);
-			if (grp->state == PREPARING_REBALANCE)
+			if (grp->state == BR__GROUP_PREPARING)
 				try_complete_join(grp);
 			return KE_NONE;
 		}
@@ -1266,279 +1172,6 @@ int16_t br_group_leave(br_groups *g, const char *group_id, const char *member_id
 	br__logf(ST_LOG_INFO, "group %s: member %s left", grp->id, m->id);
 	member_remove(grp, m, "a member left");
 	return KE_NONE;
-}
-
-/* ------------------------------------------------------------- offsets */
-
-struct commit_write {
-	br_groups *g;
-	char *group_id;
-	br_commit *commits;            /* the partitions written */
-	size_t n;
-	br_commit_done_fn *done;
-	void *arg;
-};
-
-static void commit_apply(br_groups *g, const char *group_id, const char *topic, size_t tlen,
-			 int32_t partition, const br_offset_value *v)
-{
-	struct group *grp = group_get_or_create(g, group_id);
-	char key[BR_TOPIC_NAME_MAX + 5];
-	size_t klen = offset_key(key, sizeof(key), topic, tlen, partition);
-	struct committed *c, *old = NULL;
-
-	if (!grp || klen == 0)
-		return;
-	if (!v) {
-		committed_free(br_strmap_del(&grp->offsets, key, klen));
-		return;
-	}
-	if (!(c = calloc(1, sizeof(*c))) || !(c->metadata = strdup(v->metadata ? v->metadata : ""))) {
-		free(c);
-		br__logf(ST_LOG_ERROR, "group %s: out of memory keeping a committed offset", group_id);
-		return;
-	}
-	c->offset = v->offset;
-	c->leader_epoch = v->leader_epoch;
-	c->commit_ts = v->commit_ts;
-	c->expire_ts = v->expire_ts;
-	if (br_strmap_put(&grp->offsets, key, klen, c, (void **)&old) < 0) {
-		committed_free(c);
-		br__logf(ST_LOG_ERROR, "group %s: out of memory keeping a committed offset", group_id);
-		return;
-	}
-	committed_free(old);
-}
-
-static void commit_written(void *arg, int err)
-{
-	struct commit_write *w = arg;
-	struct group *grp = group_find(w->g, w->group_id);
-
-	if (grp)
-		grp->writes_in_flight--;
-	for (size_t i = 0; i < w->n; i++) {
-		br_commit *c = &w->commits[i];
-
-		if (err == 0) {
-			commit_apply(w->g, w->group_id, c->topic, c->topic_len, c->partition,
-				     c->delete ? NULL : &c->value);
-			c->error = KE_NONE;
-		} else {
-			c->error = KE_COORDINATOR_NOT_AVAILABLE;
-		}
-	}
-	if (err)
-		br__logf(ST_LOG_WARN, "group %s: storing %zu offsets failed: %s", w->group_id, w->n,
-			 st_strerror(err));
-	w->done(w->arg, err);
-	if ((grp = group_find(w->g, w->group_id)) && !w->g->stopped)
-		group_maybe_forget(grp);
-	free(w->group_id);
-	free(w);
-}
-
-/* Appends the commits' records (or tombstones) to the group's partition.
- * 0 (done runs later) or an error (it does not). */
-static int commits_store(br_groups *g, const char *group_id, br_commit *commits, size_t n,
-			 br_commit_done_fn *done, void *arg)
-{
-	struct commit_write *w = calloc(1, sizeof(*w));
-	br_gstore_record *recs = calloc(n + 1, sizeof(*recs));
-	kp_buf *bufs = calloc(2 * n + 1, sizeof(*bufs));
-	struct group *grp;
-	size_t nrec = 0;
-	int err = 0;
-
-	if (!w || !recs || !bufs || !(w->group_id = strdup(group_id))) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		br_commit *c = &commits[i];
-		kp_buf *k = &bufs[2 * nrec], *v = &bufs[2 * nrec + 1];
-
-		if (c->error != KE_NONE)
-			continue;
-		kp_buf_init(k);
-		kp_buf_init(v);
-		br__offset_commit_key(k, group_id, c->topic, c->topic_len, c->partition);
-		if (!c->delete)
-			br__offset_commit_value(v, &c->value);
-		if (k->err || v->err) {
-			err = -ENOMEM;
-			nrec++;
-			goto out;
-		}
-		recs[nrec].key = k;
-		recs[nrec].value = c->delete ? NULL : v;
-		nrec++;
-	}
-	w->g = g;
-	w->commits = commits;
-	w->n = n;
-	w->done = done;
-	w->arg = arg;
-	if (nrec == 0) {
-		err = -ENODATA;
-		goto out;
-	}
-	err = br__gstore_append(g->b, br__offsets_partition_for(group_id, br__groups_partitions(g)),
-				recs, nrec, commit_written, w);
-	if (err == 0 && (grp = group_find(g, group_id)))
-		grp->writes_in_flight++;
-out:
-	for (size_t i = 0; i < 2 * nrec; i++)
-		kp_buf_free(&bufs[i]);
-	free(bufs);
-	free(recs);
-	if (err < 0 && w) {
-		free(w->group_id);
-		free(w);
-	}
-	return err;
-}
-
-int br_group_commit(br_groups *g, const br_commit_args *a, br_commit *commits, size_t n,
-		    br_commit_done_fn *done, void *arg)
-{
-	int32_t max_md = g->b->cfg.offset_metadata_max_bytes;
-	struct group *grp;
-	struct member *m = NULL;
-	int16_t error = KE_NONE;
-	int err;
-
-	if (g->stopped)
-		return KE_NOT_COORDINATOR;
-	if (!a->group_id[0])
-		return KE_INVALID_GROUP_ID;
-	grp = group_find(g, a->group_id);
-	if (grp && grp->state == DEAD)
-		return KE_COORDINATOR_NOT_AVAILABLE;
-	if (a->generation < 0 && (!grp || grp->state == EMPTY)) {
-		/* A commit from outside group management (an admin tool, a
-		 * consumer using assign()): allowed while nobody is a member. */
-	} else if (!grp) {
-		return KE_ILLEGAL_GENERATION;
-	} else if (fenced(grp, a->member_id, a->instance_id)) {
-		return KE_FENCED_INSTANCE_ID;
-	} else if (grp->state == COMPLETING_REBALANCE) {
-		return KE_REBALANCE_IN_PROGRESS;
-	} else if (!(m = member_find(grp, a->member_id))) {
-		return KE_UNKNOWN_MEMBER_ID;
-	} else if (a->generation != grp->generation) {
-		return KE_ILLEGAL_GENERATION;
-	}
-	if (m)
-		member_heartbeat(m);
-	for (size_t i = 0; i < n; i++) {
-		br_commit *c = &commits[i];
-		br_topic *t;
-
-		if (c->error != KE_NONE)
-			continue;
-		if (c->value.metadata && (int64_t)strlen(c->value.metadata) > max_md) {
-			c->error = KE_OFFSET_METADATA_TOO_LARGE;
-			continue;
-		}
-		t = br_topics_get(g->b->topics, c->topic, c->topic_len);
-		if (!t || !br_topic_part(t, c->partition))
-			c->error = KE_UNKNOWN_TOPIC_OR_PARTITION;
-		if (t)
-			br_topic_put(t);
-	}
-	err = commits_store(g, a->group_id, commits, n, done, arg);
-	if (err == -ENODATA)
-		return error;            /* every partition had its own error */
-	if (err < 0) {
-		br__logf(ST_LOG_WARN, "group %s: cannot store offsets: %s", a->group_id,
-			 st_strerror(err));
-		return KE_COORDINATOR_NOT_AVAILABLE;
-	}
-	return BR_GROUP_PENDING;
-}
-
-int br_group_offset_fetch(br_groups *g, const char *group_id, const char *topic, size_t tlen,
-			  int32_t partition, br_offset_value *out)
-{
-	struct group *grp = group_find(g, group_id);
-	char key[BR_TOPIC_NAME_MAX + 5];
-	size_t klen = offset_key(key, sizeof(key), topic, tlen, partition);
-	struct committed *c = grp && klen ? br_strmap_get(&grp->offsets, key, klen) : NULL;
-
-	if (!c)
-		return -ENOENT;
-	out->offset = c->offset;
-	out->leader_epoch = c->leader_epoch;
-	out->metadata = c->metadata;
-	out->commit_ts = c->commit_ts;
-	out->expire_ts = c->expire_ts;
-	return 0;
-}
-
-void br_group_offsets_foreach(br_groups *g, const char *group_id,
-			      void (*fn)(void *arg, const char *topic, size_t tlen, int32_t partition,
-					 const br_offset_value *v),
-			      void *arg)
-{
-	struct group *grp = group_find(g, group_id);
-	br_strmap_iter it = { 0 };
-	br_strmap_entry *e;
-
-	if (!grp)
-		return;
-	while ((e = br_strmap_next(&grp->offsets, &it))) {
-		size_t klen;
-		const char *key = br_strmap_entry_key(e, &klen);
-		const struct committed *c = br_strmap_entry_value(e);
-		br_offset_value v = { c->offset, c->leader_epoch, c->metadata, c->commit_ts, c->expire_ts };
-
-		fn(arg, key, klen - 5, (int32_t)kp_load_be32((const uint8_t *)key + klen - 4), &v);
-	}
-}
-
-int16_t br_group_offset_delete_check(br_groups *g, const char *group_id, const char *topic,
-				     size_t tlen)
-{
-	struct group *grp = group_find(g, group_id);
-
-	if (g->stopped)
-		return KE_NOT_COORDINATOR;
-	if (!grp)
-		return KE_GROUP_ID_NOT_FOUND;
-	if (grp->state == DEAD)
-		return KE_GROUP_ID_NOT_FOUND;
-	if (grp->state == EMPTY || !grp->protocol_type || strcmp(grp->protocol_type, "consumer") != 0)
-		return KE_NONE;
-	/* A live consumer group: refuse topics its members subscribe to.
-	 * The subscription is the consumer protocol's (version, topics...);
-	 * a topic name found in it as a length-prefixed string counts. */
-	for (struct member *m = grp->members; m; m = m->next) {
-		for (int i = 0; i < m->n_protocols; i++) {
-			kp_reader r = kp_reader_make(m->protocols[i].metadata,
-						     (size_t)m->protocols[i].metadata_len);
-			int32_t n;
-
-			kp_read_i16(&r);
-			n = kp_read_i32(&r);
-			for (int32_t k = 0; k < n && kp_reader_ok(&r); k++) {
-				int16_t len = kp_read_i16(&r);
-				const uint8_t *p = len >= 0 ? kp_read_bytes(&r, (size_t)len) : NULL;
-
-				if (p && (size_t)len == tlen && memcmp(p, topic, tlen) == 0)
-					return KE_GROUP_SUBSCRIBED_TO_TOPIC;
-			}
-		}
-	}
-	return KE_NONE;
-}
-
-int br_group_offsets_delete(br_groups *g, const char *group_id, br_commit *commits, size_t n,
-			    br_commit_done_fn *done, void *arg)
-{
-	for (size_t i = 0; i < n; i++)
-		commits[i].delete = true;
-	return commits_store(g, group_id, commits, n, done, arg);
 }
 
 /* ------------------------------------------------------ list, describe */
@@ -1551,9 +1184,9 @@ void br_groups_list(br_groups *g, void (*fn)(void *arg, const char *group_id,
 	br_strmap_entry *e;
 
 	while ((e = br_strmap_next(&g->groups, &it))) {
-		const struct group *grp = br_strmap_entry_value(e);
+		const struct br__group *grp = br_strmap_entry_value(e);
 
-		if (grp->state != DEAD)
+		if (grp->state != BR__GROUP_DEAD)
 			fn(arg, grp->id, grp->protocol_type ? grp->protocol_type : "",
 			   state_names[grp->state]);
 	}
@@ -1561,7 +1194,7 @@ void br_groups_list(br_groups *g, void (*fn)(void *arg, const char *group_id,
 
 int16_t br_group_describe(br_groups *g, const char *group_id, kp_arena *a, br_group_info *out)
 {
-	struct group *grp = group_find(g, group_id);
+	struct br__group *grp = br__group_find(g, group_id);
 	size_t i = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -1570,7 +1203,7 @@ int16_t br_group_describe(br_groups *g, const char *group_id, kp_arena *a, br_gr
 		return KE_NOT_COORDINATOR;
 	if (!grp) {
 		/* Kafka describes an unknown group as Dead, without an error. */
-		out->state = state_names[DEAD];
+		out->state = state_names[BR__GROUP_DEAD];
 		out->protocol_type = "";
 		out->protocol_name = "";
 		return KE_NONE;
@@ -1578,11 +1211,11 @@ int16_t br_group_describe(br_groups *g, const char *group_id, kp_arena *a, br_gr
 	out->state = state_names[grp->state];
 	out->protocol_type = grp->protocol_type ? grp->protocol_type : "";
 	/* Kafka shows the protocol only once it is in force. */
-	out->protocol_name = grp->state == STABLE && grp->protocol_name ? grp->protocol_name : "";
+	out->protocol_name = grp->state == BR__GROUP_STABLE && grp->protocol_name ? grp->protocol_name : "";
 	out->members = kp_arena_calloc(a, (size_t)grp->n_members + 1, sizeof(*out->members));
 	if (!out->members)
 		return KE_UNKNOWN_SERVER_ERROR;
-	for (struct member *m = grp->members; m; m = m->next, i++) {
+	for (struct br__member *m = grp->members; m; m = m->next, i++) {
 		br_group_member_info *mi = &out->members[i];
 
 		mi->member_id = m->id;
@@ -1595,240 +1228,13 @@ int16_t br_group_describe(br_groups *g, const char *group_id, kp_arena *a, br_gr
 				mi->metadata_len = m->protocols[k].metadata_len;
 			}
 		}
-		if (grp->state == STABLE) {
+		if (grp->state == BR__GROUP_STABLE) {
 			mi->assignment = m->assignment;
 			mi->assignment_len = m->assignment_len;
 		}
 	}
 	out->n_members = i;
 	return KE_NONE;
-}
-
-/* ------------------------------------------------------------ DeleteGroups */
-
-struct delete_write {
-	br_commit_done_fn *done;
-	void *arg;
-};
-
-static void delete_written(void *arg, int err)
-{
-	struct delete_write *w = arg;
-
-	w->done(w->arg, err);
-	free(w);
-}
-
-int br_group_delete(br_groups *g, const char *group_id, br_commit_done_fn *done, void *arg)
-{
-	struct group *grp = group_find(g, group_id);
-	br_strmap_iter it = { 0 };
-	br_strmap_entry *e;
-	br_gstore_record *recs;
-	kp_buf *keys;
-	size_t n = 0, cap;
-	struct delete_write *w;
-	int err;
-
-	if (g->stopped)
-		return KE_NOT_COORDINATOR;
-	if (!group_id[0])
-		return KE_INVALID_GROUP_ID;
-	if (!grp || grp->state == DEAD)
-		return KE_GROUP_ID_NOT_FOUND;
-	if (grp->state != EMPTY)
-		return KE_NON_EMPTY_GROUP;
-	/* Tombstones for every offset and for the group itself. */
-	cap = grp->offsets.n + 1;
-	recs = calloc(cap, sizeof(*recs));
-	keys = calloc(cap, sizeof(*keys));
-	w = calloc(1, sizeof(*w));
-	if (!recs || !keys || !w) {
-		free(recs);
-		free(keys);
-		free(w);
-		return KE_UNKNOWN_SERVER_ERROR;
-	}
-	while ((e = br_strmap_next(&grp->offsets, &it)) && n + 1 < cap) {
-		size_t klen;
-		const char *key = br_strmap_entry_key(e, &klen);
-
-		kp_buf_init(&keys[n]);
-		br__offset_commit_key(&keys[n], group_id, key, klen - 5,
-				      (int32_t)kp_load_be32((const uint8_t *)key + klen - 4));
-		recs[n].key = &keys[n];
-		n++;
-	}
-	kp_buf_init(&keys[n]);
-	br__group_metadata_key(&keys[n], group_id);
-	recs[n].key = &keys[n];
-	n++;
-	w->done = done;
-	w->arg = arg;
-	err = br__gstore_append(g->b, br__offsets_partition_for(group_id, br__groups_partitions(g)),
-				recs, n, delete_written, w);
-	for (size_t i = 0; i < n; i++)
-		kp_buf_free(&keys[i]);
-	free(keys);
-	free(recs);
-	if (err < 0) {
-		free(w);
-		br__logf(ST_LOG_WARN, "group %s: cannot store its deletion: %s", group_id,
-			 st_strerror(err));
-		return KE_COORDINATOR_NOT_AVAILABLE;
-	}
-	br__logf(ST_LOG_INFO, "group %s deleted (%zu committed offsets)", group_id, n - 1);
-	br_strmap_del(&g->groups, group_id, strlen(group_id));
-	group_free(grp);
-	return BR_GROUP_PENDING;
-}
-
-/* ------------------------------------------------- expiry of old offsets */
-
-/* The tombstones of one expiry pass over a group, until written. */
-struct expiry {
-	size_t n;
-	br_commit *commits;          /* topics are copies owned here */
-};
-
-static void expiry_free(void *arg, int err)
-{
-	struct expiry *x = arg;
-
-	(void)err;
-	for (size_t i = 0; i < x->n; i++)
-		free((char *)x->commits[i].topic);
-	free(x->commits);
-	free(x);
-}
-
-/* Drops offsets past their retention and offsets of topics that no longer
- * exist, with tombstones; a group left with nothing is forgotten. Kafka's
- * rule: an Empty group's offsets expire offsets.retention.ms after the
- * group became Empty (or after the commit, for one with an explicit expiry
- * or a group that never had members). */
-static void expire_group_offsets(br_groups *g, struct group *grp, int64_t now)
-{
-	int64_t retention = g->b->cfg.offsets_retention_ms;
-	br_strmap_iter it = { 0 };
-	br_strmap_entry *e;
-	br_commit *gone = NULL;
-	size_t n = 0, cap = 0;
-
-	if (grp->state == DEAD || grp->writes_in_flight > 0)
-		return;
-	while ((e = br_strmap_next(&grp->offsets, &it))) {
-		size_t klen;
-		const char *key = br_strmap_entry_key(e, &klen);
-		const struct committed *c = br_strmap_entry_value(e);
-		int32_t partition = (int32_t)kp_load_be32((const uint8_t *)key + klen - 4);
-		br_topic *t = br_topics_get(g->b->topics, key, klen - 5);
-		bool topic_gone = !t || !br_topic_part(t, partition);
-		bool expired;
-
-		if (t)
-			br_topic_put(t);
-		if (c->expire_ts >= 0)
-			expired = now >= c->expire_ts;
-		else if (grp->state != EMPTY)
-			expired = false;
-		else
-			expired = retention >= 0 &&
-				  now - (grp->protocol_type ? grp->state_ts : c->commit_ts) >= retention;
-		if (!topic_gone && !expired)
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			br_commit *ng = realloc(gone, ncap * sizeof(*ng));
-
-			if (!ng)
-				break;
-			gone = ng;
-			cap = ncap;
-		}
-		memset(&gone[n], 0, sizeof(gone[n]));
-		gone[n].topic = key;
-		gone[n].topic_len = klen - 5;
-		gone[n].partition = partition;
-		gone[n].delete = true;
-		n++;
-	}
-	if (n > 0) {
-		struct expiry *x = calloc(1, sizeof(*x));
-
-		br__logf(ST_LOG_INFO, "group %s: %zu committed offsets expired or of deleted topics",
-			 grp->id, n);
-		/* The keys must outlive this pass: commit_written() applies
-		 * the tombstones by topic name once they are durable. */
-		for (size_t i = 0; i < n; i++) {
-			char *copy = malloc(gone[i].topic_len + 1);
-
-			if (!copy) {
-				n = i;
-				break;
-			}
-			memcpy(copy, gone[i].topic, gone[i].topic_len);
-			copy[gone[i].topic_len] = '\0';
-			gone[i].topic = copy;
-		}
-		if (!x) {
-			for (size_t i = 0; i < n; i++)
-				free((char *)gone[i].topic);
-			free(gone);
-			return;
-		}
-		x->n = n;
-		x->commits = gone;
-		if (n == 0 || commits_store(g, grp->id, gone, n, expiry_free, x) < 0)
-			expiry_free(x, 0);
-		return;
-	}
-	free(gone);
-}
-
-static void expiry_done(void *arg, int err)
-{
-	(void)arg;
-	(void)err;
-}
-
-static void on_expiry_timer(evutil_socket_t fd, short what, void *arg)
-{
-	br_groups *g = arg;
-	int64_t now = br__wall_ms();
-	br_strmap_iter it = { 0 };
-	br_strmap_entry *e;
-	struct group **v;
-	size_t n = 0;
-
-	(void)fd;
-	(void)what;
-	if (g->stopped)
-		return;
-	/* Collected first: expiry may forget groups, which the iteration
-	 * must not see happen under it. */
-	v = calloc(g->groups.n + 1, sizeof(*v));
-	if (!v)
-		return;
-	while ((e = br_strmap_next(&g->groups, &it)))
-		v[n++] = br_strmap_entry_value(e);
-	for (size_t i = 0; i < n; i++) {
-		struct group *grp = v[i];
-		int64_t retention = g->b->cfg.offsets_retention_ms;
-
-		expire_group_offsets(g, grp, now);
-		/* An Empty group with nothing committed is dropped once its
-		 * retention passed, with a tombstone, as Kafka does. */
-		if (grp->state == EMPTY && grp->offsets.n == 0 && grp->writes_in_flight == 0 &&
-		    !grp->pending && now - grp->state_ts >= retention) {
-			br__logf(ST_LOG_INFO, "group %s: empty for offsets.retention.minutes, removed",
-				 grp->id);
-			br_group_delete(g, grp->id, expiry_done, NULL);
-			continue;
-		}
-		group_maybe_forget(grp);
-	}
-	free(v);
 }
 
 /* ----------------------------------------------------------- life cycle */
@@ -1858,26 +1264,26 @@ int br_groups_new(br_broker *b, br_groups **out)
 static void load_offset(void *arg, const char *group_id, const char *topic, size_t tlen,
 			int32_t partition, const br_offset_value *v)
 {
-	commit_apply(arg, group_id, topic, tlen, partition, v);
+	br__offset_apply(arg, group_id, topic, tlen, partition, v);
 }
 
 static void load_group(void *arg, const char *group_id, const br_group_record *rec)
 {
 	br_groups *g = arg;
-	struct group *grp;
+	struct br__group *grp;
 
 	if (!rec) {
 		/* DeleteGroups: the group and its offsets before this point go. */
-		if ((grp = group_find(g, group_id))) {
+		if ((grp = br__group_find(g, group_id))) {
 			br_strmap_del(&g->groups, group_id, strlen(group_id));
-			group_free(grp);
+			br__group_free(grp);
 		}
 		return;
 	}
-	if (!(grp = group_get_or_create(g, group_id)))
+	if (!(grp = br__group_get_or_create(g, group_id)))
 		return;
 	while (grp->members) {
-		struct member *m = grp->members;
+		struct br__member *m = grp->members;
 
 		grp->members = m->next;
 		member_free(m);
@@ -1891,10 +1297,10 @@ static void load_group(void *arg, const char *group_id, const br_group_record *r
 	grp->leader = dup_or_null(rec->leader);
 	grp->generation = rec->generation;
 	grp->state_ts = rec->state_ts;
-	grp->state = rec->n_members > 0 ? STABLE : EMPTY;
+	grp->state = rec->n_members > 0 ? BR__GROUP_STABLE : BR__GROUP_EMPTY;
 	for (size_t i = 0; i < rec->n_members; i++) {
 		const br_group_record_member *rm = &rec->members[i];
-		struct member *m = calloc(1, sizeof(*m));
+		struct br__member *m = calloc(1, sizeof(*m));
 
 		if (!m)
 			break;
@@ -1924,7 +1330,7 @@ static void load_group(void *arg, const char *group_id, const br_group_record *r
 			member_free(m);
 			break;
 		}
-		for (struct member **pp = &grp->members;; pp = &(*pp)->next) {
+		for (struct br__member **pp = &grp->members;; pp = &(*pp)->next) {
 			if (!*pp) {
 				*pp = m;
 				break;
@@ -1932,11 +1338,18 @@ static void load_group(void *arg, const char *group_id, const br_group_record *r
 		}
 		grp->n_members++;
 	}
-	if (grp->n_members == 0 && grp->state == STABLE) {
-		grp->state = EMPTY;
+	if (grp->n_members == 0 && grp->state == BR__GROUP_STABLE) {
+		grp->state = BR__GROUP_EMPTY;
 		free(grp->leader);
 		grp->leader = NULL;
 	}
+}
+
+static void on_expiry_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	br__groups_expire(arg);
 }
 
 /* The first task of the groups thread: __consumer_offsets back into
@@ -1955,12 +1368,12 @@ static void groups_load_task(void *arg)
 
 	err = br__gstore_load(g->b, &v, g, &records);
 	while ((e = br_strmap_next(&g->groups, &it))) {
-		struct group *grp = br_strmap_entry_value(e);
+		struct br__group *grp = br_strmap_entry_value(e);
 
 		n_offsets += (int64_t)grp->offsets.n;
-		for (struct member *m = grp->members; m; m = m->next) {
-			if ((m->expire_ev = evtimer_new(base_of(g), on_member_expired, m)))
-				member_heartbeat(m);
+		for (struct br__member *m = grp->members; m; m = m->next) {
+			if ((m->expire_ev = evtimer_new(br__groups_base(g), on_member_expired, m)))
+				br__member_heartbeat(m);
 		}
 	}
 	if (err < 0)
@@ -1971,7 +1384,7 @@ static void groups_load_task(void *arg)
 			 PRId64 " records of %s in %" PRId64 " ms", g->groups.n, n_offsets, records,
 			 BR_OFFSETS_TOPIC, br__now_ms() - t0);
 	g->loaded = true;
-	if ((g->expiry_ev = event_new(base_of(g), -1, EV_PERSIST, on_expiry_timer, g))) {
+	if ((g->expiry_ev = event_new(br__groups_base(g), -1, EV_PERSIST, on_expiry_timer, g))) {
 		int64_t ms = g->b->cfg.offsets_retention_check_interval_ms;
 
 		tv.tv_sec = (time_t)(ms / 1000);
@@ -2000,13 +1413,13 @@ static void groups_quiesce_task(void *arg)
 		g->expiry_ev = NULL;
 	}
 	while ((e = br_strmap_next(&g->groups, &it))) {
-		struct group *grp = br_strmap_entry_value(e);
+		struct br__group *grp = br_strmap_entry_value(e);
 
 		if (grp->join_ev) {
 			event_free(grp->join_ev);
 			grp->join_ev = NULL;
 		}
-		for (struct member *m = grp->members; m; m = m->next) {
+		for (struct br__member *m = grp->members; m; m = m->next) {
 			answer_join_error(m, KE_NOT_COORDINATOR);
 			answer_sync_error(m, KE_NOT_COORDINATOR);
 			if (m->expire_ev) {
@@ -2014,7 +1427,7 @@ static void groups_quiesce_task(void *arg)
 				m->expire_ev = NULL;
 			}
 		}
-		for (struct pending *p = grp->pending; p; p = p->next) {
+		for (struct br__pending *p = grp->pending; p; p = p->next) {
 			if (p->expire_ev) {
 				event_free(p->expire_ev);
 				p->expire_ev = NULL;
