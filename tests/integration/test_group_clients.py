@@ -32,6 +32,17 @@ every 500 ms. CASE picks one scenario, so each is its own meson test:
                see no rebalance callback, and records are still read once.
                Then it is closed for good: after the session timeout the
                other two take its partitions over.
+  churn        records keep coming (a producer thread) while cooperative-
+               sticky members (auto commit) join and leave: every record is
+               read, none twice.
+  restart-live the broker restarts (SIGTERM) under two live range members:
+               it loads the group, the members carry on, records produced
+               after the restart are read once.
+  mixed        a kafka-python and a confluent-kafka member in one group: the
+               broker picks the protocol both offer (range), they split the
+               partitions and read every record once.
+  fencing      a second consumer with a live member's group.instance.id
+               takes its place; the first is fenced (FENCED_INSTANCE_ID).
 
 Exactly once is checked by value: every produced value arrives once, and a
 drain afterwards brings nothing more. Waits poll with deadlines. Only the
@@ -504,12 +515,201 @@ def case_static():
         m.close()
 
 
+def case_churn():
+    """Records keep coming while members join and leave (cooperative-sticky,
+    auto commit, commit on revoke): nothing is lost and nothing is read
+    twice."""
+    topic, group, P = "t-churn", "g-churn", 6
+    create_topic(topic, P)
+    produced = []
+    stop = threading.Event()
+    errors = []
+
+    def producer():
+        p = confluent_kafka.Producer({"bootstrap.servers": broker.bootstrap, "acks": "all",
+                                      "linger.ms": 5})
+        i = 0
+        while not stop.is_set():
+            v = b"churn|%d" % i
+            p.produce(topic, value=v, partition=i % P,
+                      on_delivery=lambda e, m: errors.append(e) if e else None)
+            produced.append(v)
+            i += 1
+            p.poll(0)
+            stop.wait(0.002)
+        left = p.flush(30)
+        if left:
+            errors.append("%d unflushed" % left)
+
+    def member(name):
+        return Member(name, group, topic, "cooperative-sticky",
+                      **{"enable.auto.commit": True, "auto.commit.interval.ms": 200})
+
+    def run_for(ms, seconds):
+        end = time.monotonic() + seconds
+        pump(ms, lambda: time.monotonic() >= end, seconds + 5, "time to pass")
+
+    a, b = member("a"), member("b")
+    ms = [a, b]
+    pump(ms, covers(ms, P, [3, 3]), 30, "a and b to split the partitions")
+    t = threading.Thread(target=producer, daemon=True)
+    t.start()
+    run_for(ms, 2)
+    c = member("c")
+    ms.append(c)
+    pump(ms, covers(ms, P, [2, 2, 2]), 30, "c to get its share while records flow")
+    run_for(ms, 1.5)
+    b.close()
+    pump(ms, covers(ms, P, [3, 3]), 30, "a and c to take over from b while records flow")
+    run_for(ms, 1.5)
+    d = member("d")
+    ms.append(d)
+    pump(ms, covers(ms, P, [2, 2, 2]), 30, "d to get its share while records flow")
+    run_for(ms, 1.5)
+    stop.set()
+    t.join(60)
+    check(not errors, "producer errors: %r" % errors[:3])
+    want = set(produced)
+    note("%d records produced while members joined and left" % len(want))
+
+    def arrived():
+        return [v for m in ms for (_, _, v) in m.got]
+    pump(ms, lambda: want <= set(arrived()), 30, "every record to be read")
+    end = time.monotonic() + 1.0
+    pump(ms, lambda: time.monotonic() >= end, 5, "drain")
+    got = collections.Counter(arrived())
+    dups = sorted(v for v, n in got.items() if n > 1)
+    check(not dups, "%d records read twice across cooperative rebalances, e.g. %r" % (
+        len(dups), dups[:5]))
+    check(set(got) == want, "unexpected records: %r" % list(set(got) - want)[:5])
+    note("every record once: %s" % {m.name: len(m.got) for m in ms})
+    for m in ms:
+        if not m.closed:
+            m.close()
+
+
+def case_restart_live():
+    """The broker restarts (SIGTERM) under two live members: they carry on
+    in the group it loaded, and what comes after is read once."""
+    topic, group, P, K = "t-live", "g-live", 6, 30
+    create_topic(topic, P)
+    ms = [Member("a", group, topic, "range"), Member("b", group, topic, "range")]
+    pump(ms, covers(ms, P, [3, 3]), 30, "a and b to split the partitions")
+    consume_all(ms, produce(topic, P, K, "one"), "before the restart")
+    gens0 = [n for g, n in generations() if g == group]
+    broker.restart()
+    note("broker restarted under the group (generations before: %s)" % gens0)
+    check(re.search(r"loaded \d+ groups", broker.text()),
+          "the restarted broker's log says nothing about loading groups")
+    consume_all(ms, produce(topic, P, K, "two"), "after the restart")
+    pump(ms, covers(ms, P, [3, 3]), 30, "a and b to hold 3/3 again")
+    note("after the restart: a %s, b %s; generations since: %s" % (
+        sorted(ms[0].assigned), sorted(ms[1].assigned),
+        [n for g, n in generations() if g == group]))
+    for m in ms:
+        m.close()
+
+
+def case_mixed():
+    """kafka-python and confluent-kafka members in one group: both offer
+    range, so the broker picks it, and they share the partitions."""
+    from kafka import KafkaConsumer
+    topic, group, P, K = "t-mixed", "g-mixed", 6, 30
+    create_topic(topic, P)
+    lock = threading.Lock()
+    kgot, kassigned, kerr = [], [set()], []
+    kstop = threading.Event()
+    kc = KafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id=group,
+                       client_id="kpy", auto_offset_reset="earliest",
+                       enable_auto_commit=False, session_timeout_ms=SESSION_MS,
+                       heartbeat_interval_ms=500, max_poll_interval_ms=10000)
+
+    def krun():
+        try:
+            while not kstop.is_set():
+                recs = kc.poll(timeout_ms=100)
+                with lock:
+                    for tp, rs in recs.items():
+                        kgot.extend(r.value for r in rs)
+                    kassigned[0] = {tp.partition for tp in kc.assignment()}
+                if recs:
+                    kc.commit()
+            kc.close()
+        except Exception as e:  # noqa: BLE001
+            kerr.append(e)
+
+    kt = threading.Thread(target=krun, daemon=True)
+    kt.start()
+    c = Member("c", group, topic, "range")
+
+    def split():
+        with lock:
+            k = set(kassigned[0])
+        return (not kerr and len(k) == 3 and len(c.assigned) == 3
+                and k | c.assigned == set(range(P)))
+    pump([c], split, 30, "kafka-python and confluent-kafka to split the partitions")
+    check(not kerr, "kafka-python member failed: %r" % kerr)
+    note("kafka-python %s, confluent-kafka %s" % (sorted(kassigned[0]), sorted(c.assigned)))
+    want = produce(topic, P, K, "mixed")
+
+    def arrived():
+        with lock:
+            return kgot + [v for (_, _, v) in c.got]
+    pump([c], lambda: len(arrived()) >= len(want), 30, "every record")
+    end = time.monotonic() + 1.0
+    pump([c], lambda: time.monotonic() >= end, 5, "drain")
+    got = collections.Counter(arrived())
+    check(all(n == 1 for n in got.values()) and set(got) == want,
+          "mixed group: %d distinct of %d, %d twice" % (
+              len(set(got) & want), len(want), sum(1 for n in got.values() if n > 1)))
+    check(re.search(r"group g-mixed: generation \d+ with 2 members, protocol range", broker.text()),
+          "the broker did not choose range for the mixed group")
+    kstop.set()
+    kt.join(30)
+    c.close()
+
+
+def case_fencing():
+    """A second consumer with a live member's group.instance.id takes its
+    place; the first is fenced (FENCED_INSTANCE_ID, fatal in librdkafka)."""
+    topic, group, P = "t-fence", "g-fence", 4
+    create_topic(topic, P)
+    old = Member("old", group, topic, "range", **{"group.instance.id": "inst-x"})
+    pump([old], covers([old], P, [4]), 30, "the first member to hold everything")
+    new = Member("new", group, topic, "range", **{"group.instance.id": "inst-x"})
+    fenced = []
+
+    def poll_old():
+        m = old.c.poll(0.05)
+        if m is not None and m.error():
+            fenced.append(m.error())
+
+    t0 = time.monotonic()
+    while not (new.assigned == set(range(P)) and fenced):
+        check(time.monotonic() - t0 < 30, "timed out: new holds %s, old saw %r" % (
+            sorted(new.assigned), fenced))
+        new.poll()
+        poll_old()
+    e = fenced[0]
+    check(e.code() == confluent_kafka.KafkaError.FENCED_INSTANCE_ID or
+          (e.code() == confluent_kafka.KafkaError._FATAL and "fenced" in e.str().lower()),
+          "the first member saw %r, not FENCED_INSTANCE_ID" % e)
+    note("new holds %s; old got %s" % (sorted(new.assigned), e.str()))
+    consume_all([new], produce(topic, P, 10, "fence"), "after fencing")
+    new.close()
+    old.close()
+
+
 CASES = {
     "cooperative": lambda: case_group_rebalance("cooperative-sticky"),
     "range": lambda: case_group_rebalance("range"),
     "kafka-python": case_kafka_python,
     "resume": case_resume,
     "static": case_static,
+    "churn": case_churn,
+    "restart-live": case_restart_live,
+    "mixed": case_mixed,
+    "fencing": case_fencing,
 }
 
 
