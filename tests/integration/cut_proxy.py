@@ -7,15 +7,20 @@ reads the broker's port as one line on stdin -- so the broker can be
 started with advertised.listeners naming the proxy, and every client
 connection, also those opened after Metadata, goes through it -- and relays
 each client connection to 127.0.0.1:<that port> byte for byte.
-Every EVERY_MS (default 300, jittered by +-50%) it arms a cut: the next
-Produce request (api key 0) is forwarded to the broker whole, and then the
-connection is cut before the broker's response can reach the client -- the
+Every EVERY_MS (default 300, jittered by +-50%) of producing it arms a cut:
+the next Produce request (api key 0) is forwarded to the broker whole, and
+then the connection is cut before the broker's response can reach the
+client -- the
 client sees its socket close with that request (and any after it) in
 flight, so it does not know whether the records were appended. The broker
 side stays open for CUT_LINGER_S afterwards, reading and dropping what the
 broker sends, so the broker surely handles the request: the retry the client
 sends on a new connection is then a duplicate, which is what the test is
-after. Nothing is delayed or reordered otherwise.
+after. The clock for the next cut starts at the first Produce request after
+a cut, not at the cut: a client that takes a while to reconnect and resume
+(librdkafka drains its in-flight requests first) still gets EVERY_MS of
+producing between cuts, instead of having every new connection cut at its
+first request. Nothing is delayed or reordered otherwise.
 
 Each cut appends a line "cut <connection> produce <bytes>" to EVENTS_FILE.
 SIGUSR1 stops cutting (for the consumer that checks the result afterwards);
@@ -43,7 +48,8 @@ class Proxy:
         self.events = open(events_path, "a", buffering=1)
         self.cutting = True
         self.lock = threading.Lock()
-        self.next_cut = 0.0  # the first Produce request is cut
+        self.next_cut = 0.0  # the first Produce request is cut; None: the
+                             # clock starts at the next Produce request
         self.n_conns = 0
 
     def _interval(self):
@@ -52,9 +58,12 @@ class Proxy:
     def cut_due(self):
         """True (and schedules the next cut) when a cut is due now."""
         with self.lock:
-            if not self.cutting or time.monotonic() < self.next_cut:
+            now = time.monotonic()
+            if self.next_cut is None:
+                self.next_cut = now + self._interval()
+            if not self.cutting or now < self.next_cut:
                 return False
-            self.next_cut = time.monotonic() + self._interval()
+            self.next_cut = None
             return True
 
     def serve(self, listener):
