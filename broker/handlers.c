@@ -45,7 +45,7 @@ const br_api br_apis[] = {
 	{ KP_API_DELETE_TOPICS, 0, 6, br_handle_delete_topics, BR_ON_ADMIN },
 	{ KP_API_DELETE_RECORDS, 0, 2, br_api_delete_records, BR_ON_ADMIN },      /* api_delete_records.c */
 	/* Blocking: it may reserve a block of producer ids on disk. */
-	{ KP_API_INIT_PRODUCER_ID, 0, 5, br_api_init_producer_id, true },  /* producer_ids.c */
+	{ KP_API_INIT_PRODUCER_ID, 0, 5, br_api_init_producer_id, BR_ON_ADMIN }, /* producer_ids.c */
 	{ KP_API_DESCRIBE_CONFIGS, 0, 4, br_handle_describe_configs }, /* api_configs.c */
 	{ KP_API_ALTER_CONFIGS, 0, 2, br_handle_alter_configs, BR_ON_ADMIN },
 	{ KP_API_DESCRIBE_LOG_DIRS, 0, 4, br_handle_describe_log_dirs },
