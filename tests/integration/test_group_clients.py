@@ -43,6 +43,15 @@ every 500 ms. CASE picks one scenario, so each is its own meson test:
                partitions and read every record once.
   fencing      a second consumer with a live member's group.instance.id
                takes its place; the first is fenced (FENCED_INSTANCE_ID).
+  admin        kafka-python's KafkaAdminClient and confluent-kafka's
+               list_groups on a live group (list, describe with members and
+               assignments, every committed offset), DeleteGroups refused
+               while it has members and done once it is empty; offsets of a
+               deleted topic go at the next check; a group of plain commits
+               expires after offsets.retention.ms while the live group's
+               offsets stay.
+  delete-race  DeleteGroups the moment a group's last member left (the
+               broker still storing its empty generation), 50 times.
 
 Exactly once is checked by value: every produced value arrives once, and a
 drain afterwards brings nothing more. Waits poll with deadlines. Only the
@@ -700,6 +709,142 @@ def case_fencing():
     old.close()
 
 
+def case_admin():
+    """Admin clients on groups: kafka-python's KafkaAdminClient
+    (ListGroups, DescribeGroups, OffsetFetch of every partition,
+    DeleteGroups) and confluent-kafka's list_groups, against a live group,
+    a group of plain commits, a deleted topic and offsets retention (this
+    case's broker: offsets.retention.ms=6000, checked every 300 ms)."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition as KTP
+    from kafka.structs import OffsetAndMetadata
+    from kafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+    import kafka.errors as kerrors
+    retention_s = 6.0
+    create_topic("t-adm", 4)
+    create_topic("t-del", 2)
+    ka = KafkaAdminClient(bootstrap_servers=broker.bootstrap, client_id="kadmin")
+
+    ms = [Member("a", "g-adm", "t-adm", "range"), Member("b", "g-adm", "t-adm", "range")]
+    pump(ms, covers(ms, 4, [2, 2]), 30, "a and b to split t-adm")
+    consume_all(ms, produce("t-adm", 4, 10, "adm"), "g-adm")
+
+    listed = set(ka.list_consumer_groups())
+    check(("g-adm", "consumer") in listed, "list_consumer_groups: %r" % listed)
+    d = ka.describe_consumer_groups(["g-adm"])[0]
+    check(d.error_code == 0 and d.state == "Stable" and d.protocol_type == "consumer"
+          and d.protocol == "range", "describe g-adm: %r" % (d,))
+    check(sorted(m.client_id for m in d.members) == ["a", "b"],
+          "describe g-adm members: %r" % (d.members,))
+    parts = []
+    for m in d.members:
+        a = m.member_assignment
+        if isinstance(a, bytes):
+            a = ConsumerProtocolMemberAssignment.decode(a)
+        parts += [p for t, ps in a.assignment for p in ps if t == "t-adm"]
+    check(sorted(parts) == [0, 1, 2, 3], "describe g-adm assignments: %r" % parts)
+    offs = ka.list_consumer_group_offsets("g-adm")
+    check({tp.partition: om.offset for tp, om in offs.items() if tp.topic == "t-adm"}
+          == {p: 10 for p in range(4)}, "list_consumer_group_offsets g-adm: %r" % offs)
+    cl = cadmin.AdminClient({"bootstrap.servers": broker.bootstrap}).list_groups("g-adm", timeout=10)
+    check(len(cl) == 1 and cl[0].state == "Stable" and len(cl[0].members) == 2,
+          "confluent list_groups g-adm: %r" % [(g.id, g.state, len(g.members)) for g in cl])
+    note("g-adm listed, described (Stable, range, a and b), offsets 10 x 4")
+
+    # Plain commits (no members) to a topic that is then deleted.
+    k = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="g-simple",
+                      enable_auto_commit=False)
+    k.commit({KTP("t-adm", 0): OffsetAndMetadata(5, ""), KTP("t-del", 0): OffsetAndMetadata(1, ""),
+              KTP("t-del", 1): OffsetAndMetadata(2, "")})
+    k.close()
+    t_commit = time.monotonic()
+    res = ka.delete_consumer_groups(["g-adm"])
+    check(len(res) == 1 and res[0][1] is kerrors.NonEmptyGroupError,
+          "deleting the live group g-adm: %r, want NON_EMPTY_GROUP" % res)
+    ka.delete_topics(["t-del"])
+
+    def simple():
+        return {(tp.topic, tp.partition): om.offset
+                for tp, om in ka.list_consumer_group_offsets("g-simple").items()}
+    ok = False
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not ok:
+        got = simple()
+        ok = got == {("t-adm", 0): 5}
+        if not ok:
+            check(set(got) >= {("t-adm", 0)}, "g-simple lost t-adm 0 early: %r" % got)
+            time.sleep(0.1)
+    check(ok, "offsets of the deleted topic t-del are still there: %r" % simple())
+    t_del = time.monotonic() - t_commit
+    check(t_del < retention_s, "t-del's offsets went only after %.1f s (retention %.0f s)" % (
+        t_del, retention_s))
+    note("t-del deleted: g-simple keeps only t-adm 0 (after %.1f s)" % t_del)
+
+    # g-simple's last offset expires after the retention; g-adm's, whose
+    # members are alive, do not.
+    while simple():
+        check(time.monotonic() - t_commit < retention_s + 10,
+              "g-simple's offsets did not expire within %.0f s" % (retention_s + 10))
+        pump(ms, lambda: True, 1, "heartbeats")   # keeps a and b polled
+        time.sleep(0.1)
+    t_exp = time.monotonic() - t_commit
+    check(t_exp >= retention_s * 0.8, "g-simple's offsets expired after %.1f s, retention %.0f s"
+          % (t_exp, retention_s))
+    offs = ka.list_consumer_group_offsets("g-adm")
+    check(len(offs) == 4, "g-adm (Stable) lost offsets to retention: %r" % offs)
+    note("g-simple expired after %.1f s; g-adm (live) keeps its 4 offsets" % t_exp)
+
+    # Once empty, g-adm can be deleted.
+    for m in ms:
+        m.close()
+    res = ka.delete_consumer_groups(["g-adm"])
+    check(len(res) == 1 and res[0][1] is kerrors.NoError, "deleting empty g-adm: %r" % res)
+    check(("g-adm", "consumer") not in set(ka.list_consumer_groups()), "g-adm still listed")
+    check(not ka.list_consumer_group_offsets("g-adm"), "g-adm still has offsets")
+    note("g-adm deleted once empty")
+    ka.close()
+
+
+RACE_ROUNDS = 50
+
+
+def case_delete_race():
+    """DeleteGroups (kafka-python) the moment a group's last member left,
+    while the broker is still storing the group's empty generation, 50
+    times: every delete is answered (NONE, or NON_EMPTY_GROUP / a retriable
+    error and then NONE), the group is gone, and the broker lives on."""
+    from kafka import KafkaAdminClient
+    import kafka.errors as kerrors
+    create_topic("t-race", 2)
+    ka = KafkaAdminClient(bootstrap_servers=broker.bootstrap, client_id="kadmin")
+    for it in range(RACE_ROUNDS):
+        g = "g-race-%d" % it
+        m = Member("m%d" % it, g, "t-race", "range")
+        pump([m], covers([m], 2, [2]), 30, "%s to form" % g)
+        m.c.commit(offsets=[CTP("t-race", p, 1) for p in range(2)], asynchronous=False)
+        m.close()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                res = ka.delete_consumer_groups([g])
+            except kerrors.KafkaError as e:
+                fail("%s: DeleteGroups right after the last member left: %r (broker %s)" % (
+                    g, e, "alive" if broker.proc.poll() is None else
+                    "exited with %r" % broker.proc.poll()))
+            err = res[0][1]
+            if err is kerrors.NoError:
+                break
+            # The LeaveGroup of close() may not be through yet: until the
+            # group is Empty, NON_EMPTY_GROUP is right.
+            check((err is kerrors.NonEmptyGroupError or getattr(err, "retriable", False))
+                  and time.monotonic() < deadline, "%s: DeleteGroups answered %r" % (g, err))
+            time.sleep(0.002)
+        check(broker.proc.poll() is None, "the broker exited after deleting %s" % g)
+    listed = {x for x, _ in ka.list_consumer_groups()}
+    check(not any(x.startswith("g-race-") for x in listed), "deleted groups still listed: %r" % listed)
+    note("%d groups deleted as their last member left; broker alive" % RACE_ROUNDS)
+    ka.close()
+
+
 CASES = {
     "cooperative": lambda: case_group_rebalance("cooperative-sticky"),
     "range": lambda: case_group_rebalance("range"),
@@ -710,6 +855,12 @@ CASES = {
     "restart-live": case_restart_live,
     "mixed": case_mixed,
     "fencing": case_fencing,
+    "admin": case_admin,
+    "delete-race": case_delete_race,
+}
+# Broker settings a case needs beyond the common ones.
+CASE_SETS = {
+    "admin": ["offsets.retention.ms=6000", "offsets.retention.check.interval.ms=300"],
 }
 
 
@@ -717,6 +868,7 @@ def main():
     if CASE not in CASES:
         sys.stderr.write("unknown case %r; cases: %s\n" % (CASE, ", ".join(CASES)))
         sys.exit(2)
+    broker.sets += CASE_SETS.get(CASE, [])
     try:
         broker.start()
     except BrokerError as e:
