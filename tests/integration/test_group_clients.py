@@ -24,7 +24,9 @@ every 500 ms. CASE picks one scenario, so each is its own meson test:
                committing, restart the broker (SIGTERM): the committed
                offsets and metadata are back (OffsetFetch) and a new consumer
                in the group resumes exactly there -- the uncommitted records
-               again, nothing skipped, nothing else twice.
+               again, nothing skipped, nothing else twice. Then commits
+               acknowledged before a SIGKILL of the broker are still there
+               after it (later unacknowledged ones may or may not be).
   static       three confluent-kafka members with group.instance.id; one is
                closed (a static member sends no LeaveGroup) and started again
                within the session timeout: it gets the same partitions, the
@@ -469,7 +471,34 @@ def case_resume():
         check(v == b"r|%d|%d" % (p, o), "partition %d offset %d holds %r" % (p, o, v))
     note("resumed at %r: %d records, the %d read but uncommitted ones again, nothing skipped" % (
         firsts, len(seen), len(a.got) - n_before))
+
+    # Acknowledged commits survive a SIGKILL too: b commits 60 records one
+    # by one (synchronously: each acknowledged), the rest asynchronously,
+    # closes, and the broker is SIGKILLed.
+    for p, o, _ in b.got[:60]:
+        b.c.commit(offsets=[CTP(topic, p, o + 1)], asynchronous=False)
+    acked = {}
+    for p, o, _ in b.got[:60]:
+        acked[p] = max(acked.get(p, 0), o + 1)
+    for p, o, _ in b.got[60:]:
+        b.c.commit(offsets=[CTP(topic, p, o + 1)], asynchronous=True)
     b.close()
+    broker.kill()
+    broker.start()
+    probe = confluent_kafka.Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+    consumers.append(probe)
+    got = {tp.partition: tp.offset for tp in probe.committed([CTP(topic, p) for p in range(P)],
+                                                            timeout=20)}
+    probe.close()
+    last = {}
+    for p, o, _ in b.got:
+        last[p] = max(last.get(p, 0), o + 1)
+    for p in range(P):
+        lo = acked.get(p, committed[p])
+        hi = last.get(p, committed[p])
+        check(lo <= got[p] <= hi, "after SIGKILL partition %d committed %r: acknowledged %d, "
+              "at most %d" % (p, got[p], lo, hi))
+    note("after SIGKILL: committed %r (acknowledged %r at least)" % (got, acked))
 
 
 def case_static():
