@@ -920,7 +920,10 @@ struct br__group {
 	bool joined_in_delay;         /* a member arrived during it */
 	int64_t delay_left_ms;        /* rebalance timeout left for extensions */
 	br_strmap offsets;            /* "topic\0" + be32 partition -> committed */
-	int64_t writes_in_flight;     /* appends not yet completed */
+	int64_t writes_in_flight;     /* appends not yet completed; they hold
+	                                 the group, so a deleted group is freed
+	                                 only when the last one completes */
+	bool deleted;                 /* DeleteGroups took it out of the map */
 };
 
 /* The coordinator. */
@@ -942,6 +945,12 @@ struct br__group *br__group_get_or_create(br_groups *g, const char *id);
 void br__group_free(struct br__group *grp);
 /* Drops an Empty group holding nothing (no members, offsets or appends). */
 void br__group_maybe_forget(struct br__group *grp);
+/* Takes a group out of the map for good (DeleteGroups): freed now, or by
+ * br__group_write_done() of its last append in flight. */
+void br__group_remove(struct br__group *grp);
+/* An append of the group completed: true when that freed a removed group
+ * (the caller must not touch it any more). */
+bool br__group_write_done(struct br__group *grp);
 struct br__member *br__member_find(const struct br__group *grp, const char *id);
 /* The request names an older incarnation of a static member. */
 bool br__group_fenced(const struct br__group *grp, const char *member_id, const char *instance_id);

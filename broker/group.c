@@ -198,11 +198,32 @@ void br__group_maybe_forget(struct br__group *grp)
 {
 	br_groups *g = grp->owner;
 
-	if (grp->n_members > 0 || grp->pending || grp->offsets.n > 0 ||
+	if (grp->deleted || grp->n_members > 0 || grp->pending || grp->offsets.n > 0 ||
 	    grp->writes_in_flight > 0 || grp->state != BR__GROUP_EMPTY || grp->generation > 0)
 		return;
 	br_strmap_del(&g->groups, grp->id, strlen(grp->id));
 	br__group_free(grp);
+}
+
+void br__group_remove(struct br__group *grp)
+{
+	br_groups *g = grp->owner;
+
+	br_strmap_del(&g->groups, grp->id, strlen(grp->id));
+	grp->deleted = true;
+	grp->state = BR__GROUP_DEAD;
+	if (grp->writes_in_flight == 0)
+		br__group_free(grp);
+}
+
+bool br__group_write_done(struct br__group *grp)
+{
+	grp->writes_in_flight--;
+	if (grp->deleted && grp->writes_in_flight == 0) {
+		br__group_free(grp);
+		return true;
+	}
+	return false;
 }
 
 struct br__member *br__member_find(const struct br__group *grp, const char *id)
@@ -434,7 +455,10 @@ static void group_store_done(void *arg, int err)
 	struct group_write *w = arg;
 	struct br__group *grp = w->group;
 
-	grp->writes_in_flight--;
+	if (br__group_write_done(grp) || grp->deleted) {
+		free(w);
+		return;
+	}
 	if (err)
 		br__logf(ST_LOG_WARN, "group %s: storing generation %d failed: %s", grp->id,
 			 w->generation, st_strerror(err));
@@ -1274,10 +1298,8 @@ static void load_group(void *arg, const char *group_id, const br_group_record *r
 
 	if (!rec) {
 		/* DeleteGroups: the group and its offsets before this point go. */
-		if ((grp = br__group_find(g, group_id))) {
-			br_strmap_del(&g->groups, group_id, strlen(group_id));
-			br__group_free(grp);
-		}
+		if ((grp = br__group_find(g, group_id)))
+			br__group_remove(grp);
 		return;
 	}
 	if (!(grp = br__group_get_or_create(g, group_id)))

@@ -44,6 +44,7 @@ void br__committed_free(void *v)
 
 struct commit_write {
 	br_groups *g;
+	struct br__group *group;       /* held: writes_in_flight counts this */
 	char *group_id;
 	br_commit *commits;            /* the partitions written */
 	size_t n;
@@ -85,16 +86,18 @@ void br__offset_apply(br_groups *g, const char *group_id, const char *topic, siz
 static void commit_written(void *arg, int err)
 {
 	struct commit_write *w = arg;
-	struct br__group *grp = br__group_find(w->g, w->group_id);
+	struct br__group *grp = w->group;
+	/* A group deleted since: its tombstones follow these records in the
+	 * log, so memory skips them too. */
+	bool gone = br__group_write_done(grp) || grp->deleted;
 
-	if (grp)
-		grp->writes_in_flight--;
 	for (size_t i = 0; i < w->n; i++) {
 		br_commit *c = &w->commits[i];
 
 		if (err == 0) {
-			br__offset_apply(w->g, w->group_id, c->topic, c->topic_len, c->partition,
-				     c->delete ? NULL : &c->value);
+			if (!gone)
+				br__offset_apply(w->g, w->group_id, c->topic, c->topic_len,
+						 c->partition, c->delete ? NULL : &c->value);
 			c->error = KE_NONE;
 		} else {
 			c->error = KE_COORDINATOR_NOT_AVAILABLE;
@@ -104,7 +107,7 @@ static void commit_written(void *arg, int err)
 		br__logf(ST_LOG_WARN, "group %s: storing %zu offsets failed: %s", w->group_id, w->n,
 			 st_strerror(err));
 	w->done(w->arg, err);
-	if ((grp = br__group_find(w->g, w->group_id)) && !w->g->stopped)
+	if (!gone && !w->g->stopped)
 		br__group_maybe_forget(grp);
 	free(w->group_id);
 	free(w);
@@ -155,9 +158,16 @@ static int commits_store(br_groups *g, const char *group_id, br_commit *commits,
 		err = -ENODATA;
 		goto out;
 	}
+	/* The write holds the group (created now for a first commit), so
+	 * its completion finds it even if DeleteGroups comes in between. */
+	if (!(grp = br__group_get_or_create(g, group_id))) {
+		err = -ENOMEM;
+		goto out;
+	}
+	w->group = grp;
 	err = br__gstore_append(g->b, br__offsets_partition_for(group_id, br__groups_partitions(g)),
 				recs, nrec, commit_written, w);
-	if (err == 0 && (grp = br__group_find(g, group_id)))
+	if (err == 0)
 		grp->writes_in_flight++;
 out:
 	for (size_t i = 0; i < 2 * nrec; i++)
@@ -387,8 +397,7 @@ int br_group_delete(br_groups *g, const char *group_id, br_commit_done_fn *done,
 		return KE_COORDINATOR_NOT_AVAILABLE;
 	}
 	br__logf(ST_LOG_INFO, "group %s deleted (%zu committed offsets)", group_id, n - 1);
-	br_strmap_del(&g->groups, group_id, strlen(group_id));
-	br__group_free(grp);
+	br__group_remove(grp);
 	return BR_GROUP_PENDING;
 }
 
