@@ -52,6 +52,9 @@ every 500 ms. CASE picks one scenario, so each is its own meson test:
                deleted topic go at the next check; a group of plain commits
                expires after offsets.retention.ms while the live group's
                offsets stay.
+  initial-delay  group.initial.rebalance.delay.ms=2000: three members
+               arriving 300 ms apart share the first generation (one
+               rebalance), formed after the delay.
   delete-race  DeleteGroups the moment a group's last member left (the
                broker still storing its empty generation), 50 times.
 
@@ -833,6 +836,38 @@ def case_admin():
     ka.close()
 
 
+def case_initial_delay():
+    """group.initial.rebalance.delay.ms=2000 (this case's broker): three
+    confluent-kafka members arriving 300 ms apart share the first
+    generation -- one rebalance, no second -- formed no sooner than the
+    delay after the first join and no later than twice the delay plus
+    slack after the last (Kafka's window re-arms once while members
+    keep arriving)."""
+    topic, group, P = "t-delay", "g-delay", 6
+    delay_s = 2.0
+    create_topic(topic, P)
+    ms = []
+    t_first = time.monotonic()
+    for i in range(3):
+        ms.append(Member("d%d" % i, group, topic, "range"))
+        if i < 2:
+            end = time.monotonic() + 0.3       # the arrival spacing under test
+            pump(ms, lambda: time.monotonic() >= end, 5, "spacing")
+    t_last = time.monotonic()
+    pump(ms, covers(ms, P, [2, 2, 2]), 30, "three members to share the first generation")
+    t_done = time.monotonic()
+    formed = re.findall(r"group g-delay: generation (\d+) with (\d+) members", broker.text())
+    note("settled %.2f s after the first join, %.2f s after the last; generations %s" % (
+        t_done - t_first, t_done - t_last, formed))
+    check(formed == [("1", "3")], "expected one generation of 3 members, got %r" % formed)
+    check(t_done - t_first >= delay_s * 0.9, "the first generation formed %.2f s after the first "
+          "join, before the %.1f s delay" % (t_done - t_first, delay_s))
+    check(t_done - t_last <= 2 * delay_s + 3, "settled %.2f s after the last join" % (t_done - t_last))
+    consume_all(ms, produce(topic, P, 10, "delay"), "after the delayed first rebalance")
+    for m in ms:
+        m.close()
+
+
 RACE_ROUNDS = 50
 
 
@@ -886,9 +921,11 @@ CASES = {
     "fencing": case_fencing,
     "admin": case_admin,
     "delete-race": case_delete_race,
+    "initial-delay": case_initial_delay,
 }
 # Broker settings a case needs beyond the common ones.
 CASE_SETS = {
+    "initial-delay": ["group.initial.rebalance.delay.ms=2000"],
     "admin": ["offsets.retention.ms=6000", "offsets.retention.check.interval.ms=300"],
 }
 
