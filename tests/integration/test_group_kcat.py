@@ -1,5 +1,8 @@
 #!/usr/bin/python3
-"""test_group_kcat.py BROKER -- kcat -G (librdkafka's balanced consumer) groups.
+"""test_group_kcat.py BROKER [STRATEGY] -- kcat -G (librdkafka's balanced
+consumer) groups; STRATEGY is partition.assignment.strategy (default:
+librdkafka's, range then roundrobin; or cooperative-sticky, whose
+rebalances kcat reports as incremental assignments and revokes).
 
 One rewind-broker on a free port with a temporary data dir
 (group.initial.rebalance.delay.ms=0, num.partitions=6); topic "kg" is made
@@ -36,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from broker_harness import Broker, BrokerError, wait_until  # noqa: E402
 
 BROKER = sys.argv[1]
+STRATEGY = sys.argv[2] if len(sys.argv) > 2 else None
 TOPIC, GROUP, P = "kg", "kg-group", 6
 SESSION_MS = 6000
 TMP = tempfile.mkdtemp(prefix="rewind-gkcat-")
@@ -81,7 +85,8 @@ class Member:
                  "-X", "auto.offset.reset=earliest",
                  "-X", "session.timeout.ms=%d" % SESSION_MS,
                  "-X", "heartbeat.interval.ms=500",
-                 "-X", "auto.commit.interval.ms=100"],
+                 "-X", "auto.commit.interval.ms=100"]
+                + (["-X", "partition.assignment.strategy=" + STRATEGY] if STRATEGY else []),
                 stdout=out, stderr=err)
 
     def err(self):
@@ -104,10 +109,16 @@ class Member:
         if self.proc.poll() is not None:
             return None
         held = set()
-        for m in re.finditer(r"rebalanced \(memberid [^)]*\): (assigned|revoked): (.*)",
-                             self.err()):
+        for m in re.finditer(r"rebalanced(?: \(memberid [^)]*\))?: (assigned|revoked"
+                             r"|incremental assignment|incremental revoke)[^:]*: (.*)", self.err()):
             parts = {int(x) for x in re.findall(r"\[(\d+)\]", m.group(2))}
-            held = parts if m.group(1) == "assigned" else held - parts
+            kind = m.group(1)
+            if kind == "assigned":
+                held = parts
+            elif kind == "incremental assignment":
+                held |= parts
+            else:
+                held -= parts
         return held
 
     def stop(self):
