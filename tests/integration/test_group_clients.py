@@ -27,6 +27,8 @@ every 500 ms. CASE picks one scenario, so each is its own meson test:
                again, nothing skipped, nothing else twice. Then commits
                acknowledged before a SIGKILL of the broker are still there
                after it (later unacknowledged ones may or may not be).
+               Commit metadata at offset.metadata.max.bytes is kept, one
+               byte more is OFFSET_METADATA_TOO_LARGE.
   static       three confluent-kafka members with group.instance.id; one is
                closed (a static member sends no LeaveGroup) and started again
                within the session timeout: it gets the same partitions, the
@@ -436,6 +438,21 @@ def case_resume():
     k = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="g-resume-meta",
                       enable_auto_commit=False)
     k.commit({KTP(topic, p): OffsetAndMetadata(10 + p, "meta-%d \u00e9" % p) for p in range(P)})
+    k.close()
+    # offset.metadata.max.bytes (4096 by default): at the limit is fine,
+    # one more byte is OFFSET_METADATA_TOO_LARGE and changes nothing.
+    import kafka.errors as kerrors
+    k = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="g-meta-limit",
+                      enable_auto_commit=False)
+    k.commit({KTP(topic, 0): OffsetAndMetadata(7, "m" * 4096)})
+    try:
+        k.commit({KTP(topic, 0): OffsetAndMetadata(8, "m" * 4097)})
+        fail("a commit with 4097 bytes of metadata was accepted")
+    except kerrors.OffsetMetadataTooLargeError:
+        pass
+    om = k._coordinator.fetch_committed_offsets([KTP(topic, 0)]).get(KTP(topic, 0))
+    check(om is not None and om.offset == 7 and om.metadata == "m" * 4096,
+          "after a refused commit: %r" % (om and (om.offset, len(om.metadata)),))
     k.close()
 
     broker.restart()
