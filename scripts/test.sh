@@ -20,7 +20,11 @@ run_build() {
 	if [ ! -f "$dir/build.ninja" ]; then
 		meson setup "$dir" "${setup_args[@]}"
 	fi
-	ninja -C "$dir"
+	# A target that does not build is a failure even if no test needs it.
+	if ! ninja -C "$dir"; then
+		echo "== $dir: the build failed" >&2
+		return 1
+	fi
 	echo "== meson test in $dir"
 	local rc=0
 	meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" || rc=$?

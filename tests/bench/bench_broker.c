@@ -136,6 +136,7 @@ static double self_cpu_s(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void fail(const char *fmt, ...)
 {
 	va_list ap;
@@ -254,6 +255,8 @@ static void conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
 		fail("config %s=%s: %s", k, v, err);
 }
 
+static void conf_setf(rd_kafka_conf_t *c, const char *k, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 static void conf_setf(rd_kafka_conf_t *c, const char *k, const char *fmt, ...)
 {
 	char v[64];
