@@ -4,7 +4,7 @@ how many offset commits per second it sustains.
 
 usage: groups.py --broker PATH [--quick] [--members N] [--partitions N]
                  [--delays MS,MS,...] [--seconds S] [--connections N]
-                 [--inflight N] [--per-request N]
+                 [--inflight N] [--per-request N] [--librdkafka]
 
 For each initial delay in --delays (group.initial.rebalance.delay.ms) a
 fresh rewind-broker starts on a free port with a temporary data dir, a
@@ -21,6 +21,12 @@ topic with --partitions partitions (default 60) is created, and:
      beside the configured delay, with the number of generations it took.
      Python's threads and the 100 ms heartbeat are part of the figure: it
      is an upper bound on the broker's own time.
+  1b. with --librdkafka, the same group size with confluent-kafka 1.7.0
+     consumers (range, then cooperative-sticky; heartbeats every 500 ms),
+     from the last subscribe() to every consumer's assignment covering all
+     partitions, and how many generations the broker formed for it: what a
+     real client adds (its own join timing, and cooperative-sticky's
+     second rebalance).
   2. commits: while the group stays Stable, --connections connections
      (default 4) each keep --inflight OffsetCommit v7 requests (default 64)
      in flight for --seconds (default 5), as the group's members (their
@@ -467,6 +473,53 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
+def settle_librdkafka(broker, n_members, partitions, strategy):
+    """The same group with confluent-kafka (librdkafka) consumers in one
+    thread, heartbeat.interval.ms=500: seconds from the last subscribe()
+    to every consumer's assignment covering all partitions, and the
+    generations the broker formed."""
+    import confluent_kafka
+    group = "bench-rdkafka-" + strategy
+    held = [set() for _ in range(n_members)]
+    cs = []
+
+    def cbs(i):
+        def on_assign(c, parts):
+            held[i] |= {p.partition for p in parts}
+
+        def on_revoke(c, parts):
+            held[i] -= {p.partition for p in parts}
+        return on_assign, on_revoke
+    try:
+        for i in range(n_members):
+            c = confluent_kafka.Consumer({
+                "bootstrap.servers": broker.bootstrap, "group.id": group,
+                "session.timeout.ms": SESSION_MS, "heartbeat.interval.ms": 500,
+                "partition.assignment.strategy": strategy, "enable.auto.commit": False})
+            cs.append(c)
+        for i, c in enumerate(cs):
+            a, r = cbs(i)
+            c.subscribe([TOPIC], on_assign=a, on_revoke=r)
+        t_last = time.monotonic()
+        deadline = t_last + 60
+        while True:
+            parts = sorted(p for h in held for p in h)
+            if parts == list(range(partitions)) and all(held):
+                break
+            if time.monotonic() > deadline:
+                raise BenchError("librdkafka group (%s) did not settle in 60 s: %s" % (
+                    strategy, [sorted(h) for h in held]))
+            for c in cs:
+                c.poll(0.01)
+        secs = time.monotonic() - t_last
+    finally:
+        for c in cs:
+            c.close()
+    gens = [l for l in broker.text().splitlines()
+            if "group %s: generation" % group in l and " members, protocol " in l]
+    return secs, len(gens)
+
+
 def run_one(args, delay_ms):
     tmp = tempfile.mkdtemp(prefix="rewind-bench-groups-")
     broker = Broker(args.broker, tmp, "group.initial.rebalance.delay.ms=%d" % delay_ms,
@@ -480,6 +533,12 @@ def run_one(args, delay_ms):
               "last JoinGroup (%+.1f ms beyond the delay), generation %d, %d JoinGroups" % (
                   delay_ms, args.members, args.partitions, secs * 1000, secs * 1000 - delay_ms,
                   gen, sum(m.joins for m in ms)), flush=True)
+        if args.librdkafka:
+            for strategy in ("range", "cooperative-sticky"):
+                secs, ngen = settle_librdkafka(broker, args.members, args.partitions, strategy)
+                print("settle  delay %5d ms: %2d librdkafka consumers (%s) assigned %7.1f ms after "
+                      "the last subscribe(), %d generation(s)" % (
+                          delay_ms, args.members, strategy, secs * 1000, ngen), flush=True)
         cpu0 = cpu_seconds(broker.proc.pid)
         reqs, offs, el, lats, last = commit_load(broker.bootstrap, ms, args.partitions,
                                                  args.seconds, args.connections, args.inflight,
@@ -524,6 +583,8 @@ def main():
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--inflight", type=int, default=64)
     ap.add_argument("--per-request", type=int, default=1)
+    ap.add_argument("--librdkafka", action="store_true",
+                    help="also settle a group of confluent-kafka consumers (range, cooperative-sticky)")
     args = ap.parse_args()
     if args.delays is None:
         args.delays = "0,300" if args.quick else "0,3000"
