@@ -562,7 +562,10 @@ def run_one(args, delay_ms):
         if errs:
             raise BenchError("member failed: %r" % errs[0])
         broker.stop()
-    except (BenchError, BrokerError, OSError) as e:
+    except Exception as e:  # noqa: BLE001 -- whatever it was, the broker goes
+        if not isinstance(e, (BenchError, BrokerError, OSError)):
+            import traceback
+            traceback.print_exc()
         sys.stderr.write("groups.py: %s\n---- broker log\n%s" % (e, broker.tail(30)))
         for m in ms:
             m.stop_ev.set()

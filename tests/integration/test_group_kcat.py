@@ -254,3 +254,7 @@ if __name__ == "__main__":
         main()
     except BrokerError as e:
         fail(str(e))
+    except Exception:  # noqa: BLE001 -- any surprise fails, and kcat and the broker go
+        import traceback
+        traceback.print_exc()
+        fail("exception")
