@@ -16,7 +16,8 @@
  *     (it resumes at the committed offsets), then leaves;
  *   - two consumers join the group together: their GROUP_JOIN assignments
  *     split the 3 partitions between them, and 90 more records are read
- *     once across the two;
+ *     once across the two; one leaves, the other takes all 3 partitions
+ *     and reads the next 60;
  *   - the broker is restarted, 30 more records produced, and one consumer
  *     in the group reads exactly those: the offsets committed by kafkajs
  *     survived the restart.
@@ -183,7 +184,7 @@ async function startConsumer (kafka, name, got) {
     maxWaitTimeInMs: 200,
     allowAutoTopicCreation: false
   })
-  const c = { name, consumer, assigned: null, got }
+  const c = { name, consumer, assigned: null, got }   // c.got may be replaced
   consumer.on(consumer.events.GROUP_JOIN, e => {
     c.assigned = (e.payload.memberAssignment[TOPIC] || []).slice().sort()
   })
@@ -193,7 +194,7 @@ async function startConsumer (kafka, name, got) {
     autoCommitInterval: 100,
     eachMessage: async ({ partition, message }) => {
       const k = `${partition}:${message.offset}`
-      got.push({ k, by: name, message })
+      c.got.push({ k, by: name, message })
     }
   })
   return c
@@ -261,8 +262,16 @@ async function main () {
   const acked3 = await produce(kafka, makeRecords(90), CompressionTypes.GZIP)
   await expectAll(got, acked3, 'two consumers')
   check(got.some(g => g.by === 'c1') && got.some(g => g.by === 'c2'), 'one consumer read nothing')
-  await c1.consumer.disconnect()
+
+  // c2 leaves: c1 takes all three partitions and reads what comes next.
   await c2.consumer.disconnect()
+  await waitFor(() => JSON.stringify(c1.assigned) === '[0,1,2]', 'c1 to take over c2\'s partitions')
+  note('ok: c2 left, c1 holds [0,1,2]')
+  got = []
+  c1.got = got
+  const acked3b = await produce(kafka, makeRecords(60), CompressionTypes.None)
+  await expectAll(got, acked3b, 'c1 alone after c2 left')
+  await c1.consumer.disconnect()
 
   // Commits survive a restart.
   await stopBroker()
