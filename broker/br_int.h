@@ -917,8 +917,7 @@ struct br__group {
 	struct br__pending *pending;
 	struct event *join_ev;        /* rebalance / initial delay */
 	bool initial_delay;           /* join_ev is the initial delay */
-	bool joined_in_delay;         /* a member arrived during it */
-	int64_t delay_left_ms;        /* rebalance timeout left for extensions */
+	int64_t delay_deadline_ms;    /* monotonic: the delay never runs past it */
 	br_strmap offsets;            /* "topic\0" + be32 partition -> committed */
 	int64_t writes_in_flight;     /* appends not yet completed; they hold
 	                                 the group, so a deleted group is freed

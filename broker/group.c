@@ -14,9 +14,11 @@
  * every known member has sent JoinGroup again (and no member that was told
  * MEMBER_ID_REQUIRED is still on its way), or until the longest rebalance
  * timeout of the members passes; members that did not rejoin are dropped.
- * A group that was Empty first waits group.initial.rebalance.delay.ms,
- * extended by that delay each time another member arrives (never past the
- * rebalance timeout), so consumers starting together share one rebalance.
+ * A group that was Empty first waits group.initial.rebalance.delay.ms, and
+ * again from each member that arrives meanwhile (never past the rebalance
+ * timeout), so consumers starting together share one rebalance, formed one
+ * delay after the last of them joined. (Kafka adds whole windows instead,
+ * so a burst of joins there waits two delays.)
  * The generation then goes up, the protocol every member supports that most
  * members prefer is chosen, and the JoinGroup answers go out: the leader's
  * lists every member with its metadata. The leader's SyncGroup brings the
@@ -506,8 +508,7 @@ static void prepare_rebalance(struct br__group *grp, const char *why)
 		grp->initial_delay = false;
 	} else if (grp->state == BR__GROUP_EMPTY && delay > 0) {
 		grp->initial_delay = true;
-		grp->joined_in_delay = false;
-		grp->delay_left_ms = rt > delay ? rt - delay : 0;
+		grp->delay_deadline_ms = br__now_ms() + rt;
 		arm(grp->join_ev, delay < rt ? delay : rt);
 	} else {
 		grp->initial_delay = false;
@@ -661,21 +662,11 @@ static void try_complete_join(struct br__group *grp)
 static void on_join_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct br__group *grp = arg;
-	int64_t delay = grp->owner->b->cfg.group_initial_rebalance_delay_ms;
-
 	(void)fd;
 	(void)what;
 	if (grp->state != BR__GROUP_PREPARING)
 		return;
 	if (grp->initial_delay) {
-		if (grp->joined_in_delay && grp->delay_left_ms > 0) {
-			int64_t next = delay < grp->delay_left_ms ? delay : grp->delay_left_ms;
-
-			grp->delay_left_ms -= next;
-			grp->joined_in_delay = false;
-			arm(grp->join_ev, next);
-			return;
-		}
 		grp->initial_delay = false;
 		if (all_joined(grp)) {
 			complete_join(grp);
@@ -847,8 +838,16 @@ static void add_member_and_rebalance(struct br__group *grp, br_request *req, con
 	grp->n_members++;
 	if (!grp->leader)
 		grp->leader = strdup(m->id);
-	if (grp->state == BR__GROUP_PREPARING && grp->initial_delay)
-		grp->joined_in_delay = true;
+	if (grp->state == BR__GROUP_PREPARING && grp->initial_delay) {
+		/* Another member while the group gathers: wait a full delay
+		 * from this join (never past the rebalance timeout), so the
+		 * group forms one delay after the last of a burst of joins. */
+		int64_t delay = grp->owner->b->cfg.group_initial_rebalance_delay_ms;
+		int64_t left = grp->delay_deadline_ms - br__now_ms();
+
+		if (left > 0)
+			arm(grp->join_ev, delay < left ? delay : left);
+	}
 	member_park_join(m, req, a->version);
 	br__member_heartbeat(m);
 	maybe_prepare_rebalance(grp, "a member joined");
