@@ -796,11 +796,14 @@ fail:
 	return err;
 }
 
-static void part_close(br_part *p)
+/* discard: the partition's directory is being removed (a deleted topic). */
+static void part_close(br_part *p, bool discard)
 {
 	if (!p)
 		return;
-	if (p->log)
+	if (p->log && discard)
+		st_log_close_discard(p->log);
+	else if (p->log)
 		st_log_close(p->log);
 	pthread_mutex_destroy(&p->mu);
 	free(p->dir);
@@ -827,7 +830,7 @@ static struct topic *topic_new(br_topics *t, const char *name, size_t len)
 static void topic_free(struct topic *tp)
 {
 	for (int32_t i = 0; i < tp->pub.n_parts; i++)
-		part_close(tp->pub.parts ? tp->pub.parts[i] : NULL);
+		part_close(tp->pub.parts ? tp->pub.parts[i] : NULL, tp->n_doomed > 0);
 	for (size_t i = 0; i < tp->n_doomed; i++) {
 		int err = remove_dir(tp->doomed[i]);
 		if (err < 0)
@@ -1478,7 +1481,7 @@ fail_parts:
 	for (int32_t p = 0; p < tp->pub.n_parts; p++) {
 		char *dir = tp->pub.parts[p]->dir ? strdup(tp->pub.parts[p]->dir) : NULL;
 		t->dir_parts[tp->dir_index[p]]--;
-		part_close(tp->pub.parts[p]);
+		part_close(tp->pub.parts[p], false);
 		tp->pub.parts[p] = NULL;
 		if (dir)
 			remove_dir(dir);
@@ -1668,7 +1671,7 @@ int16_t br_topics_create_partitions(br_topics *t, br_topic *topic, int32_t count
 				continue;
 			char *dir = strdup(nparts[p]->dir);
 			t->dir_parts[ndir[p]]--;
-			part_close(nparts[p]);
+			part_close(nparts[p], false);
 			if (dir)
 				remove_dir(dir);
 			free(dir);
@@ -1685,7 +1688,7 @@ int16_t br_topics_create_partitions(br_topics *t, br_topic *topic, int32_t count
 			err = -ENOMEM;
 			for (int32_t p = cur; p < count; p++) {
 				t->dir_parts[ndir[p]]--;
-				part_close(nparts[p]);
+				part_close(nparts[p], false);
 			}
 			goto fail;
 		}

@@ -207,7 +207,9 @@ int st_log_set_config(st_log *log, const st_log_config *cfg)
 	return 0;
 }
 
-void st_log_close(st_log *log)
+/* persist: write what makes the next open fast (indexes, producer
+ * snapshot, epochs, the clean marker); a log being deleted skips it. */
+static void log_close(st_log *log, bool persist)
 {
 	st_store *s = log->store;
 	st__task task = { .kind = ST__TASK_CLOSE, .log = log, .waited = true };
@@ -220,6 +222,10 @@ void st_log_close(st_log *log)
 	 * is done the writer has finished with the log and holds nothing of it. */
 	st__store_post(s, &task);
 	st__store_wait(s, &task);
+	if (!persist) {
+		log_free(log);
+		return;
+	}
 
 	st__segment *seg = active(log);
 	pthread_mutex_lock(&seg->mu);
@@ -255,6 +261,16 @@ void st_log_close(st_log *log)
 		st__logf(s, ST_LOG_WARN, "%s: not closed cleanly (%s); the next open recovers it",
 			 log->dir, st_strerror(rc));
 	log_free(log);
+}
+
+void st_log_close(st_log *log)
+{
+	log_close(log, true);
+}
+
+void st_log_close_discard(st_log *log)
+{
+	log_close(log, false);
 }
 
 /* ---------------------------------------------------------------- append */

@@ -146,6 +146,11 @@ int st_log_open(st_store *s, const char *dir, const st_log_config *cfg,
  * releases the lock and frees the log. Blocks; not for reactor threads.
  */
 void st_log_close(st_log *log);
+/* Like st_log_close() (queued appends complete, their callbacks run) but
+ * writes nothing: for a log whose directory is being deleted, possibly
+ * already renamed away, where the indexes, producer snapshot and
+ * clean-shutdown marker would be wasted (or fail, ENOENT). */
+void st_log_close_discard(st_log *log);
 
 /* Report of what st_log_open() found. Borrowed; valid until close. */
 const st_recovery_report *st_log_recovery(const st_log *log);

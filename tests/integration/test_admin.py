@@ -160,6 +160,9 @@ ka.create_topics([NewTopic("kp-doomed", num_partitions=2, replication_factor=1)]
 ka.delete_topics(["kp-doomed"])
 check("kp-doomed" not in ka.list_topics(), "deleted topic still listed")
 check(not os.path.exists(os.path.join(DATA, "kp-doomed-0")), "deleted topic's dir still there")
+with open(LOG) as f:
+    deleted_log = [l for l in f if "kp-doomed" in l and "WARN" in l]
+check(not deleted_log, "deleting a topic logs warnings about its logs: %r" % deleted_log)
 ka.close()
 
 # ---- confluent-kafka (librdkafka): the same through the other client
