@@ -32,21 +32,6 @@ static const char *client_host(br_request *req)
 	return h;
 }
 
-/* A request string as C: "" for null or a failed allocation, which the
- * caller cannot tell from an empty string -- the arena is sized for the
- * frame, so only a frame the arena could never hold gets there. */
-static const char *cstr(br_request *req, kp_str s)
-{
-	const char *c = br__cstr(&req->arena, s);
-
-	return c ? c : "";
-}
-
-static const char *cstr_or_null(br_request *req, kp_str s)
-{
-	return s.len < 0 ? NULL : br__cstr(&req->arena, s);
-}
-
 /* What a handler returns after encoding its answer (rc from the encoder). */
 static int encoded(br_request *req, int rc, const char *what)
 {
@@ -120,21 +105,21 @@ int br_handle_join_group(br_request *req)
 	if (!(protos = kp_arena_calloc(&req->arena, (size_t)n + 1, sizeof(*protos))))
 		return br_request_fail(req, -ENOMEM, "out of memory for a JoinGroup request");
 	for (int32_t i = 0; i < n; i++) {
-		protos[i].name = cstr(req, msg.Protocols.items[i].Name);
+		protos[i].name = br__cstr_empty(&req->arena, msg.Protocols.items[i].Name);
 		protos[i].metadata = msg.Protocols.items[i].Metadata.p;
 		protos[i].metadata_len = msg.Protocols.items[i].Metadata.len;
 	}
 	memset(&a, 0, sizeof(a));
 	a.version = req->api_version;
-	a.group_id = cstr(req, msg.GroupId);
-	a.member_id = cstr(req, msg.MemberId);
-	a.instance_id = cstr_or_null(req, msg.GroupInstanceId);
-	a.client_id = cstr(req, req->client_id);
+	a.group_id = br__cstr_empty(&req->arena, msg.GroupId);
+	a.member_id = br__cstr_empty(&req->arena, msg.MemberId);
+	a.instance_id = br__cstr(&req->arena, msg.GroupInstanceId);
+	a.client_id = br__cstr_empty(&req->arena, req->client_id);
 	a.client_host = client_host(req);
 	a.session_timeout_ms = msg.SessionTimeoutMs;
 	/* v0 has no rebalance timeout: Kafka uses the session timeout. */
 	a.rebalance_timeout_ms = req->api_version >= 1 ? msg.RebalanceTimeoutMs : msg.SessionTimeoutMs;
-	a.protocol_type = cstr(req, msg.ProtocolType);
+	a.protocol_type = br__cstr_empty(&req->arena, msg.ProtocolType);
 	a.protocols = protos;
 	a.n_protocols = (size_t)n;
 	br_group_join(req->broker->groups, req, &a);
@@ -178,17 +163,17 @@ int br_handle_sync_group(br_request *req)
 	if (!(asg = kp_arena_calloc(&req->arena, (size_t)n + 1, sizeof(*asg))))
 		return br_request_fail(req, -ENOMEM, "out of memory for a SyncGroup request");
 	for (int32_t i = 0; i < n; i++) {
-		asg[i].member_id = cstr(req, msg.Assignments.items[i].MemberId);
+		asg[i].member_id = br__cstr_empty(&req->arena, msg.Assignments.items[i].MemberId);
 		asg[i].data = msg.Assignments.items[i].Assignment.p;
 		asg[i].len = msg.Assignments.items[i].Assignment.len;
 	}
 	memset(&a, 0, sizeof(a));
-	a.group_id = cstr(req, msg.GroupId);
-	a.member_id = cstr(req, msg.MemberId);
-	a.instance_id = cstr_or_null(req, msg.GroupInstanceId);
+	a.group_id = br__cstr_empty(&req->arena, msg.GroupId);
+	a.member_id = br__cstr_empty(&req->arena, msg.MemberId);
+	a.instance_id = br__cstr(&req->arena, msg.GroupInstanceId);
 	a.generation = msg.GenerationId;
-	a.protocol_type = req->api_version >= 5 ? cstr_or_null(req, msg.ProtocolType) : NULL;
-	a.protocol_name = req->api_version >= 5 ? cstr_or_null(req, msg.ProtocolName) : NULL;
+	a.protocol_type = req->api_version >= 5 ? br__cstr(&req->arena, msg.ProtocolType) : NULL;
+	a.protocol_name = req->api_version >= 5 ? br__cstr(&req->arena, msg.ProtocolName) : NULL;
 	a.assignments = asg;
 	a.n_assignments = (size_t)n;
 	br_group_sync(req->broker->groups, req, &a);
@@ -208,9 +193,9 @@ int br_handle_heartbeat(br_request *req)
 		return br_request_fail(req, err, "malformed Heartbeat request");
 	kp_HeartbeatResponse_init(&resp);
 	resp.ErrorCode = br_request_note_error(
-		req, br_group_heartbeat(req->broker->groups, cstr(req, msg.GroupId),
-					cstr(req, msg.MemberId),
-					cstr_or_null(req, msg.GroupInstanceId), msg.GenerationId));
+		req, br_group_heartbeat(req->broker->groups, br__cstr_empty(&req->arena, msg.GroupId),
+					br__cstr_empty(&req->arena, msg.MemberId),
+					br__cstr(&req->arena, msg.GroupInstanceId), msg.GenerationId));
 	return encoded(req, kp_HeartbeatResponse_encode(&req->resp, req->api_version, &resp),
 		       "HeartbeatResponse encoding");
 }
@@ -226,10 +211,10 @@ int br_handle_leave_group(br_request *req)
 	if (err)
 		return br_request_fail(req, err, "malformed LeaveGroup request");
 	kp_LeaveGroupResponse_init(&resp);
-	group = cstr(req, msg.GroupId);
+	group = br__cstr_empty(&req->arena, msg.GroupId);
 	if (req->api_version < 3) {
 		resp.ErrorCode = br_request_note_error(
-			req, br_group_leave(req->broker->groups, group, cstr(req, msg.MemberId), NULL));
+			req, br_group_leave(req->broker->groups, group, br__cstr_empty(&req->arena, msg.MemberId), NULL));
 		return encoded(req, kp_LeaveGroupResponse_encode(&req->resp, req->api_version, &resp),
 		       "LeaveGroupResponse encoding");
 	}
@@ -247,8 +232,8 @@ int br_handle_leave_group(br_request *req)
 		o->MemberId = in->MemberId;
 		o->GroupInstanceId = in->GroupInstanceId;
 		o->ErrorCode = br_request_note_error(
-			req, br_group_leave(req->broker->groups, group, cstr(req, in->MemberId),
-					    cstr_or_null(req, in->GroupInstanceId)));
+			req, br_group_leave(req->broker->groups, group, br__cstr_empty(&req->arena, in->MemberId),
+					    br__cstr(&req->arena, in->GroupInstanceId)));
 	}
 	return encoded(req, kp_LeaveGroupResponse_encode(&req->resp, req->api_version, &resp),
 		       "LeaveGroupResponse encoding");
@@ -355,7 +340,7 @@ int br_handle_describe_groups(br_request *req)
 		kp_DescribeGroupsResponse_DescribedGroup_init(o);
 		o->GroupId = msg.Groups.items[i];
 		o->ErrorCode = br_request_note_error(
-			req, br_group_describe(req->broker->groups, cstr(req, msg.Groups.items[i]),
+			req, br_group_describe(req->broker->groups, br__cstr_empty(&req->arena, msg.Groups.items[i]),
 					       &req->arena, &info));
 		o->GroupState = br__kstr(&req->arena, info.state ? info.state : "Dead");
 		o->ProtocolType = br__kstr(&req->arena, info.protocol_type ? info.protocol_type : "");
@@ -461,7 +446,7 @@ int br_handle_delete_groups(br_request *req)
 		ones[i].d = d;
 		ones[i].index = i;
 		d->waiting++;
-		rc = br_group_delete(req->broker->groups, cstr(req, msg.GroupsNames.items[i]),
+		rc = br_group_delete(req->broker->groups, br__cstr_empty(&req->arena, msg.GroupsNames.items[i]),
 				     delete_one_done, &ones[i]);
 		if (rc != BR_GROUP_PENDING) {
 			d->waiting--;

@@ -20,13 +20,6 @@
 
 #include "broker/br_int.h"
 
-static const char *cstr(br_request *req, kp_str s)
-{
-	const char *c = br__cstr(&req->arena, s);
-
-	return c ? c : "";
-}
-
 /* --------------------------------------------------------- OffsetCommit */
 
 /* A commit waiting for its records: the response is filled when they are
@@ -98,7 +91,7 @@ int br_handle_offset_commit(br_request *req)
 		const kp_OffsetCommitRequest_OffsetCommitRequestTopic *in = &msg.Topics.items[t];
 		kp_OffsetCommitResponse_OffsetCommitResponseTopic *rt = &c->resp.Topics.items[t];
 		int32_t np = in->Partitions.count > 0 ? in->Partitions.count : 0;
-		const char *topic = cstr(req, in->Name);
+		const char *topic = br__cstr_empty(&req->arena, in->Name);
 
 		kp_OffsetCommitResponse_OffsetCommitResponseTopic_init(rt);
 		rt->Name = in->Name;
@@ -119,7 +112,7 @@ int br_handle_offset_commit(br_request *req)
 			cm->partition = ip->PartitionIndex;
 			cm->value.offset = ip->CommittedOffset;
 			cm->value.leader_epoch = req->api_version >= 6 ? ip->CommittedLeaderEpoch : -1;
-			cm->value.metadata = ip->CommittedMetadata.len < 0 ? "" : cstr(req, ip->CommittedMetadata);
+			cm->value.metadata = ip->CommittedMetadata.len < 0 ? "" : br__cstr_empty(&req->arena, ip->CommittedMetadata);
 			cm->value.commit_ts = now;
 			cm->value.expire_ts = -1;
 			if (req->api_version == 1 && ip->CommitTimestamp >= 0)
@@ -132,10 +125,10 @@ int br_handle_offset_commit(br_request *req)
 		}
 	}
 	memset(&a, 0, sizeof(a));
-	a.group_id = cstr(req, msg.GroupId);
-	a.member_id = req->api_version >= 1 ? cstr(req, msg.MemberId) : "";
+	a.group_id = br__cstr_empty(&req->arena, msg.GroupId);
+	a.member_id = req->api_version >= 1 ? br__cstr_empty(&req->arena, msg.MemberId) : "";
 	a.instance_id = req->api_version >= 7 && msg.GroupInstanceId.len >= 0
-				? cstr(req, msg.GroupInstanceId) : NULL;
+				? br__cstr_empty(&req->arena, msg.GroupInstanceId) : NULL;
 	a.generation = req->api_version >= 1 ? msg.GenerationIdOrMemberEpoch : -1;
 	rc = br_group_commit(req->broker->groups, &a, c->commits, n, commit_done, c);
 	if (rc == BR_GROUP_PENDING)
@@ -259,7 +252,7 @@ static int fetch_group(br_request *req, const char *group, int32_t n_topics, con
 		struct all_topic *at = &out->topics[t];
 		int32_t np = n_parts[t] > 0 ? n_parts[t] : 0;
 
-		at->name = cstr(req, names[t]);
+		at->name = br__cstr_empty(&req->arena, names[t]);
 		at->len = strlen(at->name);
 		at->n = np;
 		if (!(at->parts = kp_arena_calloc(&req->arena, (size_t)np + 1, sizeof(*at->parts))))
@@ -296,7 +289,7 @@ int br_handle_offset_fetch(br_request *req)
 			parts[t] = msg.Topics.items[t].PartitionIndexes.items;
 			np[t] = msg.Topics.items[t].PartitionIndexes.count;
 		}
-		if (fetch_group(req, cstr(req, msg.GroupId), nt, names, parts, np, &all) < 0)
+		if (fetch_group(req, br__cstr_empty(&req->arena, msg.GroupId), nt, names, parts, np, &all) < 0)
 			return br_request_fail(req, -ENOMEM, "out of memory for an OffsetFetch response");
 		resp.Topics.count = all.n;
 		resp.Topics.items = kp_arena_calloc(&req->arena, (size_t)all.n + 1,
@@ -353,7 +346,7 @@ int br_handle_offset_fetch(br_request *req)
 			parts[t] = ig->Topics.items[t].PartitionIndexes.items;
 			np[t] = ig->Topics.items[t].PartitionIndexes.count;
 		}
-		if (fetch_group(req, cstr(req, ig->GroupId), nt, names, parts, np, &all) < 0)
+		if (fetch_group(req, br__cstr_empty(&req->arena, ig->GroupId), nt, names, parts, np, &all) < 0)
 			return br_request_fail(req, -ENOMEM, "out of memory for an OffsetFetch response");
 		kp_OffsetFetchResponse_OffsetFetchResponseGroup_init(og);
 		og->GroupId = ig->GroupId;
@@ -433,7 +426,7 @@ int br_handle_offset_delete(br_request *req)
 	err = kp_OffsetDeleteRequest_decode(&req->body, req->api_version, &req->arena, &msg);
 	if (err)
 		return br_request_fail(req, err, "malformed OffsetDelete request");
-	group = cstr(req, msg.GroupId);
+	group = br__cstr_empty(&req->arena, msg.GroupId);
 	for (int32_t t = 0; t < msg.Topics.count; t++)
 		n += msg.Topics.items[t].Partitions.count > 0 ? (size_t)msg.Topics.items[t].Partitions.count : 0;
 	d = kp_arena_calloc(&req->arena, 1, sizeof(*d));
@@ -451,7 +444,7 @@ int br_handle_offset_delete(br_request *req)
 		const kp_OffsetDeleteRequest_OffsetDeleteRequestTopic *in = &msg.Topics.items[t];
 		kp_OffsetDeleteResponse_OffsetDeleteResponseTopic *rt = &d->resp.Topics.items[t];
 		int32_t np = in->Partitions.count > 0 ? in->Partitions.count : 0;
-		const char *topic = cstr(req, in->Name);
+		const char *topic = br__cstr_empty(&req->arena, in->Name);
 		int16_t check = br_group_offset_delete_check(req->broker->groups, group, topic,
 							     strlen(topic));
 

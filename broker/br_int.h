@@ -256,6 +256,10 @@ static inline int16_t br_request_note_error(struct br_request *req, int16_t code
 kp_str br__kstr(kp_arena *a, const char *s);
 kp_str br__kstr_msg(kp_arena *a, const char *s);
 const char *br__cstr(kp_arena *a, kp_str s);
+/* br__cstr, but "" for a null view or a failed allocation: for request
+ * fields where null and empty mean the same (group and member ids). The
+ * arena is sized for the frame, so only an absurd frame fails. */
+const char *br__cstr_empty(kp_arena *a, kp_str s);
 
 /* Records why a handler returns < 0, for the disconnect log line. */
 int br_request_fail(br_request *req, int err, const char *why);

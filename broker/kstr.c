@@ -37,3 +37,10 @@ const char *br__cstr(kp_arena *a, kp_str s)
 	p[s.len] = '\0';
 	return p;
 }
+
+const char *br__cstr_empty(kp_arena *a, kp_str s)
+{
+	const char *c = br__cstr(a, s);
+
+	return c ? c : "";
+}
