@@ -11,100 +11,29 @@
  *     KiB), headers (repeated keys, binary and string values), explicit
  *     timestamps, gzip (the only codec kafkajs has without plug-ins) and
  *     none, acks -1 and 1; the stored batches carry the codec asked for;
- *   - consumption: kafkajs's consumer needs a consumer group (FindCoordinator,
- *     JoinGroup, SyncGroup), which the broker does not have yet, so records
- *     are read with the Fetch request of kafkajs's own protocol layer
- *     (cluster -> leader broker -> fetch(), what its consumer runs under the
- *     group machinery) from offset 0 and from the middle, and compared byte
- *     for byte with what was acknowledged: offsets 0..n-1 per partition,
- *     keys, values, headers, timestamps;
+ *   - consumption at exact offsets: records are read with the Fetch request
+ *     of kafkajs's own protocol layer (cluster -> leader broker -> fetch(),
+ *     what its consumer runs under the group machinery) from offset 0 and
+ *     from the middle, and compared byte for byte with what was
+ *     acknowledged: offsets 0..n-1 per partition, keys, values, headers,
+ *     timestamps (its group consumer is test_kafkajs_groups.js's);
  *   - the broker is restarted between producing and the second read.
  * Only the broker this script started is signalled, by PID.
  */
 const assert = require('assert')
 const fs = require('fs')
-const os = require('os')
 const path = require('path')
-const { spawn } = require('child_process')
-const { Kafka, CompressionTypes, logLevel } = require('kafkajs')
+const { CompressionTypes } = require('kafkajs')
+const { Broker, check, checkCount, note, sameBuf, run } = require('./harness')
 
 const BROKER = process.argv[2]
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'rewind-kafkajs-'))
-const DATA = path.join(TMP, 'data')
+const broker = new Broker(BROKER, 'rewind-kafkajs-', ['num.partitions=1'])
 const PARTITIONS = 3
 const N = 300
 const BASE_TS = 1600000000000
-let checks = 0
-let proc = null
-let port = 0
-let starts = 0
-let logPath = null
-
-function check (cond, msg) {
-  if (!cond) throw new Error(msg)
-  checks++
-}
-
-function note (msg) { process.stdout.write(msg + '\n') }
-
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
-
-async function waitFor (fn, what, timeoutMs = 20000) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = fn()
-    if (v) return v
-    if (Date.now() > deadline) throw new Error('timed out waiting for ' + what)
-    await sleep(50)
-  }
-}
-
-function logText () {
-  return logPath && fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') : ''
-}
-
-async function startBroker () {
-  starts++
-  logPath = path.join(TMP, `broker-${starts}.log`)
-  const fd = fs.openSync(logPath, 'w')
-  proc = spawn(BROKER, ['--set', 'log.dirs=' + DATA,
-    '--set', `listeners=PLAINTEXT://127.0.0.1:${port}`,
-    '--set', 'metrics.listener=',
-    '--set', 'num.partitions=1'], { stdio: ['ignore', 'ignore', fd] })
-  fs.closeSync(fd)
-  let exited = null
-  proc.on('exit', code => { exited = code })
-  const text = await waitFor(() => {
-    if (exited !== null) throw new Error(`broker exited with ${exited} at start:\n${logText()}`)
-    const t = logText()
-    return t.includes(' ready') && t
-  }, 'the broker to be ready')
-  port = parseInt(/listening on 127\.0\.0\.1:(\d+)/.exec(text)[1], 10)
-}
-
-async function stopBroker () {
-  const p = proc
-  proc = null
-  const code = await new Promise(resolve => {
-    if (p.exitCode !== null) return resolve(p.exitCode)
-    p.on('exit', (c, sig) => resolve(c === null ? sig : c))
-    process.kill(p.pid, 'SIGTERM')
-  })
-  check(code === 0, `broker exited with ${code} on SIGTERM`)
-  for (const mark of ['runtime error:', 'AddressSanitizer', 'LeakSanitizer']) {
-    check(!logText().includes(mark), `sanitizer report in ${logPath}`)
-  }
-}
 
 function newKafka () {
-  return new Kafka({
-    clientId: 'rewind-kafkajs',
-    brokers: [`127.0.0.1:${port}`],
-    logLevel: logLevel.WARN,
-    retry: { retries: 3 },
-    requestTimeout: 30000,
-    connectionTimeout: 5000
-  })
+  return broker.kafka('rewind-kafkajs')
 }
 
 /* kafkajs's cluster object (metadata, leaders, broker connections), made the
@@ -187,10 +116,6 @@ function headersObject (list) {
   return o
 }
 
-function sameBuf (a, b) {
-  if (a === null || b === null) return a === b
-  return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b)
-}
 
 function sameHeaders (got, want) {
   const w = headersObject(want)
@@ -210,7 +135,7 @@ function sameHeaders (got, want) {
 function storedCodecs (topic) {
   const codecs = new Set()
   for (let p = 0; p < PARTITIONS; p++) {
-    const dir = path.join(DATA, `${topic}-${p}`)
+    const dir = path.join(broker.data, `${topic}-${p}`)
     for (const name of fs.readdirSync(dir).filter(n => n.endsWith('.log')).sort()) {
       const data = fs.readFileSync(path.join(dir, name))
       let pos = 0
@@ -353,7 +278,7 @@ async function adminChecks (kafka, topics) {
 
   await admin.deleteTopics({ topics: ['js-doomed'], timeout: 30000 })
   check(!(await admin.listTopics()).includes('js-doomed'), 'deleted topic still listed')
-  check(!fs.existsSync(path.join(DATA, 'js-doomed-0')), 'deleted topic\'s directory still there')
+  check(!fs.existsSync(path.join(broker.data, 'js-doomed-0')), 'deleted topic\'s directory still there')
   let unknown = null
   try {
     await admin.fetchTopicMetadata({ topics: ['js-doomed'] })
@@ -400,8 +325,8 @@ async function offsetChecks (kafka, topic, acked) {
 // ---- the run
 
 async function main () {
-  await startBroker()
-  note(`broker on 127.0.0.1:${port}; kafkajs ${require('kafkajs/package.json').version}, node ${process.version}`)
+  await broker.start()
+  note(`broker on 127.0.0.1:${broker.port}; kafkajs ${require('kafkajs/package.json').version}, node ${process.version}`)
   let kafka = newKafka()
   const plan = [
     // kafkajs 2.2.4 writes a batch's MaxTimestamp as the largest *explicit*
@@ -432,9 +357,9 @@ async function main () {
   await offsetChecks(kafka, 'js-gzip', acked['js-gzip'])
   note('ok: fetchTopicOffsets, fetchTopicOffsetsByTimestamp')
 
-  await stopBroker()
-  await startBroker()
-  note(`ok: broker restarted on 127.0.0.1:${port}`)
+  await broker.stop()
+  await broker.start()
+  note(`ok: broker restarted on 127.0.0.1:${broker.port}`)
   kafka = newKafka()
   for (const x of plan) {
     const mid = [0, 1, 2].map(p => Math.floor(N / PARTITIONS / 2) + p)
@@ -445,16 +370,8 @@ async function main () {
   await offsetChecks(kafka, 'js-none', acked['js-none'])
   note('ok: offsets after restart')
 
-  await stopBroker()
-  fs.rmSync(TMP, { recursive: true, force: true })
-  note(`kafkajs: ${checks} checks passed`)
+  await broker.stop()
+  note(`kafkajs: ${checkCount()} checks passed`)
 }
 
-main().catch(e => {
-  process.stderr.write(`FAIL: ${e && e.stack ? e.stack : e}\n`)
-  const lines = logText().split('\n').slice(-40).map(l => '  | ' + l).join('\n')
-  process.stderr.write(`---- broker log (last start)\n${lines}\n`)
-  if (proc && proc.exitCode === null) process.kill(proc.pid, 'SIGKILL')
-  fs.rmSync(TMP, { recursive: true, force: true })
-  process.exit(1)
-})
+run(main, broker)

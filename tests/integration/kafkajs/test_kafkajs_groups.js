@@ -25,93 +25,20 @@
  * signalled, by PID.
  */
 const assert = require('assert')
-const fs = require('fs')
-const os = require('os')
-const path = require('path')
-const { spawn } = require('child_process')
-const { Kafka, CompressionTypes, logLevel } = require('kafkajs')
+const { CompressionTypes } = require('kafkajs')
+const { Broker, check, checkCount, note, waitFor, sameBuf, run } = require('./harness')
 
 const BROKER = process.argv[2]
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'rewind-kafkajs-groups-'))
-const DATA = path.join(TMP, 'data')
+const broker = new Broker(BROKER, 'rewind-kafkajs-groups-', ['num.partitions=1',
+  'group.initial.rebalance.delay.ms=0', 'offsets.topic.num.partitions=4'])
 const TOPIC = 'js-groups'
 const GROUP = 'js-group'
 const PARTITIONS = 3
 const BASE_TS = 1600000000000
-let checks = 0
-let proc = null
-let port = 0
-let starts = 0
-let logPath = null
 let seq = 0   // records made so far, so every value is unique
 
-function check (cond, msg) {
-  if (!cond) throw new Error(msg)
-  checks++
-}
-
-function note (msg) { process.stdout.write(msg + '\n') }
-
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
-
-async function waitFor (fn, what, timeoutMs = 30000) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = fn()
-    if (v) return v
-    if (Date.now() > deadline) throw new Error('timed out waiting for ' + what)
-    await sleep(50)
-  }
-}
-
-function logText () {
-  return logPath && fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') : ''
-}
-
-async function startBroker () {
-  starts++
-  logPath = path.join(TMP, `broker-${starts}.log`)
-  const fd = fs.openSync(logPath, 'w')
-  proc = spawn(BROKER, ['--set', 'log.dirs=' + DATA,
-    '--set', `listeners=PLAINTEXT://127.0.0.1:${port}`,
-    '--set', 'metrics.listener=',
-    '--set', 'num.partitions=1',
-    '--set', 'group.initial.rebalance.delay.ms=0',
-    '--set', 'offsets.topic.num.partitions=4'], { stdio: ['ignore', 'ignore', fd] })
-  fs.closeSync(fd)
-  let exited = null
-  proc.on('exit', code => { exited = code })
-  const text = await waitFor(() => {
-    if (exited !== null) throw new Error(`broker exited with ${exited} at start:\n${logText()}`)
-    const t = logText()
-    return t.includes(' ready') && t
-  }, 'the broker to be ready')
-  port = parseInt(/listening on 127\.0\.0\.1:(\d+)/.exec(text)[1], 10)
-}
-
-async function stopBroker () {
-  const p = proc
-  proc = null
-  const code = await new Promise(resolve => {
-    if (p.exitCode !== null) return resolve(p.exitCode)
-    p.on('exit', (c, sig) => resolve(c === null ? sig : c))
-    process.kill(p.pid, 'SIGTERM')
-  })
-  check(code === 0, `broker exited with ${code} on SIGTERM`)
-  for (const mark of ['runtime error:', 'AddressSanitizer', 'LeakSanitizer']) {
-    check(!logText().includes(mark), `sanitizer report in ${logPath}`)
-  }
-}
-
 function newKafka () {
-  return new Kafka({
-    clientId: 'rewind-kafkajs-groups',
-    brokers: [`127.0.0.1:${port}`],
-    logLevel: logLevel.WARN,
-    retry: { retries: 5 },
-    requestTimeout: 30000,
-    connectionTimeout: 5000
-  })
+  return broker.kafka('rewind-kafkajs-groups', { retry: { retries: 5 } })
 }
 
 // ---- records
@@ -160,10 +87,6 @@ async function produce (kafka, records, codec) {
   return acked
 }
 
-function sameBuf (a, b) {
-  if (a === null || b === null) return a === b
-  return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b)
-}
 
 function sameHeaders (got, want) {
   const gk = Object.keys(got).sort()
@@ -204,7 +127,7 @@ async function startConsumer (kafka, name, got) {
  * each once, nothing else, every byte. */
 async function expectAll (got, acked, what) {
   await waitFor(() => new Set(got.map(g => g.k)).size >= acked.size &&
-    [...acked.keys()].every(k => got.some(g => g.k === k)), `${what}: ${acked.size} records`)
+    [...acked.keys()].every(k => got.some(g => g.k === k)), `${what}: ${acked.size} records`, 30000)
   const end = Date.now() + 1000
   await waitFor(() => Date.now() >= end, 'drain')
   const seen = new Map()
@@ -227,7 +150,7 @@ async function expectAll (got, acked, what) {
 }
 
 async function main () {
-  await startBroker()
+  await broker.start()
   let kafka = newKafka()
   const admin = kafka.admin()
   await admin.connect()
@@ -257,7 +180,7 @@ async function main () {
   await waitFor(() => c1.assigned && c2.assigned &&
     JSON.stringify([...c1.assigned, ...c2.assigned].sort()) === '[0,1,2]' &&
     c1.assigned.length > 0 && c2.assigned.length > 0,
-  'two consumers to split 3 partitions')
+  'two consumers to split 3 partitions', 30000)
   note(`ok: c1 holds ${JSON.stringify(c1.assigned)}, c2 ${JSON.stringify(c2.assigned)}`)
   const acked3 = await produce(kafka, makeRecords(90), CompressionTypes.GZIP)
   await expectAll(got, acked3, 'two consumers')
@@ -265,7 +188,7 @@ async function main () {
 
   // c2 leaves: c1 takes all three partitions and reads what comes next.
   await c2.consumer.disconnect()
-  await waitFor(() => JSON.stringify(c1.assigned) === '[0,1,2]', 'c1 to take over c2\'s partitions')
+  await waitFor(() => JSON.stringify(c1.assigned) === '[0,1,2]', 'c1 to take over c2\'s partitions', 30000)
   note('ok: c2 left, c1 holds [0,1,2]')
   got = []
   c1.got = got
@@ -274,9 +197,9 @@ async function main () {
   await c1.consumer.disconnect()
 
   // Commits survive a restart.
-  await stopBroker()
-  await startBroker()
-  note(`ok: broker restarted on 127.0.0.1:${port}`)
+  await broker.stop()
+  await broker.start()
+  note(`ok: broker restarted on 127.0.0.1:${broker.port}`)
   kafka = newKafka()
   const acked4 = await produce(kafka, makeRecords(30), CompressionTypes.None)
   got = []
@@ -284,17 +207,9 @@ async function main () {
   await expectAll(got, acked4, 'after the restart')
   await a.consumer.disconnect()
 
-  await stopBroker()
-  fs.rmSync(TMP, { recursive: true, force: true })
-  note(`kafkajs groups: ${checks} checks passed`)
+  await broker.stop()
+  note(`kafkajs groups: ${checkCount()} checks passed`)
 }
 
 assert(BROKER, 'usage: test_kafkajs_groups.js BROKER')
-main().catch(e => {
-  process.stderr.write(`FAIL: ${e && e.stack ? e.stack : e}\n`)
-  const lines = logText().split('\n').slice(-40).map(l => '  | ' + l).join('\n')
-  process.stderr.write(`---- broker log (last start)\n${lines}\n`)
-  if (proc && proc.exitCode === null) process.kill(proc.pid, 'SIGKILL')
-  fs.rmSync(TMP, { recursive: true, force: true })
-  process.exit(1)
-})
+run(main, broker)

@@ -12,89 +12,14 @@
  * broker logged no sequence refusal.
  */
 const assert = require('assert')
-const fs = require('fs')
-const os = require('os')
-const path = require('path')
-const { spawn } = require('child_process')
-const { Kafka, logLevel } = require('kafkajs')
+const { Broker, check, checkCount, waitFor, run } = require('./harness')
 
 const BROKER = process.argv[2]
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'rewind-kafkajs-idem-'))
-const DATA = path.join(TMP, 'data')
+const broker = new Broker(BROKER, 'rewind-kafkajs-idem-')
 const PARTITIONS = 3
-let checks = 0
-let proc = null
-let port = 0
-let starts = 0
-let logPath = null
-
-function check (cond, msg) {
-  if (!cond) throw new Error(msg)
-  checks++
-}
-
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
-
-async function waitFor (fn, what, timeoutMs = 20000) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = fn()
-    if (v) return v
-    if (Date.now() > deadline) throw new Error('timed out waiting for ' + what)
-    await sleep(50)
-  }
-}
-
-function logText () {
-  let t = ''
-  for (let i = 1; i <= starts; i++) {
-    const p = path.join(TMP, `broker-${i}.log`)
-    if (fs.existsSync(p)) t += fs.readFileSync(p, 'utf8')
-  }
-  return t
-}
-
-async function startBroker () {
-  starts++
-  logPath = path.join(TMP, `broker-${starts}.log`)
-  const fd = fs.openSync(logPath, 'w')
-  proc = spawn(BROKER, ['--set', 'log.dirs=' + DATA,
-    '--set', `listeners=PLAINTEXT://127.0.0.1:${port}`,
-    '--set', 'metrics.listener='], { stdio: ['ignore', 'ignore', fd] })
-  fs.closeSync(fd)
-  let exited = null
-  proc.on('exit', code => { exited = code })
-  const text = await waitFor(() => {
-    if (exited !== null) throw new Error(`broker exited with ${exited} at start:\n${logText()}`)
-    const t = fs.readFileSync(logPath, 'utf8')
-    return t.includes(' ready') && t
-  }, 'the broker to be ready')
-  port = parseInt(/listening on 127\.0\.0\.1:(\d+)/.exec(text)[1], 10)
-}
-
-async function stopBroker () {
-  const p = proc
-  proc = null
-  const code = await new Promise(resolve => {
-    if (p.exitCode !== null) return resolve(p.exitCode)
-    p.on('exit', (c, sig) => resolve(c === null ? sig : c))
-    process.kill(p.pid, 'SIGTERM')
-  })
-  check(code === 0, `broker exited with ${code} on SIGTERM`)
-  for (const mark of ['runtime error:', 'AddressSanitizer', 'LeakSanitizer']) {
-    check(!logText().includes(mark), 'sanitizer report in the broker log')
-  }
-}
 
 function newKafka () {
-  return new Kafka({
-    clientId: 'rewind-kafkajs-idem',
-    brokers: [`127.0.0.1:${port}`],
-    logLevel: logLevel.WARN,
-    retry: { retries: 10, initialRetryTime: 100 },
-    requestTimeout: 30000,
-    connectionTimeout: 5000
-  })
+  return broker.kafka('rewind-kafkajs-idem', { retry: { retries: 10, initialRetryTime: 100 } })
 }
 
 // Sends `rounds` sends of 3 records (one per partition) numbered from n.
@@ -113,7 +38,7 @@ async function sendNumbers (producer, topic, n, rounds) {
 }
 
 async function main () {
-  await startBroker()
+  await broker.start()
   let kafka = newKafka()
   const admin = kafka.admin()
   await admin.connect()
@@ -134,10 +59,10 @@ async function main () {
 
   // A clean restart: the producer keeps its id and sequences; the broker
   // must recognise them (snapshot at close) and accept the next ones.
-  await stopBroker()
-  await startBroker()
+  await broker.stop()
+  await broker.start()
   ;({ n } = await sendNumbers(producer, 'idem', n, 20))
-  check(/recovered/.test(logText()), 'the broker reopened the partitions')
+  check(/recovered/.test(broker.allText()), 'the broker reopened the partitions')
 
   // A second producer: another id, its own sequences from 0.
   kafka = newKafka()
@@ -167,19 +92,11 @@ async function main () {
   await consumer.disconnect()
   check(seen.size === n, `${seen.size} numbers read, ${n} sent`)
   for (let i = 0; i < n; i++) check(seen.has(i), `number ${i} missing`)
-  const text = logText()
+  const text = broker.allText()
   check(!text.includes('refused: producer'), 'the broker refused a kafkajs sequence')
   check(!/producer \d+ epoch \d+ sequence/.test(text), 'the broker refused a kafkajs sequence')
-  await stopBroker()
-  process.stdout.write(`test_kafkajs_idempotent: ${n} records, ${checks} checks passed\n`)
+  await broker.stop()
+  process.stdout.write(`test_kafkajs_idempotent: ${n} records, ${checkCount()} checks passed\n`)
 }
 
-main().then(() => {
-  fs.rmSync(TMP, { recursive: true, force: true })
-}, err => {
-  process.stderr.write(`FAIL: ${err.stack || err}\n`)
-  if (proc) process.kill(proc.pid, 'SIGKILL')
-  process.stderr.write(logText().split('\n').slice(-40).join('\n') + '\n')
-  fs.rmSync(TMP, { recursive: true, force: true })
-  process.exit(1)
-})
+run(main, broker)
