@@ -331,6 +331,21 @@ int cl_client_broker(cl_client *c, int32_t node_id, cl_conn **out)
 
 /* -------------------------------------------------------------- metadata */
 
+/* A copy of a node id array of a Metadata answer in mem (none for null or
+ * empty); -1 when the arena fails. */
+static int copy_ids(kp_arena *mem, const int32_t *ids, int32_t count, int32_t **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (count <= 0)
+		return 0;
+	if ((*out = kp_arena_calloc(mem, (size_t)count, sizeof **out)) == NULL)
+		return -1;
+	memcpy(*out, ids, (size_t)count * sizeof **out);
+	*n = (size_t)count;
+	return 0;
+}
+
 static int part_cmp(const void *a, const void *b)
 {
 	const cl_partition_info *x = a, *y = b;
@@ -423,6 +438,18 @@ int cl__metadata_on(cl_client *c, cl_conn *conn, const char *const *topics, size
 			o->partitions[j].partition = t->Partitions.items[j].PartitionIndex;
 			o->partitions[j].error = t->Partitions.items[j].ErrorCode;
 			o->partitions[j].leader = t->Partitions.items[j].LeaderId;
+			if (copy_ids(&md->mem, t->Partitions.items[j].ReplicaNodes.items,
+				     t->Partitions.items[j].ReplicaNodes.count,
+				     &o->partitions[j].replicas, &o->partitions[j].n_replicas) < 0 ||
+			    copy_ids(&md->mem, t->Partitions.items[j].IsrNodes.items,
+				     t->Partitions.items[j].IsrNodes.count,
+				     &o->partitions[j].isr, &o->partitions[j].n_isr) < 0)
+				break;
+		}
+		if (v >= 10) {
+			static const uint8_t zero[16];
+			memcpy(o->topic_id, t->TopicId.b, 16);
+			o->has_id = memcmp(o->topic_id, zero, 16) != 0;
 		}
 		if (o->partitions)
 			qsort(o->partitions, o->n_partitions, sizeof *o->partitions, part_cmp);

@@ -256,12 +256,18 @@ typedef struct cl_partition_info {
 	int32_t partition;
 	int16_t error;                /* Kafka error code, 0 = none */
 	int32_t leader;               /* node id, -1 = none */
+	int32_t *replicas;            /* n_replicas node ids, leader's order */
+	size_t n_replicas;
+	int32_t *isr;                 /* n_isr in-sync replicas */
+	size_t n_isr;
 } cl_partition_info;
 
 typedef struct cl_topic_info {
 	const char *name;
 	int16_t error;                /* e.g. UNKNOWN_TOPIC_OR_PARTITION */
 	bool internal;
+	bool has_id;                  /* Metadata v10+ named a topic id */
+	uint8_t topic_id[16];         /* the topic's UUID when has_id */
 	cl_partition_info *partitions; /* n_partitions, ordered by partition */
 	size_t n_partitions;
 } cl_topic_info;
@@ -441,5 +447,183 @@ int cl_offset_delete(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
  * group's Kafka error as cl_err_kafka() (NON_EMPTY_GROUP,
  * GROUP_ID_NOT_FOUND), or another error. */
 int cl_delete_group(cl_client *c, const char *group);
+
+/* ====================================== admin: topics and configs */
+/*
+ * client/admin.c. Topic administration (CreateTopics, DeleteTopics,
+ * CreatePartitions, at the controller), configs (DescribeConfigs,
+ * IncrementalAlterConfigs with an AlterConfigs fallback) and partition
+ * sizes (DescribeLogDirs, at every broker). Each item of a request has its
+ * own outcome: a Kafka error code and the broker's message, copied into the
+ * item's OUT fields; the call itself fails only when no answer came.
+ */
+
+/* A config key and value (borrowed C strings; value NULL = none). */
+typedef struct cl_config_kv {
+	const char *name;
+	const char *value;
+} cl_config_kv;
+
+#define CL_ADMIN_MSG 256
+
+/* One topic to create. */
+typedef struct cl_new_topic {
+	const char *name;             /* IN, borrowed */
+	int32_t partitions;           /* IN: -1 = the broker's num.partitions */
+	int16_t replication_factor;   /* IN: -1 = the broker's default */
+	const cl_config_kv *configs;  /* IN: n_configs, borrowed */
+	size_t n_configs;
+	int16_t error;                /* OUT: Kafka error code, 0 = created */
+	char message[CL_ADMIN_MSG];   /* OUT: the broker's message, "" = none */
+	uint8_t topic_id[16];         /* OUT: CreateTopics v7+, else zeros */
+} cl_new_topic;
+
+/*
+ * CreateTopics for t[0..n) at the controller; validate_only asks the
+ * broker to check without creating (CreateTopics v1+). 0 when the
+ * controller answered (outcomes in t[i].error/message: TOPIC_ALREADY_EXISTS,
+ * INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_CONFIG, ...), or
+ * an error.
+ */
+int cl_create_topics(cl_client *c, cl_new_topic *t, size_t n, bool validate_only);
+
+/* One topic to delete, or to grow (CreatePartitions). */
+typedef struct cl_topic_op {
+	const char *name;             /* IN, borrowed */
+	int32_t partitions;           /* IN (CreatePartitions): the new total */
+	int16_t error;                /* OUT: Kafka error code, 0 = done */
+	char message[CL_ADMIN_MSG];   /* OUT: the broker's message, "" = none */
+} cl_topic_op;
+
+/* DeleteTopics of q[0..n) by name at the controller. 0 when it answered
+ * (outcomes in q[i]; UNKNOWN_TOPIC_OR_PARTITION for a missing topic), or an
+ * error. */
+int cl_delete_topics(cl_client *c, cl_topic_op *q, size_t n);
+
+/* CreatePartitions: grows each q[i].name to q[i].partitions partitions
+ * (the broker places them). 0 when the controller answered (outcomes in
+ * q[i]; INVALID_PARTITIONS when the count does not grow), or an error. */
+int cl_create_partitions(cl_client *c, cl_topic_op *q, size_t n, bool validate_only);
+
+/* Kafka's ConfigResource.Type values. */
+enum cl_resource_type { CL_RESOURCE_TOPIC = 2, CL_RESOURCE_BROKER = 4 };
+
+/* Kafka's DescribeConfigs ConfigSource values. */
+enum cl_config_source {
+	CL_SOURCE_UNKNOWN = 0,
+	CL_SOURCE_DYNAMIC_TOPIC_CONFIG = 1,
+	CL_SOURCE_DYNAMIC_BROKER_CONFIG = 2,
+	CL_SOURCE_DYNAMIC_DEFAULT_BROKER_CONFIG = 3,
+	CL_SOURCE_STATIC_BROKER_CONFIG = 4,
+	CL_SOURCE_DEFAULT_CONFIG = 5,
+	CL_SOURCE_DYNAMIC_BROKER_LOGGER_CONFIG = 6,
+};
+/* Kafka's name of a config source ("DYNAMIC_TOPIC_CONFIG"); never NULL. */
+const char *cl_config_source_name(int8_t source);
+
+typedef struct cl_config_synonym {
+	const char *name;
+	const char *value;            /* NULL when the broker hides it */
+	int8_t source;
+} cl_config_synonym;
+
+typedef struct cl_config_entry {
+	const char *name;
+	const char *value;            /* NULL for a sensitive or unset value */
+	int8_t source;                /* enum cl_config_source; from
+	                                 DescribeConfigs v0's IsDefault: DEFAULT
+	                                 or UNKNOWN */
+	bool read_only;
+	bool sensitive;
+	cl_config_synonym *synonyms;  /* most specific first; none unless asked */
+	size_t n_synonyms;
+} cl_config_entry;
+
+typedef struct cl_config_resource {
+	int8_t type;                  /* enum cl_resource_type */
+	const char *name;             /* topic name, or broker id as text */
+	int16_t error;                /* Kafka error code for the resource */
+	const char *message;          /* the broker's message, "" = none */
+	cl_config_entry *entries;     /* sorted by name */
+	size_t n_entries;
+} cl_config_resource;
+
+typedef struct cl_configs {
+	cl_config_resource *resources; /* in the order asked */
+	size_t n_resources;
+	kp_arena mem;                 /* private */
+} cl_configs;
+
+/* A resource to describe: a topic, or a broker by node id as text. */
+typedef struct cl_resource {
+	int8_t type;                  /* enum cl_resource_type */
+	const char *name;             /* borrowed */
+} cl_resource;
+
+/*
+ * DescribeConfigs of r[0..n): topics at any broker, each broker resource
+ * at that broker. synonyms asks for each entry's synonyms (v1+). 0 and
+ * *out (caller frees with cl_configs_free()), or an error. A topic that
+ * does not exist is a resource with its error set.
+ */
+int cl_describe_configs(cl_client *c, const cl_resource *r, size_t n, bool synonyms,
+			cl_configs **out);
+void cl_configs_free(cl_configs *cfg);
+
+/* IncrementalAlterConfigs operations (Kafka's OpType). */
+enum cl_alter_op {
+	CL_ALTER_SET = 0, CL_ALTER_DELETE = 1, CL_ALTER_APPEND = 2, CL_ALTER_SUBTRACT = 3,
+};
+
+typedef struct cl_config_op {
+	const char *name;             /* borrowed */
+	const char *value;            /* borrowed; ignored for DELETE */
+	int8_t op;                    /* enum cl_alter_op */
+} cl_config_op;
+
+/* One resource's changes. */
+typedef struct cl_alter_resource {
+	int8_t type;                  /* IN: enum cl_resource_type */
+	const char *name;             /* IN, borrowed */
+	const cl_config_op *ops;      /* IN: n_ops, borrowed */
+	size_t n_ops;
+	int16_t error;                /* OUT: Kafka error code, 0 = done */
+	char message[CL_ADMIN_MSG];   /* OUT: the broker's message */
+} cl_alter_resource;
+
+/*
+ * Applies each q[i].ops to its resource with IncrementalAlterConfigs. A
+ * broker that lacks it gets AlterConfigs instead, which replaces a
+ * resource's whole set of overrides: the current overrides are read with
+ * DescribeConfigs, the ops applied to them (APPEND/SUBTRACT on comma
+ * lists), and the result sent -- not atomic against another admin, as in
+ * Kafka's own fallback. Broker resources go to that broker, topics to the
+ * controller. 0 when answered (outcomes in q[i]), or an error.
+ */
+int cl_alter_configs(cl_client *c, cl_alter_resource *q, size_t n, bool validate_only);
+
+/* One replica's size on one broker (DescribeLogDirs). */
+typedef struct cl_replica_size {
+	int32_t broker;
+	const char *log_dir;
+	const char *topic;
+	int32_t partition;
+	int64_t size;                 /* bytes on disk */
+	int64_t offset_lag;
+	bool is_future;
+} cl_replica_size;
+
+typedef struct cl_log_dirs {
+	cl_replica_size *replicas;    /* sorted by topic, partition, broker */
+	size_t n_replicas;
+	kp_arena mem;                 /* private */
+} cl_log_dirs;
+
+/*
+ * DescribeLogDirs at every broker, every replica (the caller filters).
+ * 0 and *out (caller frees with cl_log_dirs_free()), or an error.
+ */
+int cl_describe_log_dirs(cl_client *c, cl_log_dirs **out);
+void cl_log_dirs_free(cl_log_dirs *l);
 
 #endif /* REWIND_CLIENT_H */
