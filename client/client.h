@@ -626,4 +626,214 @@ typedef struct cl_log_dirs {
 int cl_describe_log_dirs(cl_client *c, cl_log_dirs **out);
 void cl_log_dirs_free(cl_log_dirs *l);
 
+/* ============================================================== consumer */
+/*
+ * The consumer (client/consumer.c) and what a group leader computes
+ * (client/assignor.c). Unlike the layers above, a cl_consumer owns a
+ * background thread: it fetches ahead of cl_consumer_poll() into a bounded
+ * buffer and keeps the group membership alive (heartbeats, rebalances)
+ * while the application works. It runs on the blocking layer (cl_client,
+ * its own connections); moving it onto the asynchronous core (cl_io,
+ * cl_wire) changes nothing below.
+ */
+
+/* ------------------------------------------------- assignors (pure) */
+
+enum cl_assignor {
+	CL_ASSIGNOR_RANGE = 0,       /* Java's RangeAssignor ("range") */
+	CL_ASSIGNOR_ROUNDROBIN = 1,  /* Java's RoundRobinAssignor ("roundrobin") */
+};
+
+/* "range", "roundrobin"; NULL for anything else. @locality any */
+const char *cl_assignor_name(enum cl_assignor a);
+/* The assignor named name, or CL_ERR_ARG. @locality any */
+int cl_assignor_parse(const char *name);
+
+/* A group member as the leader sees it in the JoinGroup answer. */
+typedef struct cl_group_subscriber {
+	const char *member_id;           /* borrowed */
+	const char *group_instance_id;   /* borrowed; NULL when not static */
+	const char *const *topics;       /* borrowed, n_topics names */
+	size_t n_topics;
+} cl_group_subscriber;
+
+/* A topic's partition count as the leader's metadata says (< 0 unknown). */
+typedef struct cl_topic_count {
+	const char *topic;               /* borrowed */
+	int32_t partitions;
+} cl_topic_count;
+
+/* One member's share: topics sorted by name, partitions ascending. */
+typedef struct cl_member_assignment {
+	const char *member_id;           /* borrowed from the input */
+	cl_assigned_topic *topics;       /* from the arena; topic names are
+	                                    borrowed from the input */
+	size_t n_topics;
+} cl_member_assignment;
+
+/*
+ * Assigns the partitions of the topics members[0..n) subscribe to, as
+ * Java's assignor of that name does (member order: static members by
+ * instance id first, then by member id). *out[i] is members[i]'s share
+ * (n entries from mem; a member may get nothing). Topics missing from
+ * counts or with a negative count are left out. 0, CL_ERR_ARG or
+ * KP_ERR_NOMEM. Pure. @locality any
+ */
+int cl_assign(enum cl_assignor how, const cl_group_subscriber *members, size_t n,
+	      const cl_topic_count *counts, size_t n_counts, kp_arena *mem,
+	      cl_member_assignment **out);
+
+/* Appends a ConsumerProtocolSubscription v0 (topics, null user data) to
+ * out. 0, CL_ERR_ARG (a name over 32767 bytes) or out's error. Pure. */
+int cl_consumer_subscription_encode(kp_buf *out, const char *const *topics, size_t n);
+/* Reads the topics of a ConsumerProtocolSubscription of any version (the
+ * fields after them are ignored) into strings from mem. 0,
+ * CL_ERR_PROTOCOL or KP_ERR_NOMEM. Pure. */
+int cl_consumer_subscription_parse(const uint8_t *p, size_t len, kp_arena *mem,
+				   const char ***topics, size_t *n_topics);
+/* Appends a ConsumerProtocolAssignment v0 (null user data) to out; read
+ * back by cl_consumer_assignment_parse(). 0, CL_ERR_ARG or out's error. */
+int cl_consumer_assignment_encode(kp_buf *out, const cl_assigned_topic *t, size_t n);
+
+/* ------------------------------------------------------------ consumer */
+
+/* Where consumption of a partition starts (cl_consumer_tp.offset): an
+ * offset >= 0, CL_OFFSET_EARLIEST, CL_OFFSET_LATEST, or one of these. */
+#define CL_OFFSET_AT_TIME   (-3)     /* the first record with a timestamp
+                                        >= cl_consumer_tp.timestamp (the
+                                        log end when none) */
+#define CL_OFFSET_COMMITTED (-1001)  /* the group's committed offset, else
+                                        auto.offset.reset */
+
+enum cl_offset_reset {
+	CL_RESET_LATEST = 0,         /* Java's default */
+	CL_RESET_EARLIEST = 1,
+	CL_RESET_ERROR = 2,          /* poll fails with OFFSET_OUT_OF_RANGE */
+};
+
+typedef struct cl_consumer_conf {
+	const char *bootstrap;           /* "host:port[,...]"; required */
+	const char *client_id;           /* default "rewind" */
+	const char *group_id;            /* NULL: no group (assign only) */
+	enum cl_assignor assignor;       /* the one this member proposes;
+	                                    default range (Java's default) */
+	int session_timeout_ms;          /* 45000 */
+	int heartbeat_interval_ms;       /* 3000 */
+	int max_poll_interval_ms;        /* 300000; also the rebalance timeout */
+	enum cl_offset_reset auto_offset_reset;   /* CL_RESET_LATEST */
+	bool enable_auto_commit;         /* true */
+	int auto_commit_interval_ms;     /* 5000 */
+	int fetch_min_bytes;             /* 1 */
+	int fetch_max_wait_ms;           /* 500 */
+	int max_partition_fetch_bytes;   /* 1 MiB */
+	int fetch_max_bytes;             /* 50 MiB */
+	size_t prefetch_max_bytes;       /* 64 MiB: fetched, not yet polled */
+	int request_timeout_ms;          /* 30000 */
+	int connect_timeout_ms;          /* 10000 */
+	int retry_backoff_ms;            /* 100, doubling up to 1000 */
+} cl_consumer_conf;
+
+/* Fills c with the defaults above (bootstrap NULL). @locality any */
+void cl_consumer_conf_init(cl_consumer_conf *c);
+
+typedef struct cl_consumer cl_consumer;
+
+/* One partition to assign or seek. */
+typedef struct cl_consumer_tp {
+	const char *topic;               /* borrowed for the call */
+	int32_t partition;
+	int64_t offset;                  /* see CL_OFFSET_* above */
+	int64_t timestamp;               /* ms, for CL_OFFSET_AT_TIME */
+} cl_consumer_tp;
+
+/* A record handed out by cl_consumer_poll(); every pointer is valid until
+ * the next poll or close on the same consumer. Headers: walk rec with
+ * kp_record_header_next(). */
+typedef struct cl_message {
+	const char *topic;
+	int32_t partition;
+	kp_record rec;                   /* offset, timestamp, key, value, ... */
+	bool log_append_time;            /* rec.timestamp is the broker's */
+} cl_message;
+
+/*
+ * A consumer for conf (copied, strings too). Nothing is fetched until
+ * assign or subscribe. 0 and *out (close with cl_consumer_close()), or an
+ * error with a sentence in err (errlen bytes, may be 0). @locality any
+ */
+int cl_consumer_new(const cl_consumer_conf *conf, cl_consumer **out,
+		    char *err, size_t errlen);
+
+/*
+ * Replaces the assignment with tps[0..n) (no group: only without
+ * subscribe). Offsets resolve in the background (ListOffsets, OffsetFetch).
+ * 0 or CL_ERR_ARG (subscribed, a bad entry), -ENOMEM. @locality owner
+ */
+int cl_consumer_assign(cl_consumer *c, const cl_consumer_tp *tps, size_t n);
+
+/* Moves an assigned partition's position; records already buffered for it
+ * are dropped. 0 or CL_ERR_ARG (not assigned). @locality owner */
+int cl_consumer_seek(cl_consumer *c, const cl_consumer_tp *tp);
+
+/*
+ * Joins group_id and consumes what the group assigns from topics[0..n)
+ * (copied). Each newly assigned partition starts at the group's committed
+ * offset, else auto.offset.reset. 0 or CL_ERR_ARG (no group_id, already
+ * assigned by hand). @locality owner
+ */
+int cl_consumer_subscribe(cl_consumer *c, const char *const *topics, size_t n);
+
+/*
+ * Waits up to timeout_ms (0: do not wait, < 0: forever) for records and
+ * hands out up to max of them: *msgs points at an array the consumer owns,
+ * valid until the next poll or close. Returns the count (0 when none came
+ * in time), or an error: a partition's failure that needs the caller
+ * (UNKNOWN_TOPIC_OR_PARTITION, OFFSET_OUT_OF_RANGE with reset=error,
+ * TOPIC_AUTHORIZATION_FAILED, a group error such as INVALID_SESSION_TIMEOUT,
+ * GROUP_MAX_SIZE_REACHED, ...), with cl_consumer_errmsg() saying which.
+ * Transient failures (leader moved, broker down, rebalance) are retried in
+ * the background and never returned. Handing a record out advances its
+ * partition's position past it; positions are what commits store.
+ * @locality owner
+ */
+int cl_consumer_poll(cl_consumer *c, int timeout_ms, const cl_message **msgs, size_t max);
+
+/* Makes a poll waiting on another thread return now (0 records).
+ * @locality any */
+void cl_consumer_wakeup(cl_consumer *c);
+
+/*
+ * Commits the position of every assigned partition (group consumers only).
+ * Synchronous: waits for the coordinator's answer (request timeout) and
+ * returns 0, the first partition's Kafka error as cl_err_kafka() or another
+ * error. Asynchronous (async true): queues it and returns 0; failures show
+ * in cl_consumer_errmsg() and stats. @locality owner
+ */
+int cl_consumer_commit(cl_consumer *c, bool async);
+
+/* The next offset poll would hand out for a partition (-1: not resolved
+ * yet). 0 or CL_ERR_ARG (not assigned). @locality owner */
+int cl_consumer_position(cl_consumer *c, const char *topic, int32_t partition,
+			 int64_t *offset);
+
+/* The current assignment: *n entries in *tps (owned by the consumer, valid
+ * until the next call on c; topic strings too). @locality owner */
+int cl_consumer_assignment(cl_consumer *c, const cl_consumer_tp **tps, size_t *n);
+
+/* True when every assigned partition has been read up to the high
+ * watermark its latest fetch saw (and there is at least one partition):
+ * kcat's -e. @locality owner */
+bool cl_consumer_at_end(cl_consumer *c);
+
+/* A sentence about the consumer's latest problem ("" when none), retried
+ * ones included; valid until the next call on c. @locality owner */
+const char *cl_consumer_errmsg(cl_consumer *c);
+
+/*
+ * Commits (when auto commit is on and there is a group), leaves the group,
+ * stops the background thread and frees c (NULL is fine). Returns the
+ * final commit's outcome (0 when there was none). @locality owner
+ */
+int cl_consumer_close(cl_consumer *c);
+
 #endif /* REWIND_CLIENT_H */
