@@ -123,6 +123,11 @@ struct cl__tgroup {
 int cl__group_by_topic(kp_arena *a, const char *const *names, const size_t *sel,
 		       size_t nsel, struct cl__tgroup **out, size_t *nout);
 
+/* The lowest version of api_key the helpers build and read (older shapes
+ * mean something else); the client_min of cl_version_pick(). conn.c; also
+ * used by the asynchronous wire.c. Pure. */
+int16_t cl__api_min_version(int16_t api_key);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t cl__now_ms(void);
 /* Sleeps ms milliseconds (client-side retry backoff only). */

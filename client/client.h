@@ -448,6 +448,171 @@ int cl_offset_delete(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
  * GROUP_ID_NOT_FOUND), or another error. */
 int cl_delete_group(cl_client *c, const char *group);
 
+/* ==================================================== asynchronous layer */
+/*
+ * The libevent core the producer and the consumer are built on (issue 6).
+ * Three pieces, all in client/:
+ *
+ *   cl_io       one background thread running an event_base (io.c); other
+ *               threads reach it only through cl_io_call(): a queue plus an
+ *               eventfd wake-up, never a lock held across I/O;
+ *   cl_wire     an asynchronous, pipelined connection to one broker
+ *               (wire.c): non-blocking connect, the ApiVersions handshake,
+ *               then requests written back to back and answers matched by
+ *               correlation id (Kafka answers in order per connection);
+ *   cl_cluster  the cluster as the io thread sees it (cluster.c): bootstrap
+ *               list, node id -> wire, a Metadata cache (partition counts,
+ *               leaders) refreshed on demand, coalesced and rate-limited.
+ *
+ * Everything on a cl_wire or a cl_cluster runs on its cl_io's thread
+ * (@locality io); callbacks run there too. A function that takes a callback
+ * and returns an error never calls it (libuv's rule).
+ */
+
+struct event_base;
+typedef struct cl_io cl_io;
+
+/*
+ * Starts a thread (named name, at most 15 characters kept) running a fresh
+ * event_base. 0 and *out (stop with cl_io_stop()), or -errno / -ENOMEM.
+ * @locality any
+ */
+int cl_io_start(const char *name, cl_io **out);
+/*
+ * Runs every call queued before it, stops the loop, joins the thread and
+ * frees io (NULL is fine). Calls queued after the loop ended run on the
+ * calling thread. @locality any but the io thread itself
+ */
+void cl_io_stop(cl_io *io);
+/*
+ * Runs fn(arg) on the io thread soon, in the order calls were queued.
+ * 0, or -ENOMEM (fn is then never called). @locality any
+ */
+int cl_io_call(cl_io *io, void (*fn)(void *arg), void *arg);
+/* The loop (borrowed, lives as long as io). @locality io */
+struct event_base *cl_io_base(cl_io *io);
+/* True on io's thread. @locality any */
+bool cl_io_on_thread(const cl_io *io);
+
+typedef struct cl_wire cl_wire;
+
+/*
+ * Encodes the request body for `version` into body (empty on entry;
+ * borrowed for the call). 0, or an error: then done is called with it and
+ * nothing is sent.
+ */
+typedef int cl_wire_encode_fn(void *arg, int16_t version, kp_buf *body);
+/*
+ * The outcome of one request: err 0 and body the response body (a view
+ * valid only during the call; decode with kp_<Name>Response_decode(version)),
+ * or an error (-errno, CL_ERR_TIMEOUT, CL_ERR_CLOSED, CL_ERR_UNSUPPORTED,
+ * CL_ERR_PROTOCOL, CL_ERR_BROKEN, or the encoder's error) and body NULL.
+ * Called exactly once per accepted request, on the io thread. It may send
+ * on this wire or any other, or close this one.
+ */
+typedef void cl_wire_done_fn(void *arg, int err, int16_t version, kp_reader *body);
+
+/*
+ * Starts connecting to host:port (resolved on the io thread with
+ * getaddrinfo(); numeric addresses and /etc/hosts names do not block).
+ * opts is copied (client_id too; NULL = defaults). 0 and *out (close with
+ * cl_wire_close()), or -ENOMEM / -errno. A connect failure shows later, as
+ * the error of every request and in cl_wire_broken(). @locality io
+ */
+int cl_wire_open(cl_io *io, const char *host, int port, const cl_opts *opts,
+		 cl_wire **out);
+/*
+ * Queues one request: encode runs when the version for api_key is known
+ * (after the handshake), then the frame is written after every request
+ * queued before it. request_timeout_ms from opts applies per request from
+ * the moment it is written; a timeout or any stream error fails every
+ * pending request and marks the wire broken. With expect_response false
+ * (Produce with acks=0) done runs, with body NULL and err 0, once the
+ * bytes are written. 0 (done will be called), or CL_ERR_BROKEN on a broken
+ * or closed wire, CL_ERR_UNSUPPORTED when the handshake is over and the
+ * broker offers no version of api_key rewind speaks, -ENOMEM (done is
+ * then never called). @locality io
+ */
+int cl_wire_send(cl_wire *w, int16_t api_key, bool expect_response,
+		 cl_wire_encode_fn *encode, cl_wire_done_fn *done, void *arg);
+/* Closes the socket; every pending done gets CL_ERR_CLOSED (before this
+ * returns); then frees w (deferred while one of w's callbacks is running).
+ * NULL is fine. @locality io */
+void cl_wire_close(cl_wire *w);
+/* True once the wire failed (connect, handshake, timeout, stream error):
+ * it accepts nothing more and must be replaced. @locality io */
+bool cl_wire_broken(const cl_wire *w);
+/* True once the handshake is over and requests go straight out. */
+bool cl_wire_ready(const cl_wire *w);
+/* "host:port" (borrowed, lives as long as w). */
+const char *cl_wire_addr(const cl_wire *w);
+/* A sentence about the wire's failure ("" when none). */
+const char *cl_wire_errmsg(const cl_wire *w);
+/* Requests accepted and not yet done (queued, written, awaiting answers). */
+size_t cl_wire_in_flight(const cl_wire *w);
+/* The version spoken for api_key; -1 when none or before the handshake. */
+int16_t cl_wire_api_version(const cl_wire *w, int16_t api_key);
+
+typedef struct cl_cluster cl_cluster;
+
+/*
+ * A cluster reachable through bootstrap (cl_bootstrap_parse), on io. Nothing
+ * is connected yet. opts is copied. 0 and *out (free with
+ * cl_cluster_free()), or CL_ERR_BOOTSTRAP / -ENOMEM with a sentence in err.
+ * @locality io (or any thread before anything else uses io)
+ */
+int cl_cluster_new(cl_io *io, const char *bootstrap, const cl_opts *opts,
+		   cl_cluster **out, char *err, size_t errlen);
+/* Closes every wire (their pending dones get CL_ERR_CLOSED), calls pending
+ * refresh dones with CL_ERR_CLOSED, frees c. NULL is fine. @locality io */
+void cl_cluster_free(cl_cluster *c);
+/* Whether Metadata asks the broker to create unknown topics (Kafka's
+ * allow.auto.create.topics; default false: the broker's
+ * auto.create.topics.enable still decides when true). @locality io */
+void cl_cluster_set_auto_create(cl_cluster *c, bool allow);
+/* The least time between two Metadata requests (default 100 ms), so a
+ * storm of NOT_LEADER answers costs one request per interval. */
+void cl_cluster_set_refresh_backoff(cl_cluster *c, int ms);
+
+/*
+ * Asks for Metadata of topics[0..n) (borrowed, copied: the cluster keeps
+ * them as topics of interest, and every later refresh covers them all), or
+ * for every topic in the cluster when topics is NULL and n == 0 (only
+ * brokers are wanted when n == 0 and topics is not NULL). Asks made while
+ * a request covering them is in flight share its answer; others start a
+ * new request after it (and after the refresh backoff). done(arg, err)
+ * runs once the cache is updated: err 0, or CL_ERR_NO_BROKER (no broker
+ * answered; cl_cluster_errmsg says what each did) or another error. 0 (done
+ * will be called) or -ENOMEM. done may be NULL. @locality io
+ */
+int cl_cluster_refresh(cl_cluster *c, const char *const *topics, size_t n,
+		       void (*done)(void *arg, int err), void *arg);
+/* From the cache: the topic's partition count; -1 when the cache does not
+ * know the topic; a negative cl_err_kafka(code) for a topic error such as
+ * UNKNOWN_TOPIC_OR_PARTITION. @locality io */
+int cl_cluster_partition_count(const cl_cluster *c, const char *topic);
+/* The leader of a partition by the cache; -1 when unknown or none. */
+int32_t cl_cluster_leader(const cl_cluster *c, const char *topic, int32_t partition);
+/* Bumped each time a Metadata answer changed the cache; a cheap "did
+ * anything move" test for callers that keep their own copies. */
+uint64_t cl_cluster_generation(const cl_cluster *c);
+/*
+ * The wire to node_id, opened on first use and reopened after it broke
+ * (borrowed, owned by c: valid until the next cl_cluster call that may
+ * replace it or cl_cluster_free). NULL when the node is unknown or the
+ * socket cannot even be created. @locality io
+ */
+cl_wire *cl_cluster_wire(cl_cluster *c, int32_t node_id);
+/* A wire to some broker: a live node's, else a bootstrap one (in turn).
+ * NULL only when nothing can be opened. Borrowed as above. */
+cl_wire *cl_cluster_any_wire(cl_cluster *c);
+/* Records a node learnt outside Metadata (FindCoordinator). 0 or -ENOMEM. */
+int cl_cluster_node_set(cl_cluster *c, int32_t node_id, const char *host, int port);
+/* A sentence about the last failed refresh ("" when none). */
+const char *cl_cluster_errmsg(const cl_cluster *c);
+/* The loop this cluster runs on. */
+cl_io *cl_cluster_io(const cl_cluster *c);
+
 /* ====================================== admin: topics and configs */
 /*
  * client/admin.c. Topic administration (CreateTopics, DeleteTopics,

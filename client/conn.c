@@ -13,7 +13,8 @@
  * answers UNSUPPORTED_VERSION in a v0 body listing its ranges (Kafka's
  * rule), and we ask once more in the broker's newest. Then, per API, the
  * version spoken is the highest in the broker's range, the codecs' range
- * and at least the helpers' lowest usable version (client_min below).
+ * and at least the helpers' lowest usable version (cl__api_min_version
+ * below, shared with the asynchronous wire.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +44,7 @@
  * answers a list of offsets) or are not worth a second code path (Metadata
  * v0 spells "all topics" as an empty list).
  */
-static int16_t client_min(int16_t api_key)
+int16_t cl__api_min_version(int16_t api_key)
 {
 	switch (api_key) {
 	case KP_API_LIST_OFFSETS: return 1;
@@ -319,7 +320,7 @@ static int api_versions(cl_conn *c)
 			c->broker_min[v->ApiKey] = v->MinVersion;
 			c->broker_max[v->ApiKey] = v->MaxVersion;
 			c->version[v->ApiKey] = cl_version_pick(v->ApiKey, v->MinVersion,
-								v->MaxVersion, client_min(v->ApiKey));
+								v->MaxVersion, cl__api_min_version(v->ApiKey));
 		}
 		rc = 0;
 		goto out;
