@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Exit statuses shared by all subcommands. */
 enum cmd_exit {
@@ -138,5 +139,56 @@ struct groups_plan_row {
  * plan). Pure. */
 size_t cmd_groups_plan(enum groups_reset how, int64_t value,
 		       struct groups_plan_row *rows, size_t n);
+
+/* ------------------------------------------------ consume: pure parts */
+
+/*
+ * `rewind consume TOPIC`: records of a topic from an offset, a time or a
+ * group's commits, printed with a kcat-like format (tools/cmd_consume.c,
+ * on client/'s consumer).
+ */
+int cmd_consume(int argc, char **argv);
+
+/* tools/consume_format.c: kcat's -f format strings (see that file). */
+enum consume_fmt_kind {
+	FMT_TEXT = 0,            /* literal bytes (escapes already applied) */
+	FMT_TOPIC,               /* %t */
+	FMT_PARTITION,           /* %p */
+	FMT_OFFSET,              /* %o */
+	FMT_KEY,                 /* %k */
+	FMT_KEY_LEN,             /* %K: -1 for a null key */
+	FMT_VALUE,               /* %s */
+	FMT_VALUE_LEN,           /* %S: -1 for a null value */
+	FMT_VALUE_LEN_BE32,      /* %R: the length as a big-endian int32 */
+	FMT_TIMESTAMP,           /* %T: ms since the epoch */
+	FMT_HEADERS,             /* %h: name=value,... (NULL for a null value) */
+};
+
+struct consume_fmt_item {
+	enum consume_fmt_kind kind;
+	char *text;              /* FMT_TEXT: owned bytes, len of them */
+	size_t len;
+};
+
+struct consume_fmt {
+	struct consume_fmt_item *items;   /* owned, n */
+	size_t n;
+};
+
+#define CONSUME_DEFAULT_FORMAT "%s\\n"
+
+struct kp_record;
+
+/* Parses fmt into f (free with cmd_consume_format_free()). 0, or -1 with a
+ * sentence in err (errlen bytes) naming the bad token. Pure. */
+int cmd_consume_format_parse(const char *fmt, struct consume_fmt *f, char *err,
+			     size_t errlen);
+void cmd_consume_format_free(struct consume_fmt *f);
+/* True when f holds an item of that kind. */
+bool cmd_consume_format_uses(const struct consume_fmt *f, enum consume_fmt_kind kind);
+/* Writes one record (topic borrowed, rec's views borrowed) as f says to
+ * out. 0, or -1 when a write fails or the headers do not parse. */
+int cmd_consume_format_write(const struct consume_fmt *f, FILE *out, const char *topic,
+			     int32_t partition, const struct kp_record *rec);
 
 #endif /* REWIND_TOOLS_H */
