@@ -152,74 +152,6 @@ static int fail_client(const struct ctx *x, const char *doing)
 	return fail(x, "%s: %s", doing, cl_client_errmsg(x->cl));
 }
 
-/* A table of strings printed with aligned columns. */
-struct table {
-	size_t ncols;
-	size_t nrows;
-	size_t cap;
-	char **cells;            /* nrows * ncols, owned */
-	bool oom;
-};
-
-static void table_init(struct table *t, size_t ncols)
-{
-	memset(t, 0, sizeof *t);
-	t->ncols = ncols;
-}
-
-static void table_row(struct table *t, ...)
-{
-	va_list ap;
-	if (t->nrows == t->cap) {
-		size_t nc = t->cap ? t->cap * 2 : 16;
-		char **c = realloc(t->cells, nc * t->ncols * sizeof *c);
-		if (c == NULL) {
-			t->oom = true;
-			return;
-		}
-		t->cells = c;
-		t->cap = nc;
-	}
-	va_start(ap, t);
-	for (size_t i = 0; i < t->ncols; i++) {
-		const char *s = va_arg(ap, const char *);
-		char *d = strdup(s ? s : "-");
-		if (d == NULL)
-			t->oom = true;
-		t->cells[t->nrows * t->ncols + i] = d;
-	}
-	va_end(ap);
-	t->nrows++;
-}
-
-static void table_print(const struct table *t, FILE *out)
-{
-	size_t w[16] = { 0 };
-	for (size_t r = 0; r < t->nrows; r++)
-		for (size_t c = 0; c < t->ncols && c < 16; c++) {
-			const char *s = t->cells[r * t->ncols + c];
-			size_t l = s ? strlen(s) : 0;
-			if (l > w[c])
-				w[c] = l;
-		}
-	for (size_t r = 0; r < t->nrows; r++) {
-		for (size_t c = 0; c < t->ncols; c++) {
-			const char *s = t->cells[r * t->ncols + c];
-			if (c + 1 == t->ncols)
-				fprintf(out, "%s\n", s ? s : "");
-			else
-				fprintf(out, "%-*s  ", (int)w[c], s ? s : "");
-		}
-	}
-}
-
-static void table_free(struct table *t)
-{
-	for (size_t i = 0; i < t->nrows * t->ncols; i++)
-		free(t->cells[i]);
-	free(t->cells);
-}
-
 static const char *fmt_i64(char *buf, size_t n, int64_t v)
 {
 	if (v < 0)
@@ -277,15 +209,15 @@ static int do_list(struct ctx *x)
 	if (cl_list_groups(x->cl, &l) < 0)
 		return fail_client(x, "cannot list groups");
 	if (x->a->state) {
-		struct table t;
-		table_init(&t, 3);
-		table_row(&t, "GROUP", "STATE", "PROTOCOL-TYPE");
+		struct cmd_table t;
+		cmd_table_init(&t, 3);
+		cmd_table_row(&t, "GROUP", "STATE", "PROTOCOL-TYPE");
 		for (size_t i = 0; i < l->n_groups; i++)
-			table_row(&t, l->groups[i].group,
+			cmd_table_row(&t, l->groups[i].group,
 				  l->groups[i].state[0] ? l->groups[i].state : "-",
 				  l->groups[i].protocol_type[0] ? l->groups[i].protocol_type : "-");
-		table_print(&t, stdout);
-		table_free(&t);
+		cmd_table_print(&t, stdout);
+		cmd_table_free(&t);
 	} else {
 		for (size_t i = 0; i < l->n_groups; i++)
 			printf("%s\n", l->groups[i].group);
@@ -389,9 +321,9 @@ static int do_describe(struct ctx *x)
 		printf(", protocol %s%s%s", d->protocol_type, d->protocol[0] ? "/" : "", d->protocol);
 	printf("\n\n");
 
-	struct table t;
-	table_init(&t, 8);
-	table_row(&t, "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG",
+	struct cmd_table t;
+	cmd_table_init(&t, 8);
+	cmd_table_row(&t, "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG",
 		  "CONSUMER-ID", "HOST", "CLIENT-ID");
 	for (size_t i = 0; i < n; i++) {
 		char pb[16], cb[24], eb[24], lb[24];
@@ -401,15 +333,15 @@ static int do_describe(struct ctx *x)
 		if (lag < -1)
 			lag = 0;
 		const cl_group_member *m = rows[i].owner;
-		table_row(&t, rows[i].topic, pb, fmt_i64(cb, sizeof cb, rows[i].committed),
+		cmd_table_row(&t, rows[i].topic, pb, fmt_i64(cb, sizeof cb, rows[i].committed),
 			  fmt_i64(eb, sizeof eb, leo), fmt_i64(lb, sizeof lb, lag),
 			  m ? m->member_id : "-", m ? m->client_host : "-", m ? m->client_id : "-");
 	}
 	if (n)
-		table_print(&t, stdout);
+		cmd_table_print(&t, stdout);
 	else
 		printf("The group has no committed offsets and no assigned partitions.\n");
-	table_free(&t);
+	cmd_table_free(&t);
 	for (size_t i = 0; i < n; i++)
 		if (q[i].error != 0) {
 			char eb[200];
@@ -421,8 +353,8 @@ static int do_describe(struct ctx *x)
 	if (d->n_members == 0) {
 		printf("Consumer group '%s' has no active members.\n", x->a->group);
 	} else {
-		table_init(&t, 6);
-		table_row(&t, "CONSUMER-ID", "GROUP-INSTANCE-ID", "HOST", "CLIENT-ID", "#PARTITIONS",
+		cmd_table_init(&t, 6);
+		cmd_table_row(&t, "CONSUMER-ID", "GROUP-INSTANCE-ID", "HOST", "CLIENT-ID", "#PARTITIONS",
 			  "ASSIGNMENT");
 		for (size_t i = 0; i < d->n_members; i++) {
 			const cl_group_member *m = &d->members[i];
@@ -442,12 +374,12 @@ static int do_describe(struct ctx *x)
 				snprintf(asg, sizeof asg, "(%zu bytes, not a consumer assignment)",
 					 m->raw_assignment_len);
 			snprintf(np, sizeof np, "%zu", total);
-			table_row(&t, m->member_id, m->group_instance_id ? m->group_instance_id : "-",
+			cmd_table_row(&t, m->member_id, m->group_instance_id ? m->group_instance_id : "-",
 				  m->client_host, m->client_id, m->assignment_ok ? np : "-",
 				  asg[0] ? asg : "-");
 		}
-		table_print(&t, stdout);
-		table_free(&t);
+		cmd_table_print(&t, stdout);
+		cmd_table_free(&t);
 	}
 	rc = CMD_EXIT_OK;
 out:
@@ -666,17 +598,17 @@ static int do_reset(struct ctx *x)
 				rows[i].topic, rows[i].partition, rows[i].log_start,
 				rows[i].log_end, rows[i].target);
 
-	struct table t;
-	table_init(&t, 4);
-	table_row(&t, "TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET");
+	struct cmd_table t;
+	cmd_table_init(&t, 4);
+	cmd_table_row(&t, "TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET");
 	for (size_t i = 0; i < l.n; i++) {
 		char pb[16], cb[24], nb[24];
 		snprintf(pb, sizeof pb, "%d", rows[i].partition);
-		table_row(&t, rows[i].topic, pb, fmt_i64(cb, sizeof cb, rows[i].current),
+		cmd_table_row(&t, rows[i].topic, pb, fmt_i64(cb, sizeof cb, rows[i].current),
 			  fmt_i64(nb, sizeof nb, rows[i].target));
 	}
-	table_print(&t, stdout);
-	table_free(&t);
+	cmd_table_print(&t, stdout);
+	cmd_table_free(&t);
 
 	if (!a->execute) {
 		printf("\nDry run: nothing was committed. Run again with --execute to commit "
@@ -773,19 +705,19 @@ static int do_delete_offsets(struct ctx *x)
 			fail_client(x, "cannot delete the offsets");
 		goto out;
 	}
-	struct table t;
+	struct cmd_table t;
 	size_t bad = 0;
-	table_init(&t, 3);
-	table_row(&t, "TOPIC", "PARTITION", "STATUS");
+	cmd_table_init(&t, 3);
+	cmd_table_row(&t, "TOPIC", "PARTITION", "STATUS");
 	for (size_t i = 0; i < l.n; i++) {
 		char pb[16], eb[200];
 		snprintf(pb, sizeof pb, "%d", q[i].partition);
-		table_row(&t, q[i].topic, pb,
+		cmd_table_row(&t, q[i].topic, pb,
 			  q[i].error ? kerr(eb, sizeof eb, q[i].error) : "Successful");
 		bad += q[i].error != 0;
 	}
-	table_print(&t, stdout);
-	table_free(&t);
+	cmd_table_print(&t, stdout);
+	cmd_table_free(&t);
 	if (bad) {
 		fail(x, "%zu of %zu partitions kept their offsets%s", bad, l.n,
 		     "; GROUP_SUBSCRIBED_TO_TOPIC means a member consumes the topic: "

@@ -25,6 +25,10 @@ static const struct cmd_entry cmd_table[] = {
 	  "print the batches and records of segment .log files and the entries of .index/.timeindex files" },
 	{ "groups", cmd_groups,
 	  "consumer groups: list, describe (lag), reset-offsets (replay), delete, delete-offsets" },
+	{ "topics", cmd_topics,
+	  "topics: create, list, describe (partitions, offsets, sizes, configs), alter, delete" },
+	{ "gen-events", cmd_gen_events,
+	  "write a deterministic stream of play/pause/rebuffer events (KEY<TAB>JSON lines)" },
 };
 
 #define CMD_COUNT (sizeof cmd_table / sizeof cmd_table[0])

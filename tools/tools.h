@@ -46,6 +46,20 @@ int cmd_dump_log(int argc, char **argv);
  */
 int cmd_groups(int argc, char **argv);
 
+/*
+ * `rewind topics create|list|describe|alter|delete ...`: topic
+ * administration, like Kafka's kafka-topics and kafka-configs for topics
+ * (tools/cmd_topics.c, on client/).
+ */
+int cmd_topics(int argc, char **argv);
+
+/*
+ * `rewind gen-events`: the streaming-service workload (play, pause and
+ * rebuffer events as KEY<sep>JSON lines on stdout), deterministic for a
+ * seed (tools/cmd_gen_events.c on tools/gen_events.c).
+ */
+int cmd_gen_events(int argc, char **argv);
+
 /* ------------------------------------------------ shared parsing helpers */
 /* tools/time_parse.c. Pure; 0 on success, -1 when s does not parse. */
 
@@ -140,6 +154,90 @@ struct groups_plan_row {
 size_t cmd_groups_plan(enum groups_reset how, int64_t value,
 		       struct groups_plan_row *rows, size_t n);
 
+/* ------------------------------------------------ tables (tools/table.c) */
+
+#define CMD_TABLE_MAX_COLS 16
+
+/* Rows of strings printed with aligned columns. */
+struct cmd_table {
+	size_t ncols;            /* at most CMD_TABLE_MAX_COLS */
+	size_t nrows;
+	size_t cap;
+	char **cells;            /* nrows * ncols, owned */
+	bool oom;                /* a row was dropped for want of memory */
+};
+
+void cmd_table_init(struct cmd_table *t, size_t ncols);
+/* Appends a row of t->ncols cells (const char *, copied; NULL shows "-"). */
+void cmd_table_row(struct cmd_table *t, ...);
+void cmd_table_print(const struct cmd_table *t, FILE *out);
+void cmd_table_free(struct cmd_table *t);
+
+/* ------------------------------------------------ topics: pure parts */
+/* tools/topics_args.c: the command line of `rewind topics` and the
+ * formatters its output uses. */
+
+enum topics_action {
+	TOPICS_NONE = 0,
+	TOPICS_CREATE,
+	TOPICS_LIST,
+	TOPICS_DESCRIBE,
+	TOPICS_ALTER,
+	TOPICS_DELETE,
+};
+
+#define TOPICS_DEFAULT_BOOTSTRAP "localhost:9092"
+
+/* One --config KEY=VALUE, split (both owned). */
+struct topics_kv {
+	char *key;
+	char *value;
+};
+
+struct topics_args {
+	enum topics_action action;
+	bool help;               /* --help given: print the action's help */
+	const char *bootstrap;   /* borrowed from argv or the default */
+	int timeout_ms;          /* 0 = the client's default */
+	bool json;               /* --json: one JSON document on stdout */
+	const char **names;      /* owned array of borrowed topic names */
+	size_t n_names;
+	int32_t partitions;      /* --partitions, -1 = not given */
+	int16_t replication_factor; /* --replication-factor, -1 = not given */
+	struct topics_kv *configs;  /* owned, n_configs */
+	size_t n_configs;
+	const char **delete_configs; /* owned array of borrowed keys */
+	size_t n_delete_configs;
+	bool if_not_exists;      /* create: an existing topic is fine */
+	bool if_exists;          /* delete/alter: a missing topic is fine */
+	bool validate_only;      /* create/alter: ask the broker to check only */
+	bool internal;           /* list/describe: include internal topics */
+	bool long_list;          /* list --long: partitions and size */
+};
+
+/*
+ * Parses `topics` arguments (argv[0] is "topics"). 0 and *a filled (free
+ * with cmd_topics_args_free(), also after a failure), or -1 with a
+ * sentence saying what is wrong and what to try in err (errlen bytes).
+ * --help anywhere sets a->help and stops checking what else is missing.
+ */
+int cmd_topics_parse(int argc, char **argv, struct topics_args *a, char *err, size_t errlen);
+void cmd_topics_args_free(struct topics_args *a);
+/* "create", "list", ... ("" for TOPICS_NONE). */
+const char *cmd_topics_action_name(enum topics_action a);
+/* Splits "k=v" at its first '=' into malloc'ed *key and *value (caller
+ * frees both); -1 with a sentence in err when there is no '=' or no key. */
+int cmd_topics_config_parse(const char *arg, char **key, char **value, char *err,
+			    size_t errlen);
+/* Kafka's text form of a topic id (Uuid.toString: URL-safe base64, no
+ * padding, 22 characters) into out. */
+void cmd_uuid_base64(const uint8_t id[16], char out[23]);
+/* "512 B", "1.5 KiB", "12 MiB" (binary units; "-" for a negative n) into
+ * buf; returns buf. */
+const char *cmd_human_bytes(int64_t n, char *buf, size_t len);
+/* Writes s as a JSON string literal (quotes and escapes) to f. */
+void cmd_json_str(FILE *f, const char *s);
+
 /* ------------------------------------------------ consume: pure parts */
 
 /*
@@ -190,5 +288,82 @@ bool cmd_consume_format_uses(const struct consume_fmt *f, enum consume_fmt_kind 
  * out. 0, or -1 when a write fails or the headers do not parse. */
 int cmd_consume_format_write(const struct consume_fmt *f, FILE *out, const char *topic,
 			     int32_t partition, const struct kp_record *rec);
+
+/* ------------------------------------------------ gen-events: pure parts */
+/* tools/gen_events.c: the deterministic event generator and its options. */
+
+/* xoshiro256** state (seeded through splitmix64). */
+struct gen_rng {
+	uint64_t s[4];
+};
+/* splitmix64: advances *state, returns the next output. */
+uint64_t gen_splitmix64(uint64_t *state);
+void gen_rng_seed(struct gen_rng *r, uint64_t seed);
+uint64_t gen_rng_next(struct gen_rng *r);
+/* Uniform in [0, 1) with 53 bits. */
+double gen_rng_unit(struct gen_rng *r);
+/* Uniform in [0, n) without modulo bias; 0 when n is 0. */
+uint64_t gen_rng_below(struct gen_rng *r, uint64_t n);
+
+/* 2024-01-01T00:00:00Z: event times start here unless --start-time. */
+#define GEN_DEFAULT_START_MS INT64_C(1704067200000)
+
+struct gen_events_opts {
+	bool help;
+	bool quiet;              /* no progress line */
+	uint64_t count;          /* events; 0 = no end */
+	double rate;             /* events per second; 0 = as fast as possible */
+	uint32_t videos, users;
+	double skew;             /* Zipf exponent of video popularity; 0 = uniform */
+	double out_of_order;     /* fraction moved back by up to max_disorder_ms */
+	int64_t max_disorder_ms;
+	double late;             /* fraction moved back by [late_min, late_max] */
+	int64_t late_min_ms, late_max_ms;
+	int64_t start_ms;        /* event time of the start */
+	uint64_t seed;
+	bool key_user;           /* key by user_id rather than video_id */
+	const char *separator;   /* between key and JSON; points at sep_buf or a literal */
+	char sep_buf[8];
+};
+
+void gen_events_opts_default(struct gen_events_opts *o);
+/*
+ * Parses `gen-events` arguments (argv[0] is "gen-events") over the
+ * defaults. 0, or -1 with a sentence saying what is wrong and what to try
+ * in err. Pure. (A copy of *o keeps its separator only through
+ * gen_events_new, which re-points it.)
+ */
+int gen_events_parse(int argc, char **argv, struct gen_events_opts *o, char *err, size_t errlen);
+/* "10s", "500ms", "5m", "2h", "1d", a bare number (ms) or ISO PT1H30M to
+ * ms; -1 when it does not parse. */
+int gen_parse_duration_ms(const char *s, int64_t *out);
+
+enum gen_event_type { GEN_PLAY = 0, GEN_PAUSE = 1, GEN_REBUFFER = 2 };
+enum gen_timing { GEN_ON_TIME = 0, GEN_OUT_OF_ORDER = 1, GEN_LATE = 2 };
+
+struct gen_event {
+	uint64_t seq;            /* 0, 1, 2, ... */
+	enum gen_event_type type;
+	enum gen_timing timing;
+	uint32_t video, user;
+	int64_t true_ts;         /* when it happened in the model */
+	int64_t ts;              /* the event time written (true_ts moved back
+	                            when out of order or late) */
+	int64_t position_ms;
+	int32_t bitrate_kbps;
+	int32_t rebuffer_ms;     /* rebuffer events only */
+};
+
+struct gen_events;
+/* A generator for o (copied). 0 and *out (free with gen_events_free()),
+ * or -ENOMEM. */
+int gen_events_new(const struct gen_events_opts *o, struct gen_events **out);
+void gen_events_free(struct gen_events *g);
+/* The next event. */
+void gen_events_next(struct gen_events *g, struct gen_event *e);
+/* Writes e as "KEY<separator>JSON\n" into buf; the length, or -1 when
+ * len is too small. */
+int gen_events_format(const struct gen_events *g, const struct gen_event *e, char *buf,
+		      size_t len);
 
 #endif /* REWIND_TOOLS_H */
