@@ -31,6 +31,7 @@ const char *st_strerror(int err)
 	case ST_ERR_OUT_OF_ORDER_SEQUENCE: return "producer sequence out of order (a gap or an old batch)";
 	case ST_ERR_INVALID_PRODUCER_EPOCH: return "producer epoch older than the partition's (fenced)";
 	case ST_ERR_INVALID_RECORD: return "invalid producer fields (negative sequence or epoch)";
+	case ST_ERR_BUSY: return "the log is being cleaned by another pass";
 	default: break;
 	}
 	if (err <= -1000 && err > -2000)

@@ -55,6 +55,11 @@ void st_log_config_default(st_log_config *c)
 	c->flush_ms = 1000;
 	c->log_append_time = false;
 	c->producer_id_expiration_ms = (int64_t)24 * 3600 * 1000;
+	c->compact = false;
+	c->min_cleanable_dirty_ratio = 0.5;
+	c->min_compaction_lag_ms = 0;
+	c->max_compaction_lag_ms = INT64_MAX;
+	c->delete_retention_ms = (int64_t)24 * 3600 * 1000;
 }
 
 static int config_check(const st_log_config *c)
@@ -64,7 +69,10 @@ static int config_check(const st_log_config *c)
 	if (c->segment_bytes < 14 || c->segment_bytes > ST__MAX_SEGMENT_BYTES ||
 	    c->segment_ms < 1 || c->retention_ms < -1 || c->retention_bytes < -1 ||
 	    c->index_interval_bytes < 0 || c->flush_messages < 1 || c->flush_ms < 0 ||
-	    c->producer_id_expiration_ms < 1)
+	    c->producer_id_expiration_ms < 1 ||
+	    !(c->min_cleanable_dirty_ratio >= 0 && c->min_cleanable_dirty_ratio <= 1) ||
+	    c->min_compaction_lag_ms < 0 || c->max_compaction_lag_ms < 1 ||
+	    c->delete_retention_ms < 0)
 		return ST_ERR_CONFIG;
 	return 0;
 }
@@ -142,6 +150,7 @@ int st_log_open(st_store *s, const char *dir, const st_log_config *cfg,
 	log->cfg = *cfg;
 	log->lock_fd = -1;
 	log->auto_hw = true;
+	log->clean_offset = -1;
 	st__pstate_init(&log->producers);
 	pthread_mutex_init(&log->mu, NULL);
 	pthread_mutex_init(&log->meta_mu, NULL);
@@ -218,6 +227,9 @@ static void log_close(st_log *log, bool persist)
 	pthread_mutex_lock(&log->mu);
 	log->closing = true;
 	pthread_mutex_unlock(&log->mu);
+	/* A cleaning pass on this log stops (leaving it as it was) and the
+	 * cleaner forgets it before anything is freed. */
+	st__cleaner_forget(log);
 	/* The task queues behind every append and seal of this log, so when it
 	 * is done the writer has finished with the log and holds nothing of it. */
 	st__store_post(s, &task);

@@ -153,8 +153,8 @@ static void epoch_observe(st_log *log, int32_t epoch, int64_t offset)
  * the lowest base offset allowed) becomes the offset after it. 0, or -errno
  * for an I/O error (a bad batch is not an error: it ends *valid).
  */
-static int scan_segment(st_log *log, st__segment *seg, int64_t *expected, int64_t *valid,
-			int *bad, int64_t *bad_base)
+static int scan_segment(st_log *log, st__segment *seg, bool closed, int64_t *expected,
+			int64_t *valid, int *bad, int64_t *bad_base)
 {
 	kp_batch_header h;
 	const uint8_t *bytes;
@@ -175,10 +175,12 @@ static int scan_segment(st_log *log, st__segment *seg, int64_t *expected, int64_
 	while ((rc = st__scan_next(&sc, true, &h, &at, &bytes)) == 1) {
 		/* Offsets must continue exactly: the baseOffset field is not
 		 * covered by the CRC, so a garbled one would otherwise pass.
-		 * Segments scanned here were written by appends, which leave no
-		 * gaps (compaction only rewrites sealed segments, below the
-		 * recovery point). */
-		if (h.base_offset != *expected ||
+		 * The active segment was written by appends, which leave no
+		 * gaps. A closed one may hold gaps left by compaction (which
+		 * rewrites only sealed segments, below the recovery point, but a
+		 * lost recovery-point file makes recovery scan them): there the
+		 * offsets must only increase. */
+		if (h.base_offset < *expected || (h.base_offset > *expected && !closed) ||
 		    kp_batch_last_offset(&h) - seg->base > INT32_MAX) {
 			*bad_base = h.base_offset;
 			rc = ST_ERR_CORRUPT;
@@ -301,6 +303,10 @@ int st__log_recover(st_log *log, bool clean, int64_t now_ms)
 
 	memset(rep, 0, sizeof(*rep));
 	rep->clean = clean;
+	/* A compaction swap cut short finishes (or rolls back) first, so the
+	 * segments listed below are either all old or all new. */
+	if ((rc = st__cleaner_recover(log)) < 0)
+		return rc;
 	if ((rc = read_checkpoint(log, "log-start-offset", &start)) < 0 ||
 	    (rc = read_checkpoint(log, "recovery-point", &rp)) < 0)
 		return rc;
@@ -389,7 +395,8 @@ int st__log_recover(st_log *log, bool clean, int64_t now_ms)
 		int bad;
 		if ((rc = st__segment_open_rw(seg, false)) < 0)
 			return rc;
-		if ((rc = scan_segment(log, seg, &expected, &valid, &bad, &bad_base)) < 0)
+		if ((rc = scan_segment(log, seg, i + 1 < log->nsegs, &expected, &valid, &bad,
+				       &bad_base)) < 0)
 			return rc;
 		rep->segments_scanned++;
 		if (valid < seg->size && bad_base >= 0) {
@@ -410,11 +417,15 @@ int st__log_recover(st_log *log, bool clean, int64_t now_ms)
 		}
 		/* After a truncation, or if the next segment does not start
 		 * where this one ends, nothing after this one is trustworthy. */
-		if (i + 1 < log->nsegs && (bad || log->segs[i + 1]->base != expected)) {
+		if (i + 1 < log->nsegs && (bad || log->segs[i + 1]->base < expected)) {
 			drop_tail(log, i + 1);
 			dir_changed = true;
 		}
 		seg->next_offset = expected;
+		/* A compacted segment's last batches may be gone: the next
+		 * segment starts where it says. */
+		if (i + 1 < log->nsegs)
+			expected = log->segs[i + 1]->base;
 		if (fdatasync(seg->fd) < 0)
 			return -errno;
 		if (i + 1 == log->nsegs)

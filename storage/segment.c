@@ -372,7 +372,10 @@ int st__segment_load_locked(st__segment *seg, int64_t size, bool *rebuilt)
 		return 0;
 	if ((rc = st__segment_fd_locked(seg, &fd)) < 0)
 		return rc;
-	rc = seg->index_bad ? ST_ERR_CORRUPT : st__index_load(&ix, seg->prefix, size);
+	/* Unlinked: the names may belong to another segment by now (a
+	 * compaction swap reuses the base); rebuild from our own descriptor. */
+	rc = seg->index_bad ? ST_ERR_CORRUPT : seg->unlinked ? -ENOENT
+	     : st__index_load(&ix, seg->prefix, size);
 	if (rc == 0 && (rc = check_last_entry(seg, fd, &ix)) < 0)
 		st__index_free(&ix);
 	if (rc == 0) {
@@ -415,8 +418,9 @@ int st__segment_load_locked(st__segment *seg, int64_t size, bool *rebuilt)
 	if (rebuilt)
 		*rebuilt = true;
 	/* Writing the rebuilt files back is an optimisation; a failure here
-	 * (say, a read-only disk) only means the next open rebuilds again. */
-	rc = st__index_save(&seg->idx, seg->prefix);
+	 * (say, a read-only disk) only means the next open rebuilds again.
+	 * An unlinked segment writes nothing: its names are not its own. */
+	rc = seg->unlinked ? 0 : st__index_save(&seg->idx, seg->prefix);
 	if (rc < 0)
 		st__logf(seg->store, ST_LOG_WARN, "%s.index: cannot write the rebuilt index: %s",
 			 seg->prefix, st_strerror(rc));

@@ -362,6 +362,17 @@ struct st__io_req {
 	size_t done;                  /* OUT: bytes written */
 	int err;                      /* OUT: 0 or -errno */
 	void *owner;                  /* the submitter's, untouched (store.c) */
+	/* WRITE: a SYNC of the same fd that must start only once this write
+	 * has completed, so one submission makes the bytes durable without a
+	 * round trip through the writer (io_uring: IOSQE_IO_LINK). It follows
+	 * the write directly in the same submit() call, and the backend never
+	 * starts it early. NULL: no sync is linked. */
+	st__io_req *link;
+	/* OUT (WRITE with a link): the write did not complete in one go (an
+	 * error, a short write continued, a retry), so the linked sync did not
+	 * run after all of it -- it ends -ECANCELED, or ran after only part of
+	 * the bytes: the submitter must sync again if it wants them durable. */
+	bool link_broken;
 	int state;                    /* backend private */
 	st__io_req *next;             /* backend private: its queues */
 };
@@ -373,7 +384,9 @@ struct st__io_req {
  * submit() starts requests; each one finishes exactly once -- complete
  * (done == len) or failed (err < 0) -- and is then returned by reap(), in
  * no particular order (short writes are continued, EINTR/EAGAIN retried
- * inside the backend). reap() fills out[] with up to cap finished requests
+ * inside the backend). A write's linked sync (req->link) is the next
+ * request of the same submit() call; it starts only after the write
+ * completed, and ends -ECANCELED without running when the write failed. reap() fills out[] with up to cap finished requests
  * and returns their number; with `wait` and none finished, it first blocks
  * until one finishes, wake() is called, or timeout_ms passes (< 0: no
  * limit). wake() is called under store->mu by any thread, only while the
@@ -484,6 +497,11 @@ struct st_log {
 
 	pthread_mutex_t meta_mu;      /* checkpoint files */
 
+	/* cleaner (cleaner*.c) */
+	int64_t clean_offset;         /* mu: first dirty offset, -1 = unknown */
+	bool cleaning;                /* mu: a pass holds the log */
+	struct st__cleaner_entry *cleaner; /* the cleaner's entry (its mu) */
+
 	/* writer */
 	st__segment *w_dirty;         /* segments with unsynced bytes (refs) */
 	int64_t w_unsynced_records;
@@ -524,5 +542,52 @@ int st__log_recover(st_log *log, bool clean, int64_t now_ms);
 /* Appends a segment to the log's list, taking over the caller's reference
  * (log lock, or the single-threaded open). 0 or -ENOMEM. */
 int st__log_push_segment(st_log *log, st__segment *seg);
+
+/* ------------------------------------------------------- cleaner*.c */
+
+/*
+ * The key -> latest offset map of one cleaning pass (cleaner_map.c):
+ * open addressing with linear probing over two parallel arrays, 12 bytes a
+ * slot, at most 3/4 full (16 bytes a key when full). A slot holds a 64-bit
+ * fingerprint of the key -- a 48-bit tag that identifies it and a 16-bit
+ * check -- and the key's latest offset relative to `base`. See the file's
+ * comment for how collisions are kept safe.
+ */
+typedef struct st__omap {
+	uint64_t *fp;                 /* owned; 0 = empty slot */
+	uint32_t *rel;                /* owned; ST__OMAP_COLLIDED: keep all */
+	size_t cap;                   /* a power of two */
+	size_t n, max;                /* used slots; most allowed */
+	int64_t base;                 /* offsets are stored relative to it */
+	int64_t collisions;           /* slots found colliding */
+} st__omap;
+
+#define ST__OMAP_COLLIDED UINT32_MAX
+#define ST__OMAP_SLOT_BYTES (sizeof(uint64_t) + sizeof(uint32_t))
+
+/* A map of the largest power-of-two capacity that fits in `bytes` (at
+ * least 64 slots). 0 or -ENOMEM. */
+int st__omap_init(st__omap *m, size_t bytes);
+void st__omap_free(st__omap *m);
+/* Empties the map; offsets from now on are relative to base. */
+void st__omap_reset(st__omap *m, int64_t base);
+/* Room for `more` keys without passing the load limit. */
+bool st__omap_room(const st__omap *m, size_t more);
+/* Records that `key` was seen at `offset` (offsets arrive ascending, each
+ * in [base, base + UINT32_MAX - 1)). Needs room for one more. */
+void st__omap_put(st__omap *m, const void *key, size_t len, int64_t offset);
+/* 1 and *latest set, 0 if the key is not in the map, or 2 when its tag
+ * collided with another key's: nothing may be dropped for it. */
+int st__omap_get(const st__omap *m, const void *key, size_t len, int64_t *latest);
+/* Bytes the map's arrays take. */
+size_t st__omap_bytes(const st__omap *m);
+
+/* cleaner_pass.c: at open, before the segments are listed: finishes a swap
+ * whose commit record (<base>.swap) is on disk, removes the files of one
+ * that had not committed. 0 or -errno. @locality any (single-threaded open) */
+int st__cleaner_recover(st_log *log);
+/* cleaner.c: st_log_close() takes the log back from its cleaner (waits for
+ * a pass on it to stop). No-op for a log never handed to one. */
+void st__cleaner_forget(st_log *log);
 
 #endif /* REWIND_ST_INT_H */

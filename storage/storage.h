@@ -63,6 +63,7 @@ enum st_err {
 	                                   latest on this partition (fenced) */
 	ST_ERR_INVALID_RECORD = -2012,  /* producer fields no producer can send
 	                                   (negative sequence or epoch with an id) */
+	ST_ERR_BUSY = -2013,            /* the log is being cleaned by another pass */
 };
 
 /* Static name for any error this module returns (st_err, kp_err or -errno). */
@@ -114,6 +115,17 @@ typedef struct st_log_config {
 	bool log_append_time;         /* message.timestamp.type=LogAppendTime */
 	int64_t producer_id_expiration_ms; /* producer.id.expiration.ms: a producer
 	                                 idle this long is forgotten (1 day) */
+	/* Compaction (storage/cleaner*.c), Kafka's topic settings: */
+	bool compact;                 /* cleanup.policy contains compact */
+	double min_cleanable_dirty_ratio; /* min.cleanable.dirty.ratio, 0.5 */
+	int64_t min_compaction_lag_ms;    /* min.compaction.lag.ms, 0: records
+	                                 younger than this stay uncompacted */
+	int64_t max_compaction_lag_ms;    /* max.compaction.lag.ms, INT64_MAX:
+	                                 a dirty record this old is cleaned
+	                                 whatever the dirty ratio */
+	int64_t delete_retention_ms;  /* delete.retention.ms, 1 day: how long a
+	                                 tombstone stays after the cleaner
+	                                 first passed it */
 } st_log_config;
 
 void st_log_config_default(st_log_config *c);
@@ -360,6 +372,122 @@ int st_file_write_atomic(const char *dir, const char *name, const void *data, si
 /* fsyncs a directory, so creates, renames and unlinks in it are durable.
  * 0 or -errno. Blocks. @locality any */
 int st_dir_fsync(const char *dir);
+
+/* ------------------------------------------------------------ compaction */
+
+/*
+ * The log cleaner (storage/cleaner.c, cleaner_map.c, cleaner_pass.c): keeps
+ * the latest record of every key in the closed segments of logs whose
+ * config says compact. Offsets are kept (a compacted log has gaps: a read
+ * at a removed offset returns the next batch), as are timestamps, headers,
+ * producer fields and codecs. The active segment is never touched.
+ */
+
+/* Where a log stands for the cleaner. */
+typedef struct st_log_clean_info {
+	bool compact;                 /* the log's cleanup.policy has compact */
+	int64_t first_dirty;          /* offsets below it were cleaned already */
+	int64_t cleanable_end;        /* end of the closed segments old enough
+	                                 (min.compaction.lag.ms) to clean */
+	int64_t clean_bytes;          /* bytes of closed segments below first_dirty */
+	int64_t dirty_bytes;          /* bytes of cleanable segments from it */
+	double dirty_ratio;           /* dirty / (clean + dirty); 0 when empty */
+	bool overdue;                 /* a dirty segment is older than
+	                                 max.compaction.lag.ms */
+	bool due;                     /* compact and (ratio >= the minimum or overdue) */
+} st_log_clean_info;
+
+/* Reads the log's cleaning state (segment sizes; may read a segment's last
+ * time-index entry for min/max.compaction.lag.ms). @locality any (blocks
+ * on small reads: not for reactor threads) */
+int st_log_clean_info_get(st_log *log, int64_t now_ms, st_log_clean_info *out);
+
+/* Called by a pass after every chunk it reads or writes: bytes done since
+ * the last call. Returns true to go on, false to abandon the pass (its
+ * output is discarded, the log is left as it was). May sleep (throttle). */
+typedef bool st_clean_progress_fn(void *arg, int64_t bytes);
+
+typedef struct st_clean_options {
+	size_t map_bytes;             /* most memory for the key -> offset map
+	                                 (12 bytes a slot, at most 3/4 full) */
+	st_clean_progress_fn *progress; /* NULL: never throttled or abandoned */
+	void *progress_arg;
+} st_clean_options;
+
+typedef struct st_clean_result {
+	bool cleaned;                 /* false: nothing was cleanable */
+	int64_t first_dirty, map_end; /* the dirty range that was mapped */
+	int64_t bytes_read, bytes_written;
+	int64_t records_read;         /* records of the rewritten segments */
+	int64_t records_removed;      /* superseded records dropped */
+	int64_t tombstones_removed;   /* tombstones past their delete horizon */
+	int64_t batches_emptied;      /* producers' last batches kept without records */
+	int segments_before, segments_after;
+	int64_t map_keys;             /* distinct keys in the map */
+	size_t map_bytes;             /* memory the map allocated */
+	int64_t map_collisions;       /* keys sharing a hash tag (kept whole) */
+} st_clean_result;
+
+/*
+ * One cleaning pass over the log, on the calling thread: maps the dirty
+ * section, rewrites the closed segments from the log start to the end of
+ * the mapped range (merging neighbours up to segment.bytes) and swaps them
+ * in crash-safely (cleaner_pass.c). Works whatever the log's policy says
+ * (the scheduler checks it). 0 with *res filled (res->cleaned false when
+ * there was nothing to do), ST_ERR_BUSY if another pass holds the log,
+ * ST_ERR_CLOSING if the progress callback abandoned it, or an error (the
+ * log is unchanged). Blocks on I/O for as long as the pass takes.
+ * @locality cleaner (any thread but a reactor)
+ */
+int st_log_clean(st_log *log, const st_clean_options *o, int64_t now_ms, st_clean_result *res);
+
+typedef struct st_cleaner_options {
+	int threads;                  /* log.cleaner.threads, 1 */
+	int64_t io_max_bytes_per_second; /* log.cleaner.io.max.bytes.per.second;
+	                                 <= 0 or INT64_MAX: unthrottled */
+	size_t dedupe_buffer_bytes;   /* log.cleaner.dedupe.buffer.size, shared
+	                                 by the threads; 128 MiB */
+	int64_t backoff_ms;           /* log.cleaner.backoff.ms: sleep when no
+	                                 log needs cleaning; 15000 */
+} st_cleaner_options;
+
+typedef struct st_cleaner st_cleaner;
+
+void st_cleaner_options_default(st_cleaner_options *o);
+
+/*
+ * Starts the cleaner threads. Release with st_cleaner_stop() (before
+ * st_store_close()). 0, -ENOMEM, ST_ERR_CONFIG or -errno. @locality any
+ */
+int st_cleaner_start(st_store *s, const st_cleaner_options *o, st_cleaner **out);
+/* Stops the threads (a running pass is abandoned, leaving its log as it
+ * was), writes the checkpoints and frees. Logs stay open. */
+void st_cleaner_stop(st_cleaner *c);
+/*
+ * Hands a log to the cleaner, which cleans it whenever its config says
+ * compact and it is due. The first-dirty offset is read from the
+ * cleaner-offset-checkpoint file of the log's parent directory. A log is
+ * taken back by st_log_close() (which waits for a pass on it to stop).
+ * 0 or -ENOMEM. @locality any
+ */
+int st_cleaner_add(st_cleaner *c, st_log *log);
+/* Wakes the threads now (a config change, a test). @locality any */
+void st_cleaner_wake(st_cleaner *c);
+
+typedef struct st_cleaner_stats {
+	int64_t passes;               /* passes that cleaned something */
+	int64_t failures;             /* passes that failed */
+	int64_t bytes_read, bytes_written;
+	int64_t records_removed, tombstones_removed;
+	int64_t last_pass_ms;         /* duration of the latest pass */
+	double max_dirty_ratio;       /* highest dirty ratio seen at the last pick */
+	int64_t map_keys;             /* keys in the latest pass's map */
+	size_t map_bytes;             /* bytes that map allocated */
+	int logs;                     /* logs handed to the cleaner */
+	int busy_threads;             /* threads in a pass right now */
+} st_cleaner_stats;
+
+void st_cleaner_get_stats(st_cleaner *c, st_cleaner_stats *out);
 
 /* Segment file name for a base offset: 20 digits + suffix, into buf. */
 void st_segment_filename(char *buf, size_t cap, int64_t base_offset, const char *suffix);

@@ -1,0 +1,149 @@
+/*
+ * cleaner_map.c -- the cleaner's key -> latest offset map.
+ *
+ * One pass of the cleaner (cleaner_pass.c) reads the dirty section of a
+ * log and records, for every key, the offset of its latest record; the
+ * rewrite then drops every record of a key below that offset. Kafka keeps
+ * a 16-byte MD5 and an 8-byte offset per slot (24 bytes). Here a slot is
+ * 12 bytes, in two parallel arrays so nothing is padded:
+ *
+ *   fp[i]   uint64  fingerprint: bits 63..16 the key's tag, 15..0 a check;
+ *                   0 marks an empty slot
+ *   rel[i]  uint32  latest offset - base; ST__OMAP_COLLIDED: see below
+ *
+ * XXH3-128 of the key gives both: the low 64 bits are the fingerprint, the
+ * high 64 bits choose the home slot (linear probing from there). The map
+ * never grows (its memory is the pass's budget) and stops taking keys at
+ * 3/4 full, so a full map costs 16 bytes per key; a pass whose dirty
+ * section has more keys maps what fits and the next pass goes on.
+ *
+ * Collisions. A lookup matches a slot whose tag equals the key's, within
+ * the probe run from the key's home slot. Two keys with the same tag in the
+ * same run would be taken for one key, and the older one's latest record
+ * would be dropped -- a lost value. The 16-bit check guards that: a tag
+ * match whose check differs is a proven collision, and the slot is marked
+ * COLLIDED for the rest of the pass; the rewrite then keeps every record of
+ * every key with that tag (never drops a latest value, only keeps some
+ * stale ones until a later pass, whose hash inputs are the same, so such
+ * keys simply stay uncompacted -- rare: about one pair in 2^48 per run).
+ * What slips through is two keys equal in tag and check whose runs meet:
+ * 64 bits of XXH3 plus the home position, about n * run / 2^64 for n keys
+ * (1e-10 for a hundred million keys), far below a disk's silent error rate.
+ *
+ * Offsets. rel is relative to the pass's first dirty offset, so a pass maps
+ * fewer than UINT32_MAX offsets (cleaner_pass.c stops before that).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "storage/st_int.h"
+
+#define MIN_SLOTS 64
+#define TAG(fp) ((fp) >> 16)
+#define CHECK(fp) ((fp) & 0xffffu)
+
+int st__omap_init(st__omap *m, size_t bytes)
+{
+	size_t cap = MIN_SLOTS;
+
+	memset(m, 0, sizeof(*m));
+	while (cap <= SIZE_MAX / 2 / ST__OMAP_SLOT_BYTES && cap * 2 * ST__OMAP_SLOT_BYTES <= bytes)
+		cap *= 2;
+	m->fp = calloc(cap, sizeof(*m->fp));
+	m->rel = malloc(cap * sizeof(*m->rel));
+	if (!m->fp || !m->rel) {
+		st__omap_free(m);
+		return -ENOMEM;
+	}
+	m->cap = cap;
+	m->max = cap / 4 * 3;
+	return 0;
+}
+
+void st__omap_free(st__omap *m)
+{
+	free(m->fp);
+	free(m->rel);
+	memset(m, 0, sizeof(*m));
+}
+
+void st__omap_reset(st__omap *m, int64_t base)
+{
+	memset(m->fp, 0, m->cap * sizeof(*m->fp));
+	m->n = 0;
+	m->base = base;
+	m->collisions = 0;
+}
+
+bool st__omap_room(const st__omap *m, size_t more)
+{
+	return more <= m->max - m->n;
+}
+
+size_t st__omap_bytes(const st__omap *m)
+{
+	return m->cap * ST__OMAP_SLOT_BYTES;
+}
+
+static void hash_key(const st__omap *m, const void *key, size_t len, uint64_t *fp, size_t *home)
+{
+	XXH128_hash_t h = XXH3_128bits(key, len);
+
+	/* 0 is the empty mark; folding it onto 1 only makes those two
+	 * fingerprints share a tag check, which the check handles. */
+	*fp = h.low64 ? h.low64 : 1;
+	*home = (size_t)h.high64 & (m->cap - 1);
+}
+
+/* The slot holding the key's tag, or the empty slot ending its run. */
+static size_t probe(const st__omap *m, uint64_t fp, size_t i)
+{
+	/* The load limit keeps empty slots, so the loop ends. */
+	while (m->fp[i] != 0 && TAG(m->fp[i]) != TAG(fp))
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+void st__omap_put(st__omap *m, const void *key, size_t len, int64_t offset)
+{
+	uint64_t fp;
+	size_t i;
+
+	assert(offset >= m->base && offset - m->base < (int64_t)ST__OMAP_COLLIDED);
+	hash_key(m, key, len, &fp, &i);
+	i = probe(m, fp, i);
+	if (m->fp[i] == 0) {
+		assert(m->n < m->max);
+		m->fp[i] = fp;
+		m->rel[i] = (uint32_t)(offset - m->base);
+		m->n++;
+		return;
+	}
+	if (m->rel[i] == ST__OMAP_COLLIDED)
+		return;
+	if (CHECK(m->fp[i]) != CHECK(fp)) {
+		m->rel[i] = ST__OMAP_COLLIDED;
+		m->collisions++;
+		return;
+	}
+	m->rel[i] = (uint32_t)(offset - m->base);
+}
+
+int st__omap_get(const st__omap *m, const void *key, size_t len, int64_t *latest)
+{
+	uint64_t fp;
+	size_t i;
+
+	hash_key(m, key, len, &fp, &i);
+	i = probe(m, fp, i);
+	if (m->fp[i] == 0)
+		return 0;
+	/* A different check under the same tag: a key the map never took as
+	 * itself; nothing can be said about it, so it keeps everything. */
+	if (m->rel[i] == ST__OMAP_COLLIDED || CHECK(m->fp[i]) != CHECK(fp))
+		return 2;
+	*latest = m->base + m->rel[i];
+	return 1;
+}

@@ -1,0 +1,698 @@
+/*
+ * test_cleaner.c -- log compaction: the key -> offset map (bytes per key,
+ * collisions), one pass over a log (latest value per key, offsets kept with
+ * gaps, tombstones and their delete horizon, producers' last batches, every
+ * codec, headers), the crash-safe swap (an uncommitted pass rolls back, a
+ * committed one rolls forward) and the cleaner threads with their
+ * checkpoint file.
+ *
+ * Seals run on the writer thread after a roll; st__store_barrier() waits
+ * for them before a pass, which only cleans sealed segments.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "st_test.h"
+#include "storage/st_int.h"
+#include "test_cleaner_util.h"
+
+#define NOW 1700000000000LL
+#define DAY (24LL * 3600 * 1000)
+
+/* ----------------------------------------------------------------- map */
+
+START_TEST(map_costs_at_most_16_bytes_per_key_when_full)
+{
+	st__omap m;
+	char key[32];
+
+	ck_assert_int_eq(st__omap_init(&m, 1 << 20), 0);
+	st__omap_reset(&m, 1000);
+	size_t n = 0;
+	while (st__omap_room(&m, 1)) {
+		int kl = snprintf(key, sizeof(key), "key-%zu", n);
+		st__omap_put(&m, key, (size_t)kl, 1000 + (int64_t)n);
+		n++;
+	}
+	ck_assert_uint_eq(n, m.n);
+	double per_key = (double)st__omap_bytes(&m) / (double)n;
+	ck_assert_msg(per_key <= 16.0, "%.2f bytes per key", per_key);
+	ck_assert_uint_le(st__omap_bytes(&m), 1 << 20);
+	for (size_t i = 0; i < n; i += 97) {
+		int64_t latest = -1;
+		int kl = snprintf(key, sizeof(key), "key-%zu", i);
+		ck_assert_int_eq(st__omap_get(&m, key, (size_t)kl, &latest), 1);
+		ck_assert_int_eq(latest, 1000 + (int64_t)i);
+	}
+	ck_assert_int_eq(st__omap_get(&m, "absent", 6, &(int64_t){ 0 }), 0);
+	st__omap_free(&m);
+}
+END_TEST
+
+START_TEST(map_holds_the_latest_offset_of_a_key)
+{
+	st__omap m;
+	int64_t latest = -1;
+
+	ck_assert_int_eq(st__omap_init(&m, 4096), 0);
+	st__omap_reset(&m, 10);
+	st__omap_put(&m, "a", 1, 10);
+	st__omap_put(&m, "b", 1, 11);
+	st__omap_put(&m, "a", 1, 15);
+	ck_assert_int_eq(st__omap_get(&m, "a", 1, &latest), 1);
+	ck_assert_int_eq(latest, 15);
+	ck_assert_int_eq(st__omap_get(&m, "b", 1, &latest), 1);
+	ck_assert_int_eq(latest, 11);
+	ck_assert_uint_eq(m.n, 2);
+	st__omap_free(&m);
+}
+END_TEST
+
+/* A second key whose tag equals a mapped key's but whose check differs
+ * (made here by flipping the stored check bits) is a proven collision:
+ * from then on nothing of that tag may be dropped. */
+START_TEST(map_collision_keeps_every_record_of_the_tag)
+{
+	st__omap m;
+	int64_t latest = -1;
+
+	ck_assert_int_eq(st__omap_init(&m, 4096), 0);
+	st__omap_reset(&m, 0);
+	st__omap_put(&m, "key", 3, 5);
+	size_t slot = m.cap;
+	for (size_t i = 0; i < m.cap; i++)
+		if (m.fp[i])
+			slot = i;
+	ck_assert_uint_lt(slot, m.cap);
+	m.fp[slot] ^= 1;           /* as if another key had the same tag */
+	ck_assert_int_eq(st__omap_get(&m, "key", 3, &latest), 2);
+	st__omap_put(&m, "key", 3, 9);
+	ck_assert_int_eq(m.rel[slot], ST__OMAP_COLLIDED);
+	ck_assert_int_eq(m.collisions, 1);
+	m.fp[slot] ^= 1;           /* even with the right check now */
+	ck_assert_int_eq(st__omap_get(&m, "key", 3, &latest), 2);
+	st__omap_free(&m);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- passes */
+
+static void compact_config(st_log_config *c)
+{
+	st_log_config_default(c);
+	c->segment_bytes = 4096;
+	c->index_interval_bytes = 256;
+	c->compact = true;
+	c->min_cleanable_dirty_ratio = 0.01;
+	c->delete_retention_ms = DAY;
+}
+
+/* Writes `versions` versions of keys [0, nkeys), `per` records a batch,
+ * in rounds (every key once a round). */
+static void write_versions(st_log *log, int nkeys, int v0, int versions, int per,
+			   const ctu_batch_opts *o)
+{
+	ctu_rec r[64];
+	int n = 0;
+
+	ck_assert_int_le(per, 64);
+	for (int v = v0; v < v0 + versions; v++) {
+		for (int k = 0; k < nkeys; k++) {
+			r[n++] = (ctu_rec){ k, v };
+			if (n == per) {
+				ck_assert_int_eq(ctu_append(log, r, n, o, NOW, NULL), 0);
+				n = 0;
+			}
+		}
+	}
+	if (n)
+		ck_assert_int_eq(ctu_append(log, r, n, o, NOW, NULL), 0);
+}
+
+/* Opens at NOW: segment.ms counts from the open. */
+static void fx_open(tst_fixture *f, const char *tag, const st_log_config *cfg)
+{
+	char *dir = tst_tmpdir(tag);
+	tst_fx_open_at(f, dir, cfg, NOW);
+	free(dir);
+}
+
+static void roll_and_seal(tst_fixture *f)
+{
+	ck_assert_int_eq(st_log_roll(f->log, NOW), 0);
+	st__store_barrier(f->store);
+}
+
+static void clean(tst_fixture *f, int64_t now, st_clean_result *res)
+{
+	st_clean_options o = { .map_bytes = 1 << 20 };
+	ck_assert_int_eq(st_log_clean(f->log, &o, now, res), 0);
+}
+
+static void check_latest(st_log *log, int nkeys, int want, bool no_dups)
+{
+	ctu_seen s;
+	ck_assert_int_eq(ctu_read_all(log, nkeys, &s), 0);
+	ck_assert(s.ordered);
+	ck_assert(s.headers_ok);
+	for (int k = 0; k < nkeys; k++)
+		ck_assert_msg(s.latest[k] == want, "key-%d: version %d, want %d", k, s.latest[k], want);
+	if (no_dups)
+		ck_assert_int_eq(s.duplicates, 0);
+	ctu_seen_free(&s);
+}
+
+START_TEST(pass_keeps_the_latest_value_of_every_key_with_offsets_and_gaps)
+{
+	tst_fixture f;
+	st_log_config cfg;
+	ctu_batch_opts o;
+	st_clean_result res;
+	st_log_stats before, after;
+
+	compact_config(&cfg);
+	fx_open(&f, "clean-latest", &cfg);
+	ctu_opts_default(&o);
+	o.headers = true;
+	write_versions(f.log, 50, 0, 20, 5, &o);
+	ctu_rec even[25];
+	for (int k = 0; k < 25; k++)
+		even[k] = (ctu_rec){ 2 * k, 20 };   /* odd keys stay at 19: gaps */
+	ck_assert_int_eq(ctu_append(f.log, even, 25, &o, NOW, NULL), 0);
+	roll_and_seal(&f);
+	st_log_get_stats(f.log, &before);
+
+	st_log_clean_info info;
+	ck_assert_int_eq(st_log_clean_info_get(f.log, NOW, &info), 0);
+	ck_assert(info.due);
+	ck_assert(info.dirty_ratio > 0.99);
+
+	clean(&f, NOW, &res);
+	ck_assert(res.cleaned);
+	ck_assert_int_eq(res.records_read, 1025);
+	ck_assert_int_eq(res.records_removed, 975);
+	ck_assert_int_eq(res.map_keys, 50);
+	ck_assert_int_lt(res.segments_after, res.segments_before);
+	st_log_get_stats(f.log, &after);
+	ck_assert_int_lt(after.size_bytes, before.size_bytes / 5);
+	ck_assert_int_eq(after.end_offset, before.end_offset);
+	ck_assert_int_eq(after.start_offset, 0);
+
+	ctu_seen s;
+	ck_assert_int_eq(ctu_read_all(f.log, 50, &s), 0);
+	ck_assert(s.ordered);
+	ck_assert(s.headers_ok);
+	ck_assert_int_eq(s.records, 50);
+	ck_assert_int_eq(s.duplicates, 0);
+	ck_assert_int_gt(s.gaps, 0);
+	for (int k = 0; k < 50; k++) {
+		ck_assert_int_eq(s.latest[k], k % 2 ? 19 : 20);
+		/* offsets kept */
+		ck_assert_int_eq(s.latest_offset[k], k % 2 ? 19 * 50 + k : 1000 + k / 2);
+	}
+	ctu_seen_free(&s);
+
+	/* A read at an offset cleaned away returns the next batch. */
+	st_slice sl;
+	ck_assert_int_eq(st_log_read(f.log, 3, 1 << 20, -1, &sl), 0);
+	ck_assert_int_gt(sl.len, 0);
+	ck_assert_int_ge(sl.first_offset, 950);
+	st_slice_release(&sl);
+
+	ck_assert_int_eq(st_log_clean_info_get(f.log, NOW, &info), 0);
+	ck_assert(!info.due);
+	ck_assert(info.dirty_ratio == 0);
+
+	/* The same after a clean and after an unclean reopen. */
+	tst_fx_reopen(&f);
+	ck_assert_int_eq(ctu_read_all(f.log, 50, &s), 0);
+	ck_assert_int_eq(s.records, 50);
+	ck_assert_int_eq(s.duplicates, 0);
+	ctu_seen_free(&s);
+	st_log_close_discard(f.log);   /* no clean-shutdown marker: recovery */
+	ck_assert_int_eq(st_log_open(f.store, f.dir, &f.cfg, NOW, &f.log), 0);
+	ck_assert_int_eq(ctu_read_all(f.log, 50, &s), 0);
+	ck_assert_int_eq(s.records, 50);
+	ck_assert_int_eq(s.latest[1], 19);
+	ck_assert_int_eq(s.latest[2], 20);
+	ctu_seen_free(&s);
+	tst_fx_close(&f);
+}
+END_TEST
+
+START_TEST(pass_never_touches_the_active_segment)
+{
+	tst_fixture f;
+	st_log_config cfg;
+	ctu_batch_opts o;
+	st_clean_result res;
+
+	compact_config(&cfg);
+	cfg.segment_bytes = 1 << 20;
+	fx_open(&f, "clean-active", &cfg);
+	ctu_opts_default(&o);
+	write_versions(f.log, 10, 0, 10, 5, &o);
+	clean(&f, NOW, &res);
+	ck_assert(!res.cleaned);
+	ctu_seen s;
+	ck_assert_int_eq(ctu_read_all(f.log, 10, &s), 0);
+	ck_assert_int_eq(s.records, 100);
+	ctu_seen_free(&s);
+	tst_fx_close(&f);
+}
+END_TEST
+
+START_TEST(tombstones_stay_until_their_delete_horizon_then_go)
+{
+	tst_fixture f;
+	st_log_config cfg;
+	ctu_batch_opts o;
+	st_clean_result res;
+	ctu_seen s;
+	ctu_rec r[10];
+
+	compact_config(&cfg);
+	fx_open(&f, "clean-tomb", &cfg);
+	ctu_opts_default(&o);
+	write_versions(f.log, 20, 0, 5, 4, &o);
+	for (int k = 0; k < 10; k++)
+		r[k] = (ctu_rec){ k, -1 };  /* delete keys 0..9 */
+	ck_assert_int_eq(ctu_append(f.log, r, 10, &o, NOW, NULL), 0);
+	roll_and_seal(&f);
+
+	/* The first pass keeps them and stamps the horizon NOW + 1 day. */
+	clean(&f, NOW, &res);
+	ck_assert(res.cleaned);
+	ck_assert_int_eq(res.tombstones_removed, 0);
+	ck_assert_int_eq(ctu_read_all(f.log, 20, &s), 0);
+	for (int k = 0; k < 20; k++)
+		ck_assert_int_eq(s.latest[k], k < 10 ? -1 : 4);
+	ck_assert_int_eq(s.records, 20);
+	ctu_seen_free(&s);
+
+	/* New versions of keys 10..19 make the log dirty; a pass just before
+	 * the horizon keeps the tombstones. */
+	for (int k = 0; k < 10; k++)
+		r[k] = (ctu_rec){ k + 10, 10 };
+	ck_assert_int_eq(ctu_append(f.log, r, 10, &o, NOW, NULL), 0);
+	roll_and_seal(&f);
+	clean(&f, NOW + DAY - 1, &res);
+	ck_assert(res.cleaned);
+	ck_assert_int_eq(res.tombstones_removed, 0);
+	ck_assert_int_eq(ctu_read_all(f.log, 20, &s), 0);
+	for (int k = 0; k < 10; k++)
+		ck_assert_int_eq(s.latest[k], -1);
+	ctu_seen_free(&s);
+
+	/* After the horizon they go; the horizon came from the batch, not
+	 * from this handle: reopen first. */
+	tst_fx_reopen(&f);
+	for (int k = 0; k < 10; k++)
+		r[k] = (ctu_rec){ k + 10, 11 };
+	ck_assert_int_eq(ctu_append(f.log, r, 10, &o, NOW, NULL), 0);
+	roll_and_seal(&f);
+	clean(&f, NOW + DAY, &res);
+	ck_assert_int_eq(res.tombstones_removed, 10);
+	ck_assert_int_eq(ctu_read_all(f.log, 20, &s), 0);
+	for (int k = 0; k < 20; k++)
+		ck_assert_int_eq(s.latest[k], k < 10 ? -2 : 11);
+	ck_assert_int_eq(s.duplicates, 0);
+	ck_assert_int_eq(s.records, 10);
+	ctu_seen_free(&s);
+	tst_fx_close(&f);
+}
+END_TEST
+
+START_TEST(every_codec_is_recompressed_with_its_own)
+{
+	static const int codecs[] = { KP_CODEC_NONE, KP_CODEC_GZIP, KP_CODEC_SNAPPY,
+				      KP_CODEC_LZ4, KP_CODEC_ZSTD };
+	for (size_t c = 0; c < 5; c++) {
+		tst_fixture f;
+		st_log_config cfg;
+		ctu_batch_opts o;
+		st_clean_result res;
+
+		compact_config(&cfg);
+		fx_open(&f, "clean-codec", &cfg);
+		ctu_opts_default(&o);
+		o.codec = codecs[c];
+		o.headers = true;
+		o.pad = 40;
+		write_versions(f.log, 30, 0, 6, 7, &o);   /* batches mix keys: partial drops */
+		roll_and_seal(&f);
+		clean(&f, NOW, &res);
+		ck_assert(res.cleaned);
+		ck_assert_int_gt(res.records_removed, 0);
+
+		/* Rebuilt batches keep the codec. */
+		st_slice sl;
+		int64_t off = 0;
+		int rebuilt = 0;
+		for (;;) {
+			ck_assert_int_eq(st_log_read(f.log, off, 1 << 20, -1, &sl), 0);
+			if (sl.len == 0) {
+				st_slice_release(&sl);
+				break;
+			}
+			uint8_t *b = malloc(sl.len);
+			ck_assert_int_eq(pread(sl.fd, b, sl.len, sl.file_pos), (ssize_t)sl.len);
+			for (size_t pos = 0; pos < sl.len;) {
+				kp_batch_header h;
+				ck_assert_int_eq(kp_batch_validate(b + pos, sl.len - pos, &h), 0);
+				if (h.records_count > 0)
+					ck_assert_int_eq(kp_batch_codec(&h), codecs[c]);
+				if (h.records_count > 0 && h.records_count < 7)
+					rebuilt++;
+				pos += kp_batch_size(&h);
+			}
+			free(b);
+			off = sl.next_offset;
+			st_slice_release(&sl);
+		}
+		ck_assert_int_gt(rebuilt, 0);
+		check_latest(f.log, 30, 5, true);
+		tst_fx_close(&f);
+	}
+}
+END_TEST
+
+START_TEST(a_producers_last_batch_stays_as_an_empty_batch)
+{
+	tst_fixture f;
+	st_log_config cfg;
+	ctu_batch_opts o, idem;
+	st_clean_result res;
+
+	compact_config(&cfg);
+	fx_open(&f, "clean-producer", &cfg);
+	ctu_opts_default(&o);
+	ctu_opts_default(&idem);
+	idem.producer_id = 7;
+	idem.producer_epoch = 3;
+	for (int i = 0; i < 4; i++) {
+		idem.base_sequence = i * 2;
+		ctu_rec r[2] = { { 0, i }, { 1, i } };
+		ck_assert_int_eq(ctu_append(f.log, r, 2, &idem, NOW, NULL), 0);
+	}
+	write_versions(f.log, 2, 10, 30, 2, &o);   /* supersedes every idempotent record */
+	roll_and_seal(&f);
+	clean(&f, NOW, &res);
+	ck_assert_int_eq(res.batches_emptied, 1);
+
+	ctu_seen s;
+	ck_assert_int_eq(ctu_read_all(f.log, 2, &s), 0);
+	ck_assert_int_eq(s.empty_batches, 1);
+	ck_assert_int_eq(s.latest[0], 39);
+	ck_assert_int_eq(s.records, 2);
+	ctu_seen_free(&s);
+
+	/* The producer is rebuilt from the log alone: no snapshot. */
+	st_log_close_discard(f.log);
+	DIR *d = opendir(f.dir);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strstr(e->d_name, ".snapshot")) {
+			char p[4096];
+			snprintf(p, sizeof(p), "%s/%s", f.dir, e->d_name);
+			unlink(p);
+		}
+	}
+	closedir(d);
+	ck_assert_int_eq(st_log_open(f.store, f.dir, &f.cfg, NOW, &f.log), 0);
+	st_producer *ps;
+	size_t n;
+	ck_assert_int_eq(st_log_producers(f.log, &ps, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(ps[0].producer_id, 7);
+	ck_assert_int_eq(ps[0].producer_epoch, 3);
+	ck_assert_int_eq(ps[0].batches[ps[0].n_batches - 1].last_seq, 7);
+	ck_assert_int_eq(ps[0].batches[ps[0].n_batches - 1].last_offset, 7);
+	free(ps);
+	/* And it goes on at the next sequence. */
+	idem.base_sequence = 8;
+	ck_assert_int_eq(ctu_append(f.log, (ctu_rec[]){ { 0, 99 } }, 1, &idem, NOW, NULL), 0);
+	tst_fx_close(&f);
+}
+END_TEST
+
+START_TEST(min_compaction_lag_keeps_young_segments_dirty)
+{
+	tst_fixture f;
+	st_log_config cfg;
+	ctu_batch_opts o;
+	st_clean_result res;
+
+	compact_config(&cfg);
+	cfg.min_compaction_lag_ms = 60000;
+	fx_open(&f, "clean-lag", &cfg);
+	ctu_opts_default(&o);
+	o.timestamp = NOW - 1000;            /* a second old */
+	write_versions(f.log, 10, 0, 10, 5, &o);
+	roll_and_seal(&f);
+	clean(&f, NOW, &res);
+	ck_assert(!res.cleaned);
+	clean(&f, NOW + 120000, &res);       /* two minutes later */
+	ck_assert(res.cleaned);
+	check_latest(f.log, 10, 9, true);
+	tst_fx_close(&f);
+}
+END_TEST
+
+/* ------------------------------------------------------------ crash safety */
+
+static void copy_file(const char *from, const char *to)
+{
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	char buf[65536];
+	size_t n;
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(out);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	ck_assert_int_eq(fclose(out), 0);
+}
+
+static int count_suffix(const char *dir, const char *sfx)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name), s = strlen(sfx);
+		n += l > s && strcmp(e->d_name + l - s, sfx) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Builds a log, copies it (old), cleans the original (new). */
+static void old_and_new(tst_fixture *f, char **old_dir)
+{
+	st_log_config cfg;
+	ctu_batch_opts o;
+	st_clean_result res;
+
+	compact_config(&cfg);
+	fx_open(f, "clean-swap", &cfg);
+	ctu_opts_default(&o);
+	write_versions(f->log, 40, 0, 8, 5, &o);
+	roll_and_seal(f);
+	st_log_close(f->log);
+	*old_dir = tst_tmpdir("clean-swap-old");
+	tst_copy_dir(f->dir, *old_dir);
+	ck_assert_int_eq(st_log_open(f->store, f->dir, &f->cfg, NOW, &f->log), 0);
+	clean(f, NOW, &res);
+	ck_assert(res.cleaned);
+	ck_assert_int_eq(res.segments_after, 1);
+	st_log_close(f->log);
+	f->log = NULL;
+}
+
+START_TEST(an_uncommitted_pass_rolls_back_at_open)
+{
+	tst_fixture f;
+	char *old, from[4096], to[4096], name[64];
+
+	old_and_new(&f, &old);
+	int old_logs = count_suffix(old, ".log");
+	/* The new segment as .cleaned files next to the old ones, no record. */
+	static const char *const sfx[] = { ".log", ".index", ".timeindex" };
+	for (int k = 0; k < 3; k++) {
+		st_segment_filename(name, sizeof(name), 0, sfx[k]);
+		snprintf(from, sizeof(from), "%s/%s", f.dir, name);
+		st_segment_filename(name, sizeof(name), 0, ".cleaned");
+		snprintf(to, sizeof(to), "%s/%s%s", old, name, sfx[k]);
+		copy_file(from, to);
+	}
+	ck_assert_int_gt(old_logs, 2);
+	st_log *log;
+	ck_assert_int_eq(st_log_open(f.store, old, &f.cfg, NOW, &log), 0);
+	ck_assert_int_eq(count_suffix(old, ".cleaned.log"), 0);
+	ck_assert_int_eq(count_suffix(old, ".log"), old_logs);
+	ctu_seen s;
+	ck_assert_int_eq(ctu_read_all(log, 40, &s), 0);
+	ck_assert_int_eq(s.records, 320);     /* nothing lost, nothing cleaned */
+	ctu_seen_free(&s);
+	st_log_close(log);
+	tst_rmrf(old);
+	free(old);
+	tst_fx_close(&f);
+}
+END_TEST
+
+START_TEST(a_committed_swap_rolls_forward_at_open)
+{
+	tst_fixture f;
+	char *old, from[4096], to[4096], name[64], rec[128];
+
+	old_and_new(&f, &old);
+	int64_t end = -1;
+	/* The end of the group: the active segment's base. */
+	DIR *d = opendir(f.dir);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		long long b;
+		if (strlen(e->d_name) == 24 && sscanf(e->d_name, "%20lld.log", &b) == 1 && b > end)
+			end = b;
+	}
+	closedir(d);
+	ck_assert_int_gt(end, 0);
+	/* Crash right after the commit record, before any rename. */
+	static const char *const sfx[] = { ".log", ".index", ".timeindex" };
+	for (int k = 0; k < 3; k++) {
+		st_segment_filename(name, sizeof(name), 0, sfx[k]);
+		snprintf(from, sizeof(from), "%s/%s", f.dir, name);
+		st_segment_filename(name, sizeof(name), 0, ".cleaned");
+		snprintf(to, sizeof(to), "%s/%s%s", old, name, sfx[k]);
+		copy_file(from, to);
+	}
+	int n = snprintf(rec, sizeof(rec), "rewind-swap 1 0 %" PRId64, end);
+	n += snprintf(rec + n, sizeof(rec) - (size_t)n, " %016" PRIx64 "\n",
+		      (uint64_t)XXH64(rec, (size_t)n, 0));
+	st_segment_filename(name, sizeof(name), 0, ".swap");
+	ck_assert_int_eq(st_file_write_atomic(old, name, rec, (size_t)n), 0);
+
+	st_log *log;
+	ck_assert_int_eq(st_log_open(f.store, old, &f.cfg, NOW, &log), 0);
+	ck_assert_int_eq(count_suffix(old, ".swap"), 0);
+	ck_assert_int_eq(count_suffix(old, ".cleaned.log"), 0);
+	ck_assert_int_eq(count_suffix(old, ".log"), 2);   /* cleaned + active */
+	check_latest(log, 40, 7, true);
+	ck_assert_int_eq(st_log_end_offset(log), 320);
+	st_log_close(log);
+	tst_rmrf(old);
+	free(old);
+	tst_fx_close(&f);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- threads */
+
+START_TEST(cleaner_threads_clean_due_logs_and_write_the_checkpoint)
+{
+	char *parent = tst_tmpdir("clean-threads"), dir[4096], path[4096];
+	st_store *s;
+	st_log *log;
+	st_log_config cfg;
+	ctu_batch_opts o;
+	st_cleaner *c;
+	st_cleaner_options co;
+
+	snprintf(dir, sizeof(dir), "%s/topic-a-3", parent);
+	ck_assert_int_eq(st_store_open(NULL, &s), 0);
+	compact_config(&cfg);
+	ck_assert_int_eq(st_log_open(s, dir, &cfg, NOW, &log), 0);
+	ctu_opts_default(&o);
+	o.timestamp = tst_now_ms();
+	write_versions(log, 25, 0, 12, 5, &o);
+	ck_assert_int_eq(st_log_roll(log, NOW), 0);
+	st__store_barrier(s);
+
+	st_cleaner_options_default(&co);
+	co.backoff_ms = 20;
+	co.threads = 2;
+	co.io_max_bytes_per_second = 50 << 20;
+	ck_assert_int_eq(st_cleaner_start(s, &co, &c), 0);
+	ck_assert_int_eq(st_cleaner_add(c, log), 0);
+	st_cleaner_stats stats;
+	int64_t deadline = tst_now_ms() + 20000;
+	do {
+		st_cleaner_get_stats(c, &stats);
+		if (stats.passes > 0)
+			break;
+		usleep(5000);
+	} while (tst_now_ms() < deadline);
+	ck_assert_int_ge(stats.passes, 1);
+	ck_assert_int_gt(stats.records_removed, 0);
+	ck_assert_int_eq(stats.logs, 1);
+	check_latest(log, 25, 11, true);
+
+	snprintf(path, sizeof(path), "%s/cleaner-offset-checkpoint", parent);
+	FILE *fp = fopen(path, "r");
+	ck_assert_ptr_nonnull(fp);
+	char text[256];
+	size_t n = fread(text, 1, sizeof(text) - 1, fp);
+	fclose(fp);
+	text[n] = 0;
+	long long off = -1;
+	ck_assert_int_eq(sscanf(text, "0\n1\ntopic-a 3 %lld\n", &off), 1);
+	ck_assert_int_eq(off, st_log_end_offset(log));
+
+	/* Closing takes the log back; a new handle reads the checkpoint. */
+	st_log_close(log);
+	st_cleaner_get_stats(c, &stats);
+	ck_assert_int_eq(stats.logs, 0);
+	ck_assert_int_eq(st_log_open(s, dir, &cfg, NOW, &log), 0);
+	ck_assert_int_eq(st_cleaner_add(c, log), 0);
+	st_log_clean_info info;
+	ck_assert_int_eq(st_log_clean_info_get(log, NOW, &info), 0);
+	ck_assert_int_eq(info.first_dirty, off);
+	ck_assert(!info.due);
+	st_cleaner_stop(c);
+	st_log_close(log);
+	st_store_close(s);
+	tst_rmrf(parent);
+	free(parent);
+}
+END_TEST
+
+static Suite *cleaner_suite(void)
+{
+	Suite *s = suite_create("cleaner");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, map_costs_at_most_16_bytes_per_key_when_full);
+	tcase_add_test(tc, map_holds_the_latest_offset_of_a_key);
+	tcase_add_test(tc, map_collision_keeps_every_record_of_the_tag);
+	tcase_add_test(tc, pass_keeps_the_latest_value_of_every_key_with_offsets_and_gaps);
+	tcase_add_test(tc, pass_never_touches_the_active_segment);
+	tcase_add_test(tc, tombstones_stay_until_their_delete_horizon_then_go);
+	tcase_add_test(tc, every_codec_is_recompressed_with_its_own);
+	tcase_add_test(tc, a_producers_last_batch_stays_as_an_empty_batch);
+	tcase_add_test(tc, min_compaction_lag_keeps_young_segments_dirty);
+	tcase_add_test(tc, an_uncommitted_pass_rolls_back_at_open);
+	tcase_add_test(tc, a_committed_swap_rolls_forward_at_open);
+	tcase_add_test(tc, cleaner_threads_clean_due_logs_and_write_the_checkpoint);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(cleaner_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
