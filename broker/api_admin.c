@@ -49,8 +49,7 @@ static void created_fill(br_request *req, br_topic *topic,
 		kp_CreateTopicsResponse_CreatableTopicConfigs_init(&c[i]);
 		c[i].Name = kp_str_from(e[i].name);
 		c[i].Value = br__kstr_msg(&req->arena, e[i].value);
-		c[i].ConfigSource = e[i].is_override ? BR_SOURCE_DYNAMIC_TOPIC_CONFIG
-						     : BR_SOURCE_DEFAULT_CONFIG;
+		c[i].ConfigSource = br_topic_config_source(&req->broker->cfg, &e[i]);
 	}
 	r->Configs.count = BR_TOPIC_CONFIG_KEYS;
 	r->Configs.items = c;

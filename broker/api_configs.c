@@ -4,12 +4,15 @@
  * DescribeLogDirs (v0-v4): the APIs that show or change settings and
  * placement rather than topics themselves.
  *
- * Topic configs are the eleven topics.c knows; each is shown with its
- * source (DYNAMIC_TOPIC_CONFIG when set on the topic, DEFAULT_CONFIG when it
- * follows the broker) and, when asked, its synonyms: the topic override,
- * then the broker key it defaults from. The broker resource shows every
- * canonical broker key, read-only (STATIC_BROKER_CONFIG): rewind has no
- * dynamic broker configs, so altering one is refused with INVALID_CONFIG.
+ * Sources follow Kafka: a topic config is DYNAMIC_TOPIC_CONFIG when set on
+ * the topic; otherwise it follows its broker key, and is
+ * STATIC_BROKER_CONFIG when broker.conf or --set gave that key, else
+ * DEFAULT_CONFIG. Synonyms, when asked, run from the most specific: the
+ * topic override, the broker key as set in the file, the broker key's
+ * built-in default. The broker resource shows every canonical broker key,
+ * read-only, as STATIC_BROKER_CONFIG when set and DEFAULT_CONFIG when not:
+ * rewind has no dynamic broker configs, so altering one is refused with
+ * INVALID_CONFIG.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -43,6 +46,17 @@ static bool key_wanted(const kp_DescribeConfigsRequest_DescribeConfigsResource *
 typedef kp_DescribeConfigsResponse_DescribeConfigsResourceResult cfg_result;
 typedef kp_DescribeConfigsResponse_DescribeConfigsSynonym cfg_synonym;
 
+/* Where a topic config's value comes from when the topic does not set it. */
+static int8_t broker_key_source(const br_config *cfg, const char *key)
+{
+	return br_config_is_set(cfg, key) ? BR_SOURCE_STATIC_BROKER_CONFIG : BR_SOURCE_DEFAULT_CONFIG;
+}
+
+int8_t br_topic_config_source(const br_config *cfg, const br_config_entry *e)
+{
+	return e->is_override ? BR_SOURCE_DYNAMIC_TOPIC_CONFIG : broker_key_source(cfg, e->synonym);
+}
+
 static void describe_topic(br_request *req, const kp_DescribeConfigsRequest *rq,
 			   const kp_DescribeConfigsRequest_DescribeConfigsResource *q,
 			   kp_DescribeConfigsResponse_DescribeConfigsResult *r)
@@ -72,13 +86,14 @@ static void describe_topic(br_request *req, const kp_DescribeConfigsRequest *rq,
 		x->Value = br__kstr(&req->arena, e[i].value);
 		x->ReadOnly = false;
 		x->IsSensitive = false;
+		int8_t source = br_topic_config_source(&req->broker->cfg, &e[i]);
 		if (req->api_version == 0)
-			x->IsDefault = !e[i].is_override;
+			x->IsDefault = source == BR_SOURCE_DEFAULT_CONFIG;
 		else
-			x->ConfigSource = e[i].is_override ? BR_SOURCE_DYNAMIC_TOPIC_CONFIG
-							   : BR_SOURCE_DEFAULT_CONFIG;
+			x->ConfigSource = source;
 		if (req->api_version >= 1 && rq->IncludeSynonyms) {
-			cfg_synonym *s = kp_arena_calloc(&req->arena, 2, sizeof(*s));
+			cfg_synonym *s = kp_arena_calloc(&req->arena, 3, sizeof(*s));
+			char dflt[48];
 			int32_t k = 0;
 			if (!s)
 				return;
@@ -87,8 +102,16 @@ static void describe_topic(br_request *req, const kp_DescribeConfigsRequest *rq,
 				s[k].Value = x->Value;
 				s[k++].Source = BR_SOURCE_DYNAMIC_TOPIC_CONFIG;
 			}
+			if (broker_key_source(&req->broker->cfg, e[i].synonym) ==
+			    BR_SOURCE_STATIC_BROKER_CONFIG) {
+				s[k].Name = kp_str_from(e[i].synonym);
+				s[k].Value = br__kstr(&req->arena, e[i].broker_value);
+				s[k++].Source = BR_SOURCE_STATIC_BROKER_CONFIG;
+			}
 			s[k].Name = kp_str_from(e[i].synonym);
-			s[k].Value = br__kstr(&req->arena, e[i].broker_value);
+			s[k].Value = br__kstr(&req->arena,
+					      br_config_default(e[i].synonym, dflt, sizeof(dflt)) == 0
+						      ? dflt : e[i].broker_value);
 			s[k++].Source = BR_SOURCE_DEFAULT_CONFIG;
 			x->Synonyms.count = k;
 			x->Synonyms.items = s;
@@ -152,17 +175,26 @@ static void describe_broker(br_request *req, const kp_DescribeConfigsRequest *rq
 		x->Name = br__kstr(&req->arena, line);
 		x->Value = br__kstr(&req->arena, eq + 1);
 		x->ReadOnly = true;
+		bool set = br_config_is_set(&req->broker->cfg, line);
 		if (req->api_version == 0)
-			x->IsDefault = false;
+			x->IsDefault = !set;
 		else
-			x->ConfigSource = BR_SOURCE_STATIC_BROKER_CONFIG;
+			x->ConfigSource = set ? BR_SOURCE_STATIC_BROKER_CONFIG : BR_SOURCE_DEFAULT_CONFIG;
 		if (req->api_version >= 1 && rq->IncludeSynonyms) {
-			cfg_synonym *s = kp_arena_calloc(&req->arena, 1, sizeof(*s));
+			cfg_synonym *s = kp_arena_calloc(&req->arena, 2, sizeof(*s));
+			char dflt[256];
+			int32_t k = 0;
 			if (s) {
-				s->Name = x->Name;
-				s->Value = x->Value;
-				s->Source = BR_SOURCE_STATIC_BROKER_CONFIG;
-				x->Synonyms.count = 1;
+				if (set) {
+					s[k].Name = x->Name;
+					s[k].Value = x->Value;
+					s[k++].Source = BR_SOURCE_STATIC_BROKER_CONFIG;
+				}
+				s[k].Name = x->Name;
+				s[k].Value = br_config_default(line, dflt, sizeof(dflt)) == 0
+					? br__kstr(&req->arena, dflt) : x->Value;
+				s[k++].Source = BR_SOURCE_DEFAULT_CONFIG;
+				x->Synonyms.count = k;
 				x->Synonyms.items = s;
 			}
 		}

@@ -514,6 +514,11 @@ typedef struct br_config_entry {
  * order. @locality any */
 void br_topic_configs(br_topics *t, br_topic *topic, br_config_entry *out);
 
+/* Kafka's ConfigSource of a topic config (api_configs.c): the topic's own
+ * override, else its broker key as set in broker.conf / --set, else the
+ * default. @locality any */
+int8_t br_topic_config_source(const br_config *cfg, const br_config_entry *e);
+
 /* One change of IncrementalAlterConfigs (AlterConfigs uses SET and DELETE
  * only). name and value are NUL-terminated and borrowed for the call;
  * value is NULL for DELETE. */

@@ -77,6 +77,8 @@ typedef struct br_config {
 	uint8_t segment_ms_unit;
 	uint8_t retention_ms_unit;
 	uint8_t offsets_retention_unit;
+	uint64_t set_mask;                  /* one bit per key br_config_set()
+	                                       assigned (file or --set) */
 } br_config;
 
 /* Fills Kafka's defaults (log.dirs=data). Release with br_config_free(). */
@@ -98,6 +100,15 @@ int br_config_load(br_config *c, const char *path, char *errbuf, size_t errlen);
 
 /* Writes every key with its current value, one `key=value` per line. */
 void br_config_dump(const br_config *c, FILE *out);
+
+/* True when key `name` (or a key writing the same setting, such as
+ * log.retention.hours for log.retention.ms) was assigned by the config
+ * file or --set, rather than left at its default: Kafka's
+ * STATIC_BROKER_CONFIG as opposed to DEFAULT_CONFIG. */
+bool br_config_is_set(const br_config *c, const char *name);
+/* The default value of canonical key `name` as br_config_dump() prints it,
+ * into out. 0, or -1 for a key it does not print. */
+int br_config_default(const char *name, char *out, size_t len);
 
 /* Value parsers shared with topic configs: 0, or -1 for a bad value. */
 int br_cleanup_policy_parse(const char *v, bool *compact, bool *del);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -294,7 +295,66 @@ fail:
 	return BR_ERR_CONFIG;
 }
 
+static int config_set_one(br_config *c, const char *assignment, const struct cfg_key **set,
+			  char *errbuf, size_t errlen);
+
+_Static_assert(sizeof(keys) / sizeof(keys[0]) <= 64, "set_mask has one bit per key");
+
+/* The canonical key (the one br_config_dump() prints) writing k's field:
+ * log.retention.hours -> log.retention.ms. */
+static size_t canonical_index(const struct cfg_key *k)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (keys[i].canonical && keys[i].offset == k->offset &&
+		    (keys[i].type == CFG_DIRS) == (k->type == CFG_DIRS))
+			return i;
+	return (size_t)(k - keys);
+}
+
+/* Applies the assignment and remembers that its canonical key was set, so
+ * DescribeConfigs can tell STATIC_BROKER_CONFIG from DEFAULT_CONFIG. */
 int br_config_set(br_config *c, const char *assignment, char *errbuf, size_t errlen)
+{
+	const struct cfg_key *k = NULL;
+	int rc = config_set_one(c, assignment, &k, errbuf, errlen);
+	if (rc == 0 && k)
+		c->set_mask |= UINT64_C(1) << canonical_index(k);
+	return rc;
+}
+
+bool br_config_is_set(const br_config *c, const char *name)
+{
+	const struct cfg_key *k = key_find(name);
+	return k && (c->set_mask & (UINT64_C(1) << canonical_index(k))) != 0;
+}
+
+int br_config_default(const char *name, char *out, size_t len)
+{
+	br_config d;
+	char *text = NULL, *save = NULL;
+	size_t tlen = 0, nlen = strlen(name);
+	int rc = -1;
+	FILE *f;
+
+	br_config_init(&d);
+	if ((f = open_memstream(&text, &tlen)) != NULL) {
+		br_config_dump(&d, f);
+		if (fclose(f) == 0) {
+			for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+				if (strncmp(l, name, nlen) == 0 && l[nlen] == '=') {
+					snprintf(out, len, "%s", l + nlen + 1);
+					rc = 0;
+					break;
+				}
+		}
+	}
+	free(text);
+	br_config_free(&d);
+	return rc;
+}
+
+static int config_set_one(br_config *c, const char *assignment, const struct cfg_key **set,
+			  char *errbuf, size_t errlen)
 {
 	char line[4096];
 	char *eq, *name, *value;
@@ -321,6 +381,7 @@ int br_config_set(br_config *c, const char *assignment, char *errbuf, size_t err
 		errf(errbuf, errlen, "unknown configuration key '%s' (see conf/broker.conf for the keys rewind accepts)", name);
 		return BR_ERR_CONFIG;
 	}
+	*set = k;
 	field = (char *)c + k->offset;
 	switch (k->type) {
 	case CFG_I32:

@@ -123,6 +123,35 @@ START_TEST(finer_time_unit_wins_in_any_order)
 }
 END_TEST
 
+START_TEST(assigned_keys_are_told_from_defaults)
+{
+	br_config c;
+	char v[64];
+	br_config_init(&c);
+	ck_assert(!br_config_is_set(&c, "log.retention.ms"));
+	ck_assert(!br_config_is_set(&c, "node.id"));
+	/* A synonym in another unit marks the canonical key it writes. */
+	ck_assert_int_eq(br_config_set(&c, "log.retention.hours=100", errbuf, sizeof(errbuf)), 0);
+	ck_assert(br_config_is_set(&c, "log.retention.ms"));
+	ck_assert(br_config_is_set(&c, "log.retention.hours"));
+	ck_assert(!br_config_is_set(&c, "log.segment.bytes"));
+	/* log.dirs shares offset 0 with node.id: each is its own key. */
+	ck_assert_int_eq(br_config_set(&c, "log.dir=/tmp/x", errbuf, sizeof(errbuf)), 0);
+	ck_assert(br_config_is_set(&c, "log.dirs"));
+	ck_assert(!br_config_is_set(&c, "node.id"));
+	/* A refused assignment marks nothing. */
+	ck_assert_int_eq(br_config_set(&c, "num.partitions=zero", errbuf, sizeof(errbuf)),
+			 BR_ERR_CONFIG);
+	ck_assert(!br_config_is_set(&c, "num.partitions"));
+	ck_assert(!br_config_is_set(&c, "no.such.key"));
+	/* Defaults come from a fresh config, whatever c holds. */
+	ck_assert_int_eq(br_config_default("log.retention.ms", v, sizeof(v)), 0);
+	ck_assert_str_eq(v, "604800000");
+	ck_assert_int_eq(br_config_default("log.retention.hours", v, sizeof(v)), -1);
+	br_config_free(&c);
+}
+END_TEST
+
 START_TEST(dump_round_trips_through_load)
 {
 	br_config a, b;
@@ -219,6 +248,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, network_and_topic_keys_are_applied);
 	tcase_add_test(tc, missing_file_is_named);
 	tcase_add_test(tc, partition_dir_names_parse_like_kafka);
+	tcase_add_test(tc, assigned_keys_are_told_from_defaults);
 	suite_add_tcase(s, tc);
 	return s;
 }
