@@ -170,7 +170,7 @@ static int produce_recompress(const uint8_t *data, size_t len, int codec, int32_
  * differs from the topic's compression.type.
  */
 static int16_t produce_check(const br_topic *topic, const uint8_t *data, size_t len,
-			     bool *needs_rebuild, const char **why)
+			     int16_t version, bool *needs_rebuild, const char **why)
 {
 	size_t pos = 0;
 
@@ -181,7 +181,23 @@ static int16_t produce_check(const br_topic *topic, const uint8_t *data, size_t 
 	}
 	while (pos < len) {
 		kp_batch_header h;
-		int err = kp_batch_header_parse(data + pos, len - pos, &h);
+		int err;
+
+		/* An old message set (magic 0 or 1) keeps its magic byte where a
+		 * v2 batch does (offset 16), but a small one is shorter than a v2
+		 * header: look at the byte before parsing, so it is named for
+		 * what it is rather than called corrupt. Kafka answers produce
+		 * v3+ with INVALID_RECORD (ProduceRequest.validateRecords); for
+		 * v0-v2, which carry such message sets, Kafka 3 converts them
+		 * and rewind, storing v2 only, says the format is unsupported. */
+		if (len - pos > 16 && (data[pos + 16] == 0 || data[pos + 16] == 1)) {
+			*why = version >= 3 ? "Produce requests with version 3 and above are only "
+					      "allowed to contain record batches with magic version 2"
+					    : "message format v0/v1 (magic 0 or 1): rewind stores "
+					      "record batches v2 only";
+			return version >= 3 ? KE_INVALID_RECORD : KE_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+		}
+		err = kp_batch_header_parse(data + pos, len - pos, &h);
 
 		if (err == 0 && topic->cfg.max_message_bytes > 0 &&
 		    kp_batch_size(&h) > (size_t)topic->cfg.max_message_bytes) {
@@ -195,7 +211,7 @@ static int16_t produce_check(const br_topic *topic, const uint8_t *data, size_t 
 			err = KP_ERR_SHORT;
 		if (err == KP_ERR_MAGIC) {
 			*why = "message format other than v2 (magic 2)";
-			return KE_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+			return version >= 3 ? KE_INVALID_RECORD : KE_UNSUPPORTED_FOR_MESSAGE_FORMAT;
 		}
 		if (err) {
 			*why = kp_strerror(err);
@@ -344,7 +360,7 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 		pp->out->ErrorCode = br_request_note_error(req, KE_UNKNOWN_TOPIC_OR_PARTITION);
 		return;
 	}
-	code = produce_check(pp->topic, data, len, &rebuild, &why);
+	code = produce_check(pp->topic, data, len, req->api_version, &rebuild, &why);
 	if (code != KE_NONE) {
 		br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d refused: %s", req->peer,
 			 (int)tname.len, (const char *)tname.p, pd->Index, why);

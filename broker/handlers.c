@@ -20,7 +20,8 @@
 
 const br_api br_apis[] = {
 	/* Produce from v0, though records must be RecordBatch v2 (an old
-	 * message set gets UNSUPPORTED_FOR_MESSAGE_FORMAT): librdkafka 2.0.2
+	 * message set gets UNSUPPORTED_FOR_MESSAGE_FORMAT in v0-v2, and
+	 * INVALID_RECORD in v3+ as Kafka answers): librdkafka 2.0.2
 	 * (Debian 12's, under kcat and confluent-kafka) compresses with gzip,
 	 * snappy or lz4 only when the broker's Produce range includes v0, and
 	 * otherwise sends those batches uncompressed without a word (its lz4

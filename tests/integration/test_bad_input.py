@@ -13,6 +13,8 @@ log) with a temporary log dir, then plays clients over raw sockets:
   - responses stay in request order when a handler parks (acks=all
     produce pipelined with ApiVersions);
   - a parked request whose client left is freed when it completes;
+  - old message sets (magic 0/1) get UNSUPPORTED_FOR_MESSAGE_FORMAT in
+    Produce v0-v2 and INVALID_RECORD in v3+, never CORRUPT_MESSAGE;
   - a slow reader is throttled (connection.max.queued.bytes) while other
     clients are served, and later gets every response, in order;
   - max.connections and connections.max.idle.ms (second broker);
@@ -284,6 +286,61 @@ def test_order_with_parked_produce(b):
     check(b.proc.poll() is None, "broker alive after a client left with a parked produce")
 
 
+def old_message_set(magic, value):
+    """One message in the pre-0.11 format (magic 0 or 1), as old clients
+    send it: offset, size, CRC-32 (zlib), magic, attributes, [timestamp],
+    key (null), value."""
+    import zlib
+    body = struct.pack(">bb", magic, 0)
+    if magic == 1:
+        body += struct.pack(">q", int(time.time() * 1000))
+    body += struct.pack(">i", -1) + struct.pack(">i", len(value)) + value
+    msg = struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF) + body
+    return struct.pack(">qi", 0, len(msg)) + msg
+
+
+def produce_raw(version, topic, records):
+    body = struct.pack(">h", -1) if version >= 3 else b""
+    return (body + struct.pack(">hi", 1, 30000) + struct.pack(">i", 1) +
+            struct.pack(">h", len(topic)) + topic + struct.pack(">i", 1) +
+            struct.pack(">i", 0) + struct.pack(">i", len(records)) + records)
+
+
+def produce_error(r):
+    """The first partition's error code of a Produce v2/v3 response."""
+    n_topics = struct.unpack(">i", r[4:8])[0]
+    tl = struct.unpack(">h", r[8:10])[0]
+    at = 10 + tl
+    n_parts = struct.unpack(">i", r[at:at + 4])[0]
+    if n_topics != 1 or n_parts != 1:
+        return None
+    return struct.unpack(">h", r[at + 8:at + 10])[0]
+
+
+def test_old_message_formats(b):
+    # Old message sets (magic 0 and 1), small ones shorter than a v2 batch
+    # header and big ones longer: UNSUPPORTED_FOR_MESSAGE_FORMAT (43) in
+    # Produce v0-v2, INVALID_RECORD (87) in v3+ as Kafka's
+    # ProduceRequest.validateRecords answers -- never CORRUPT_MESSAGE, and
+    # nothing appended.
+    s, _ = connect(b)
+    corr = 100
+    for version, magic, size, want in [(2, 0, 5, 43), (2, 1, 5, 43), (0, 0, 5, 43),
+                                       (2, 1, 500, 43), (3, 1, 5, 87), (3, 0, 500, 87)]:
+        corr += 1
+        s.sendall(frame(0, version, corr, produce_raw(version, b"order",
+                                                      old_message_set(magic, b"x" * size))))
+        r = recv_frame(s)
+        got = produce_error(r) if r and r[:4] == struct.pack(">i", corr) else None
+        check(got == want, "produce v%d of a magic-%d message (%d-byte value): error %r, want %d"
+              % (version, magic, size, got, want))
+    # The connection and the topic still work: a v2 batch is appended.
+    s.sendall(frame(0, 3, 200, produce_v3(b"order", b"after-old-formats")))
+    r = recv_frame(s)
+    check(r is not None and produce_error(r) == 0, "a v2 batch after the old formats is appended")
+    s.close()
+
+
 def test_slow_reader(b):
     # Small kernel buffers (set before connect, so the TCP window obeys
     # them) and 14-byte requests whose answers are ~7 times bigger: a broker
@@ -419,6 +476,7 @@ def main():
         test_api_versions_unsupported(b, keys)
         test_disconnects(b)
         test_order_with_parked_produce(b)
+        test_old_message_formats(b)
         test_slow_reader(b)
         test_kcat(b)
         test_metrics(b)
