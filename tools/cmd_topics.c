@@ -693,15 +693,18 @@ static int do_alter(struct ctx *x)
 		}
 		printf("]}\n");
 	} else {
-		const char *verb = a->validate_only ? "The broker would accept" : "Altered";
-		printf("%s topic '%s':", verb, name);
-		if (a->partitions >= 0)
-			printf(" partitions %zu -> %d;", before, a->partitions);
-		for (size_t i = 0; i < a->n_configs; i++)
-			printf(" set %s=%s;", a->configs[i].key, a->configs[i].value);
-		for (size_t i = 0; i < a->n_delete_configs; i++)
-			printf(" deleted %s;", a->delete_configs[i]);
-		printf("%s\n", a->validate_only ? " (validate only: nothing was changed)" : "");
+		const char *sep = " ";
+		printf("%s topic '%s':", a->validate_only ? "The broker would accept for" : "Altered",
+		       name);
+		if (a->partitions >= 0) {
+			printf("%spartitions %zu -> %d", sep, before, a->partitions);
+			sep = "; ";
+		}
+		for (size_t i = 0; i < a->n_configs; i++, sep = "; ")
+			printf("%sset %s=%s", sep, a->configs[i].key, a->configs[i].value);
+		for (size_t i = 0; i < a->n_delete_configs; i++, sep = "; ")
+			printf("%sdeleted %s", sep, a->delete_configs[i]);
+		printf("%s\n", a->validate_only ? " (validate only: nothing was changed)." : ".");
 	}
 	rc = CMD_EXIT_OK;
 out:
