@@ -23,6 +23,9 @@ log.retention.hours=100 (a broker config set on the command line).
     to try: topic exists, unknown topic (describe, alter, delete), shrinking
     partitions, unknown config key, bad config value, bad flags, a broker
     that is not there;
+  - a broker without IncrementalAlterConfigs (a proxy hides it from
+    ApiVersions): alter falls back to AlterConfigs and keeps the other
+    overrides;
   - gen-events: same seed gives the same bytes; every line is KEY<TAB>JSON
     that python's json reads with the key equal to video_id; piped into
     kcat -P -K'\\t', consumed back with kcat: every event, same keys.
@@ -33,9 +36,11 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from broker_harness import Broker, BrokerError  # noqa: E402
@@ -286,6 +291,147 @@ def test_rewind_describes_what_confluent_created():
     check(rc == 0 and out.strip() == "", "list is empty after the deletes")
 
 
+# --------------------------------------------- AlterConfigs fallback proxy
+
+class HideIncrementalProxy:
+    """A loopback proxy that relays Kafka connections to a broker and drops
+    IncrementalAlterConfigs (key 44) from every ApiVersions answer, so the
+    client must fall back to AlterConfigs. Counts the API keys it relays.
+    Threads end when either side closes."""
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.upstream = None
+        self.keys = {}
+        self.lock = threading.Lock()
+
+    def start(self, upstream_port):
+        self.upstream = upstream_port
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.listener.accept()
+            except OSError:
+                return
+            b = socket.create_connection(("127.0.0.1", self.upstream))
+            pending = {}
+            threading.Thread(target=self._requests, args=(c, b, pending), daemon=True).start()
+            threading.Thread(target=self._responses, args=(b, c, pending), daemon=True).start()
+
+    @staticmethod
+    def _frame(sock):
+        h = b""
+        while len(h) < 4:
+            d = sock.recv(4 - len(h))
+            if not d:
+                return None
+            h += d
+        n = struct.unpack(">i", h)[0]
+        body = b""
+        while len(body) < n:
+            d = sock.recv(n - len(body))
+            if not d:
+                return None
+            body += d
+        return body
+
+    def _requests(self, c, b, pending):
+        while True:
+            f = self._frame(c)
+            if f is None:
+                break
+            key, ver, corr = struct.unpack(">hhi", f[:8])
+            with self.lock:
+                self.keys[key] = self.keys.get(key, 0) + 1
+                pending[corr] = (key, ver)
+            b.sendall(struct.pack(">i", len(f)) + f)
+        b.close()
+
+    def _responses(self, b, c, pending):
+        while True:
+            f = self._frame(b)
+            if f is None:
+                break
+            corr = struct.unpack(">i", f[:4])[0]
+            with self.lock:
+                key, ver = pending.pop(corr, (None, None))
+            if key == 18:
+                f = self._drop_44(f, ver)
+            c.sendall(struct.pack(">i", len(f)) + f)
+        c.close()
+
+    @staticmethod
+    def _drop_44(f, ver):
+        # Response header v0 (4 bytes), ErrorCode, then the ranges; an
+        # UNSUPPORTED_VERSION answer is always in v0's shape.
+        if ver >= 3 and struct.unpack(">h", f[4:6])[0] != 35:
+            n = f[6] - 1                      # compact array: count + 1 (< 128 here)
+            entries, rest, at = [], None, 7
+            for _ in range(n):
+                entries.append(f[at:at + 7])  # key, min, max, empty tags
+                at += 7
+            rest = f[at:]
+            kept = [e for e in entries if struct.unpack(">h", e[:2])[0] != 44]
+            return f[:6] + bytes([len(kept) + 1]) + b"".join(kept) + rest
+        n = struct.unpack(">i", f[6:10])[0]
+        entries = [f[10 + 6 * i:16 + 6 * i] for i in range(n)]
+        kept = [e for e in entries if struct.unpack(">h", e[:2])[0] != 44]
+        return f[:6] + struct.pack(">i", len(kept)) + b"".join(kept) + f[10 + 6 * n:]
+
+
+def test_alter_falls_back_to_alter_configs():
+    # A broker that does not offer IncrementalAlterConfigs (as seen through
+    # the proxy): rewind replays the topic's current overrides plus the
+    # change with AlterConfigs, so an unrelated override survives.
+    proxy = HideIncrementalProxy()
+    tmp2 = os.path.join(TMP, "legacy")
+    os.mkdir(tmp2)
+    b2 = Broker(BROKER, tmp2, "advertised.listeners=PLAINTEXT://127.0.0.1:%d" % proxy.port)
+    try:
+        b2.start()
+        proxy.start(b2.port)
+        via = "127.0.0.1:%d" % proxy.port
+
+        def run(*args):
+            p = subprocess.run([REWIND] + list(args) + ["--bootstrap", via],
+                               capture_output=True, timeout=60)
+            return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+        rc, _, err = run("topics", "create", "legacy", "--config", "cleanup.policy=compact")
+        check(rc == 0, "legacy broker: create (%r)" % err)
+        rc, out, err = run("topics", "alter", "legacy", "--config", "retention.ms=1000")
+        check(rc == 0, "legacy broker: alter --config (%r)" % err)
+        rc, out, err = run("topics", "describe", "legacy", "--json")
+        cfg = {c["name"]: c["value"] for c in json.loads(out)["topics"][0]["configs"]} if rc == 0 else {}
+        check(cfg.get("retention.ms") == "1000" and cfg.get("cleanup.policy") == "compact",
+              "legacy broker: retention.ms set, cleanup.policy kept (%r)" % cfg)
+        rc, out, err = run("topics", "alter", "legacy", "--delete-config", "retention.ms")
+        rc2, out2, _ = run("topics", "describe", "legacy", "--json")
+        cfg = {c["name"]: c["value"] for c in json.loads(out2)["topics"][0]["configs"]} if rc2 == 0 else {}
+        check(rc == 0 and "retention.ms" not in cfg and cfg.get("cleanup.policy") == "compact",
+              "legacy broker: --delete-config removes one override only (%r)" % cfg)
+        fails_via = subprocess.run([REWIND, "topics", "alter", "legacy", "--config", "bogus.key=1",
+                                    "--bootstrap", via], capture_output=True, timeout=60)
+        check(fails_via.returncode == 1 and b"INVALID_CONFIG" in fails_via.stderr,
+              "legacy broker: a bad key is refused with the broker's message")
+        with proxy.lock:
+            keys = dict(proxy.keys)
+        check(keys.get(33, 0) >= 3 and keys.get(44, 0) == 0,
+              "legacy broker: AlterConfigs used, never IncrementalAlterConfigs (%r)" % keys)
+    finally:
+        proxy.listener.close()
+        try:
+            b2.stop()
+        except BrokerError as e:
+            check(False, "legacy broker stops cleanly: %s" % e)
+        b2.kill()
+
+
 # -------------------------------------------------------------- gen-events
 
 def test_gen_events():
@@ -329,6 +475,7 @@ def main():
         test_create_list_describe()
         test_alter_and_errors()
         test_rewind_describes_what_confluent_created()
+        test_alter_falls_back_to_alter_configs()
         test_gen_events()
         try:
             broker.stop()
