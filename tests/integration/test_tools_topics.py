@@ -467,6 +467,21 @@ def test_gen_events():
     check(sum(p["log_end_offset"] for p in t.get("partitions", [])) == 20000,
           "rewind topics describe: log ends add up to 20000")
 
+    # A committed offset makes __consumer_offsets: internal, so listed only
+    # with --internal.
+    c = kafka.KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="g-topics",
+                            enable_auto_commit=False)
+    tp = kafka.TopicPartition("plays", 0)
+    c.assign([tp])
+    c.commit({tp: kafka.OffsetAndMetadata(5, "")})
+    c.close()
+    rc, out, _ = rw("topics", "list")
+    check(rc == 0 and out.split() == ["plays"], "list hides __consumer_offsets (%r)" % out)
+    d = rw_json("topics", "list", "--internal")
+    names = {x["name"]: x["internal"] for x in d.get("topics", [])}
+    check(names == {"plays": False, "__consumer_offsets": True},
+          "list --internal shows __consumer_offsets as internal (%r)" % names)
+
 
 def main():
     try:
