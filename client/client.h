@@ -70,6 +70,13 @@ enum cl_err {
 	CL_ERR_ARG = -2009,          /* a bad argument (programmer's or user's) */
 	CL_ERR_BROKEN = -2010,       /* the connection failed earlier and must
 	                                be reopened */
+	CL_ERR_QUEUE_FULL = -2011,   /* the producer's buffer.memory is full:
+	                                poll for delivery reports and retry */
+	CL_ERR_MSG_TIMED_OUT = -2012, /* a record was not delivered within
+	                                delivery.timeout.ms */
+	CL_ERR_FATAL = -2013,        /* the producer hit an error it cannot
+	                                recover from (cl_producer_errmsg) */
+	CL_ERR_STOPPED = -2014,      /* the producer is closing */
 };
 
 /* Kafka error codes as error values, and back. */
@@ -100,6 +107,11 @@ const char *cl_strerror(int err);
 const char *cl_kafka_err_name(int16_t code);
 /* A short description of a Kafka error code; never NULL. */
 const char *cl_kafka_err_desc(int16_t code);
+/* A SCREAMING_CASE name for any error value: Kafka's name for a Kafka
+ * error (NOT_LEADER_OR_FOLLOWER), and names in the same style for the
+ * client's own (MSG_TIMED_OUT, QUEUE_FULL, TIMED_OUT, ...) and errno
+ * values (ECONNREFUSED). "NONE" for 0. Never NULL. */
+const char *cl_err_name(int err);
 /* True for the codes Kafka marks retriable (a later try may succeed). */
 bool cl_kafka_err_retriable(int16_t code);
 
@@ -1000,5 +1012,168 @@ const char *cl_consumer_errmsg(cl_consumer *c);
  * final commit's outcome (0 when there was none). @locality owner
  */
 int cl_consumer_close(cl_consumer *c);
+
+/* ============================================================== producer */
+/*
+ * An asynchronous producer (client/producer.c, partitioner: client/
+ * partitioner.c). Application threads call cl_producer_send(), which
+ * appends the record into its partition's open batch under a short lock
+ * and returns; the io thread seals batches that are full (batch_size) or
+ * old enough (linger_ms), builds one Produce request per broker with the
+ * ready batch of each of its partitions, and keeps up to max_in_flight
+ * requests in flight per broker. Delivery reports are queued by the io
+ * thread and handed to the application's callback by cl_producer_poll(),
+ * in the thread that polls.
+ *
+ * Idempotence (default on, Kafka's enable.idempotence): an InitProducerId
+ * before the first Produce, per-partition sequence numbers, at most 5
+ * requests in flight per broker, and retries that keep each partition's
+ * order: after a retriable error a partition sends nothing new until its
+ * in-flight batches are back, then resends in sequence order. When the
+ * broker no longer knows the sequence it expects (OUT_OF_ORDER_SEQUENCE_
+ * NUMBER or UNKNOWN_PRODUCER_ID on the oldest unacknowledged batch), or a
+ * batch that was sent fails for good (timeout, non-retriable error), the
+ * producer does what Kafka's Java producer does since KIP-360: waits for
+ * every request in flight, asks InitProducerId for a new epoch and
+ * renumbers the unacknowledged batches from 0 (a batch whose first attempt
+ * the broker wrote but whose answer was lost may then be written twice;
+ * Java has the same window).
+ *
+ * Partitions: cl_record.partition when >= 0; keyed records Kafka's Java
+ * client's way, toPositive(murmur2(key)) % partitions (so keys land where
+ * Java producers put them); records without a key stick to one partition
+ * until its batch closes, then move to another at random (KIP-480).
+ */
+
+typedef struct cl_producer cl_producer;
+
+/* One delivery report; every pointer valid during the callback only. */
+typedef struct cl_delivery {
+	const char *topic;
+	int32_t partition;
+	int64_t offset;               /* -1 when unknown (acks=0, failure) */
+	int err;                      /* 0, or an error value: cl_err_name()
+	                                 gives Kafka's name for it */
+	void *opaque;                 /* cl_record.opaque */
+} cl_delivery;
+
+/* Runs in the thread that calls cl_producer_poll(); may call
+ * cl_producer_send() (not poll/flush/close). */
+typedef void cl_delivery_fn(void *app, const cl_delivery *d);
+
+typedef struct cl_producer_conf {
+	const char *bootstrap;        /* default "localhost:9092" */
+	const char *client_id;        /* default "rewind-producer" */
+	int acks;                     /* -1 (all, default), 0 or 1 */
+	int linger_ms;                /* default 5 */
+	size_t batch_size;            /* bytes of records per batch before it
+	                                 closes; default 1000000 (librdkafka's
+	                                 batch.size: the broker syncs per
+	                                 request, so large batches carry the
+	                                 throughput, and linger_ms bounds the
+	                                 wait when traffic is light) */
+	int codec;                    /* KP_CODEC_*; default none */
+	bool idempotence;             /* default true */
+	int retries;                  /* default INT32_MAX (bounded by
+	                                 delivery_timeout_ms, as in Java) */
+	int retry_backoff_ms;         /* default 100 */
+	int delivery_timeout_ms;      /* default 120000 */
+	int request_timeout_ms;       /* default 30000 */
+	int max_block_ms;             /* how long send() waits for a topic's
+	                                 metadata; default 60000 */
+	size_t buffer_memory;         /* bytes of records not yet reported;
+	                                 default 32 MiB; send() then fails with
+	                                 CL_ERR_QUEUE_FULL */
+	int max_in_flight;            /* requests per broker; default 5
+	                                 (at most 5 with idempotence) */
+	size_t max_request_size;      /* bytes of batches per Produce request;
+	                                 default 8 MiB */
+	bool allow_auto_create;       /* ask the broker to create unknown
+	                                 topics (default true, as Java's
+	                                 allow.auto.create.topics; the broker's
+	                                 auto.create.topics.enable decides) */
+	cl_delivery_fn *on_delivery;  /* may be NULL */
+	void *app;                    /* first argument of on_delivery */
+} cl_producer_conf;
+
+/* Fills conf with the defaults above. @locality any */
+void cl_producer_conf_init(cl_producer_conf *conf);
+
+/*
+ * Starts a producer (its io thread; nothing is connected until the first
+ * send). conf is copied (strings too). 0 and *out (close with
+ * cl_producer_close()), or CL_ERR_ARG / CL_ERR_BOOTSTRAP / -ENOMEM with a
+ * sentence in err (errlen bytes). @locality any
+ */
+int cl_producer_new(const cl_producer_conf *conf, cl_producer **out,
+		    char *err, size_t errlen);
+
+#define CL_PARTITION_ANY (-1)
+
+/* One record to send; every pointer borrowed for the call (bytes are
+ * copied). */
+typedef struct cl_record {
+	const char *topic;
+	int32_t partition;            /* CL_PARTITION_ANY: the partitioner */
+	const void *key;              /* NULL + key_len -1: no key */
+	int32_t key_len;
+	const void *value;            /* NULL + value_len -1: null (tombstone) */
+	int32_t value_len;
+	const kp_header *headers;     /* n_headers; NULL when 0 */
+	int32_t n_headers;
+	int64_t timestamp;            /* ms since the epoch; <= 0: now */
+	void *opaque;                 /* handed back in the delivery report */
+} cl_record;
+
+/*
+ * Appends one record for sending. 0 (a delivery report will follow), or
+ * an error and no report: CL_ERR_QUEUE_FULL (poll, then retry),
+ * CL_ERR_ARG (no topic, bad lengths), cl_err_kafka(UNKNOWN_TOPIC_OR_
+ * PARTITION) for a topic the broker does not have (and will not create)
+ * or a partition past its count, CL_ERR_NO_BROKER / CL_ERR_TIMEOUT when
+ * the topic's metadata could not be had within max_block_ms, CL_ERR_FATAL,
+ * CL_ERR_STOPPED. cl_producer_errmsg() says more. Blocks only the first
+ * time a topic is seen, for its metadata. @locality any (thread-safe)
+ */
+int cl_producer_send(cl_producer *p, const cl_record *r);
+
+/*
+ * Runs the delivery callback for every report queued, waiting up to
+ * timeout_ms (0: no wait; -1: forever) for the first. Returns how many
+ * reports it handed out. @locality any, one poller at a time
+ */
+int cl_producer_poll(cl_producer *p, int timeout_ms);
+
+/*
+ * Sends every record appended so far at once (linger ignored) and polls
+ * until each has its delivery report or timeout_ms passes (-1: no limit).
+ * 0, or CL_ERR_TIMEOUT with records still out. @locality any
+ */
+int cl_producer_flush(cl_producer *p, int timeout_ms);
+
+/* Records appended and not yet reported by poll. @locality any */
+int64_t cl_producer_outstanding(cl_producer *p);
+
+/* A sentence about the producer's last failure ("" when none): what it
+ * was doing and what the broker or the system said. The string is a
+ * snapshot copied into buf (len bytes); returns buf. @locality any */
+const char *cl_producer_errmsg(cl_producer *p, char *buf, size_t len);
+
+/*
+ * Flushes for up to timeout_ms (-1: no limit), then stops the io thread
+ * and frees p (NULL is fine). Records still undelivered then get no
+ * report. 0, or CL_ERR_TIMEOUT when records were dropped. @locality any,
+ * not from the delivery callback
+ */
+int cl_producer_close(cl_producer *p, int timeout_ms);
+
+/* ----------------------------------------------------------- partitioner */
+
+/* Kafka's Utils.murmur2 (seed 0x9747b28c) of len bytes, as Java's int
+ * bits. Pure. @locality any */
+uint32_t cl_murmur2(const void *key, size_t len);
+/* Java's default partition of a keyed record: (murmur2(key) & 0x7fffffff)
+ * % n_partitions; n_partitions > 0. Pure. */
+int32_t cl_partition_for_key(const void *key, size_t len, int32_t n_partitions);
 
 #endif /* REWIND_CLIENT_H */

@@ -6,6 +6,7 @@
  * codes past the table are printed by number. The descriptions are short
  * paraphrases meant for a person reading a tool's error line.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -186,6 +187,10 @@ const char *cl_strerror(int err)
 	case CL_ERR_NO_LEADER: return "the partition has no reachable leader";
 	case CL_ERR_ARG: return "invalid argument";
 	case CL_ERR_BROKEN: return "the connection failed earlier and was not reopened";
+	case CL_ERR_QUEUE_FULL: return "the producer's buffer is full (buffer.memory); poll for delivery reports and retry";
+	case CL_ERR_MSG_TIMED_OUT: return "not delivered within delivery.timeout.ms";
+	case CL_ERR_FATAL: return "the producer hit an error it cannot recover from";
+	case CL_ERR_STOPPED: return "the producer is closing";
 	default: break;
 	}
 	if (err <= -1001 && err >= -1199)
@@ -193,4 +198,43 @@ const char *cl_strerror(int err)
 	if (err < 0 && err > -4096)
 		return strerror(-err);
 	return "unknown error";
+}
+
+const char *cl_err_name(int err)
+{
+	if (err == 0)
+		return "NONE";
+	if (cl_err_is_kafka(err)) {
+		const char *n = cl_kafka_err_name(cl_err_kafka_code(err));
+		return n ? n : "UNKNOWN_KAFKA_ERROR";
+	}
+	switch (err) {
+	case CL_ERR_TIMEOUT: return "TIMED_OUT";
+	case CL_ERR_CLOSED: return "CONNECTION_CLOSED";
+	case CL_ERR_PROTOCOL: return "BAD_RESPONSE";
+	case CL_ERR_UNSUPPORTED: return "UNSUPPORTED_VERSION";
+	case CL_ERR_RESOLVE: return "RESOLVE";
+	case CL_ERR_BOOTSTRAP: return "BAD_BOOTSTRAP";
+	case CL_ERR_NO_BROKER: return "ALL_BROKERS_DOWN";
+	case CL_ERR_NO_LEADER: return "LEADER_NOT_AVAILABLE";
+	case CL_ERR_ARG: return "INVALID_ARG";
+	case CL_ERR_BROKEN: return "TRANSPORT";
+	case CL_ERR_QUEUE_FULL: return "QUEUE_FULL";
+	case CL_ERR_MSG_TIMED_OUT: return "MSG_TIMED_OUT";
+	case CL_ERR_FATAL: return "FATAL";
+	case CL_ERR_STOPPED: return "DESTROY";
+	default: break;
+	}
+	if (err <= -1001 && err >= -1199)
+		return "ENCODING";
+	switch (-err) {
+	case ECONNREFUSED: return "ECONNREFUSED";
+	case ECONNRESET: return "ECONNRESET";
+	case EPIPE: return "EPIPE";
+	case ETIMEDOUT: return "ETIMEDOUT";
+	case EHOSTUNREACH: return "EHOSTUNREACH";
+	case ENETUNREACH: return "ENETUNREACH";
+	case ENOMEM: return "ENOMEM";
+	default: return "SYSTEM_ERROR";
+	}
 }

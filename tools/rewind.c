@@ -23,6 +23,12 @@ struct cmd_entry {
 static const struct cmd_entry cmd_table[] = {
 	{ "dump-log", cmd_dump_log,
 	  "print the batches and records of segment .log files and the entries of .index/.timeindex files" },
+	{ "consume", cmd_consume,
+	  "print a topic's records (from an offset, a time or a group's commits), kcat-style format" },
+	{ "produce", cmd_produce,
+	  "send lines of stdin or a file as records (keys, headers, codec), like kafka-console-producer" },
+	{ "perf", cmd_perf,
+	  "throughput and latency: perf produce (and the other perf modes)" },
 	{ "groups", cmd_groups,
 	  "consumer groups: list, describe (lag), reset-offsets (replay), delete, delete-offsets" },
 	{ "topics", cmd_topics,

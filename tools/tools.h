@@ -366,4 +366,58 @@ void gen_events_next(struct gen_events *g, struct gen_event *e);
 int gen_events_format(const struct gen_events *g, const struct gen_event *e, char *buf,
 		      size_t len);
 
+/* ------------------------------------------------------ produce and perf */
+
+/*
+ * `rewind produce TOPIC`: one record per line of stdin or --file, through
+ * client/'s producer (tools/cmd_produce.c).
+ */
+int cmd_produce(int argc, char **argv);
+
+/*
+ * `rewind perf produce|consume|e2e ...`: throughput and latency
+ * (tools/cmd_perf.c dispatches; perf produce is there too).
+ */
+int cmd_perf(int argc, char **argv);
+int cmd_perf_produce(int argc, char **argv);
+
+/* perf: shared stats (tools/perf_stats.c), for every perf mode. */
+#define PERF_SUB_BITS 6
+#define PERF_BUCKETS ((size_t)(40 << PERF_SUB_BITS))
+
+struct perf_stats {
+	const char *mode;             /* "produce", "consume", "e2e" */
+	const char *latency_what;     /* e.g. "send to delivery report" */
+	int64_t start_ns;             /* CLOCK_MONOTONIC, set by init */
+	int64_t end_ns;               /* set by the caller when done; 0 = now */
+	int64_t records;              /* the caller adds */
+	int64_t bytes;                /* value bytes (MB = 10^6 of them) */
+	int64_t errors;
+	uint64_t hist[PERF_BUCKETS];  /* latency histogram, microseconds */
+	uint64_t lat_count;
+	uint64_t lat_sum_us;
+	uint64_t lat_max_us;
+	bool tty;                     /* stderr is a terminal */
+	bool progress_shown;
+	int64_t last_progress_ns;
+	int64_t last_records;
+	int64_t last_bytes;
+};
+
+/* CLOCK_MONOTONIC in ns. */
+int64_t cmd_perf_now_ns(void);
+/* Zeroes s, starts its clock, notes whether stderr is a terminal. */
+void cmd_perf_stats_init(struct perf_stats *s, const char *mode);
+/* Adds one latency sample (ns). */
+void cmd_perf_stats_latency(struct perf_stats *s, int64_t ns);
+/* The q-quantile (0.5, 0.99, 0.999) of the samples in ms; 0 when none. */
+double cmd_perf_stats_percentile_ms(const struct perf_stats *s, double q);
+/* On a terminal, rewrites the progress line on stderr every 0.5 s (now
+ * when force). Elsewhere does nothing. */
+void cmd_perf_stats_progress(struct perf_stats *s, bool force);
+/* The final summary: two lines of text, or one JSON object with mode,
+ * records, bytes, errors, seconds, records_per_s, mb_per_s and latency_ms
+ * {count, avg, p50, p99, p999, max}. */
+void cmd_perf_stats_summary(struct perf_stats *s, FILE *out, bool json);
+
 #endif /* REWIND_TOOLS_H */
