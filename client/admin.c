@@ -21,60 +21,11 @@
 #define KE_UNKNOWN_SERVER_ERROR (-1)
 #define KE_NOT_CONTROLLER 41
 
-/* Buffers and scratch arena of one request. */
-struct call {
-	kp_buf body, resp;
-	kp_arena arena;
-	int16_t v;
-	cl_conn *conn;
-};
-
-static void call_init(struct call *k)
-{
-	kp_buf_init(&k->body);
-	kp_buf_init(&k->resp);
-	kp_arena_init(&k->arena, 0);
-	k->v = -1;
-	k->conn = NULL;
-}
-
-static void call_reset(struct call *k)
-{
-	kp_buf_reset(&k->body);
-	kp_arena_reset(&k->arena);
-}
-
-static void call_free(struct call *k)
-{
-	kp_buf_free(&k->body);
-	kp_buf_free(&k->resp);
-	kp_arena_free(&k->arena);
-}
-
-static bool str_eq(kp_str s, const char *c)
-{
-	size_t n = strlen(c);
-	return s.len >= 0 && (size_t)s.len == n && memcmp(s.p, c, n) == 0;
-}
-
 /* Copies a broker message into an item's fixed buffer ("" for null). */
 static void msg_copy(char *dst, kp_str s)
 {
 	snprintf(dst, CL_ADMIN_MSG, "%.*s", s.len > 0 ? (int)s.len : 0,
 		 s.len > 0 ? (const char *)s.p : "");
-}
-
-static int encode_failed(cl_client *c, const char *api, int16_t v, int rc)
-{
-	cl__errf(c, "cannot encode %s v%d: %s", api, v, cl_strerror(rc));
-	return rc;
-}
-
-static int parse_failed(cl_client *c, const char *api, const struct call *k)
-{
-	cl__errf(c, "the %s v%d answer from %s does not parse", api, k->v,
-		 cl_conn_addr(k->conn));
-	return CL_ERR_PROTOCOL;
 }
 
 static int nomem(cl_client *c, const char *doing)
@@ -103,21 +54,11 @@ static int controller_conn(cl_client *c, cl_conn **out)
 	return cl_client_broker(c, ctl, out);
 }
 
-/* Waits before asking again; false when the deadline is near. */
-static bool backoff(int64_t deadline, int *ms)
-{
-	if (cl__now_ms() + *ms >= deadline)
-		return false;
-	cl__sleep_ms(*ms);
-	*ms = *ms * 2 > 1000 ? 1000 : *ms * 2;
-	return true;
-}
-
 /* Connection and version for an admin API at the controller. */
-static int begin_at_controller(cl_client *c, struct call *k, int16_t api_key)
+static int begin_at_controller(cl_client *c, struct cl__req *k, int16_t api_key)
 {
 	int rc;
-	call_reset(k);
+	cl__req_reset(k);
 	if ((rc = controller_conn(c, &k->conn)) < 0)
 		return rc;
 	return cl__version(c, k->conn, api_key, &k->v);
@@ -129,12 +70,12 @@ int cl_create_topics(cl_client *c, cl_new_topic *t, size_t n, bool validate_only
 {
 	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
 	int wait = 50;
-	struct call k;
+	struct cl__req k;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	call_init(&k);
+	cl__req_init(&k);
 	for (;;) {
 		kp_CreateTopicsRequest q;
 		kp_CreateTopicsResponse m;
@@ -189,14 +130,14 @@ int cl_create_topics(cl_client *c, cl_new_topic *t, size_t n, bool validate_only
 			}
 		}
 		if ((rc = kp_CreateTopicsRequest_encode(&k.body, k.v, &q)) < 0) {
-			encode_failed(c, "CreateTopics", k.v, rc);
+			cl__encode_failed(c, "CreateTopics", k.v, rc);
 			break;
 		}
 		if ((rc = cl__call(c, k.conn, KP_API_CREATE_TOPICS, k.v, &k.body, &k.resp)) < 0)
 			break;
 		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
 		if (kp_CreateTopicsResponse_decode(&r, k.v, &k.arena, &m) < 0) {
-			rc = parse_failed(c, "CreateTopics", &k);
+			rc = cl__parse_failed(c, "CreateTopics", &k);
 			break;
 		}
 		bool again = false;
@@ -208,7 +149,7 @@ int cl_create_topics(cl_client *c, cl_new_topic *t, size_t n, bool validate_only
 		for (int32_t j = 0; j < m.Topics.count; j++) {
 			const kp_CreateTopicsResponse_CreatableTopicResult *x = &m.Topics.items[j];
 			for (size_t i = 0; i < n; i++) {
-				if (!str_eq(x->Name, t[i].name))
+				if (!cl__str_eq(x->Name, t[i].name))
 					continue;
 				t[i].error = x->ErrorCode;
 				msg_copy(t[i].message, k.v >= 1 ? x->ErrorMessage : KP_STR_NULL);
@@ -217,28 +158,49 @@ int cl_create_topics(cl_client *c, cl_new_topic *t, size_t n, bool validate_only
 				again |= x->ErrorCode == KE_NOT_CONTROLLER;
 			}
 		}
-		if (again && backoff(deadline, &wait))
+		if (again && cl__backoff(deadline, &wait))
 			continue;
 		rc = 0;
 		break;
 	}
 out:
-	call_free(&k);
+	cl__req_free(&k);
 	return rc;
 }
 
 /* ============================================================ DeleteTopics */
 
+/* Marks q[0..n) unanswered before an answer is read. */
+static void ops_unanswered(cl_topic_op *q, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		q[i].error = KE_UNKNOWN_SERVER_ERROR;
+		snprintf(q[i].message, CL_ADMIN_MSG, "the broker's answer left this topic out");
+	}
+}
+
+/* Copies one topic's outcome into the items named name; true when the
+ * broker says it is not the controller (ask again). */
+static bool op_answer(cl_topic_op *q, size_t n, kp_str name, int16_t code, kp_str msg)
+{
+	for (size_t i = 0; i < n; i++)
+		if (cl__str_eq(name, q[i].name)) {
+			q[i].error = code;
+			msg_copy(q[i].message, msg);
+		}
+	return code == KE_NOT_CONTROLLER;
+}
+
 int cl_delete_topics(cl_client *c, cl_topic_op *q, size_t n)
 {
 	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
 	int wait = 50;
-	struct call k;
+	struct cl__req k;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	call_init(&k);
+	cl__req_init(&k);
 	for (;;) {
 		kp_DeleteTopicsRequest rq;
 		kp_DeleteTopicsResponse m;
@@ -269,37 +231,29 @@ int cl_delete_topics(cl_client *c, cl_topic_op *q, size_t n)
 				rq.TopicNames.items[i] = kp_str_from(q[i].name);
 		}
 		if ((rc = kp_DeleteTopicsRequest_encode(&k.body, k.v, &rq)) < 0) {
-			encode_failed(c, "DeleteTopics", k.v, rc);
+			cl__encode_failed(c, "DeleteTopics", k.v, rc);
 			break;
 		}
 		if ((rc = cl__call(c, k.conn, KP_API_DELETE_TOPICS, k.v, &k.body, &k.resp)) < 0)
 			break;
 		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
 		if (kp_DeleteTopicsResponse_decode(&r, k.v, &k.arena, &m) < 0) {
-			rc = parse_failed(c, "DeleteTopics", &k);
+			rc = cl__parse_failed(c, "DeleteTopics", &k);
 			break;
 		}
 		bool again = false;
-		for (size_t i = 0; i < n; i++) {
-			q[i].error = KE_UNKNOWN_SERVER_ERROR;
-			snprintf(q[i].message, CL_ADMIN_MSG, "the broker's answer left this topic out");
-		}
+		ops_unanswered(q, n);
 		for (int32_t j = 0; j < m.Responses.count; j++) {
 			const kp_DeleteTopicsResponse_DeletableTopicResult *x = &m.Responses.items[j];
-			for (size_t i = 0; i < n; i++) {
-				if (!str_eq(x->Name, q[i].name))
-					continue;
-				q[i].error = x->ErrorCode;
-				msg_copy(q[i].message, k.v >= 5 ? x->ErrorMessage : KP_STR_NULL);
-				again |= x->ErrorCode == KE_NOT_CONTROLLER;
-			}
+			again |= op_answer(q, n, x->Name, x->ErrorCode,
+					   k.v >= 5 ? x->ErrorMessage : KP_STR_NULL);
 		}
-		if (again && backoff(deadline, &wait))
+		if (again && cl__backoff(deadline, &wait))
 			continue;
 		rc = 0;
 		break;
 	}
-	call_free(&k);
+	cl__req_free(&k);
 	return rc;
 }
 
@@ -309,12 +263,12 @@ int cl_create_partitions(cl_client *c, cl_topic_op *q, size_t n, bool validate_o
 {
 	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
 	int wait = 50;
-	struct call k;
+	struct cl__req k;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	call_init(&k);
+	cl__req_init(&k);
 	for (;;) {
 		kp_CreatePartitionsRequest rq;
 		kp_CreatePartitionsResponse m;
@@ -338,37 +292,28 @@ int cl_create_partitions(cl_client *c, cl_topic_op *q, size_t n, bool validate_o
 			x->Assignments.count = -1;   /* the broker places them */
 		}
 		if ((rc = kp_CreatePartitionsRequest_encode(&k.body, k.v, &rq)) < 0) {
-			encode_failed(c, "CreatePartitions", k.v, rc);
+			cl__encode_failed(c, "CreatePartitions", k.v, rc);
 			break;
 		}
 		if ((rc = cl__call(c, k.conn, KP_API_CREATE_PARTITIONS, k.v, &k.body, &k.resp)) < 0)
 			break;
 		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
 		if (kp_CreatePartitionsResponse_decode(&r, k.v, &k.arena, &m) < 0) {
-			rc = parse_failed(c, "CreatePartitions", &k);
+			rc = cl__parse_failed(c, "CreatePartitions", &k);
 			break;
 		}
 		bool again = false;
-		for (size_t i = 0; i < n; i++) {
-			q[i].error = KE_UNKNOWN_SERVER_ERROR;
-			snprintf(q[i].message, CL_ADMIN_MSG, "the broker's answer left this topic out");
-		}
+		ops_unanswered(q, n);
 		for (int32_t j = 0; j < m.Results.count; j++) {
 			const kp_CreatePartitionsResponse_CreatePartitionsTopicResult *x = &m.Results.items[j];
-			for (size_t i = 0; i < n; i++) {
-				if (!str_eq(x->Name, q[i].name))
-					continue;
-				q[i].error = x->ErrorCode;
-				msg_copy(q[i].message, x->ErrorMessage);
-				again |= x->ErrorCode == KE_NOT_CONTROLLER;
-			}
+			again |= op_answer(q, n, x->Name, x->ErrorCode, x->ErrorMessage);
 		}
-		if (again && backoff(deadline, &wait))
+		if (again && cl__backoff(deadline, &wait))
 			continue;
 		rc = 0;
 		break;
 	}
-	call_free(&k);
+	cl__req_free(&k);
 	return rc;
 }
 
@@ -453,10 +398,10 @@ static int describe_at(cl_client *c, cl_conn *conn, const cl_resource *r, const 
 {
 	kp_DescribeConfigsRequest rq;
 	kp_DescribeConfigsResponse m;
-	struct call k;
+	struct cl__req k;
 	int rc;
 
-	call_init(&k);
+	cl__req_init(&k);
 	k.conn = conn;
 	if ((rc = cl__version(c, conn, KP_API_DESCRIBE_CONFIGS, &k.v)) < 0)
 		goto out;
@@ -476,21 +421,21 @@ static int describe_at(cl_client *c, cl_conn *conn, const cl_resource *r, const 
 		x->ConfigurationKeys.count = -1;   /* every key */
 	}
 	if ((rc = kp_DescribeConfigsRequest_encode(&k.body, k.v, &rq)) < 0) {
-		encode_failed(c, "DescribeConfigs", k.v, rc);
+		cl__encode_failed(c, "DescribeConfigs", k.v, rc);
 		goto out;
 	}
 	if ((rc = cl__call(c, conn, KP_API_DESCRIBE_CONFIGS, k.v, &k.body, &k.resp)) < 0)
 		goto out;
 	kp_reader rd = kp_reader_make(k.resp.data, k.resp.len);
 	if (kp_DescribeConfigsResponse_decode(&rd, k.v, &k.arena, &m) < 0) {
-		rc = parse_failed(c, "DescribeConfigs", &k);
+		rc = cl__parse_failed(c, "DescribeConfigs", &k);
 		goto out;
 	}
 	for (int32_t j = 0; j < m.Results.count; j++) {
 		const kp_DescribeConfigsResponse_DescribeConfigsResult *x = &m.Results.items[j];
 		for (size_t i = 0; i < nsel; i++) {
 			cl_config_resource *o = &cfg->resources[sel[i]];
-			if (o->type != x->ResourceType || !str_eq(x->ResourceName, o->name))
+			if (o->type != x->ResourceType || !cl__str_eq(x->ResourceName, o->name))
 				continue;
 			if ((rc = resource_copy(cfg, k.v, x, o)) < 0) {
 				nomem(c, "reading DescribeConfigs");
@@ -500,7 +445,7 @@ static int describe_at(cl_client *c, cl_conn *conn, const cl_resource *r, const 
 	}
 	rc = 0;
 out:
-	call_free(&k);
+	cl__req_free(&k);
 	return rc;
 }
 
@@ -598,10 +543,10 @@ static int alter_incremental(cl_client *c, cl_conn *conn, int16_t v, cl_alter_re
 	kp_IncrementalAlterConfigsRequest rq;
 	kp_IncrementalAlterConfigsResponse m;
 	kp_IncrementalAlterConfigsRequest_AlterConfigsResource res;
-	struct call k;
+	struct cl__req k;
 	int rc;
 
-	call_init(&k);
+	cl__req_init(&k);
 	k.conn = conn;
 	k.v = v;
 	kp_IncrementalAlterConfigsRequest_init(&rq);
@@ -628,28 +573,28 @@ static int alter_incremental(cl_client *c, cl_conn *conn, int16_t v, cl_alter_re
 			? KP_STR_NULL : kp_str_from(x->ops[i].value);
 	}
 	if ((rc = kp_IncrementalAlterConfigsRequest_encode(&k.body, v, &rq)) < 0) {
-		encode_failed(c, "IncrementalAlterConfigs", v, rc);
+		cl__encode_failed(c, "IncrementalAlterConfigs", v, rc);
 		goto out;
 	}
 	if ((rc = cl__call(c, conn, KP_API_INCREMENTAL_ALTER_CONFIGS, v, &k.body, &k.resp)) < 0)
 		goto out;
 	kp_reader rd = kp_reader_make(k.resp.data, k.resp.len);
 	if (kp_IncrementalAlterConfigsResponse_decode(&rd, v, &k.arena, &m) < 0) {
-		rc = parse_failed(c, "IncrementalAlterConfigs", &k);
+		rc = cl__parse_failed(c, "IncrementalAlterConfigs", &k);
 		goto out;
 	}
 	alter_unanswered(x);
 	for (int32_t j = 0; j < m.Responses.count; j++) {
 		const kp_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse *y =
 			&m.Responses.items[j];
-		if (y->ResourceType == x->type && str_eq(y->ResourceName, x->name)) {
+		if (y->ResourceType == x->type && cl__str_eq(y->ResourceName, x->name)) {
 			x->error = y->ErrorCode;
 			msg_copy(x->message, y->ErrorMessage);
 		}
 	}
 	rc = 0;
 out:
-	call_free(&k);
+	cl__req_free(&k);
 	return rc;
 }
 
@@ -690,10 +635,10 @@ static int alter_legacy(cl_client *c, cl_conn *conn, cl_alter_resource *x, bool 
 	kp_AlterConfigsRequest_AlterConfigsResource res;
 	cl_configs *cur = NULL;
 	cl_resource r = { x->type, x->name };
-	struct call k;
+	struct cl__req k;
 	int rc;
 
-	call_init(&k);
+	cl__req_init(&k);
 	k.conn = conn;
 	if ((rc = cl__version(c, conn, KP_API_ALTER_CONFIGS, &k.v)) < 0)
 		goto out;
@@ -768,20 +713,20 @@ static int alter_legacy(cl_client *c, cl_conn *conn, cl_alter_resource *x, bool 
 		res.Configs.items[i].Value = kp_str_from(kv[i].value);
 	}
 	if ((rc = kp_AlterConfigsRequest_encode(&k.body, k.v, &rq)) < 0) {
-		encode_failed(c, "AlterConfigs", k.v, rc);
+		cl__encode_failed(c, "AlterConfigs", k.v, rc);
 		goto out;
 	}
 	if ((rc = cl__call(c, conn, KP_API_ALTER_CONFIGS, k.v, &k.body, &k.resp)) < 0)
 		goto out;
 	kp_reader rd = kp_reader_make(k.resp.data, k.resp.len);
 	if (kp_AlterConfigsResponse_decode(&rd, k.v, &k.arena, &m) < 0) {
-		rc = parse_failed(c, "AlterConfigs", &k);
+		rc = cl__parse_failed(c, "AlterConfigs", &k);
 		goto out;
 	}
 	alter_unanswered(x);
 	for (int32_t j = 0; j < m.Responses.count; j++) {
 		const kp_AlterConfigsResponse_AlterConfigsResourceResponse *y = &m.Responses.items[j];
-		if (y->ResourceType == x->type && str_eq(y->ResourceName, x->name)) {
+		if (y->ResourceType == x->type && cl__str_eq(y->ResourceName, x->name)) {
 			x->error = y->ErrorCode;
 			msg_copy(x->message, y->ErrorMessage);
 		}
@@ -789,7 +734,7 @@ static int alter_legacy(cl_client *c, cl_conn *conn, cl_alter_resource *x, bool 
 	rc = 0;
 out:
 	cl_configs_free(cur);
-	call_free(&k);
+	cl__req_free(&k);
 	return rc;
 }
 
@@ -861,12 +806,12 @@ int cl_describe_log_dirs(cl_client *c, cl_log_dirs **out)
 {
 	cl_metadata *md = NULL;
 	cl_log_dirs *l = NULL;
-	struct call k;
+	struct cl__req k;
 	size_t cap = 0;
 	int rc;
 
 	*out = NULL;
-	call_init(&k);
+	cl__req_init(&k);
 	if ((rc = cl__any_conn(c, &k.conn)) < 0 ||
 	    (rc = cl__metadata_on(c, k.conn, NULL, 0, false, &md)) < 0)
 		goto out;
@@ -880,21 +825,21 @@ int cl_describe_log_dirs(cl_client *c, cl_log_dirs **out)
 		kp_DescribeLogDirsResponse m;
 		int32_t node = md->brokers[b].node_id;
 
-		call_reset(&k);
+		cl__req_reset(&k);
 		if ((rc = cl_client_broker(c, node, &k.conn)) < 0 ||
 		    (rc = cl__version(c, k.conn, KP_API_DESCRIBE_LOG_DIRS, &k.v)) < 0)
 			goto out;
 		kp_DescribeLogDirsRequest_init(&rq);
 		rq.Topics.count = -1;   /* every replica */
 		if ((rc = kp_DescribeLogDirsRequest_encode(&k.body, k.v, &rq)) < 0) {
-			encode_failed(c, "DescribeLogDirs", k.v, rc);
+			cl__encode_failed(c, "DescribeLogDirs", k.v, rc);
 			goto out;
 		}
 		if ((rc = cl__call(c, k.conn, KP_API_DESCRIBE_LOG_DIRS, k.v, &k.body, &k.resp)) < 0)
 			goto out;
 		kp_reader rd = kp_reader_make(k.resp.data, k.resp.len);
 		if (kp_DescribeLogDirsResponse_decode(&rd, k.v, &k.arena, &m) < 0) {
-			rc = parse_failed(c, "DescribeLogDirs", &k);
+			rc = cl__parse_failed(c, "DescribeLogDirs", &k);
 			goto out;
 		}
 		if (k.v >= 3 && m.ErrorCode != 0) {
@@ -916,7 +861,7 @@ int cl_describe_log_dirs(cl_client *c, cl_log_dirs **out)
 out:
 	cl_log_dirs_free(l);
 	cl_metadata_free(md);
-	call_free(&k);
+	cl__req_free(&k);
 	return rc;
 }
 

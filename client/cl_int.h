@@ -128,6 +128,32 @@ int cl__group_by_topic(kp_arena *a, const char *const *names, const size_t *sel,
  * used by the asynchronous wire.c. Pure. */
 int16_t cl__api_min_version(int16_t api_key);
 
+/*
+ * One admin request's buffers and scratch arena, with the connection and
+ * version it goes to: the common state of the helpers in groups.c and
+ * admin.c. init before use, reset between tries, free at the end.
+ */
+struct cl__req {
+	kp_buf body, resp;
+	kp_arena arena;
+	int16_t v;                    /* the version spoken, -1 until known */
+	cl_conn *conn;                /* borrowed from the client */
+};
+void cl__req_init(struct cl__req *k);
+/* Empties body and arena for another try (resp is reset by the call). */
+void cl__req_reset(struct cl__req *k);
+void cl__req_free(struct cl__req *k);
+/* Sets the client's errmsg for a request that does not encode; returns rc. */
+int cl__encode_failed(cl_client *c, const char *api, int16_t v, int rc);
+/* Sets the client's errmsg for an answer on k->conn that does not parse;
+ * returns CL_ERR_PROTOCOL. */
+int cl__parse_failed(cl_client *c, const char *api, const struct cl__req *k);
+/* Sleeps *ms and doubles it (at most 1 s) before asking again; false,
+ * without sleeping, when that would pass deadline (CLOCK_MONOTONIC ms). */
+bool cl__backoff(int64_t deadline, int *ms);
+/* Whether a protocol string equals a C string. */
+bool cl__str_eq(kp_str s, const char *c);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t cl__now_ms(void);
 /* Sleeps ms milliseconds (client-side retry backoff only). */

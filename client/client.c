@@ -244,6 +244,55 @@ int cl__version(cl_client *c, cl_conn *conn, int16_t api_key, int16_t *version)
 	return CL_ERR_UNSUPPORTED;
 }
 
+void cl__req_init(struct cl__req *k)
+{
+	kp_buf_init(&k->body);
+	kp_buf_init(&k->resp);
+	kp_arena_init(&k->arena, 0);
+	k->v = -1;
+	k->conn = NULL;
+}
+
+void cl__req_reset(struct cl__req *k)
+{
+	kp_buf_reset(&k->body);
+	kp_arena_reset(&k->arena);
+}
+
+void cl__req_free(struct cl__req *k)
+{
+	kp_buf_free(&k->body);
+	kp_buf_free(&k->resp);
+	kp_arena_free(&k->arena);
+}
+
+int cl__encode_failed(cl_client *c, const char *api, int16_t v, int rc)
+{
+	cl__errf(c, "cannot encode %s v%d: %s", api, v, cl_strerror(rc));
+	return rc;
+}
+
+int cl__parse_failed(cl_client *c, const char *api, const struct cl__req *k)
+{
+	cl__errf(c, "the %s v%d answer from %s does not parse", api, k->v, cl_conn_addr(k->conn));
+	return CL_ERR_PROTOCOL;
+}
+
+bool cl__backoff(int64_t deadline, int *ms)
+{
+	if (cl__now_ms() + *ms >= deadline)
+		return false;
+	cl__sleep_ms(*ms);
+	*ms = *ms * 2 > 1000 ? 1000 : *ms * 2;
+	return true;
+}
+
+bool cl__str_eq(kp_str s, const char *c)
+{
+	size_t n = strlen(c);
+	return s.len >= 0 && (size_t)s.len == n && memcmp(s.p, c, n) == 0;
+}
+
 /* Metadata with no topics on conn, to learn the brokers. */
 static int learn_brokers(cl_client *c, cl_conn *conn)
 {

@@ -16,75 +16,20 @@
 
 #include "client/cl_int.h"
 
-/* Request state shared by the helpers: buffers and a scratch arena. */
-struct call {
-	kp_buf body, resp;
-	kp_arena arena;
-	int16_t v;
-	cl_conn *conn;
-};
-
-static void call_init(struct call *k)
-{
-	kp_buf_init(&k->body);
-	kp_buf_init(&k->resp);
-	kp_arena_init(&k->arena, 0);
-	k->v = -1;
-	k->conn = NULL;
-}
-
-static void call_free(struct call *k)
-{
-	kp_buf_free(&k->body);
-	kp_buf_free(&k->resp);
-	kp_arena_free(&k->arena);
-}
-
 /* Coordinator connection and version for api_key; resets the buffers. */
-static int call_begin(cl_client *c, struct call *k, const char *group, int16_t api_key)
+static int call_begin(cl_client *c, struct cl__req *k, const char *group, int16_t api_key)
 {
 	int rc;
-	kp_buf_reset(&k->body);
-	kp_arena_reset(&k->arena);
+	cl__req_reset(k);
 	if ((rc = cl_coordinator(c, group, &k->conn)) < 0)
 		return rc;
 	return cl__version(c, k->conn, api_key, &k->v);
-}
-
-static int encode_failed(cl_client *c, const char *api, int16_t v, int rc)
-{
-	cl__errf(c, "cannot encode %s v%d: %s", api, v, cl_strerror(rc));
-	return rc;
-}
-
-static int parse_failed(cl_client *c, const char *api, struct call *k)
-{
-	cl__errf(c, "the %s v%d answer from %s does not parse", api, k->v,
-		 cl_conn_addr(k->conn));
-	return CL_ERR_PROTOCOL;
 }
 
 /* A coordinator error worth finding the coordinator again for. */
 static bool retry_coordinator(int16_t code)
 {
 	return code == 14 || code == 15 || code == 16;
-}
-
-/* Waits a little before asking again; false when the deadline is near. */
-static bool backoff(cl_client *c, int64_t deadline, int *ms)
-{
-	(void)c;
-	if (cl__now_ms() + *ms >= deadline)
-		return false;
-	cl__sleep_ms(*ms);
-	*ms = *ms * 2 > 1000 ? 1000 : *ms * 2;
-	return true;
-}
-
-static bool kp_str_eq(kp_str s, const char *c)
-{
-	size_t n = strlen(c);
-	return s.len >= 0 && (size_t)s.len == n && memcmp(s.p, c, n) == 0;
 }
 
 /* ------------------------------------------------------------ ListGroups */
@@ -99,12 +44,12 @@ int cl_list_groups(cl_client *c, cl_group_list **out)
 {
 	cl_metadata *md = NULL;
 	cl_group_list *l = NULL;
-	struct call k;
+	struct cl__req k;
 	size_t cap = 0;
 	int rc;
 
 	*out = NULL;
-	call_init(&k);
+	cl__req_init(&k);
 	/* Metadata for no topics: the broker list is all we need. */
 	if ((rc = cl__any_conn(c, &k.conn)) < 0 ||
 	    (rc = cl__metadata_on(c, k.conn, NULL, 0, false, &md)) < 0)
@@ -127,14 +72,14 @@ int cl_list_groups(cl_client *c, cl_group_list **out)
 			goto out;
 		kp_ListGroupsRequest_init(&q);
 		if ((rc = kp_ListGroupsRequest_encode(&k.body, k.v, &q)) < 0) {
-			encode_failed(c, "ListGroups", k.v, rc);
+			cl__encode_failed(c, "ListGroups", k.v, rc);
 			goto out;
 		}
 		if ((rc = cl__call(c, k.conn, KP_API_LIST_GROUPS, k.v, &k.body, &k.resp)) < 0)
 			goto out;
 		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
 		if (kp_ListGroupsResponse_decode(&r, k.v, &k.arena, &m) < 0) {
-			rc = parse_failed(c, "ListGroups", &k);
+			rc = cl__parse_failed(c, "ListGroups", &k);
 			goto out;
 		}
 		if (m.ErrorCode != 0) {
@@ -178,7 +123,7 @@ out:
 		cl__errf(c, "out of memory listing groups");
 	cl_group_list_free(l);
 	cl_metadata_free(md);
-	call_free(&k);
+	cl__req_free(&k);
 	return rc;
 }
 
@@ -240,11 +185,11 @@ int cl_describe_group(cl_client *c, const char *group, cl_group_desc **out)
 {
 	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
 	int wait = 50;
-	struct call k;
+	struct cl__req k;
 	int rc;
 
 	*out = NULL;
-	call_init(&k);
+	cl__req_init(&k);
 	for (;;) {
 		kp_DescribeGroupsRequest q;
 		kp_DescribeGroupsResponse m;
@@ -256,7 +201,7 @@ int cl_describe_group(cl_client *c, const char *group, cl_group_desc **out)
 		q.Groups.count = 1;
 		q.Groups.items = &g;
 		if ((rc = kp_DescribeGroupsRequest_encode(&k.body, k.v, &q)) < 0) {
-			encode_failed(c, "DescribeGroups", k.v, rc);
+			cl__encode_failed(c, "DescribeGroups", k.v, rc);
 			break;
 		}
 		if ((rc = cl__call(c, k.conn, KP_API_DESCRIBE_GROUPS, k.v, &k.body, &k.resp)) < 0)
@@ -264,11 +209,11 @@ int cl_describe_group(cl_client *c, const char *group, cl_group_desc **out)
 		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
 		if (kp_DescribeGroupsResponse_decode(&r, k.v, &k.arena, &m) < 0 ||
 		    m.Groups.count != 1) {
-			rc = parse_failed(c, "DescribeGroups", &k);
+			rc = cl__parse_failed(c, "DescribeGroups", &k);
 			break;
 		}
 		const kp_DescribeGroupsResponse_DescribedGroup *s = &m.Groups.items[0];
-		if (retry_coordinator(s->ErrorCode) && backoff(c, deadline, &wait))
+		if (retry_coordinator(s->ErrorCode) && cl__backoff(deadline, &wait))
 			continue;
 
 		cl_group_desc *d = calloc(1, sizeof *d);
@@ -286,7 +231,7 @@ int cl_describe_group(cl_client *c, const char *group, cl_group_desc **out)
 		d->n_members = (size_t)(s->Members.count > 0 ? s->Members.count : 0);
 		if (d->n_members)
 			d->members = kp_arena_calloc(&d->mem, d->n_members, sizeof *d->members);
-		bool consumer = kp_str_eq(s->ProtocolType, "consumer");
+		bool consumer = cl__str_eq(s->ProtocolType, "consumer");
 		for (size_t i = 0; i < d->n_members && d->members; i++) {
 			const kp_DescribeGroupsResponse_DescribedGroupMember *sm = &s->Members.items[i];
 			cl_group_member *dm = &d->members[i];
@@ -316,7 +261,7 @@ int cl_describe_group(cl_client *c, const char *group, cl_group_desc **out)
 		rc = 0;
 		break;
 	}
-	call_free(&k);
+	cl__req_free(&k);
 	return rc;
 }
 
@@ -363,7 +308,7 @@ static int committed_add(cl_group_offsets *o, size_t *cap, kp_str topic, int32_t
 }
 
 /* Encodes OffsetFetch for every topic of group in version k->v (>= 2). */
-static int offset_fetch_encode(struct call *k, const char *group)
+static int offset_fetch_encode(struct cl__req *k, const char *group)
 {
 	kp_OffsetFetchRequest q;
 	kp_OffsetFetchRequest_init(&q);
@@ -388,11 +333,11 @@ int cl_offset_fetch(cl_client *c, const char *group, cl_group_offsets **out)
 {
 	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
 	int wait = 50;
-	struct call k;
+	struct cl__req k;
 	int rc;
 
 	*out = NULL;
-	call_init(&k);
+	cl__req_init(&k);
 	for (;;) {
 		kp_OffsetFetchResponse m;
 
@@ -405,7 +350,7 @@ int cl_offset_fetch(cl_client *c, const char *group, cl_group_offsets **out)
 			break;
 		}
 		if ((rc = offset_fetch_encode(&k, group)) < 0) {
-			encode_failed(c, "OffsetFetch", k.v, rc);
+			cl__encode_failed(c, "OffsetFetch", k.v, rc);
 			break;
 		}
 		if ((rc = cl__call(c, k.conn, KP_API_OFFSET_FETCH, k.v, &k.body, &k.resp)) < 0)
@@ -413,11 +358,11 @@ int cl_offset_fetch(cl_client *c, const char *group, cl_group_offsets **out)
 		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
 		if (kp_OffsetFetchResponse_decode(&r, k.v, &k.arena, &m) < 0 ||
 		    (k.v >= 8 && m.Groups.count != 1)) {
-			rc = parse_failed(c, "OffsetFetch", &k);
+			rc = cl__parse_failed(c, "OffsetFetch", &k);
 			break;
 		}
 		int16_t code = k.v >= 8 ? m.Groups.items[0].ErrorCode : m.ErrorCode;
-		if (retry_coordinator(code) && backoff(c, deadline, &wait))
+		if (retry_coordinator(code) && cl__backoff(deadline, &wait))
 			continue;
 		if (code != 0) {
 			rc = cl_err_kafka(code);
@@ -466,7 +411,7 @@ int cl_offset_fetch(cl_client *c, const char *group, cl_group_offsets **out)
 	}
 	if (rc == -ENOMEM)
 		cl__errf(c, "out of memory reading committed offsets");
-	call_free(&k);
+	cl__req_free(&k);
 	return rc;
 }
 
@@ -481,7 +426,7 @@ void cl_group_offsets_free(cl_group_offsets *o)
 /* ------------------------------------------- OffsetCommit, OffsetDelete */
 
 /* Builds topic groups of q for a request; names from the arena. */
-static int tp_groups(struct call *k, const cl_tp_offset *q, size_t n,
+static int tp_groups(struct cl__req *k, const cl_tp_offset *q, size_t n,
 		     struct cl__tgroup **g, size_t *ng)
 {
 	const char **names = kp_arena_calloc(&k->arena, n, sizeof *names);
@@ -500,7 +445,7 @@ static void tp_set_error(cl_tp_offset *q, size_t n, kp_str topic, int32_t partit
 			 int16_t error)
 {
 	for (size_t i = 0; i < n; i++)
-		if (q[i].partition == partition && kp_str_eq(topic, q[i].topic))
+		if (q[i].partition == partition && cl__str_eq(topic, q[i].topic))
 			q[i].error = error;
 }
 
@@ -508,12 +453,12 @@ int cl_offset_commit(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
 {
 	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
 	int wait = 50;
-	struct call k;
+	struct cl__req k;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	call_init(&k);
+	cl__req_init(&k);
 	for (;;) {
 		kp_OffsetCommitRequest rq;
 		kp_OffsetCommitResponse m;
@@ -555,14 +500,14 @@ int cl_offset_commit(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
 		if (rc < 0)
 			break;
 		if ((rc = kp_OffsetCommitRequest_encode(&k.body, k.v, &rq)) < 0) {
-			encode_failed(c, "OffsetCommit", k.v, rc);
+			cl__encode_failed(c, "OffsetCommit", k.v, rc);
 			break;
 		}
 		if ((rc = cl__call(c, k.conn, KP_API_OFFSET_COMMIT, k.v, &k.body, &k.resp)) < 0)
 			break;
 		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
 		if (kp_OffsetCommitResponse_decode(&r, k.v, &k.arena, &m) < 0) {
-			rc = parse_failed(c, "OffsetCommit", &k);
+			rc = cl__parse_failed(c, "OffsetCommit", &k);
 			break;
 		}
 		bool again = false;
@@ -576,14 +521,14 @@ int cl_offset_commit(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
 				if (retry_coordinator(p->ErrorCode))
 					again = true;
 			}
-		if (again && backoff(c, deadline, &wait))
+		if (again && cl__backoff(deadline, &wait))
 			continue;
 		rc = 0;
 		break;
 	}
 	if (rc == KP_ERR_NOMEM)
 		cl__errf(c, "out of memory building OffsetCommit");
-	call_free(&k);
+	cl__req_free(&k);
 	return rc;
 }
 
@@ -591,12 +536,12 @@ int cl_offset_delete(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
 {
 	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
 	int wait = 50;
-	struct call k;
+	struct cl__req k;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	call_init(&k);
+	cl__req_init(&k);
 	for (;;) {
 		kp_OffsetDeleteRequest rq;
 		kp_OffsetDeleteResponse m;
@@ -631,17 +576,17 @@ int cl_offset_delete(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
 		if (rc < 0)
 			break;
 		if ((rc = kp_OffsetDeleteRequest_encode(&k.body, k.v, &rq)) < 0) {
-			encode_failed(c, "OffsetDelete", k.v, rc);
+			cl__encode_failed(c, "OffsetDelete", k.v, rc);
 			break;
 		}
 		if ((rc = cl__call(c, k.conn, KP_API_OFFSET_DELETE, k.v, &k.body, &k.resp)) < 0)
 			break;
 		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
 		if (kp_OffsetDeleteResponse_decode(&r, k.v, &k.arena, &m) < 0) {
-			rc = parse_failed(c, "OffsetDelete", &k);
+			rc = cl__parse_failed(c, "OffsetDelete", &k);
 			break;
 		}
-		if (retry_coordinator(m.ErrorCode) && backoff(c, deadline, &wait))
+		if (retry_coordinator(m.ErrorCode) && cl__backoff(deadline, &wait))
 			continue;
 		if (m.ErrorCode != 0) {
 			rc = cl_err_kafka(m.ErrorCode);
@@ -662,7 +607,7 @@ int cl_offset_delete(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
 	}
 	if (rc == KP_ERR_NOMEM)
 		cl__errf(c, "out of memory building OffsetDelete");
-	call_free(&k);
+	cl__req_free(&k);
 	return rc;
 }
 
@@ -672,10 +617,10 @@ int cl_delete_group(cl_client *c, const char *group)
 {
 	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
 	int wait = 50;
-	struct call k;
+	struct cl__req k;
 	int rc;
 
-	call_init(&k);
+	cl__req_init(&k);
 	for (;;) {
 		kp_DeleteGroupsRequest q;
 		kp_DeleteGroupsResponse m;
@@ -687,7 +632,7 @@ int cl_delete_group(cl_client *c, const char *group)
 		q.GroupsNames.count = 1;
 		q.GroupsNames.items = &g;
 		if ((rc = kp_DeleteGroupsRequest_encode(&k.body, k.v, &q)) < 0) {
-			encode_failed(c, "DeleteGroups", k.v, rc);
+			cl__encode_failed(c, "DeleteGroups", k.v, rc);
 			break;
 		}
 		if ((rc = cl__call(c, k.conn, KP_API_DELETE_GROUPS, k.v, &k.body, &k.resp)) < 0)
@@ -695,11 +640,11 @@ int cl_delete_group(cl_client *c, const char *group)
 		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
 		if (kp_DeleteGroupsResponse_decode(&r, k.v, &k.arena, &m) < 0 ||
 		    m.Results.count != 1) {
-			rc = parse_failed(c, "DeleteGroups", &k);
+			rc = cl__parse_failed(c, "DeleteGroups", &k);
 			break;
 		}
 		int16_t code = m.Results.items[0].ErrorCode;
-		if (retry_coordinator(code) && backoff(c, deadline, &wait))
+		if (retry_coordinator(code) && cl__backoff(deadline, &wait))
 			continue;
 		rc = cl_err_kafka(code);
 		if (rc < 0)
@@ -707,6 +652,6 @@ int cl_delete_group(cl_client *c, const char *group)
 				 cl_conn_addr(k.conn), cl_strerror(rc), cl_kafka_err_desc(code));
 		break;
 	}
-	call_free(&k);
+	cl__req_free(&k);
 	return rc;
 }

@@ -26,7 +26,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,18 +92,6 @@ uint64_t gen_rng_below(struct gen_rng *r, uint64_t n)
 }
 
 /* ------------------------------------------------------------- options */
-
-static int perr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int perr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (errlen)
-		vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 void gen_events_opts_default(struct gen_events_opts *o)
 {
@@ -221,7 +208,7 @@ int gen_events_parse(int argc, char **argv, struct gen_events_opts *o, char *err
 			continue;
 		}
 		if (s[0] != '-' || s[1] != '-' || nl >= sizeof name)
-			return perr(err, errlen, "unexpected argument '%s'; gen-events takes only "
+			return cmd_perr(err, errlen, "unexpected argument '%s'; gen-events takes only "
 				    "options (see 'rewind gen-events --help')", s);
 		memcpy(name, s, nl);
 		name[nl] = '\0';
@@ -234,26 +221,26 @@ int gen_events_parse(int argc, char **argv, struct gen_events_opts *o, char *err
 		for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
 			ok |= strcmp(name, known[k]) == 0;
 		if (!ok)
-			return perr(err, errlen, "unknown option '%s'; see 'rewind gen-events --help'", s);
+			return cmd_perr(err, errlen, "unknown option '%s'; see 'rewind gen-events --help'", s);
 		if (eq)
 			v = eq + 1;
 		else if (i + 1 < argc)
 			v = argv[++i];
 		else
-			return perr(err, errlen, "%s needs a value; see 'rewind gen-events --help'", name);
+			return cmd_perr(err, errlen, "%s needs a value; see 'rewind gen-events --help'", name);
 
 		if (strcmp(name, "--count") == 0) {
 			if (!parse_u64(v, 0, UINT64_MAX / 2, &o->count))
-				return perr(err, errlen, "--count '%s' is not a whole number of events "
+				return cmd_perr(err, errlen, "--count '%s' is not a whole number of events "
 					    "(0 = no end)", v);
 		} else if (strcmp(name, "--rate") == 0) {
 			if (!parse_double(v, 0, 1e9, &o->rate))
-				return perr(err, errlen, "--rate '%s' is not events per second (0 = as "
+				return cmd_perr(err, errlen, "--rate '%s' is not events per second (0 = as "
 					    "fast as possible)", v);
 		} else if (strcmp(name, "--videos") == 0 || strcmp(name, "--users") == 0) {
 			uint64_t n;
 			if (!parse_u64(v, 1, 100000000, &n))
-				return perr(err, errlen, "%s '%s' is not a count from 1 to 100000000",
+				return cmd_perr(err, errlen, "%s '%s' is not a count from 1 to 100000000",
 					    name, v);
 			if (name[2] == 'v')
 				o->videos = (uint32_t)n;
@@ -261,12 +248,12 @@ int gen_events_parse(int argc, char **argv, struct gen_events_opts *o, char *err
 				o->users = (uint32_t)n;
 		} else if (strcmp(name, "--skew") == 0) {
 			if (!parse_double(v, 0, 10, &o->skew))
-				return perr(err, errlen, "--skew '%s' is not a Zipf exponent from 0 "
+				return cmd_perr(err, errlen, "--skew '%s' is not a Zipf exponent from 0 "
 					    "(uniform) to 10", v);
 		} else if (strcmp(name, "--out-of-order") == 0 || strcmp(name, "--late") == 0) {
 			double f;
 			if (!parse_double(v, 0, 1, &f))
-				return perr(err, errlen, "%s '%s' is not a fraction from 0 to 1 "
+				return cmd_perr(err, errlen, "%s '%s' is not a fraction from 0 to 1 "
 					    "(e.g. 0.05)", name, v);
 			if (name[2] == 'o')
 				o->out_of_order = f;
@@ -276,7 +263,7 @@ int gen_events_parse(int argc, char **argv, struct gen_events_opts *o, char *err
 			   strcmp(name, "--late-max") == 0) {
 			int64_t ms;
 			if (gen_parse_duration_ms(v, &ms) < 0)
-				return perr(err, errlen, "%s '%s' is not a duration (e.g. 500ms, 10s, "
+				return cmd_perr(err, errlen, "%s '%s' is not a duration (e.g. 500ms, 10s, "
 					    "5m, 2h, PT1H30M)", name, v);
 			if (strcmp(name, "--max-disorder") == 0)
 				o->max_disorder_ms = ms;
@@ -292,21 +279,21 @@ int gen_events_parse(int argc, char **argv, struct gen_events_opts *o, char *err
 			else if (cmd_parse_iso8601(v, &t) == 0)
 				o->start_ms = t;
 			else
-				return perr(err, errlen, "--start-time '%s' is neither ms since the "
+				return cmd_perr(err, errlen, "--start-time '%s' is neither ms since the "
 					    "epoch nor ISO 8601 (e.g. 2024-01-01T00:00:00Z)", v);
 		} else if (strcmp(name, "--seed") == 0) {
 			if (!parse_u64(v, 0, UINT64_MAX, &o->seed))
-				return perr(err, errlen, "--seed '%s' is not a whole number", v);
+				return cmd_perr(err, errlen, "--seed '%s' is not a whole number", v);
 		} else if (strcmp(name, "--key-field") == 0) {
 			if (strcmp(v, "video_id") == 0)
 				o->key_user = false;
 			else if (strcmp(v, "user_id") == 0)
 				o->key_user = true;
 			else
-				return perr(err, errlen, "--key-field '%s': use video_id or user_id", v);
+				return cmd_perr(err, errlen, "--key-field '%s': use video_id or user_id", v);
 		} else if (strcmp(name, "--key-separator") == 0) {
 			if (unescape_sep(v, o->sep_buf, sizeof o->sep_buf) < 0)
-				return perr(err, errlen, "--key-separator '%s': give 1 to %zu "
+				return cmd_perr(err, errlen, "--key-separator '%s': give 1 to %zu "
 					    "characters (\\t for a tab)", v, sizeof o->sep_buf - 1);
 			o->separator = o->sep_buf;
 		}
@@ -314,17 +301,17 @@ int gen_events_parse(int argc, char **argv, struct gen_events_opts *o, char *err
 	if (o->help)
 		return 0;
 	if (o->late > 0 && o->late_min_ms > o->late_max_ms)
-		return perr(err, errlen, "--late-min (%" PRId64 " ms) is above --late-max (%" PRId64
+		return cmd_perr(err, errlen, "--late-min (%" PRId64 " ms) is above --late-max (%" PRId64
 			    " ms); make the minimum the smaller", o->late_min_ms, o->late_max_ms);
 	if (o->late > 0 && o->late_min_ms <= o->max_disorder_ms)
-		return perr(err, errlen, "--late-min (%" PRId64 " ms) must be above --max-disorder "
+		return cmd_perr(err, errlen, "--late-min (%" PRId64 " ms) must be above --max-disorder "
 			    "(%" PRId64 " ms), or late events are only out of order", o->late_min_ms,
 			    o->max_disorder_ms);
 	if (o->out_of_order + o->late > 1)
-		return perr(err, errlen, "--out-of-order plus --late is above 1; they are "
+		return cmd_perr(err, errlen, "--out-of-order plus --late is above 1; they are "
 			    "fractions of the same events");
 	if (strchr(o->separator, '\n'))
-		return perr(err, errlen, "--key-separator cannot hold a newline: lines are records");
+		return cmd_perr(err, errlen, "--key-separator cannot hold a newline: lines are records");
 	return 0;
 }
 

@@ -10,24 +10,11 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tools/tools.h"
-
-static int perr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int perr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (errlen > 0)
-		vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static bool parse_i64(const char *s, int64_t *v)
 {
@@ -49,16 +36,16 @@ static int parse_topic(const char *arg, struct groups_topic *t, char *err, size_
 	memset(t, 0, sizeof *t);
 	if (colon == NULL) {
 		if (*arg == '\0')
-			return perr(err, errlen, "--topic needs a topic name (--topic T or --topic T:0,1)");
+			return cmd_perr(err, errlen, "--topic needs a topic name (--topic T or --topic T:0,1)");
 		t->topic = arg;
 		return 0;
 	}
 	size_t tl = (size_t)(colon - arg);
 	if (tl == 0)
-		return perr(err, errlen, "--topic '%s' has no topic name before ':'", arg);
+		return cmd_perr(err, errlen, "--topic '%s' has no topic name before ':'", arg);
 	t->topic_buf = strndup(arg, tl);
 	if (t->topic_buf == NULL)
-		return perr(err, errlen, "out of memory");
+		return cmd_perr(err, errlen, "out of memory");
 	t->topic = t->topic_buf;
 	const char *p = colon + 1;
 	size_t cap = 1;
@@ -66,13 +53,13 @@ static int parse_topic(const char *arg, struct groups_topic *t, char *err, size_
 		cap += *q == ',';
 	t->partitions = calloc(cap, sizeof *t->partitions);
 	if (t->partitions == NULL)
-		return perr(err, errlen, "out of memory");
+		return cmd_perr(err, errlen, "out of memory");
 	for (;;) {
 		char *e;
 		errno = 0;
 		long v = strtol(p, &e, 10);
 		if (e == p || errno || v < 0 || v > INT32_MAX || (*e != ',' && *e != '\0'))
-			return perr(err, errlen,
+			return cmd_perr(err, errlen,
 				    "--topic '%s': partitions must be numbers >= 0 separated by commas "
 				    "(e.g. --topic %s:0,1,2)", arg, t->topic);
 		bool dup = false;
@@ -98,34 +85,11 @@ static const struct {
 	{ "delete-offsets", GROUPS_DELETE_OFFSETS },
 };
 
-/* The value of option `name`: "--name=V" or "--name V". NULL (and err) when
- * missing; advances *i past what it used. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name,
-			     char *err, size_t errlen)
-{
-	const char *a = argv[*i];
-	size_t n = strlen(name);
-	if (a[n] == '=')
-		return a + n + 1;
-	if (*i + 1 >= argc) {
-		perr(err, errlen, "%s needs a value", name);
-		return NULL;
-	}
-	return argv[++*i];
-}
-
-/* True when arg is "--name" or "--name=...". */
-static bool is_opt(const char *arg, const char *name)
-{
-	size_t n = strlen(name);
-	return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
-}
-
 static int set_reset(struct groups_args *a, enum groups_reset r, const char *opt,
 		     char *err, size_t errlen)
 {
 	if (a->reset != RESET_NONE)
-		return perr(err, errlen, "%s: give only one of --to-earliest, --to-latest, "
+		return cmd_perr(err, errlen, "%s: give only one of --to-earliest, --to-latest, "
 			    "--to-offset, --to-datetime, --shift-by, --by-duration", opt);
 	a->reset = r;
 	return 0;
@@ -152,7 +116,7 @@ int cmd_groups_parse(int argc, char **argv, struct groups_args *a, char *err, si
 					if (strcmp(arg, actions[k].name) == 0)
 						a->action = actions[k].action;
 				if (a->action == GROUPS_NONE)
-					return perr(err, errlen,
+					return cmd_perr(err, errlen,
 						    "unknown action '%s' (known: list, describe, "
 						    "reset-offsets, delete, delete-offsets)", arg);
 			} else if (a->group == NULL && a->action != GROUPS_LIST) {
@@ -163,34 +127,34 @@ int cmd_groups_parse(int argc, char **argv, struct groups_args *a, char *err, si
 			continue;
 		}
 		const char *bopt = strcmp(arg, "-b") == 0 ? "-b"
-				 : is_opt(arg, "--bootstrap") ? "--bootstrap"
-				 : is_opt(arg, "--bootstrap-server") ? "--bootstrap-server" : NULL;
+				 : cmd_is_opt(arg, "--bootstrap") ? "--bootstrap"
+				 : cmd_is_opt(arg, "--bootstrap-server") ? "--bootstrap-server" : NULL;
 		if (bopt) {
 			/* --bootstrap-server is kafka-consumer-groups' name. */
-			if ((v = opt_value(argc, argv, &i, bopt, err, errlen)) == NULL)
+			if ((v = cmd_opt_value(argc, argv, &i, bopt, err, errlen)) == NULL)
 				return -1;
 			a->bootstrap = v;
-		} else if (is_opt(arg, "--timeout")) {
+		} else if (cmd_is_opt(arg, "--timeout")) {
 			int64_t t;
-			if ((v = opt_value(argc, argv, &i, "--timeout", err, errlen)) == NULL)
+			if ((v = cmd_opt_value(argc, argv, &i, "--timeout", err, errlen)) == NULL)
 				return -1;
 			if (!parse_i64(v, &t) || t < 1 || t > 3600000)
-				return perr(err, errlen, "--timeout '%s': give milliseconds, 1..3600000", v);
+				return cmd_perr(err, errlen, "--timeout '%s': give milliseconds, 1..3600000", v);
 			a->timeout_ms = (int)t;
-		} else if (is_opt(arg, "--group")) {
-			if ((v = opt_value(argc, argv, &i, "--group", err, errlen)) == NULL)
+		} else if (cmd_is_opt(arg, "--group")) {
+			if ((v = cmd_opt_value(argc, argv, &i, "--group", err, errlen)) == NULL)
 				return -1;
 			a->group = v;
 		} else if (strcmp(arg, "--state") == 0) {
 			a->state = true;
-		} else if (is_opt(arg, "--topic")) {
-			if ((v = opt_value(argc, argv, &i, "--topic", err, errlen)) == NULL)
+		} else if (cmd_is_opt(arg, "--topic")) {
+			if ((v = cmd_opt_value(argc, argv, &i, "--topic", err, errlen)) == NULL)
 				return -1;
 			if (a->n_topics == cap_topics) {
 				size_t nc = cap_topics ? cap_topics * 2 : 4;
 				struct groups_topic *t = realloc(a->topics, nc * sizeof *t);
 				if (t == NULL)
-					return perr(err, errlen, "out of memory");
+					return cmd_perr(err, errlen, "out of memory");
 				a->topics = t;
 				cap_topics = nc;
 			}
@@ -204,35 +168,35 @@ int cmd_groups_parse(int argc, char **argv, struct groups_args *a, char *err, si
 		} else if (strcmp(arg, "--to-latest") == 0) {
 			if (set_reset(a, RESET_LATEST, arg, err, errlen) < 0)
 				return -1;
-		} else if (is_opt(arg, "--to-offset")) {
+		} else if (cmd_is_opt(arg, "--to-offset")) {
 			if (set_reset(a, RESET_OFFSET, "--to-offset", err, errlen) < 0 ||
-			    (v = opt_value(argc, argv, &i, "--to-offset", err, errlen)) == NULL)
+			    (v = cmd_opt_value(argc, argv, &i, "--to-offset", err, errlen)) == NULL)
 				return -1;
 			if (!parse_i64(v, &a->value) || a->value < 0)
-				return perr(err, errlen, "--to-offset '%s': give an offset >= 0", v);
-		} else if (is_opt(arg, "--shift-by")) {
+				return cmd_perr(err, errlen, "--to-offset '%s': give an offset >= 0", v);
+		} else if (cmd_is_opt(arg, "--shift-by")) {
 			if (set_reset(a, RESET_SHIFT, "--shift-by", err, errlen) < 0 ||
-			    (v = opt_value(argc, argv, &i, "--shift-by", err, errlen)) == NULL)
+			    (v = cmd_opt_value(argc, argv, &i, "--shift-by", err, errlen)) == NULL)
 				return -1;
 			if (!parse_i64(v, &a->value))
-				return perr(err, errlen,
+				return cmd_perr(err, errlen,
 					    "--shift-by '%s': give a whole number of records, "
 					    "negative to go back (e.g. --shift-by -10)", v);
-		} else if (is_opt(arg, "--to-datetime")) {
+		} else if (cmd_is_opt(arg, "--to-datetime")) {
 			if (set_reset(a, RESET_DATETIME, "--to-datetime", err, errlen) < 0 ||
-			    (v = opt_value(argc, argv, &i, "--to-datetime", err, errlen)) == NULL)
+			    (v = cmd_opt_value(argc, argv, &i, "--to-datetime", err, errlen)) == NULL)
 				return -1;
 			if (cmd_parse_iso8601(v, &a->value) < 0)
-				return perr(err, errlen,
+				return cmd_perr(err, errlen,
 					    "--to-datetime '%s' is not an ISO 8601 time; write e.g. "
 					    "2024-05-01T12:00:00Z, 2024-05-01T12:00:00.000+02:00 or "
 					    "2024-05-01 (local time when no zone is given)", v);
-		} else if (is_opt(arg, "--by-duration")) {
+		} else if (cmd_is_opt(arg, "--by-duration")) {
 			if (set_reset(a, RESET_DURATION, "--by-duration", err, errlen) < 0 ||
-			    (v = opt_value(argc, argv, &i, "--by-duration", err, errlen)) == NULL)
+			    (v = cmd_opt_value(argc, argv, &i, "--by-duration", err, errlen)) == NULL)
 				return -1;
 			if (cmd_parse_duration(v, &a->value) < 0)
-				return perr(err, errlen,
+				return cmd_perr(err, errlen,
 					    "--by-duration '%s' is not a duration; write PnDTnHnM, "
 					    "e.g. PT30M (30 minutes), P1DT2H (26 hours), PT1H30M", v);
 		} else if (strcmp(arg, "--execute") == 0) {
@@ -240,7 +204,7 @@ int cmd_groups_parse(int argc, char **argv, struct groups_args *a, char *err, si
 		} else if (strcmp(arg, "--dry-run") == 0) {
 			dry_run = true;
 		} else {
-			return perr(err, errlen, "unknown option '%s'; run 'rewind groups%s%s --help'",
+			return cmd_perr(err, errlen, "unknown option '%s'; run 'rewind groups%s%s --help'",
 				    arg, a->action ? " " : "",
 				    a->action ? actions[a->action - 1].name : "");
 		}
@@ -248,41 +212,41 @@ int cmd_groups_parse(int argc, char **argv, struct groups_args *a, char *err, si
 	if (a->help)
 		return 0;
 	if (a->action == GROUPS_NONE)
-		return perr(err, errlen, "say what to do: rewind groups list|describe|reset-offsets|"
+		return cmd_perr(err, errlen, "say what to do: rewind groups list|describe|reset-offsets|"
 			    "delete|delete-offsets ... (rewind groups --help)");
 	const char *name = actions[a->action - 1].name;
 	if (extra)
-		return perr(err, errlen, "unexpected argument '%s' (rewind groups %s --help)",
+		return cmd_perr(err, errlen, "unexpected argument '%s' (rewind groups %s --help)",
 			    extra, name);
 	if (a->action != GROUPS_LIST && a->group == NULL)
-		return perr(err, errlen, "rewind groups %s needs a GROUP (rewind groups list shows them)",
+		return cmd_perr(err, errlen, "rewind groups %s needs a GROUP (rewind groups list shows them)",
 			    name);
 	if (a->group && a->group[0] == '\0')
-		return perr(err, errlen, "the group id is empty");
+		return cmd_perr(err, errlen, "the group id is empty");
 	if (a->action == GROUPS_RESET_OFFSETS) {
 		if (a->reset == RESET_NONE)
-			return perr(err, errlen, "reset-offsets needs one of --to-earliest, --to-latest, "
+			return cmd_perr(err, errlen, "reset-offsets needs one of --to-earliest, --to-latest, "
 				    "--to-offset N, --to-datetime ISO8601, --shift-by N, --by-duration PnDTnHnM");
 		if (a->execute && dry_run)
-			return perr(err, errlen, "give --dry-run or --execute, not both");
+			return cmd_perr(err, errlen, "give --dry-run or --execute, not both");
 		if (a->n_topics == 0 && !a->all_topics)
-			return perr(err, errlen, "reset-offsets needs --topic T[:P,...] (or --all-topics "
+			return cmd_perr(err, errlen, "reset-offsets needs --topic T[:P,...] (or --all-topics "
 				    "for every topic the group has offsets for)");
 		if (a->n_topics && a->all_topics)
-			return perr(err, errlen, "give --topic or --all-topics, not both");
+			return cmd_perr(err, errlen, "give --topic or --all-topics, not both");
 	} else {
 		if (a->reset != RESET_NONE || a->execute || dry_run)
-			return perr(err, errlen, "reset options belong to 'rewind groups reset-offsets'");
+			return cmd_perr(err, errlen, "reset options belong to 'rewind groups reset-offsets'");
 		if (a->all_topics)
-			return perr(err, errlen, "--all-topics belongs to 'rewind groups reset-offsets'");
+			return cmd_perr(err, errlen, "--all-topics belongs to 'rewind groups reset-offsets'");
 	}
 	if (a->action == GROUPS_DELETE_OFFSETS && a->n_topics == 0)
-		return perr(err, errlen, "delete-offsets needs --topic T[:P,...]");
+		return cmd_perr(err, errlen, "delete-offsets needs --topic T[:P,...]");
 	if (a->n_topics && a->action != GROUPS_RESET_OFFSETS &&
 	    a->action != GROUPS_DELETE_OFFSETS)
-		return perr(err, errlen, "--topic belongs to reset-offsets and delete-offsets");
+		return cmd_perr(err, errlen, "--topic belongs to reset-offsets and delete-offsets");
 	if (a->state && a->action != GROUPS_LIST)
-		return perr(err, errlen, "--state belongs to 'rewind groups list'");
+		return cmd_perr(err, errlen, "--state belongs to 'rewind groups list'");
 	return 0;
 }
 

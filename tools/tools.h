@@ -71,6 +71,19 @@ int cmd_parse_iso8601(const char *s, int64_t *ms_out);
  * ms; at least one part, no sign. */
 int cmd_parse_duration(const char *s, int64_t *ms_out);
 
+/* ------------------------------------------------ argument helpers */
+/* tools/args.c, shared by the parsers below. Pure. */
+
+/* Writes a sentence into err (errlen bytes, may be 0); returns -1. */
+int cmd_perr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* True when arg is "--name" or "--name=...". */
+bool cmd_is_opt(const char *arg, const char *name);
+/* The value of option `name` at argv[*i]: "--name=V" or "--name V" (then
+ * *i moves past V). NULL with "NAME needs a value" in err when missing. */
+const char *cmd_opt_value(int argc, char **argv, int *i, const char *name, char *err,
+			  size_t errlen);
+
 /* ------------------------------------------------ groups: pure parts */
 /* tools/groups_plan.c: the command line and the reset plan of `rewind
  * groups`, kept apart from the network so tests can check them alone. */

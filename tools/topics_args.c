@@ -10,24 +10,11 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tools/tools.h"
-
-static int perr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int perr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (errlen)
-		vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static const struct {
 	const char *name;
@@ -82,7 +69,7 @@ int cmd_topics_config_parse(const char *arg, char **key, char **value, char *err
 	const char *eq = strchr(arg, '=');
 	*key = *value = NULL;
 	if (eq == NULL || eq == arg)
-		return perr(err, errlen, "--config '%s' is not KEY=VALUE (e.g. --config retention.ms=86400000)",
+		return cmd_perr(err, errlen, "--config '%s' is not KEY=VALUE (e.g. --config retention.ms=86400000)",
 			    arg);
 	size_t kl = (size_t)(eq - arg);
 	*key = malloc(kl + 1);
@@ -91,7 +78,7 @@ int cmd_topics_config_parse(const char *arg, char **key, char **value, char *err
 		free(*key);
 		free(*value);
 		*key = *value = NULL;
-		return perr(err, errlen, "out of memory");
+		return cmd_perr(err, errlen, "out of memory");
 	}
 	memcpy(*key, arg, kl);
 	(*key)[kl] = '\0';
@@ -105,7 +92,7 @@ static int push_config(struct topics_args *a, const char *arg, char *err, size_t
 		return -1;
 	for (size_t i = 0; i < a->n_configs; i++)
 		if (strcmp(a->configs[i].key, k) == 0) {
-			perr(err, errlen, "--config %s is given twice; give each key once", k);
+			cmd_perr(err, errlen, "--config %s is given twice; give each key once", k);
 			free(k);
 			free(v);
 			return -1;
@@ -114,32 +101,11 @@ static int push_config(struct topics_args *a, const char *arg, char *err, size_t
 	if (n == NULL) {
 		free(k);
 		free(v);
-		return perr(err, errlen, "out of memory");
+		return cmd_perr(err, errlen, "out of memory");
 	}
 	a->configs = n;
 	a->configs[a->n_configs++] = (struct topics_kv){ k, v };
 	return 0;
-}
-
-/* The value of an option: "--opt=v" or "--opt v". */
-static const char *opt_value(int argc, char **argv, int *i, const char *opt, size_t optlen,
-			     char *err, size_t errlen)
-{
-	const char *s = argv[*i];
-	if (s[optlen] == '=')
-		return s + optlen + 1;
-	if (*i + 1 >= argc) {
-		perr(err, errlen, "%s needs a value; see 'rewind topics --help'", opt);
-		return NULL;
-	}
-	return argv[++*i];
-}
-
-/* Whether argv[i] is option name (as "--name" or "--name=..."). */
-static bool is_opt(const char *s, const char *name)
-{
-	size_t n = strlen(name);
-	return strncmp(s, name, n) == 0 && (s[n] == '\0' || s[n] == '=');
 }
 
 int cmd_topics_parse(int argc, char **argv, struct topics_args *a, char *err, size_t errlen)
@@ -168,14 +134,14 @@ int cmd_topics_parse(int argc, char **argv, struct topics_args *a, char *err, si
 	if (at < 0) {
 		if (a->help)
 			return 0;
-		return perr(err, errlen, "missing action: one of create, list, describe, alter, "
+		return cmd_perr(err, errlen, "missing action: one of create, list, describe, alter, "
 			    "delete; see 'rewind topics --help'");
 	}
 	for (size_t k = 0; k < sizeof actions / sizeof actions[0]; k++)
 		if (strcmp(argv[at], actions[k].name) == 0)
 			a->action = actions[k].action;
 	if (a->action == TOPICS_NONE)
-		return perr(err, errlen, "unknown action '%s': use create, list, describe, alter or "
+		return cmd_perr(err, errlen, "unknown action '%s': use create, list, describe, alter or "
 			    "delete; see 'rewind topics --help'", argv[at]);
 	const char *act = argv[at];
 
@@ -188,55 +154,57 @@ int cmd_topics_parse(int argc, char **argv, struct topics_args *a, char *err, si
 			continue;
 		if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
 			a->help = true;
-		} else if (is_opt(s, "--bootstrap") || is_opt(s, "--bootstrap-server") || is_opt(s, "-b")) {
-			size_t l = strchr(s, '=') ? (size_t)(strchr(s, '=') - s) : strlen(s);
-			if (!(v = opt_value(argc, argv, &i, s, l, err, errlen)))
+		} else if (cmd_is_opt(s, "--bootstrap") || cmd_is_opt(s, "--bootstrap-server") ||
+			   cmd_is_opt(s, "-b")) {
+			const char *name = cmd_is_opt(s, "--bootstrap") ? "--bootstrap"
+				: cmd_is_opt(s, "-b") ? "-b" : "--bootstrap-server";
+			if (!(v = cmd_opt_value(argc, argv, &i, name, err, errlen)))
 				return -1;
 			a->bootstrap = v;
-		} else if (is_opt(s, "--timeout")) {
-			if (!(v = opt_value(argc, argv, &i, "--timeout", 9, err, errlen)))
+		} else if (cmd_is_opt(s, "--timeout")) {
+			if (!(v = cmd_opt_value(argc, argv, &i, "--timeout", err, errlen)))
 				return -1;
 			if (!parse_long(v, 1, 3600000, &n))
-				return perr(err, errlen, "--timeout '%s' is not a number of milliseconds "
+				return cmd_perr(err, errlen, "--timeout '%s' is not a number of milliseconds "
 					    "(1..3600000)", v);
 			a->timeout_ms = (int)n;
 		} else if (strcmp(s, "--json") == 0) {
 			a->json = true;
-		} else if (is_opt(s, "--partitions")) {
+		} else if (cmd_is_opt(s, "--partitions")) {
 			if (a->action != TOPICS_CREATE && a->action != TOPICS_ALTER)
-				return perr(err, errlen, "--partitions is for create and alter, not %s", act);
-			if (!(v = opt_value(argc, argv, &i, "--partitions", 12, err, errlen)))
+				return cmd_perr(err, errlen, "--partitions is for create and alter, not %s", act);
+			if (!(v = cmd_opt_value(argc, argv, &i, "--partitions", err, errlen)))
 				return -1;
 			if (!parse_long(v, 1, 1000000, &n))
-				return perr(err, errlen, "--partitions '%s' is not a partition count "
+				return cmd_perr(err, errlen, "--partitions '%s' is not a partition count "
 					    "(a whole number, at least 1)", v);
 			a->partitions = (int32_t)n;
-		} else if (is_opt(s, "--replication-factor")) {
+		} else if (cmd_is_opt(s, "--replication-factor")) {
 			if (a->action != TOPICS_CREATE)
-				return perr(err, errlen, "--replication-factor is for create, not %s", act);
-			if (!(v = opt_value(argc, argv, &i, "--replication-factor", 20, err, errlen)))
+				return cmd_perr(err, errlen, "--replication-factor is for create, not %s", act);
+			if (!(v = cmd_opt_value(argc, argv, &i, "--replication-factor", err, errlen)))
 				return -1;
 			if (!parse_long(v, 1, 32767, &n))
-				return perr(err, errlen, "--replication-factor '%s' is not a replica count "
+				return cmd_perr(err, errlen, "--replication-factor '%s' is not a replica count "
 					    "(a whole number, at least 1)", v);
 			a->replication_factor = (int16_t)n;
-		} else if (is_opt(s, "--config")) {
+		} else if (cmd_is_opt(s, "--config")) {
 			if (a->action != TOPICS_CREATE && a->action != TOPICS_ALTER)
-				return perr(err, errlen, "--config is for create and alter, not %s", act);
-			if (!(v = opt_value(argc, argv, &i, "--config", 8, err, errlen)))
+				return cmd_perr(err, errlen, "--config is for create and alter, not %s", act);
+			if (!(v = cmd_opt_value(argc, argv, &i, "--config", err, errlen)))
 				return -1;
 			if (push_config(a, v, err, errlen) < 0)
 				return -1;
-		} else if (is_opt(s, "--delete-config")) {
+		} else if (cmd_is_opt(s, "--delete-config")) {
 			if (a->action != TOPICS_ALTER)
-				return perr(err, errlen, "--delete-config is for alter, not %s", act);
-			if (!(v = opt_value(argc, argv, &i, "--delete-config", 15, err, errlen)))
+				return cmd_perr(err, errlen, "--delete-config is for alter, not %s", act);
+			if (!(v = cmd_opt_value(argc, argv, &i, "--delete-config", err, errlen)))
 				return -1;
 			if (v[0] == '\0' || strchr(v, '='))
-				return perr(err, errlen, "--delete-config takes a key alone (e.g. "
+				return cmd_perr(err, errlen, "--delete-config takes a key alone (e.g. "
 					    "--delete-config retention.ms), not '%s'", v);
 			if (push_delete(a, v) < 0)
-				return perr(err, errlen, "out of memory");
+				return cmd_perr(err, errlen, "out of memory");
 		} else if (strcmp(s, "--if-not-exists") == 0 && a->action == TOPICS_CREATE) {
 			a->if_not_exists = true;
 		} else if (strcmp(s, "--if-exists") == 0 &&
@@ -254,13 +222,13 @@ int cmd_topics_parse(int argc, char **argv, struct topics_args *a, char *err, si
 		} else if (strcmp(s, "--") == 0) {
 			for (i++; i < argc; i++)
 				if (push_name(a, argv[i]) < 0)
-					return perr(err, errlen, "out of memory");
+					return cmd_perr(err, errlen, "out of memory");
 		} else if (s[0] == '-' && s[1] != '\0') {
-			return perr(err, errlen, "unknown option '%s' for 'topics %s'; see "
+			return cmd_perr(err, errlen, "unknown option '%s' for 'topics %s'; see "
 				    "'rewind topics %s --help'", s, act, act);
 		} else {
 			if (push_name(a, s) < 0)
-				return perr(err, errlen, "out of memory");
+				return cmd_perr(err, errlen, "out of memory");
 		}
 	}
 	if (a->help)
@@ -269,36 +237,36 @@ int cmd_topics_parse(int argc, char **argv, struct topics_args *a, char *err, si
 	switch (a->action) {
 	case TOPICS_CREATE:
 		if (a->n_names == 0)
-			return perr(err, errlen, "create needs a topic name: rewind topics create "
+			return cmd_perr(err, errlen, "create needs a topic name: rewind topics create "
 				    "NAME --partitions N");
 		if (a->n_names > 1)
-			return perr(err, errlen, "create takes one topic name, not %zu", a->n_names);
+			return cmd_perr(err, errlen, "create takes one topic name, not %zu", a->n_names);
 		break;
 	case TOPICS_LIST:
 		if (a->n_names)
-			return perr(err, errlen, "list takes no topic names (got '%s'); use "
+			return cmd_perr(err, errlen, "list takes no topic names (got '%s'); use "
 				    "'rewind topics describe NAME' for one topic", a->names[0]);
 		break;
 	case TOPICS_DESCRIBE:
 		break;
 	case TOPICS_ALTER:
 		if (a->n_names == 0)
-			return perr(err, errlen, "alter needs a topic name: rewind topics alter NAME "
+			return cmd_perr(err, errlen, "alter needs a topic name: rewind topics alter NAME "
 				    "--partitions N | --config K=V | --delete-config K");
 		if (a->n_names > 1)
-			return perr(err, errlen, "alter takes one topic name, not %zu", a->n_names);
+			return cmd_perr(err, errlen, "alter takes one topic name, not %zu", a->n_names);
 		if (a->partitions < 0 && a->n_configs == 0 && a->n_delete_configs == 0)
-			return perr(err, errlen, "alter needs something to change: --partitions N, "
+			return cmd_perr(err, errlen, "alter needs something to change: --partitions N, "
 				    "--config K=V or --delete-config K");
 		for (size_t k = 0; k < a->n_delete_configs; k++)
 			for (size_t j = 0; j < a->n_configs; j++)
 				if (strcmp(a->delete_configs[k], a->configs[j].key) == 0)
-					return perr(err, errlen, "%s is both set (--config) and deleted "
+					return cmd_perr(err, errlen, "%s is both set (--config) and deleted "
 						    "(--delete-config); pick one", a->configs[j].key);
 		break;
 	case TOPICS_DELETE:
 		if (a->n_names == 0)
-			return perr(err, errlen, "delete needs at least one topic name: rewind topics "
+			return cmd_perr(err, errlen, "delete needs at least one topic name: rewind topics "
 				    "delete NAME...");
 		break;
 	default:
@@ -306,7 +274,7 @@ int cmd_topics_parse(int argc, char **argv, struct topics_args *a, char *err, si
 	}
 	for (size_t k = 0; k < a->n_names; k++)
 		if (a->names[k][0] == '\0')
-			return perr(err, errlen, "a topic name cannot be empty");
+			return cmd_perr(err, errlen, "a topic name cannot be empty");
 	return 0;
 }
 

@@ -59,6 +59,9 @@ START_TEST(defaults_are_localhost_and_broker_defaults)
 	struct topics_args a;
 	PARSE_OK(&a, "create", "t");
 	ck_assert_str_eq(a.bootstrap, "localhost:9092");
+	cmd_topics_args_free(&a);
+	PARSE_OK(&a, "create", "t", "--bootstrap-server=h:3");
+	ck_assert_str_eq(a.bootstrap, "h:3");
 	ck_assert_int_eq(a.partitions, -1);
 	ck_assert_int_eq(a.replication_factor, -1);
 	ck_assert(!a.json);
