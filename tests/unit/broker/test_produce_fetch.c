@@ -636,9 +636,13 @@ START_TEST(produce_corrupt_crc_is_corrupt_message_and_appends_nothing)
 	r = produce("t", 0, -1, 7, &b);
 	ck_assert_int_eq(r.err, KE_CORRUPT_MESSAGE);
 	ck_assert_int_eq(r.base_offset, -1);
-	/* Magic 1: an old format we do not take. */
+	/* Magic 1: an old format we do not take. Produce v3+ says
+	 * INVALID_RECORD, as Kafka's ProduceRequest.validateRecords does;
+	 * v0-v2, which carry such message sets, UNSUPPORTED_FOR_MESSAGE_FORMAT. */
 	b.data[KP_BATCH_OFF_MAGIC] = 1;
 	r = produce("t", 0, -1, 7, &b);
+	ck_assert_int_eq(r.err, KE_INVALID_RECORD);
+	r = produce("t", 0, -1, 2, &b);
 	ck_assert_int_eq(r.err, KE_UNSUPPORTED_FOR_MESSAGE_FORMAT);
 	kp_buf_free(&b);
 
