@@ -509,6 +509,12 @@ static void ld_topic_one(br_topic *topic, void *arg)
 			lp->PartitionSize = st.size_bytes;
 			lp->OffsetLag = 0;
 			lp->IsFutureKey = false;
+			/* rewind's tagged field (flexible versions; other clients
+			 * skip it): the cleaner's dirty ratio, -1 if not compacted. */
+			st_log_clean_info ci;
+			lp->RewindDirtyRatio = topic->cfg.compact &&
+					       st_log_clean_info_get(p->log, br__wall_ms(), &ci) == 0
+					       ? ci.dirty_ratio : -1;
 		}
 	}
 }

@@ -122,6 +122,7 @@ typedef struct br_metrics br_metrics;
 typedef struct br_broker {
 	br_config cfg;
 	st_store *store;
+	st_cleaner *cleaner;          /* log compaction; NULL with log.cleaner.enable=false */
 	br_topics *topics;            /* topics layer */
 	br_metrics *metrics;          /* net layer */
 	br_reactor **reactors;        /* net layer; n_reactors of them */
@@ -489,7 +490,7 @@ void br_uuid_to_str(const uint8_t id[16], char out[23]);
 int br_uuid_parse(const char *s, size_t len, uint8_t out[16]);
 
 /* The topic configs rewind knows (Kafka's names); the count of them. */
-#define BR_TOPIC_CONFIG_KEYS 11
+#define BR_TOPIC_CONFIG_KEYS 15
 
 /* Kafka's ConfigSource values for DescribeConfigs and CreateTopics v5+. */
 enum br_config_source {

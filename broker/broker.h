@@ -73,6 +73,13 @@ typedef struct br_config {
 	int64_t offsets_retention_ms;           /* offsets.retention.minutes (or .ms) */
 	int64_t offsets_retention_check_interval_ms; /* offsets.retention.check.interval.ms */
 	int32_t offset_metadata_max_bytes;      /* offset.metadata.max.bytes */
+
+	/* log cleaner (storage/cleaner.c; the per-topic settings are in log) */
+	bool log_cleaner_enable;                /* log.cleaner.enable */
+	int32_t log_cleaner_threads;            /* log.cleaner.threads */
+	int64_t log_cleaner_io_max_bytes_per_second; /* log.cleaner.io.max.bytes.per.second */
+	int64_t log_cleaner_dedupe_buffer_size; /* log.cleaner.dedupe.buffer.size */
+	int64_t log_cleaner_backoff_ms;         /* log.cleaner.backoff.ms */
 	/* private to config.c: the unit (hours/minutes/ms) that last set a field */
 	uint8_t segment_ms_unit;
 	uint8_t retention_ms_unit;

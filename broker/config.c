@@ -19,7 +19,8 @@
 
 #include "broker/br_int.h"
 
-enum cfg_type { CFG_I32, CFG_I16, CFG_I64, CFG_BOOL, CFG_DIRS, CFG_TS_TYPE, CFG_STR, CFG_CODEC, CFG_POLICY };
+enum cfg_type { CFG_I32, CFG_I16, CFG_I64, CFG_BOOL, CFG_DIRS, CFG_TS_TYPE, CFG_STR, CFG_CODEC, CFG_POLICY,
+		CFG_RATIO /* a double in [0, 1] */ };
 
 /* Unit precedence for keys that share a field: finer wins. */
 enum cfg_unit { UNIT_NONE = 0, UNIT_HOURS = 1, UNIT_MINUTES = 2, UNIT_MS = 3 };
@@ -81,6 +82,15 @@ static const struct cfg_key keys[] = {
 	{ "offsets.retention.ms", CFG_I64, F(offsets_retention_ms), 1, INT64_MAX, 1, UNIT_MS, F(offsets_retention_unit), false },
 	{ "offsets.retention.check.interval.ms", CFG_I64, F(offsets_retention_check_interval_ms), 1, INT64_MAX, 1, NO_UNIT, true },
 	{ "offset.metadata.max.bytes", CFG_I32, F(offset_metadata_max_bytes), 0, INT32_MAX, 1, NO_UNIT, true },
+	{ "log.cleaner.enable", CFG_BOOL, F(log_cleaner_enable), 0, 1, 1, NO_UNIT, true },
+	{ "log.cleaner.threads", CFG_I32, F(log_cleaner_threads), 1, 64, 1, NO_UNIT, true },
+	{ "log.cleaner.io.max.bytes.per.second", CFG_I64, F(log_cleaner_io_max_bytes_per_second), 1, INT64_MAX, 1, NO_UNIT, true },
+	{ "log.cleaner.dedupe.buffer.size", CFG_I64, F(log_cleaner_dedupe_buffer_size), 65536, INT64_MAX, 1, NO_UNIT, true },
+	{ "log.cleaner.backoff.ms", CFG_I64, F(log_cleaner_backoff_ms), 1, INT64_MAX, 1, NO_UNIT, true },
+	{ "log.cleaner.min.cleanable.ratio", CFG_RATIO, F(log.min_cleanable_dirty_ratio), 0, 1, 1, NO_UNIT, true },
+	{ "log.cleaner.delete.retention.ms", CFG_I64, F(log.delete_retention_ms), 0, INT64_MAX, 1, NO_UNIT, true },
+	{ "log.cleaner.min.compaction.lag.ms", CFG_I64, F(log.min_compaction_lag_ms), 0, INT64_MAX, 1, NO_UNIT, true },
+	{ "log.cleaner.max.compaction.lag.ms", CFG_I64, F(log.max_compaction_lag_ms), 1, INT64_MAX, 1, NO_UNIT, true },
 };
 
 #undef F
@@ -135,6 +145,11 @@ void br_config_init(br_config *c)
 	c->offsets_retention_ms = 7LL * 24 * 3600 * 1000;
 	c->offsets_retention_check_interval_ms = 600000;
 	c->offset_metadata_max_bytes = 4096;
+	c->log_cleaner_enable = true;
+	c->log_cleaner_threads = 1;
+	c->log_cleaner_io_max_bytes_per_second = INT64_MAX;
+	c->log_cleaner_dedupe_buffer_size = 128LL << 20;
+	c->log_cleaner_backoff_ms = 15000;
 }
 
 static void free_dirs(br_config *c)
@@ -454,6 +469,17 @@ static int config_set_one(br_config *c, const char *assignment, const struct cfg
 		memcpy(field, &codec, sizeof(codec));
 		return 0;
 	}
+	case CFG_RATIO: {
+		char *end;
+		errno = 0;
+		double d = strtod(value, &end);
+		if (errno || end == value || *end || !(d >= 0 && d <= 1)) {
+			errf(errbuf, errlen, "%s=%s: expected a number between 0 and 1", k->name, value);
+			return BR_ERR_CONFIG;
+		}
+		memcpy(field, &d, sizeof(d));
+		return 0;
+	}
 	case CFG_POLICY:
 		if (br_cleanup_policy_parse(value, &c->cleanup_compact, &c->cleanup_delete) < 0) {
 			errf(errbuf, errlen, "%s=%s: expected delete, compact or compact,delete",
@@ -538,6 +564,12 @@ void br_config_dump(const br_config *c, FILE *out)
 			int codec;
 			memcpy(&codec, field, sizeof(codec));
 			fprintf(out, "%s\n", br_compression_type_name(codec));
+			break;
+		}
+		case CFG_RATIO: {
+			double d;
+			memcpy(&d, field, sizeof(d));
+			fprintf(out, "%g\n", d);
 			break;
 		}
 		case CFG_POLICY:

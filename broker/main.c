@@ -153,6 +153,19 @@ int main(int argc, char **argv)
 		br__logf(ST_LOG_ERROR, "cannot start the storage writer: %s", st_strerror(err));
 		goto out;
 	}
+	if (b->cfg.log_cleaner_enable) {
+		st_cleaner_options co;
+		st_cleaner_options_default(&co);
+		co.threads = b->cfg.log_cleaner_threads;
+		co.io_max_bytes_per_second = b->cfg.log_cleaner_io_max_bytes_per_second;
+		co.dedupe_buffer_bytes = (size_t)b->cfg.log_cleaner_dedupe_buffer_size;
+		co.backoff_ms = b->cfg.log_cleaner_backoff_ms;
+		if ((err = st_cleaner_start(b->store, &co, &b->cleaner)) < 0) {
+			br__logf(ST_LOG_ERROR, "cannot start the log cleaner: %s (check log.cleaner.threads "
+				 "and log.cleaner.dedupe.buffer.size)", st_strerror(err));
+			goto out;
+		}
+	}
 	if (br_metrics_new(&b->metrics) < 0) {
 		br__logf(ST_LOG_ERROR, "out of memory");
 		goto out;
@@ -208,6 +221,10 @@ out:
 		event_free(sigint);
 	if (sigterm)
 		event_free(sigterm);
+	/* A pass in progress is abandoned (its log stays as it was) before the
+	 * logs close. */
+	st_cleaner_stop(b->cleaner);
+	b->cleaner = NULL;
 	if (b->topics) {
 		/* Reactors still run: storage callbacks of the last appends
 		 * post to them and free their (detached) requests. */

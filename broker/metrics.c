@@ -15,6 +15,9 @@
  *   rewind_partition_size_bytes{topic,partition}, _log_start_offset,
  *   _log_end_offset, _high_watermark            gauges, read from the topics
  *                                               layer at scrape time
+ *   rewind_log_cleaner_*                        the log cleaner's counters and
+ *                                               gauges (storage/cleaner.c),
+ *                                               read at scrape time
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -152,6 +155,43 @@ static void render_topic(br_topic *topic, void *arg)
 	}
 }
 
+static void render_cleaner(st_cleaner *c, struct evbuffer *out)
+{
+	st_cleaner_stats st;
+
+	st_cleaner_get_stats(c, &st);
+	evbuffer_add_printf(out,
+		"# HELP rewind_log_cleaner_passes_total Compaction passes that rewrote segments.\n"
+		"# TYPE rewind_log_cleaner_passes_total counter\n"
+		"rewind_log_cleaner_passes_total %" PRId64 "\n"
+		"# HELP rewind_log_cleaner_failures_total Compaction passes that failed (retried after log.cleaner.backoff.ms).\n"
+		"# TYPE rewind_log_cleaner_failures_total counter\n"
+		"rewind_log_cleaner_failures_total %" PRId64 "\n"
+		"# HELP rewind_log_cleaner_bytes_total Bytes the cleaner read and wrote.\n"
+		"# TYPE rewind_log_cleaner_bytes_total counter\n"
+		"rewind_log_cleaner_bytes_total{direction=\"read\"} %" PRId64 "\n"
+		"rewind_log_cleaner_bytes_total{direction=\"written\"} %" PRId64 "\n"
+		"# HELP rewind_log_cleaner_records_removed_total Records dropped: superseded by a later value of their key, or tombstones past their delete horizon.\n"
+		"# TYPE rewind_log_cleaner_records_removed_total counter\n"
+		"rewind_log_cleaner_records_removed_total{kind=\"superseded\"} %" PRId64 "\n"
+		"rewind_log_cleaner_records_removed_total{kind=\"tombstone\"} %" PRId64 "\n"
+		"# HELP rewind_log_cleaner_last_pass_seconds Duration of the latest pass.\n"
+		"# TYPE rewind_log_cleaner_last_pass_seconds gauge\n"
+		"rewind_log_cleaner_last_pass_seconds %.3f\n"
+		"# HELP rewind_log_cleaner_max_dirty_ratio Highest dirty ratio among compacted logs at the last pick.\n"
+		"# TYPE rewind_log_cleaner_max_dirty_ratio gauge\n"
+		"rewind_log_cleaner_max_dirty_ratio %.4f\n"
+		"# HELP rewind_log_cleaner_map_bytes_per_key Memory of the latest pass's key map per key it held.\n"
+		"# TYPE rewind_log_cleaner_map_bytes_per_key gauge\n"
+		"rewind_log_cleaner_map_bytes_per_key %.2f\n"
+		"# HELP rewind_log_cleaner_busy_threads Cleaner threads in a pass now.\n"
+		"# TYPE rewind_log_cleaner_busy_threads gauge\n"
+		"rewind_log_cleaner_busy_threads %d\n",
+		st.passes, st.failures, st.bytes_read, st.bytes_written, st.records_removed,
+		st.tombstones_removed, (double)st.last_pass_ms / 1000.0, st.max_dirty_ratio,
+		st.map_keys > 0 ? (double)st.map_bytes / (double)st.map_keys : 0.0, st.busy_threads);
+}
+
 void br__metrics_render(br_metrics *m, br_broker *b, struct evbuffer *out)
 {
 	static const struct {
@@ -216,6 +256,8 @@ void br__metrics_render(br_metrics *m, br_broker *b, struct evbuffer *out)
 		(long long)atomic_load(&m->bytes_in), (long long)atomic_load(&m->bytes_out),
 		(long long)atomic_load(&m->connections));
 
+	if (b->cleaner)
+		render_cleaner(b->cleaner, out);
 	if (!b->topics)
 		return;
 	for (int w = 0; w < 4; w++) {

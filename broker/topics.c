@@ -357,7 +357,7 @@ static bool partition_metadata_read(const char *dir, uint8_t id[16])
 
 /* ========================================================= topic configs */
 
-enum key_kind { K_LONG, K_INT, K_POLICY, K_CODEC, K_TSTYPE };
+enum key_kind { K_LONG, K_INT, K_POLICY, K_CODEC, K_TSTYPE, K_RATIO };
 
 struct topic_key {
 	const char *name;
@@ -365,7 +365,7 @@ struct topic_key {
 	enum key_kind kind;
 	int64_t min, max;
 	size_t off;                  /* of the field in br_topic_config (K_LONG, K_INT) */
-	int8_t kafka_type;           /* ConfigType: 2 string, 3 int, 5 long, 7 list */
+	int8_t kafka_type;           /* ConfigType: 2 string, 3 int, 5 long, 6 double, 7 list */
 	const char *doc;
 };
 
@@ -375,16 +375,24 @@ static const struct topic_key topic_keys[BR_TOPIC_CONFIG_KEYS] = {
 	  "\"delete\", \"compact\" or both: what happens to old segments" },
 	{ "compression.type", "compression.type", K_CODEC, 0, 0, 0, 2,
 	  "producer, uncompressed, gzip, snappy, lz4 or zstd" },
+	{ "delete.retention.ms", "log.cleaner.delete.retention.ms", K_LONG, 0, INT64_MAX, C(log.delete_retention_ms), 5,
+	  "how long a tombstone stays after the cleaner first passed it" },
 	{ "flush.messages", "log.flush.interval.messages", K_LONG, 1, INT64_MAX, C(log.flush_messages), 5,
 	  "records written before an fdatasync; 1 = every append waits for its sync" },
 	{ "flush.ms", "log.flush.interval.ms", K_LONG, 0, INT64_MAX, C(log.flush_ms), 5,
 	  "longest a written batch stays unsynced when flush.messages > 1" },
 	{ "index.interval.bytes", "log.index.interval.bytes", K_INT, 0, INT32_MAX, C(log.index_interval_bytes), 3,
 	  "bytes of log between sparse index entries" },
+	{ "max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", K_LONG, 1, INT64_MAX, C(log.max_compaction_lag_ms), 5,
+	  "a record stays uncompacted at most this long, whatever the dirty ratio" },
 	{ "max.message.bytes", "message.max.bytes", K_INT, 0, INT32_MAX, C(max_message_bytes), 3,
 	  "largest record batch accepted" },
 	{ "message.timestamp.type", "log.message.timestamp.type", K_TSTYPE, 0, 0, 0, 2,
 	  "CreateTime or LogAppendTime" },
+	{ "min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", K_RATIO, 0, 1, C(log.min_cleanable_dirty_ratio), 6,
+	  "share of the log not yet compacted at which the cleaner takes it" },
+	{ "min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", K_LONG, 0, INT64_MAX, C(log.min_compaction_lag_ms), 5,
+	  "a record stays uncompacted at least this long" },
 	{ "retention.bytes", "log.retention.bytes", K_LONG, -1, INT64_MAX, C(log.retention_bytes), 5,
 	  "most bytes kept per partition; -1 = no limit" },
 	{ "retention.ms", "log.retention.ms", K_LONG, -1, INT64_MAX, C(log.retention_ms), 5,
@@ -411,6 +419,7 @@ static void topic_config_default(const br_config *c, br_topic_config *out)
 	out->compression_type = c->compression_type;
 	out->compact = c->cleanup_compact;
 	out->delete_policy = c->cleanup_delete;
+	out->log.compact = out->compact;
 	out->max_message_bytes = c->message_max_bytes;
 }
 
@@ -437,6 +446,17 @@ static bool key_apply(int i, const char *v, br_topic_config *cfg, char *errbuf, 
 		else
 			*(int32_t *)((char *)cfg + k->off) = (int32_t)n;
 		return true;
+	case K_RATIO: {
+		errno = 0;
+		double d = strtod(v, &end);
+		if (errno || end == v || *end != '\0' || !(d >= 0 && d <= 1)) {
+			snprintf(errbuf, errlen, "Invalid value %s for configuration %s: "
+				 "a number between 0 and 1 is expected", v, k->name);
+			return false;
+		}
+		*(double *)((char *)cfg + k->off) = d;
+		return true;
+	}
 	case K_POLICY:
 		if (br_cleanup_policy_parse(v, &cfg->compact, &cfg->delete_policy) < 0) {
 			snprintf(errbuf, errlen, "Invalid value %s for configuration cleanup.policy: "
@@ -480,6 +500,9 @@ static void key_format(int i, const br_topic_config *cfg, char *buf, size_t len)
 		else
 			snprintf(buf, len, "%" PRId32, *(const int32_t *)((const char *)cfg + k->off));
 		return;
+	case K_RATIO:
+		snprintf(buf, len, "%g", *(const double *)((const char *)cfg + k->off));
+		return;
 	case K_POLICY:
 		snprintf(buf, len, "%s", cfg->compact && cfg->delete_policy ? "compact,delete"
 					 : cfg->compact ? "compact" : "delete");
@@ -501,6 +524,8 @@ static bool topic_config_build(const br_config *c, char *const overrides[], br_t
 	for (int i = 0; i < BR_TOPIC_CONFIG_KEYS; i++)
 		if (overrides[i] && !key_apply(i, overrides[i], out, errbuf, errlen))
 			return false;
+	/* The log's own copy of the policy: the cleaner reads it there. */
+	out->log.compact = out->compact;
 	return true;
 }
 
@@ -777,6 +802,11 @@ static int part_open(br_topics *t, struct topic *tp, br_part **parts, int32_t in
 		goto fail;
 	}
 	part_log_opened(path, p->log);
+	/* The cleaner takes every log and cleans those whose policy says
+	 * compact (a policy can change later); st_log_close() takes it back. */
+	if (t->b->cleaner && (err = st_cleaner_add(t->b->cleaner, p->log)) < 0)
+		br__logf(ST_LOG_WARN, "partition %s: not handed to the log cleaner: %s", path,
+			 st_strerror(err));
 	if (!partition_metadata_read(path, id) || memcmp(id, tp->pub.id, 16) != 0) {
 		if ((err = partition_metadata_write(path, tp->pub.id)) < 0) {
 			br__logf(ST_LOG_ERROR, "partition %s: cannot write partition.metadata: %s",
@@ -1866,6 +1896,8 @@ int16_t br_topics_alter_configs(br_topics *t, br_topic *topic, const br_config_o
 			br__logf(ST_LOG_WARN, "partition %s: storage refused the new config: %s",
 				 topic->parts[i]->dir, st_strerror(err));
 	}
+	if (t->b->cleaner)      /* a new policy or ratio may make a log due now */
+		st_cleaner_wake(t->b->cleaner);
 	pthread_mutex_lock(&t->cfg_mu);
 	for (int i = 0; i < BR_TOPIC_CONFIG_KEYS; i++) {
 		char *prev = tp->overrides[i];

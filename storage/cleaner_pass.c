@@ -182,7 +182,10 @@ static int plan_take(st_log *log, int64_t now_ms, bool producers, plan *p)
 		first = closed_end;
 	p->first_dirty = first;
 	p->cleanable_end = closed_end;
-	for (size_t i = 0; i < p->n; i++) {
+	/* Segment ages matter only with a lag; without one this stays free of
+	 * I/O (DescribeLogDirs asks on a reactor). */
+	bool ages = p->cfg.min_compaction_lag_ms > 0 || p->cfg.max_compaction_lag_ms < INT64_MAX;
+	for (size_t i = 0; ages && i < p->n; i++) {
 		if (p->end[i] <= first)
 			continue;
 		st__segment *seg = p->segs[i];

@@ -32,6 +32,34 @@ OffsetCommit OffsetFetch OffsetDelete InitProducerId DescribeProducers
 OffsetForLeaderEpoch
 """.split()
 
+# rewind's own tagged fields, added to Kafka's messages in flexible
+# versions. Kafka's clients skip tags they do not know, so these are
+# invisible to them; rewind's tools read them. Tags start at 10000, far above
+# any Kafka will use. Key: (message, path of nested field names).
+REWIND_FIELDS = {
+    # The log cleaner's dirty ratio of a partition (storage/cleaner_pass.c):
+    # -1 when the partition's cleanup.policy has no compact.
+    ("DescribeLogDirsResponse", ("Results", "Topics", "Partitions")): [
+        {"name": "RewindDirtyRatio", "type": "float64", "versions": "2+",
+         "taggedVersions": "2+", "tag": 10000, "default": "-1", "ignorable": True},
+    ],
+}
+
+
+def add_rewind_fields(d):
+    for (msg, path), extra in REWIND_FIELDS.items():
+        if d["name"] != msg:
+            continue
+        fields = d["fields"]
+        for name in path:
+            f = next((f for f in fields if f["name"] == name), None)
+            if f is None:
+                sys.exit(f"extract.py: {msg}: no field {name} for rewind's extension")
+            fields = f.setdefault("fields", [])
+        fields.extend(extra)
+    return d
+
+
 PRIMITIVES = {"int8", "int16", "int32", "int64", "uint16", "uint32", "float64",
               "bool", "string", "bytes", "records", "uuid"}
 
@@ -47,7 +75,8 @@ HEADER = """\
 # Written by proto/schema/extract.py from Apache Kafka's message definitions
 # (apache/kafka commit {commit},
 # clients/src/main/resources/common/message/*.json, Apache License 2.0).
-# Do not edit by hand: change extract.py and run it again.
+# Do not edit by hand: change extract.py and run it again. Fields named
+# Rewind* are rewind's own tagged fields (REWIND_FIELDS in extract.py).
 # Read by proto/schema/gen.py at build time.
 #
 # Format: one item per line; two spaces of indent per nesting level.
@@ -158,7 +187,7 @@ def main():
         names += [api + "Request", api + "Response"]
     out = [HEADER.format(commit=SOURCE_COMMIT)]
     for n in names:
-        emit_message(out, load(os.path.join(src, n + ".json")))
+        emit_message(out, add_rewind_fields(load(os.path.join(src, n + ".json"))))
     sys.stdout.write("\n".join(out))
 
 
