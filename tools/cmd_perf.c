@@ -31,6 +31,10 @@ static const struct {
 } perf_table[] = {
 	{ "produce", cmd_perf_produce,
 	  "send records as fast as possible (or at a rate): records/s, MB/s, send-to-ack latency" },
+	{ "consume", cmd_perf_consume,
+	  "read a topic from the beginning: records/s, MB/s" },
+	{ "e2e", cmd_perf_e2e,
+	  "produce at a rate and consume in the same process: send-to-consume latency" },
 };
 
 #define PERF_COUNT (sizeof perf_table / sizeof perf_table[0])

@@ -393,6 +393,9 @@ int cmd_produce(int argc, char **argv);
  */
 int cmd_perf(int argc, char **argv);
 int cmd_perf_produce(int argc, char **argv);
+/* `perf consume` and `perf e2e` (tools/cmd_perf_consume.c). */
+int cmd_perf_consume(int argc, char **argv);
+int cmd_perf_e2e(int argc, char **argv);
 
 /* perf: shared stats (tools/perf_stats.c), for every perf mode. */
 #define PERF_SUB_BITS 6
