@@ -770,7 +770,7 @@ static int replica_cmp(const void *a, const void *b)
 }
 
 /* Appends one broker's answer to l (capacity *cap grows in l->mem). */
-static int log_dirs_add(cl_log_dirs *l, size_t *cap, int32_t broker,
+static int log_dirs_add(cl_log_dirs *l, size_t *cap, int32_t broker, int16_t version,
 			const kp_DescribeLogDirsResponse *m)
 {
 	for (int32_t d = 0; d < m->Results.count; d++) {
@@ -795,7 +795,8 @@ static int log_dirs_add(cl_log_dirs *l, size_t *cap, int32_t broker,
 				l->replicas[l->n_replicas++] = (cl_replica_size){
 					.broker = broker, .log_dir = dir, .topic = name,
 					.partition = pp->PartitionIndex, .size = pp->PartitionSize,
-					.offset_lag = pp->OffsetLag, .is_future = pp->IsFutureKey };
+					.offset_lag = pp->OffsetLag, .is_future = pp->IsFutureKey,
+					.dirty_ratio = version >= 2 ? pp->RewindDirtyRatio : -1 };
 			}
 		}
 	}
@@ -848,7 +849,7 @@ int cl_describe_log_dirs(cl_client *c, cl_log_dirs **out)
 				 cl_strerror(rc), cl_kafka_err_desc(m.ErrorCode));
 			goto out;
 		}
-		if ((rc = log_dirs_add(l, &cap, node, &m)) < 0) {
+		if ((rc = log_dirs_add(l, &cap, node, k.v, &m)) < 0) {
 			nomem(c, "reading DescribeLogDirs");
 			goto out;
 		}

@@ -788,6 +788,10 @@ typedef struct cl_replica_size {
 	int64_t size;                 /* bytes on disk */
 	int64_t offset_lag;
 	bool is_future;
+	double dirty_ratio;           /* rewind brokers (DescribeLogDirs v2+):
+	                                 the log cleaner's dirty / (clean +
+	                                 dirty) of a compacted partition; -1
+	                                 when not compacted or not told */
 } cl_replica_size;
 
 typedef struct cl_log_dirs {

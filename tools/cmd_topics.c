@@ -223,21 +223,46 @@ static const cl_topic_info **topics_sorted(const cl_metadata *md, bool internal,
 	return v;
 }
 
-/* Size on disk of a topic's partition (the leader's replica, else the
- * largest), or -1 when no broker reported it. */
-static int64_t part_size(const cl_log_dirs *ld, const char *topic, int32_t p, int32_t leader)
+/* A partition's replica as DescribeLogDirs reported it: the leader's, else
+ * the largest; NULL when no broker reported it. */
+static const cl_replica_size *part_replica(const cl_log_dirs *ld, const char *topic, int32_t p,
+					   int32_t leader)
 {
-	int64_t best = -1;
+	const cl_replica_size *best = NULL;
 	for (size_t i = 0; ld && i < ld->n_replicas; i++) {
 		const cl_replica_size *r = &ld->replicas[i];
 		if (r->partition != p || r->is_future || strcmp(r->topic, topic) != 0)
 			continue;
 		if (r->broker == leader)
-			return r->size;
-		if (r->size > best)
-			best = r->size;
+			return r;
+		if (best == NULL || r->size > best->size)
+			best = r;
 	}
 	return best;
+}
+
+/* Size on disk of a partition, or -1 when unknown. */
+static int64_t part_size(const cl_log_dirs *ld, const char *topic, int32_t p, int32_t leader)
+{
+	const cl_replica_size *r = part_replica(ld, topic, p, leader);
+	return r ? r->size : -1;
+}
+
+/* The log cleaner's dirty ratio of a partition, or -1 (not compacted, or a
+ * broker that does not say). */
+static double part_dirty(const cl_log_dirs *ld, const char *topic, int32_t p, int32_t leader)
+{
+	const cl_replica_size *r = part_replica(ld, topic, p, leader);
+	return r ? r->dirty_ratio : -1;
+}
+
+/* Whether any partition of t has a dirty ratio: a compacted topic. */
+static bool topic_compacted(const cl_log_dirs *ld, const cl_topic_info *t)
+{
+	for (size_t j = 0; j < t->n_partitions; j++)
+		if (part_dirty(ld, t->name, t->partitions[j].partition, t->partitions[j].leader) >= 0)
+			return true;
+	return false;
 }
 
 static int64_t topic_size(const cl_log_dirs *ld, const cl_topic_info *t)
@@ -439,10 +464,15 @@ static void describe_json(const cl_topic_info **v, size_t nv, const struct offse
 			printf(",\"isr\":");
 			json_ids(stdout, p->isr, p->n_isr);
 			printf(",\"log_start_offset\":%" PRId64 ",\"log_end_offset\":%" PRId64
-			       ",\"size_bytes\":%" PRId64 "}",
+			       ",\"size_bytes\":%" PRId64 ",\"dirty_ratio\":",
 			       o->start[k].error ? -1 : o->start[k].offset,
 			       o->end[k].error ? -1 : o->end[k].offset,
 			       part_size(ld, t->name, p->partition, p->leader));
+			double dr = part_dirty(ld, t->name, p->partition, p->leader);
+			if (dr >= 0)
+				printf("%.4f}", dr);
+			else
+				printf("null}");
 		}
 		printf("],\"configs\":[");
 		const cl_config_resource *r = cfg ? &cfg->resources[i] : NULL;
@@ -501,22 +531,27 @@ static void describe_text(const cl_topic_info **v, size_t nv, const struct offse
 					       cl_config_source_name(e->source));
 			}
 		}
+		/* Compacted topics get the cleaner's dirty ratio as a last column. */
+		bool dirty = topic_compacted(ld, t);
 		struct cmd_table tb;
-		cmd_table_init(&tb, 8);
+		cmd_table_init(&tb, dirty ? 9 : 8);
 		cmd_table_row(&tb, "PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START", "LOG-END",
-			      "SIZE", "BYTES");
+			      "SIZE", "BYTES", "DIRTY-RATIO");
 		for (size_t j = 0; j < t->n_partitions; j++, k++) {
 			const cl_partition_info *p = &t->partitions[j];
-			char pb[16], lb[16], rb[256], ib[256], sb[24], eb[24], zb[32], bb[32];
+			char pb[16], lb[16], rb[256], ib[256], sb[24], eb[24], zb[32], bb[32], db[16];
 			int64_t sz = part_size(ld, t->name, p->partition, p->leader);
+			double dr = part_dirty(ld, t->name, p->partition, p->leader);
 			snprintf(pb, sizeof pb, "%d", p->partition);
 			snprintf(lb, sizeof lb, "%d", p->leader);
+			snprintf(db, sizeof db, "%.2f", dr);
 			cmd_table_row(&tb, pb, p->leader >= 0 ? lb : "none",
 				      fmt_ids(rb, sizeof rb, p->replicas, p->n_replicas),
 				      fmt_ids(ib, sizeof ib, p->isr, p->n_isr),
 				      o->start[k].error ? "-" : fmt_i64(sb, sizeof sb, o->start[k].offset),
 				      o->end[k].error ? "-" : fmt_i64(eb, sizeof eb, o->end[k].offset),
-				      cmd_human_bytes(sz, zb, sizeof zb), fmt_i64(bb, sizeof bb, sz));
+				      cmd_human_bytes(sz, zb, sizeof zb), fmt_i64(bb, sizeof bb, sz),
+				      dr >= 0 ? db : "-");
 		}
 		cmd_table_print(&tb, stdout);
 		cmd_table_free(&tb);

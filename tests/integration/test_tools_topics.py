@@ -186,6 +186,8 @@ def test_create_list_describe():
           all(p["log_start_offset"] == 0 for p in parts), "describe: log ends add up to 30")
     check(all((p["size_bytes"] > 0) == (p["log_end_offset"] > 0) for p in parts),
           "describe: a partition with records has a size on disk")
+    check(all(isinstance(p["dirty_ratio"], float) and 0 <= p["dirty_ratio"] <= 1 for p in parts),
+          "describe: a compacted topic's partitions have the cleaner's dirty ratio")
     cfg = {c["name"]: c for c in t.get("configs", [])}
     check(cfg.get("cleanup.policy", {}).get("value") == "compact" and
           cfg["cleanup.policy"]["source"] == "DYNAMIC_TOPIC_CONFIG",
@@ -197,8 +199,9 @@ def test_create_list_describe():
 
     rc, out, _ = rw("topics", "describe", "events")
     check(rc == 0 and "Topic: events" in out and "cleanup.policy=compact" in out and
-          re.search(r"PARTITION\s+LEADER\s+REPLICAS\s+ISR\s+LOG-START\s+LOG-END\s+SIZE", out),
-          "describe prints the header, configs and the partition table")
+          re.search(r"PARTITION\s+LEADER\s+REPLICAS\s+ISR\s+LOG-START\s+LOG-END\s+SIZE\s+BYTES"
+                    r"\s+DIRTY-RATIO", out),
+          "describe prints the header, configs and the partition table (with DIRTY-RATIO)")
     rc, out, _ = rw("topics", "list", "--long")
     check(rc == 0 and re.search(r"^events\s+3\s+\S+", out, re.M), "list --long: events, 3 partitions")
     d = rw_json("topics", "list", "--long")
@@ -466,6 +469,10 @@ def test_gen_events():
     t = rw_json("topics", "describe", "plays").get("topics", [{}])[0]
     check(sum(p["log_end_offset"] for p in t.get("partitions", [])) == 20000,
           "rewind topics describe: log ends add up to 20000")
+    check(all(p["dirty_ratio"] is None for p in t.get("partitions", [])),
+          "describe: a topic that is not compacted has no dirty ratio")
+    rc, out, _ = rw("topics", "describe", "plays")
+    check(rc == 0 and "DIRTY-RATIO" not in out, "describe: no DIRTY-RATIO column without compaction")
 
     # A committed offset makes __consumer_offsets: internal, so listed only
     # with --internal.
