@@ -153,6 +153,8 @@ static void see_record(ctu_seen *s, const kp_record *rec, int64_t *last)
 	}
 	if (s->latest[key] != -2)
 		s->duplicates++;
+	if (s->latest[key] >= 0 && version >= 0 && version <= s->latest[key])
+		s->regressions++;
 	s->latest[key] = version;
 	s->latest_offset[key] = rec->offset;
 }

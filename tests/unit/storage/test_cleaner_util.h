@@ -51,6 +51,8 @@ typedef struct ctu_seen {
 	bool ordered;                 /* offsets strictly ascending */
 	bool headers_ok;              /* each record with a header had h=<version> */
 	int duplicates;               /* keys seen more than once */
+	int64_t regressions;          /* records whose version is not above
+	                                 the previous one of their key */
 	int64_t next_offset;          /* after the last batch */
 } ctu_seen;
 
