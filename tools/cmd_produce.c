@@ -340,6 +340,10 @@ int cmd_produce(int argc, char **argv)
 			conf.bootstrap, topic, topic);
 		return CMD_EXIT_ERROR;
 	}
-	fprintf(stderr, "produced %" PRId64 " records to %s\n", st.delivered, topic);
+	if (status == CMD_EXIT_OK)
+		fprintf(stderr, "produced %" PRId64 " records to %s\n", st.delivered, topic);
+	else if (st.delivered > 0)
+		fprintf(stderr, "rewind produce: %" PRId64 " records before that were delivered to %s\n",
+			st.delivered, topic);
 	return status;
 }

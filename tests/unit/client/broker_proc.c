@@ -31,6 +31,7 @@ static size_t read_log(const struct broker_proc *b, char *buf, size_t n)
 	char path[300];
 	log_path(b, path, sizeof path);
 	FILE *f = fopen(path, "r");
+	buf[0] = '\0';   /* not yet created: no text (never an older start's) */
 	if (f == NULL)
 		return 0;
 	size_t r = fread(buf, 1, n - 1, f);
