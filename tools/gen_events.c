@@ -110,6 +110,8 @@ void gen_events_opts_default(struct gen_events_opts *o)
 	o->seed = 42;
 	o->key_user = false;
 	o->separator = "\t";
+	o->topic = NULL;
+	o->bootstrap = NULL;
 }
 
 int gen_parse_duration_ms(const char *s, int64_t *out)
@@ -207,15 +209,18 @@ int gen_events_parse(int argc, char **argv, struct gen_events_opts *o, char *err
 			o->quiet = true;
 			continue;
 		}
-		if (s[0] != '-' || s[1] != '-' || nl >= sizeof name)
+		if (s[0] != '-' || (s[1] != '-' && strcmp(s, "-b") != 0) || nl >= sizeof name)
 			return cmd_perr(err, errlen, "unexpected argument '%s'; gen-events takes only "
 				    "options (see 'rewind gen-events --help')", s);
 		memcpy(name, s, nl);
 		name[nl] = '\0';
+		/* The other tools' spellings of --bootstrap. */
+		if (strcmp(name, "-b") == 0 || strcmp(name, "--bootstrap-server") == 0)
+			snprintf(name, sizeof name, "--bootstrap");
 		static const char *const known[] = {
 			"--count", "--rate", "--videos", "--users", "--skew", "--out-of-order",
 			"--max-disorder", "--late", "--late-min", "--late-max", "--start-time",
-			"--seed", "--key-field", "--key-separator",
+			"--seed", "--key-field", "--key-separator", "--topic", "--bootstrap",
 		};
 		bool ok = false;
 		for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
@@ -296,10 +301,19 @@ int gen_events_parse(int argc, char **argv, struct gen_events_opts *o, char *err
 				return cmd_perr(err, errlen, "--key-separator '%s': give 1 to %zu "
 					    "characters (\\t for a tab)", v, sizeof o->sep_buf - 1);
 			o->separator = o->sep_buf;
+		} else if (strcmp(name, "--topic") == 0) {
+			if (v[0] == '\0')
+				return cmd_perr(err, errlen, "--topic needs a topic name");
+			o->topic = v;
+		} else if (strcmp(name, "--bootstrap") == 0) {
+			o->bootstrap = v;
 		}
 	}
 	if (o->help)
 		return 0;
+	if (o->bootstrap && !o->topic)
+		return cmd_perr(err, errlen, "--bootstrap is for --topic: name the topic to produce "
+			    "to, or pipe stdout into a producer");
 	if (o->late > 0 && o->late_min_ms > o->late_max_ms)
 		return cmd_perr(err, errlen, "--late-min (%" PRId64 " ms) is above --late-max (%" PRId64
 			    " ms); make the minimum the smaller", o->late_min_ms, o->late_max_ms);
@@ -453,4 +467,9 @@ int gen_events_format(const struct gen_events *g, const struct gen_event *e, cha
 	if (m < 0 || (size_t)(n + m) >= len)
 		return -1;
 	return n + m;
+}
+
+size_t gen_events_key_len(const struct gen_events *g)
+{
+	return 1 + (size_t)(g->o.key_user ? g->user_width : g->video_width);
 }

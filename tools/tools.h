@@ -337,6 +337,9 @@ struct gen_events_opts {
 	bool key_user;           /* key by user_id rather than video_id */
 	const char *separator;   /* between key and JSON; points at sep_buf or a literal */
 	char sep_buf[8];
+	const char *topic;       /* --topic: produce there instead of stdout
+	                            (borrowed from argv); NULL = stdout */
+	const char *bootstrap;   /* --bootstrap (borrowed); NULL = localhost:9092 */
 };
 
 void gen_events_opts_default(struct gen_events_opts *o);
@@ -378,6 +381,10 @@ void gen_events_next(struct gen_events *g, struct gen_event *e);
  * len is too small. */
 int gen_events_format(const struct gen_events *g, const struct gen_event *e, char *buf,
 		      size_t len);
+/* How many bytes the key takes at the start of every formatted line
+ * ("v00042": 6), so a producer can split key and JSON without looking for
+ * the separator. */
+size_t gen_events_key_len(const struct gen_events *g);
 
 /* ------------------------------------------------------ produce and perf */
 

@@ -28,7 +28,8 @@ log.retention.hours=100 (a broker config set on the command line).
     overrides;
   - gen-events: same seed gives the same bytes; every line is KEY<TAB>JSON
     that python's json reads with the key equal to video_id; piped into
-    kcat -P -K'\\t', consumed back with kcat: every event, same keys.
+    kcat -P -K'\\t', consumed back with kcat: every event, same keys;
+    --topic produces the same records itself; a broker that is not there.
 Only the broker this script started is signalled, by PID.
 """
 import json
@@ -474,6 +475,32 @@ def test_gen_events():
     rc, out, _ = rw("topics", "describe", "plays")
     check(rc == 0 and "DIRTY-RATIO" not in out, "describe: no DIRTY-RATIO column without compaction")
 
+    # --topic produces the same records directly (key, JSON value).
+    rc, _, err = rw("topics", "create", "direct", "--partitions", "3")
+    p = subprocess.run([REWIND] + args + ["--topic", "direct", "-b", broker.bootstrap],
+                       capture_output=True, timeout=120)
+    check(p.returncode == 0 and p.stdout == b"", "gen-events --topic exits 0, writes nothing to "
+          "stdout (%r)" % p.stderr)
+    c = subprocess.run(["kcat", "-C", "-b", broker.bootstrap, "-t", "direct", "-o", "beginning",
+                        "-e", "-q", "-f", "%k\t%s\n"], capture_output=True, timeout=120)
+    check(sorted(c.stdout.decode().splitlines()) == sorted(lines),
+          "gen-events --topic: the topic holds exactly the lines stdout would have had")
+    # Piped into rewind produce, as docs/tools.md shows.
+    rc, _, err = rw("topics", "create", "piped", "--partitions", "2")
+    p = subprocess.run([REWIND, "produce", "piped", "--key-separator", "\t", "--bootstrap",
+                        broker.bootstrap], input=r1.stdout, capture_output=True, timeout=120)
+    c = subprocess.run(["kcat", "-C", "-b", broker.bootstrap, "-t", "piped", "-o", "beginning",
+                        "-e", "-q", "-f", "%k\t%s\n"], capture_output=True, timeout=120)
+    check(p.returncode == 0 and sorted(c.stdout.decode().splitlines()) == sorted(lines),
+          "gen-events | rewind produce --key-separator '\\t': the topic holds the lines (%r)"
+          % p.stderr[-300:])
+    dead = "127.0.0.1:%d" % free_port()
+    p = subprocess.run([REWIND, "gen-events", "--count", "5", "--topic", "direct", "--bootstrap",
+                        dead], capture_output=True, timeout=60)
+    check(p.returncode == 1 and dead.encode() in p.stderr and b"start the broker" in p.stderr,
+          "gen-events --topic with no broker names it and says what to do (%r)" % p.stderr)
+    fails("--bootstrap without --topic", r"--bootstrap is for --topic", "gen-events", "--count", "1")
+
     # A committed offset makes __consumer_offsets: internal, so listed only
     # with --internal.
     c = kafka.KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="g-topics",
@@ -483,10 +510,11 @@ def test_gen_events():
     c.commit({tp: kafka.OffsetAndMetadata(5, "")})
     c.close()
     rc, out, _ = rw("topics", "list")
-    check(rc == 0 and out.split() == ["plays"], "list hides __consumer_offsets (%r)" % out)
+    check(rc == 0 and out.split() == ["direct", "piped", "plays"],
+          "list hides __consumer_offsets (%r)" % out)
     d = rw_json("topics", "list", "--internal")
     names = {x["name"]: x["internal"] for x in d.get("topics", [])}
-    check(names == {"plays": False, "__consumer_offsets": True},
+    check(names == {"direct": False, "piped": False, "plays": False, "__consumer_offsets": True},
           "list --internal shows __consumer_offsets as internal (%r)" % names)
 
 

@@ -100,6 +100,9 @@ START_TEST(first_line_is_key_tab_json)
 	char want[40];
 	snprintf(want, sizeof want, "\"video_id\":\"%s\"", key);
 	ck_assert_ptr_nonnull(strstr(out, want));
+	struct gen_events *g = gen(&o);
+	ck_assert_uint_eq(gen_events_key_len(g), 6);
+	gen_events_free(g);
 	free(out);
 
 	ck_assert_int_eq(gen_events_parse(ARGC("--key-field", "user_id", "--key-separator", "|"),
@@ -269,6 +272,12 @@ START_TEST(options_parse_and_refuse_nonsense)
 	FAILS("count from 1", "--videos", "0");
 	FAILS("neither ms since the epoch nor ISO 8601", "--start-time", "yesterday");
 	FAILS("takes only options", "extra");
+	FAILS("--bootstrap is for --topic", "--bootstrap", "h:1");
+	FAILS("--topic needs a topic name", "--topic", "");
+	ck_assert_int_eq(gen_events_parse(ARGC("--topic", "t", "-b", "h:1"), ARGV("--topic", "t", "-b", "h:1"),
+					  &o, err, sizeof err), 0);
+	ck_assert_str_eq(o.topic, "t");
+	ck_assert_str_eq(o.bootstrap, "h:1");
 #undef FAILS
 }
 END_TEST
