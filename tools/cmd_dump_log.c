@@ -7,7 +7,9 @@
  *   <base>.log        RecordBatch v2 after RecordBatch v2 (format in
  *                     proto/proto.h). For each batch: its position and header
  *                     fields and whether its CRC-32C holds; with --records,
- *                     each record. A tail that is not a whole, sane batch
+ *                     each record. Offsets missing between batches or
+ *                     between records (a compacted segment keeps offsets,
+ *                     not every record) print as "gap: offsets A..B absent". A tail that is not a whole, sane batch
  *                     (a crash mid-write, garbage) ends the dump with
  *                     "torn tail at position N: why".
  *   <base>.index      8-byte entries [relative offset int32 BE, position
@@ -99,6 +101,9 @@ static void dump_help(FILE *out)
 		"  *.timeindex  time index entries (timestamp -> offset)\n"
 		"  *.snapshot   idempotent producers: id, epoch, last sequence and the\n"
 		"               sequences and offsets of their last batches\n"
+		"Offsets a log compaction removed are shown as 'gap: offsets A..B absent'\n"
+		"(between batches, and inside batches with --records), and batches that carry\n"
+		"a tombstone delete horizon show deleteHorizonMs.\n"
 		"Index entries that go backwards, or that point past or beside the batches of\n"
 		"the segment's .log (when it sits next to the index), are flagged 'anomaly:'.\n"
 		"A DIR argument dumps every segment file in that directory, in name order.\n"
@@ -376,10 +381,19 @@ static int print_records(const uint8_t *batch, size_t size, const kp_batch_heade
 	kp_record rec;
 	int32_t seen = 0;
 	int problems = 0;
+	int64_t next = h->base_offset;
 	while ((err = kp_record_iter_next(&it, &rec)) == 1) {
+		/* Offsets a compaction removed from inside the batch. */
+		if (rec.offset > next)
+			printf("| gap: offsets %" PRId64 "..%" PRId64 " absent (compacted away)\n",
+			       next, rec.offset - 1);
 		print_record(&rec, control);
+		next = rec.offset + 1;
 		seen++;
 	}
+	if (err == 0 && next <= kp_batch_last_offset(h))
+		printf("| gap: offsets %" PRId64 "..%" PRId64 " absent (compacted away)\n", next,
+		       kp_batch_last_offset(h));
 	if (err < 0) {
 		printf("| records garbled after %" PRId32 " of %" PRId32 ": %s\n",
 		       seen, h->records_count, kp_strerror(err));
@@ -400,7 +414,7 @@ static int dump_log_fd(int fd, const char *path, int64_t size, const struct dump
 
 	uint8_t *buf = NULL;
 	size_t buf_cap = 0;
-	int64_t pos = 0, batches = 0, records = 0, prev_last = -1;
+	int64_t pos = 0, batches = 0, records = 0, prev_last = -1, absent = 0;
 	int rc = 0;
 	while (pos < size) {
 		kp_batch_header h;
@@ -444,6 +458,16 @@ static int dump_log_fd(int fd, const char *path, int64_t size, const struct dump
 		uint32_t computed = kp_crc32c(0, buf + KP_BATCH_CRC_START, bsize - KP_BATCH_CRC_START);
 		bool crc_ok = computed == h.crc;
 
+		/* A compacted segment keeps offsets but not every record: say where
+		 * whole batches went (and, in the summary, how many offsets). */
+		int64_t from = batches == 0 ? (have_base ? name_base : h.base_offset) : prev_last + 1;
+		if (h.base_offset > from) {
+			printf("gap: offsets %" PRId64 "..%" PRId64 " absent (compacted away)\n", from,
+			       h.base_offset - 1);
+			absent += h.base_offset - from;
+		}
+		if (kp_batch_last_offset(&h) - h.base_offset + 1 > h.records_count)
+			absent += kp_batch_last_offset(&h) - h.base_offset + 1 - h.records_count;
 		printf("position: %" PRId64 " baseOffset: %" PRId64 " lastOffset: %" PRId64
 		       " count: %" PRId32 " partitionLeaderEpoch: %" PRId32
 		       " producerId: %" PRId64 " producerEpoch: %d baseSequence: %" PRId32
@@ -457,6 +481,9 @@ static int dump_log_fd(int fd, const char *path, int64_t size, const struct dump
 		       codec_name(kp_batch_codec(&h)),
 		       (h.attributes & KP_ATTR_LOG_APPEND_TIME) ? "LogAppendTime" : "CreateTime",
 		       h.base_timestamp, h.max_timestamp, bsize);
+		/* KIP-534: baseTimestamp holds the tombstones' delete horizon. */
+		if (h.attributes & 0x40)
+			printf(" deleteHorizonMs: %" PRId64, h.base_timestamp);
 		if (crc_ok)
 			printf(" crc: valid (0x%08" PRIx32 ")\n", h.crc);
 		else
@@ -482,7 +509,10 @@ static int dump_log_fd(int fd, const char *path, int64_t size, const struct dump
 		pos += (int64_t)bsize;
 	}
 	free(buf);
-	if (rc == 0)
+	if (rc == 0 && absent > 0)
+		printf("%" PRId64 " batches, %" PRId64 " records, %" PRId64 " bytes of whole batches, "
+		       "%" PRId64 " offsets absent (compacted away)\n", batches, records, pos, absent);
+	else if (rc == 0)
 		printf("%" PRId64 " batches, %" PRId64 " records, %" PRId64 " bytes of whole batches\n",
 		       batches, records, pos);
 	return rc;

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""test_compaction.py BROKER -- log compaction seen through real clients.
+"""test_compaction.py BROKER REWIND -- log compaction seen through real clients.
 
 One rewind-broker (free port, temporary data dir) with a fast cleaner
 (log.cleaner.backoff.ms=50, min.cleanable.dirty.ratio 0.01, small segments):
@@ -18,12 +18,16 @@ One rewind-broker (free port, temporary data dir) with a fast cleaner
   - __consumer_offsets: 300 commits of one group compact down to a few
     records, and the group's offsets survive a restart after cleaning;
   - /metrics shows the cleaner's passes and removed records;
+  - `rewind dump-log --records` shows the compaction gaps and delete
+    horizons; `rewind topics describe` shows the dirty ratio;
   - after a restart everything reads the same.
 Only the broker this script started is signalled, by PID.
 """
 import os
+import re
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +41,7 @@ from confluent_kafka import admin as cadmin  # noqa: E402
 from kafka import KafkaConsumer, TopicPartition as KTP  # noqa: E402
 
 BROKER = sys.argv[1]
+REWIND = sys.argv[2]
 TMP = tempfile.mkdtemp(prefix="rewind-compaction-")
 
 
@@ -271,6 +276,9 @@ def main():
     latest = {k: (None if k < 10 else 6) for k in range(40)}
     msgs = verify_compacted(topic, latest, cp)
     tombs = {parse(m)[0] for m in msgs if m.value() is None}
+    out = subprocess.run([REWIND, "dump-log", partition_dir(topic)],
+                         capture_output=True, text=True, timeout=60)
+    check("deleteHorizonMs:" in out.stdout, "dump-log shows no delete horizon")
     if time.monotonic() - t0 < 2.5:
         check(tombs == set(range(10)), "tombstones gone early: %s" % sorted(tombs))
     # After the horizon, a later pass (more data makes the log dirty) drops them.
@@ -302,6 +310,20 @@ def main():
     check(len(keys) == len(set(keys)), "__consumer_offsets: a key twice below %d" % cp)
     check(len(recs) < 150, "__consumer_offsets kept %d records of 300+ commits" % len(recs))
     note("__consumer_offsets: %d records left after 300 commits" % len(recs))
+
+    # The tools: dump-log shows the gaps, topics describe the dirty ratio.
+    out = subprocess.run([REWIND, "dump-log", "--records", partition_dir("compact-none")],
+                         capture_output=True, text=True, timeout=60)
+    check(out.returncode == 0, "dump-log exit %d: %s" % (out.returncode, out.stderr[-500:]))
+    check(re.search(r"^gap: offsets \d+\.\.\d+ absent \(compacted away\)$", out.stdout, re.M),
+          "dump-log shows no gap between batches")
+    check(re.search(r"offsets absent \(compacted away\)$", out.stdout, re.M),
+          "dump-log summary names no absent offsets")
+    out = subprocess.run([REWIND, "topics", "describe", "--bootstrap", broker.bootstrap,
+                          "compact-none"], capture_output=True, text=True, timeout=60)
+    check(out.returncode == 0 and re.search(r"DIRTY", out.stdout) and
+          re.search(r"^0\s.*\s[01]\.\d+\s*$", out.stdout, re.M),
+          "topics describe shows no dirty ratio:\n%s%s" % (out.stdout, out.stderr))
 
     check(metric("rewind_log_cleaner_passes_total") > 0, "no cleaner passes in /metrics")
     check(metric("rewind_log_cleaner_records_removed_total") > 0, "no removed records in /metrics")
