@@ -16,7 +16,9 @@
 #ifndef REWIND_CLIENT_CL_INT_H
 #define REWIND_CLIENT_CL_INT_H
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <string.h>
 
 #include "client/client.h"
 #include "proto/schema/kp_msgs.h"
@@ -158,5 +160,148 @@ bool cl__str_eq(kp_str s, const char *c);
 int64_t cl__now_ms(void);
 /* Sleeps ms milliseconds (client-side retry backoff only). */
 void cl__sleep_ms(int ms);
+
+/* ------------------------------------------------------------- consumer */
+/*
+ * The consumer is three files: consumer.c (the API, poll and the
+ * background thread's loop), consumer_group.c (membership and commits),
+ * consumer_fetch.c (start offsets, metadata, fetches). consumer.c's top
+ * comment gives the threads and the invariants. Every cl__cons_ function
+ * below is called with c->mu held; the helpers up to cl__cons_part_restart
+ * by either thread, the rest by the background thread only (they drop mu
+ * around each request).
+ */
+
+/* Records a decompressed batch may grow to. */
+#define CL__CONS_MAX_INFLATE ((size_t)256 << 20)
+
+/* One partition the consumer has (had) assigned. */
+struct cl__cons_part {
+	struct cl__cons_part *next;   /* c->parts; freed at close only */
+	char *topic;                  /* owned */
+	int32_t partition;
+	bool assigned;
+	uint32_t epoch;
+	/* where to start, while need_resolve */
+	bool need_resolve;
+	int64_t spec;                 /* offset or CL_OFFSET_* */
+	int64_t spec_ts;
+	int64_t fetch_offset;         /* next offset to fetch; -1 unresolved */
+	int32_t leader;               /* -1 unknown */
+	int64_t hw;                   /* high watermark of the latest fetch */
+	bool fetched;                 /* a fetch answered in this epoch */
+	bool failed;                  /* reported to the app; not fetched */
+	int64_t retry_at;             /* ms; backoff after an error */
+	int64_t position;             /* next offset for poll; -1 unresolved */
+	int64_t committed;            /* last position committed; -1 none */
+	size_t queued;                /* chunks of this part in the queue */
+	bool revoked;                 /* just revoked, position not yet
+	                                 committed */
+};
+
+struct cl__cons_chunk {
+	struct cl__cons_chunk *next;
+	struct cl__cons_part *p;
+	uint32_t epoch;
+	int64_t next_offset;          /* after the last complete batch */
+	size_t len;
+	uint8_t data[];               /* complete batches */
+};
+
+struct cl_consumer {
+	cl_consumer_conf conf;        /* strings point at the copies below */
+	char *bootstrap, *client_id, *group_id;
+	cl_client *fcl, *gcl;         /* bg's (the app's after the join) */
+	pthread_t thr;
+	bool thr_started;
+	pthread_mutex_t mu;
+	pthread_cond_t app_cond;      /* records, errors, commit results */
+	pthread_cond_t bg_cond;       /* new work for bg */
+	bool stop;
+
+	struct cl__cons_part *parts;
+	struct cl__cons_chunk *qhead, *qtail;
+	size_t qbytes;
+
+	char **topics;                /* subscription, owned */
+	size_t n_topics;
+	bool subscribed, manual;
+
+	/* group (bg) */
+	char member_id[512];
+	int32_t generation;
+	bool joined;
+	bool stalled;                 /* left for want of polls; poll clears */
+	bool group_failed;
+	int64_t next_heartbeat, next_autocommit, group_retry_at;
+	int group_backoff;
+
+	int64_t meta_retry_at;
+	int meta_backoff;
+	bool need_metadata;
+
+	/* commits asked by the app */
+	uint64_t commit_req, commit_done;
+	int commit_rc;
+	bool commit_async;
+
+	/* what the app must hear */
+	int err_pending;
+	char errmsg[640];
+	char errmsg_app[640];
+	bool woken;
+	int64_t last_poll_ms;
+
+	/* poll's own (app thread, no lock) */
+	struct cl__cons_chunk *cur;
+	size_t cur_off;
+	kp_record_iter it;
+	bool it_live, it_log_append;
+	kp_record_iter *retired_it;
+	size_t n_retired_it, cap_retired_it;
+	struct cl__cons_chunk *retired_chunks;
+	cl_message *msgs;
+	size_t cap_msgs;
+	cl_consumer_tp *view;
+	size_t n_view;
+};
+
+/* errmsg = the sentence (a problem retried in the background). */
+void cl__cons_note(cl_consumer *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An error the next poll returns, with its sentence (first one wins). */
+void cl__cons_report(cl_consumer *c, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The next backoff in ms from *b (retry_backoff_ms doubling to 1 s). */
+int cl__cons_backoff(const cl_consumer *c, int *b);
+struct cl__cons_part *cl__cons_part_find(cl_consumer *c, const char *topic, int32_t partition);
+/* The partition, created (unassigned) when new; NULL when out of memory. */
+struct cl__cons_part *cl__cons_part_get(cl_consumer *c, const char *topic, int32_t partition);
+/* Frees queued chunks of partitions that moved to another epoch. */
+void cl__cons_queue_purge(cl_consumer *c);
+/* Starts p over from spec (offset or CL_OFFSET_*) in a new epoch. */
+void cl__cons_part_restart(struct cl__cons_part *p, int64_t spec, int64_t ts);
+
+/* consumer_group.c */
+void cl__cons_revoke_all(cl_consumer *c);
+/* Commits positions that moved (of the revoked partitions with revoked);
+ * mu held when locked. 0 or an error (errmsg says). */
+int cl__cons_commit_positions(cl_consumer *c, bool locked, bool revoked);
+/* LeaveGroup for member; no lock involved (bg stopped, or mu dropped). */
+void cl__cons_leave_group(cl_consumer *c, const char *member);
+/* Join, sync, heartbeat, leave on a stalled poll: what is due now. */
+void cl__cons_group_step(cl_consumer *c, int64_t now);
+
+/* consumer_fetch.c */
+void cl__cons_resolve_step(cl_consumer *c, int64_t now);
+void cl__cons_metadata_step(cl_consumer *c, int64_t now);
+/* One Fetch per leader with ready partitions; false when none was. */
+bool cl__cons_fetch_step(cl_consumer *c, int64_t now, int max_wait);
+
+/* A kp_str equal to the C string z. */
+static inline bool cl__kstr_eq(kp_str s, const char *z)
+{
+	size_t n = strlen(z);
+	return s.len >= 0 && (size_t)s.len == n && memcmp(s.p, z, n) == 0;
+}
 
 #endif /* REWIND_CLIENT_CL_INT_H */
