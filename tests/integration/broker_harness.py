@@ -7,6 +7,7 @@
     b.restart()          # SIGTERM, wait, start again on the same data dir and port
     b.stop()             # SIGTERM; fails on a non-zero exit or a sanitizer report
     b.kill()             # SIGKILL, for cleanup paths
+    free_port()          # a loopback port nothing listens on
 
 Each start logs to its own file (TMP/broker-N.log), so "ready" and
 "listening on" are read from this start's log only. Only the process this
@@ -16,6 +17,7 @@ here sleeps a fixed time.
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -33,6 +35,16 @@ def wait_until(fn, timeout=20.0, step=0.05):
         if v or time.monotonic() >= deadline:
             return v
         time.sleep(step)
+
+
+def free_port():
+    """A loopback TCP port nothing listens on (as far as the kernel knows
+    now): for a 'broker that is not there', or a proxy's listener."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 SANITIZER_MARKS = ("runtime error:", "AddressSanitizer", "LeakSanitizer")

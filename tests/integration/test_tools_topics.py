@@ -44,7 +44,7 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from broker_harness import Broker, BrokerError  # noqa: E402
+from broker_harness import Broker, BrokerError, free_port  # noqa: E402
 
 from confluent_kafka import admin as cadmin  # noqa: E402
 import kafka  # noqa: E402
@@ -83,14 +83,6 @@ def fails(what, pattern, *args, bootstrap=True):
     rc, out, err = rw(*args, bootstrap=bootstrap)
     check(rc != 0 and re.search(pattern, err) is not None,
           "%s: exit %d, stderr says %r (%r)" % (what, rc, pattern, err.strip()))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def confluent_admin():
