@@ -340,6 +340,22 @@ static int do_create(struct ctx *x)
 	return CMD_EXIT_OK;
 }
 
+/* Partition sizes (DescribeLogDirs) into *ld. A broker without the API
+ * leaves *ld NULL and the sizes "-", with a note; any other failure is an
+ * error (said). */
+static int read_sizes(struct ctx *x, cl_log_dirs **ld)
+{
+	int rc = cl_describe_log_dirs(x->cl, ld);
+	if (rc == CL_ERR_UNSUPPORTED) {
+		fprintf(stderr, "note: %s; sizes are shown as '-'\n", cl_client_errmsg(x->cl));
+		*ld = NULL;
+		return 0;
+	}
+	if (rc < 0)
+		return fail_client(x, "cannot read the partitions' sizes");
+	return 0;
+}
+
 /* ---------------------------------------------------------------- list */
 
 static int do_list(struct ctx *x)
@@ -353,10 +369,8 @@ static int do_list(struct ctx *x)
 
 	if (cl_metadata_get(x->cl, NULL, 0, &md) < 0)
 		return fail_client(x, "cannot read the cluster's metadata");
-	if (a->long_list && cl_describe_log_dirs(x->cl, &ld) < 0) {
-		fail_client(x, "cannot read the partitions' sizes");
+	if (a->long_list && read_sizes(x, &ld) != 0)
 		goto out;
-	}
 	if ((v = topics_sorted(md, a->internal, &n)) == NULL) {
 		fail(x, "out of memory");
 		goto out;
@@ -607,10 +621,8 @@ static int do_describe(struct ctx *x)
 	}
 	if (read_offsets(x, v, nv, &o) != 0)
 		goto out;
-	if (cl_describe_log_dirs(x->cl, &ld) < 0) {
-		fail_client(x, "cannot read the partitions' sizes");
+	if (read_sizes(x, &ld) != 0)
 		goto out;
-	}
 	if ((res = calloc(nv, sizeof *res)) == NULL) {
 		fail(x, "out of memory");
 		goto out;

@@ -23,9 +23,9 @@ log.retention.hours=100 (a broker config set on the command line).
     to try: topic exists, unknown topic (describe, alter, delete), shrinking
     partitions, unknown config key, bad config value, bad flags, a broker
     that is not there;
-  - a broker without IncrementalAlterConfigs (a proxy hides it from
-    ApiVersions): alter falls back to AlterConfigs and keeps the other
-    overrides;
+  - a broker without IncrementalAlterConfigs and DescribeLogDirs (a proxy
+    hides them from ApiVersions): alter falls back to AlterConfigs and
+    keeps the other overrides; describe says sizes are unknown;
   - gen-events: same seed gives the same bytes; every line is KEY<TAB>JSON
     that python's json reads with the key equal to video_id; piped into
     kcat -P -K'\\t', consumed back with kcat: every event, same keys;
@@ -291,9 +291,12 @@ def test_rewind_describes_what_confluent_created():
 
 class HideIncrementalProxy:
     """A loopback proxy that relays Kafka connections to a broker and drops
-    IncrementalAlterConfigs (key 44) from every ApiVersions answer, so the
-    client must fall back to AlterConfigs. Counts the API keys it relays.
-    Threads end when either side closes."""
+    IncrementalAlterConfigs (key 44) and DescribeLogDirs (key 35) from
+    every ApiVersions answer, as an older broker would: the client must
+    fall back to AlterConfigs, and the tool show sizes as unknown. Counts
+    the API keys it relays. Threads end when either side closes."""
+
+    HIDDEN = (44, 35)
 
     def __init__(self):
         self.listener = socket.socket()
@@ -357,12 +360,12 @@ class HideIncrementalProxy:
             with self.lock:
                 key, ver = pending.pop(corr, (None, None))
             if key == 18:
-                f = self._drop_44(f, ver)
+                f = self._drop_hidden(f, ver)
             c.sendall(struct.pack(">i", len(f)) + f)
         c.close()
 
     @staticmethod
-    def _drop_44(f, ver):
+    def _drop_hidden(f, ver):
         # Response header v0 (4 bytes), ErrorCode, then the ranges; an
         # UNSUPPORTED_VERSION answer is always in v0's shape.
         if ver >= 3 and struct.unpack(">h", f[4:6])[0] != 35:
@@ -372,11 +375,13 @@ class HideIncrementalProxy:
                 entries.append(f[at:at + 7])  # key, min, max, empty tags
                 at += 7
             rest = f[at:]
-            kept = [e for e in entries if struct.unpack(">h", e[:2])[0] != 44]
+            kept = [e for e in entries
+                    if struct.unpack(">h", e[:2])[0] not in HideIncrementalProxy.HIDDEN]
             return f[:6] + bytes([len(kept) + 1]) + b"".join(kept) + rest
         n = struct.unpack(">i", f[6:10])[0]
         entries = [f[10 + 6 * i:16 + 6 * i] for i in range(n)]
-        kept = [e for e in entries if struct.unpack(">h", e[:2])[0] != 44]
+        kept = [e for e in entries
+                if struct.unpack(">h", e[:2])[0] not in HideIncrementalProxy.HIDDEN]
         return f[:6] + struct.pack(">i", len(kept)) + b"".join(kept) + f[10 + 6 * n:]
 
 
@@ -403,9 +408,13 @@ def test_alter_falls_back_to_alter_configs():
         rc, out, err = run("topics", "alter", "legacy", "--config", "retention.ms=1000")
         check(rc == 0, "legacy broker: alter --config (%r)" % err)
         rc, out, err = run("topics", "describe", "legacy", "--json")
-        cfg = {c["name"]: c["value"] for c in json.loads(out)["topics"][0]["configs"]} if rc == 0 else {}
+        t = json.loads(out)["topics"][0] if rc == 0 else {"configs": [], "partitions": []}
+        cfg = {c["name"]: c["value"] for c in t["configs"]}
         check(cfg.get("retention.ms") == "1000" and cfg.get("cleanup.policy") == "compact",
               "legacy broker: retention.ms set, cleanup.policy kept (%r)" % cfg)
+        check(rc == 0 and all(p["size_bytes"] == -1 for p in t["partitions"]) and
+              "does not offer the DescribeLogDirs API" in err and "sizes are shown as '-'" in err,
+              "legacy broker without DescribeLogDirs: describe still works, sizes unknown (%r)" % err)
         rc, out, err = run("topics", "alter", "legacy", "--delete-config", "retention.ms")
         rc2, out2, _ = run("topics", "describe", "legacy", "--json")
         cfg = {c["name"]: c["value"] for c in json.loads(out2)["topics"][0]["configs"]} if rc2 == 0 else {}
