@@ -19,7 +19,7 @@
  *              topics, partitions, leaders), a connection per broker opened
  *              on first use, FindCoordinator for a group, and typed helpers
  *              for the admin requests (client/client.c, client/offsets.c,
- *              client/groups.c).
+ *              client/groups.c, client/admin.c: topics, configs, sizes).
  *
  * Errors are values: every function returns 0 or a negative error, one of
  *   -errno            a system call failed (connect, send, recv, ...);
