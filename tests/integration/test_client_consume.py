@@ -15,6 +15,8 @@ reference producer and consumer. CASE is one of:
              read exactly once; one member stops (SIGINT: it commits, leaves,
              says "consumed N records") and the others take its partitions;
              all stop; a new member resumes after the last commits;
+  churn      members leave (SIGINT, SIGTERM) and join while records are
+             being written: each record is read exactly once;
   mixed      a `rewind consume` member and a `kcat -G` member (both range) in
              one group: each holds 3 of 6 partitions, every record once;
   errors     an unknown topic, an unknown partition, a broker that is not
@@ -33,14 +35,13 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from broker_harness import Broker, BrokerError, wait_until  # noqa: E402
+from broker_harness import Broker, BrokerError, free_port, wait_until  # noqa: E402
 
 BROKER, REWIND, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
 TMP = tempfile.mkdtemp(prefix="rewind-consume-")
@@ -335,6 +336,38 @@ def case_group():
     run_group("roundrobin")
 
 
+def case_churn():
+    """Members come and go while records are being written: each record is
+    still read exactly once across the group."""
+    import threading
+    topic, group = "churn", "churn-grp"
+    create_topic(topic, 6)
+    produced = []
+    done = threading.Event()
+
+    def writer():
+        for b in range(30):
+            v = ["w%d-%d" % (b, i) for i in range(40)]
+            kcat_produce(topic, ["k%d\t%s" % (i, x) for i, x in enumerate(v)])
+            produced.extend(v)
+        done.set()
+    members = [Member("churn-m%d" % i, group, topic) for i in range(3)]
+    wait_split(group, [2, 2, 2], "three members")
+    w = threading.Thread(target=writer)
+    w.start()
+    wait_until(lambda: len(produced) >= 200, 30)
+    rc, _ = members[0].stop()
+    check(rc == 0, "churn: SIGINT status %d" % rc)
+    members.append(Member("churn-m3", group, topic))
+    wait_until(lambda: len(produced) >= 600, 30)
+    rc, _ = members[1].stop(signal.SIGTERM)
+    check(rc == 0, "churn: SIGTERM status %d" % rc)
+    check(done.wait(60), "churn: the writer did not finish")
+    w.join()
+    wait_consumed(members, produced, "churn")
+    note("churn: %d records read once while members left and joined" % len(produced))
+
+
 def case_mixed():
     topic, group = "mixed", "mixed-grp"
     create_topic(topic, 6)
@@ -343,7 +376,9 @@ def case_mixed():
     kout = os.path.join(TMP, "kcat.out")
     with open(kout, "wb") as o, open(os.path.join(TMP, "kcat.err"), "wb") as e:
         k = subprocess.Popen(["kcat", "-b", broker.bootstrap, "-G", group, topic, "-u", "-q",
-                              "-f", r"%p|%o|%s\n", "-o", "beginning",
+                              # Not -o: kcat -G would start every assignment there
+                              # instead of at the group's commits.
+                              "-f", r"%p|%o|%s\n", "-X", "auto.offset.reset=earliest",
                               "-X", "partition.assignment.strategy=range",
                               "-X", "session.timeout.ms=6000", "-X", "auto.commit.interval.ms=100"],
                              stdout=o, stderr=e)
@@ -360,14 +395,6 @@ def case_mixed():
     m.stop()
     os.kill(k.pid, signal.SIGTERM)
     k.wait(30)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def case_errors():
@@ -473,7 +500,7 @@ def case_perf():
 
 CASES = {"codecs": case_codecs, "positions": case_positions, "group": case_group,
          "mixed": case_mixed, "errors": case_errors, "restart": case_restart,
-         "perf": case_perf}
+         "perf": case_perf, "churn": case_churn}
 
 
 def main():
