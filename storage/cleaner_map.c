@@ -5,11 +5,16 @@
  * log and records, for every key, the offset of its latest record; the
  * rewrite then drops every record of a key below that offset. Kafka keeps
  * a 16-byte MD5 and an 8-byte offset per slot (24 bytes). Here a slot is
- * 12 bytes, in two parallel arrays so nothing is padded:
+ * 12 bytes, three uint32 (nothing padded; a probe touches one cache line
+ * nearly always):
  *
- *   fp[i]   uint64  fingerprint: bits 63..16 the key's tag, 15..0 a check;
- *                   0 marks an empty slot
- *   rel[i]  uint32  latest offset - base; ST__OMAP_COLLIDED: see below
+ *   fp_lo, fp_hi  the 64-bit fingerprint: bits 63..16 the key's tag,
+ *                 15..0 a check; 0 marks an empty slot
+ *   rel           latest offset - base; ST__OMAP_COLLIDED: see below
+ *
+ * Lookups are cache misses (the map is far bigger than the caches), so a
+ * pass hashes a whole batch's keys and prefetches their home slots before
+ * it looks any up: the misses overlap instead of queueing.
  *
  * XXH3-128 of the key gives both: the low 64 bits are the fingerprint, the
  * high 64 bits choose the home slot (linear probing from there). The map
@@ -44,6 +49,11 @@
 #define TAG(fp) ((fp) >> 16)
 #define CHECK(fp) ((fp) & 0xffffu)
 
+static inline uint64_t slot_fp(const st__omap_slot *s)
+{
+	return (uint64_t)s->fp_hi << 32 | s->fp_lo;
+}
+
 int st__omap_init(st__omap *m, size_t bytes)
 {
 	size_t cap = MIN_SLOTS;
@@ -51,12 +61,11 @@ int st__omap_init(st__omap *m, size_t bytes)
 	memset(m, 0, sizeof(*m));
 	while (cap <= SIZE_MAX / 2 / ST__OMAP_SLOT_BYTES && cap * 2 * ST__OMAP_SLOT_BYTES <= bytes)
 		cap *= 2;
-	m->fp = calloc(cap, sizeof(*m->fp));
-	m->rel = malloc(cap * sizeof(*m->rel));
-	if (!m->fp || !m->rel) {
-		st__omap_free(m);
+	/* Zeroed pages come from the kernel as they are touched; reset()
+	 * clears them again only for reuse. */
+	m->slots = calloc(cap, sizeof(*m->slots));
+	if (!m->slots)
 		return -ENOMEM;
-	}
 	m->cap = cap;
 	m->max = cap / 4 * 3;
 	return 0;
@@ -64,14 +73,14 @@ int st__omap_init(st__omap *m, size_t bytes)
 
 void st__omap_free(st__omap *m)
 {
-	free(m->fp);
-	free(m->rel);
+	free(m->slots);
 	memset(m, 0, sizeof(*m));
 }
 
 void st__omap_reset(st__omap *m, int64_t base)
 {
-	memset(m->fp, 0, m->cap * sizeof(*m->fp));
+	if (m->n > 0 || m->collisions > 0)
+		memset(m->slots, 0, m->cap * sizeof(*m->slots));
 	m->n = 0;
 	m->base = base;
 	m->collisions = 0;
@@ -87,63 +96,79 @@ size_t st__omap_bytes(const st__omap *m)
 	return m->cap * ST__OMAP_SLOT_BYTES;
 }
 
-static void hash_key(const st__omap *m, const void *key, size_t len, uint64_t *fp, size_t *home)
+void st__omap_hash_key(const st__omap *m, const void *key, size_t len, st__omap_hash *h)
 {
-	XXH128_hash_t h = XXH3_128bits(key, len);
+	XXH128_hash_t x = XXH3_128bits(key, len);
 
 	/* 0 is the empty mark; folding it onto 1 only makes those two
-	 * fingerprints share a tag check, which the check handles. */
-	*fp = h.low64 ? h.low64 : 1;
-	*home = (size_t)h.high64 & (m->cap - 1);
+	 * fingerprints share a tag, which the check handles. */
+	h->fp = x.low64 ? x.low64 : 1;
+	h->home = (size_t)x.high64 & (m->cap - 1);
 }
 
 /* The slot holding the key's tag, or the empty slot ending its run. */
-static size_t probe(const st__omap *m, uint64_t fp, size_t i)
+static st__omap_slot *probe(const st__omap *m, const st__omap_hash *h)
 {
+	size_t i = h->home;
+
 	/* The load limit keeps empty slots, so the loop ends. */
-	while (m->fp[i] != 0 && TAG(m->fp[i]) != TAG(fp))
+	for (;;) {
+		st__omap_slot *s = &m->slots[i];
+		uint64_t fp = slot_fp(s);
+		if (fp == 0 || TAG(fp) == TAG(h->fp))
+			return s;
 		i = (i + 1) & (m->cap - 1);
-	return i;
+	}
+}
+
+void st__omap_put_hashed(st__omap *m, const st__omap_hash *h, int64_t offset)
+{
+	assert(offset >= m->base && offset - m->base < (int64_t)ST__OMAP_COLLIDED);
+	st__omap_slot *s = probe(m, h);
+	uint64_t fp = slot_fp(s);
+	if (fp == 0) {
+		assert(m->n < m->max);
+		s->fp_lo = (uint32_t)h->fp;
+		s->fp_hi = (uint32_t)(h->fp >> 32);
+		s->rel = (uint32_t)(offset - m->base);
+		m->n++;
+		return;
+	}
+	if (s->rel == ST__OMAP_COLLIDED)
+		return;
+	if (CHECK(fp) != CHECK(h->fp)) {
+		s->rel = ST__OMAP_COLLIDED;
+		m->collisions++;
+		return;
+	}
+	s->rel = (uint32_t)(offset - m->base);
+}
+
+int st__omap_get_hashed(const st__omap *m, const st__omap_hash *h, int64_t *latest)
+{
+	const st__omap_slot *s = probe(m, h);
+	uint64_t fp = slot_fp(s);
+
+	if (fp == 0)
+		return 0;
+	/* A different check under the same tag: a key the map never took as
+	 * itself; nothing can be said about it, so it keeps everything. */
+	if (s->rel == ST__OMAP_COLLIDED || CHECK(fp) != CHECK(h->fp))
+		return 2;
+	*latest = m->base + s->rel;
+	return 1;
 }
 
 void st__omap_put(st__omap *m, const void *key, size_t len, int64_t offset)
 {
-	uint64_t fp;
-	size_t i;
-
-	assert(offset >= m->base && offset - m->base < (int64_t)ST__OMAP_COLLIDED);
-	hash_key(m, key, len, &fp, &i);
-	i = probe(m, fp, i);
-	if (m->fp[i] == 0) {
-		assert(m->n < m->max);
-		m->fp[i] = fp;
-		m->rel[i] = (uint32_t)(offset - m->base);
-		m->n++;
-		return;
-	}
-	if (m->rel[i] == ST__OMAP_COLLIDED)
-		return;
-	if (CHECK(m->fp[i]) != CHECK(fp)) {
-		m->rel[i] = ST__OMAP_COLLIDED;
-		m->collisions++;
-		return;
-	}
-	m->rel[i] = (uint32_t)(offset - m->base);
+	st__omap_hash h;
+	st__omap_hash_key(m, key, len, &h);
+	st__omap_put_hashed(m, &h, offset);
 }
 
 int st__omap_get(const st__omap *m, const void *key, size_t len, int64_t *latest)
 {
-	uint64_t fp;
-	size_t i;
-
-	hash_key(m, key, len, &fp, &i);
-	i = probe(m, fp, i);
-	if (m->fp[i] == 0)
-		return 0;
-	/* A different check under the same tag: a key the map never took as
-	 * itself; nothing can be said about it, so it keeps everything. */
-	if (m->rel[i] == ST__OMAP_COLLIDED || CHECK(m->fp[i]) != CHECK(fp))
-		return 2;
-	*latest = m->base + m->rel[i];
-	return 1;
+	st__omap_hash h;
+	st__omap_hash_key(m, key, len, &h);
+	return st__omap_get_hashed(m, &h, latest);
 }

@@ -81,6 +81,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -93,6 +94,13 @@
 /* Progress is reported every this many bytes. */
 #define PROGRESS_STEP ((int64_t)256 << 10)
 #define SWAP_MAGIC "rewind-swap 1"
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* --------------------------------------------------------------- plan */
 
@@ -249,6 +257,9 @@ typedef struct pass {
 	int64_t unreported;           /* bytes not yet passed to progress() */
 	kp_record *kept;              /* the records a batch keeps (views) */
 	size_t nkept, capkept;
+	kp_record *recs_v;            /* a batch's records (views) */
+	st__omap_hash *hashes;        /* and their keys' hashes */
+	size_t caprecs;
 	kp_buf recs;                  /* scratch: a rebuilt batch's records */
 } pass;
 
@@ -288,6 +299,45 @@ static int write_all_at(int fd, const uint8_t *p, size_t len, int64_t pos)
 }
 
 /* ------------------------------------------------------------ the map */
+
+/*
+ * Decodes every record of a validated batch into ps->recs_v and hashes the
+ * keys into ps->hashes, prefetching their slots. The number of records, or
+ * a kp_err / -ENOMEM. Views stay valid until kp_record_iter_free(it).
+ */
+static int batch_records(pass *ps, kp_record_iter *it, const uint8_t *b, size_t size,
+			 const kp_batch_header *h)
+{
+	kp_record rec;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = kp_record_iter_init(it, b, size, ST__MAX_INFLATE)) < 0)
+		return rc;
+	if ((size_t)h->records_count > ps->caprecs) {
+		size_t ncap = (size_t)h->records_count;
+		kp_record *nr = realloc(ps->recs_v, ncap * sizeof(*nr));
+		if (nr)
+			ps->recs_v = nr;
+		st__omap_hash *nh = realloc(ps->hashes, ncap * sizeof(*nh));
+		if (nh)
+			ps->hashes = nh;
+		if (!nr || !nh)
+			return -ENOMEM;
+		ps->caprecs = ncap;
+	}
+	while ((rc = kp_record_iter_next(it, &rec)) == 1) {
+		if (n == ps->caprecs)
+			return KP_ERR_CORRUPT;   /* more records than the count says */
+		ps->recs_v[n] = rec;
+		if (rec.key) {
+			st__omap_hash_key(&ps->map, rec.key, (size_t)rec.key_len, &ps->hashes[n]);
+			st__omap_prefetch(&ps->map, &ps->hashes[n]);
+		}
+		n++;
+	}
+	return rc < 0 ? rc : (int)n;
+}
 
 /* Maps the dirty section; sets ps->map_end. */
 static int map_build(pass *ps)
@@ -333,15 +383,16 @@ static int map_build(pass *ps)
 				break;
 			}
 			kp_record_iter it;
-			kp_record rec;
-			int irc = kp_record_iter_init(&it, bytes, kp_batch_size(&h), ST__MAX_INFLATE);
-			if (irc == 0) {
-				while ((irc = kp_record_iter_next(&it, &rec)) == 1)
-					if (rec.key && rec.offset >= p->first_dirty)
-						st__omap_put(&ps->map, rec.key, (size_t)rec.key_len,
-							     rec.offset);
-			}
+			int irc = batch_records(ps, &it, bytes, kp_batch_size(&h), &h);
+			for (int r = 0; r < irc; r++)
+				if (ps->recs_v[r].key && ps->recs_v[r].offset >= p->first_dirty)
+					st__omap_put_hashed(&ps->map, &ps->hashes[r],
+							    ps->recs_v[r].offset);
 			kp_record_iter_free(&it);
+			if (irc == -ENOMEM) {
+				rc = irc;
+				break;
+			}
 			/* A batch that does not decode (garbage compressed under a
 			 * valid CRC) maps nothing; the rewrite keeps it whole. */
 			if (irc < 0)
@@ -428,7 +479,6 @@ static int rewrite_batch(pass *ps, const uint8_t *b, const kp_batch_header *h, k
 	st_clean_result *res = ps->res;
 	size_t size = kp_batch_size(h), start = out->len;
 	kp_record_iter it;
-	kp_record rec;
 	int rc;
 
 	if ((h->attributes & KP_ATTR_CONTROL) || h->base_offset >= ps->map_end) {
@@ -438,15 +488,20 @@ static int rewrite_batch(pass *ps, const uint8_t *b, const kp_batch_header *h, k
 	bool has_horizon = (h->attributes & ATTR_DELETE_HORIZON) != 0;
 	bool need_horizon = false, dropped = false;
 	ps->nkept = 0;
-	if ((rc = kp_record_iter_init(&it, b, size, ST__MAX_INFLATE)) < 0) {
+	int n = batch_records(ps, &it, b, size, h);
+	if (n < 0) {
 		kp_record_iter_free(&it);
-		kp_buf_put(out, b, size);   /* kept whole: see map_build */
+		if (n == -ENOMEM)
+			return n;
+		kp_buf_put(out, b, size);   /* does not decode: kept whole, see map_build */
 		return out->err;
 	}
-	while ((rc = kp_record_iter_next(&it, &rec)) == 1) {
+	rc = 0;
+	for (int r = 0; r < n; r++) {
+		kp_record rec = ps->recs_v[r];
 		int64_t latest;
 		res->records_read++;
-		if (rec.key && st__omap_get(&ps->map, rec.key, (size_t)rec.key_len, &latest) == 1 &&
+		if (rec.key && st__omap_get_hashed(&ps->map, &ps->hashes[r], &latest) == 1 &&
 		    rec.offset < latest) {
 			res->records_removed++;
 			dropped = true;
@@ -475,10 +530,7 @@ static int rewrite_batch(pass *ps, const uint8_t *b, const kp_batch_header *h, k
 	}
 	if (rc < 0) {
 		kp_record_iter_free(&it);
-		if (rc == -ENOMEM)
-			return rc;
-		kp_buf_put(out, b, size);   /* does not decode: kept whole */
-		return out->err;
+		return rc;
 	}
 	if (!dropped && !need_horizon) {
 		kp_record_iter_free(&it);
@@ -859,18 +911,19 @@ int st_log_clean(st_log *log, const st_clean_options *o, int64_t now_ms, st_clea
 	if (ps.p.first_dirty >= ps.p.cleanable_end)
 		goto out;
 
-	/* A map no bigger than the dirty section can fill: about one key per
-	 * 16 bytes of log at most (a record costs at least that much). */
-	int64_t dirty = 0;
-	for (size_t i = 0; i < ps.p.n; i++)
-		if (ps.p.end[i] > ps.p.first_dirty && ps.p.segs[i]->base < ps.p.cleanable_end)
-			dirty += ps.p.size[i];
-	size_t want = (size_t)(dirty / 16 + 1) * 4 / 3 * 2 * ST__OMAP_SLOT_BYTES;
+	/* A map no bigger than the dirty section can fill: it holds at most one
+	 * key per offset, and the offsets it spans are known without reading
+	 * it. (Several versions per key leave it emptier; the budget caps it.) */
+	int64_t offsets = ps.p.cleanable_end - ps.p.first_dirty;
+	size_t want = ((size_t)offsets + 1) * 4 / 3 * 2 * ST__OMAP_SLOT_BYTES;
 	size_t bytes = o && o->map_bytes ? o->map_bytes : (size_t)128 << 20;
 	if ((rc = st__omap_init(&ps.map, want < bytes ? want : bytes)) < 0)
 		goto out;
+	double t0 = mono_s();
 	if ((rc = map_build(&ps)) < 0)
 		goto out;
+	double t1 = mono_s();
+	res->map_seconds = t1 - t0;
 	if (ps.map_end <= ps.p.first_dirty) {
 		st__logf(log->store, ST_LOG_WARN,
 			 "%s: the cleaner's map (%zu bytes) cannot hold one batch at offset %" PRId64
@@ -894,6 +947,7 @@ int st_log_clean(st_log *log, const st_clean_options *o, int64_t now_ms, st_clea
 		g0 = g1;
 	}
 	res->cleaned = true;
+	res->rewrite_seconds = mono_s() - t1;
 	pthread_mutex_lock(&log->mu);
 	if (ps.map_end > log->clean_offset)
 		log->clean_offset = ps.map_end;
@@ -911,6 +965,8 @@ out:
 	st__omap_free(&ps.map);
 	plan_free(&ps.p);
 	free(ps.kept);
+	free(ps.recs_v);
+	free(ps.hashes);
 	kp_buf_free(&ps.recs);
 	pthread_mutex_lock(&log->mu);
 	log->cleaning = false;

@@ -547,23 +547,34 @@ int st__log_push_segment(st_log *log, st__segment *seg);
 
 /*
  * The key -> latest offset map of one cleaning pass (cleaner_map.c):
- * open addressing with linear probing over two parallel arrays, 12 bytes a
- * slot, at most 3/4 full (16 bytes a key when full). A slot holds a 64-bit
- * fingerprint of the key -- a 48-bit tag that identifies it and a 16-bit
- * check -- and the key's latest offset relative to `base`. See the file's
- * comment for how collisions are kept safe.
+ * open addressing with linear probing over 12-byte slots, at most 3/4 full
+ * (16 bytes a key when full). A slot holds a 64-bit fingerprint of the key
+ * -- a 48-bit tag that identifies it and a 16-bit check -- and the key's
+ * latest offset relative to `base`. See the file's comment for how
+ * collisions are kept safe.
  */
+typedef struct st__omap_slot {
+	uint32_t fp_lo, fp_hi;        /* fingerprint; 0 = empty slot */
+	uint32_t rel;                 /* ST__OMAP_COLLIDED: keep all */
+} st__omap_slot;
+_Static_assert(sizeof(st__omap_slot) == 12, "a map slot is 12 bytes");
+
 typedef struct st__omap {
-	uint64_t *fp;                 /* owned; 0 = empty slot */
-	uint32_t *rel;                /* owned; ST__OMAP_COLLIDED: keep all */
+	st__omap_slot *slots;         /* owned */
 	size_t cap;                   /* a power of two */
 	size_t n, max;                /* used slots; most allowed */
 	int64_t base;                 /* offsets are stored relative to it */
 	int64_t collisions;           /* slots found colliding */
 } st__omap;
 
+/* A key's hash: computed once, then used to prefetch and to look up. */
+typedef struct st__omap_hash {
+	uint64_t fp;
+	size_t home;
+} st__omap_hash;
+
 #define ST__OMAP_COLLIDED UINT32_MAX
-#define ST__OMAP_SLOT_BYTES (sizeof(uint64_t) + sizeof(uint32_t))
+#define ST__OMAP_SLOT_BYTES sizeof(st__omap_slot)
 
 /* A map of the largest power-of-two capacity that fits in `bytes` (at
  * least 64 slots). 0 or -ENOMEM. */
@@ -573,13 +584,23 @@ void st__omap_free(st__omap *m);
 void st__omap_reset(st__omap *m, int64_t base);
 /* Room for `more` keys without passing the load limit. */
 bool st__omap_room(const st__omap *m, size_t more);
-/* Records that `key` was seen at `offset` (offsets arrive ascending, each
+void st__omap_hash_key(const st__omap *m, const void *key, size_t len, st__omap_hash *h);
+/* Starts loading the key's home slot into the cache: a batch's keys are
+ * hashed and prefetched first, then looked up, so the misses overlap. */
+static inline void st__omap_prefetch(const st__omap *m, const st__omap_hash *h)
+{
+	__builtin_prefetch(&m->slots[h->home]);
+}
+/* Records that the key was seen at `offset` (offsets arrive ascending, each
  * in [base, base + UINT32_MAX - 1)). Needs room for one more. */
-void st__omap_put(st__omap *m, const void *key, size_t len, int64_t offset);
+void st__omap_put_hashed(st__omap *m, const st__omap_hash *h, int64_t offset);
 /* 1 and *latest set, 0 if the key is not in the map, or 2 when its tag
  * collided with another key's: nothing may be dropped for it. */
+int st__omap_get_hashed(const st__omap *m, const st__omap_hash *h, int64_t *latest);
+/* The same, hashing the key. */
+void st__omap_put(st__omap *m, const void *key, size_t len, int64_t offset);
 int st__omap_get(const st__omap *m, const void *key, size_t len, int64_t *latest);
-/* Bytes the map's arrays take. */
+/* Bytes the map's slots take. */
 size_t st__omap_bytes(const st__omap *m);
 
 /* cleaner_pass.c: at open, before the segments are listed: finishes a swap

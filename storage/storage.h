@@ -426,6 +426,8 @@ typedef struct st_clean_result {
 	int64_t map_keys;             /* distinct keys in the map */
 	size_t map_bytes;             /* memory the map allocated */
 	int64_t map_collisions;       /* keys sharing a hash tag (kept whole) */
+	double map_seconds;           /* building the map */
+	double rewrite_seconds;       /* rewriting, syncing and swapping */
 } st_clean_result;
 
 /*

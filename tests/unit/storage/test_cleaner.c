@@ -89,15 +89,15 @@ START_TEST(map_collision_keeps_every_record_of_the_tag)
 	st__omap_put(&m, "key", 3, 5);
 	size_t slot = m.cap;
 	for (size_t i = 0; i < m.cap; i++)
-		if (m.fp[i])
+		if (m.slots[i].fp_lo || m.slots[i].fp_hi)
 			slot = i;
 	ck_assert_uint_lt(slot, m.cap);
-	m.fp[slot] ^= 1;           /* as if another key had the same tag */
+	m.slots[slot].fp_lo ^= 1;  /* as if another key had the same tag */
 	ck_assert_int_eq(st__omap_get(&m, "key", 3, &latest), 2);
 	st__omap_put(&m, "key", 3, 9);
-	ck_assert_int_eq(m.rel[slot], ST__OMAP_COLLIDED);
+	ck_assert_int_eq(m.slots[slot].rel, ST__OMAP_COLLIDED);
 	ck_assert_int_eq(m.collisions, 1);
-	m.fp[slot] ^= 1;           /* even with the right check now */
+	m.slots[slot].fp_lo ^= 1;  /* even with the right check now */
 	ck_assert_int_eq(st__omap_get(&m, "key", 3, &latest), 2);
 	st__omap_free(&m);
 }
