@@ -509,8 +509,10 @@ bool cl_io_on_thread(const cl_io *io);
 typedef struct cl_wire cl_wire;
 
 /*
- * Encodes the request body for `version` into body (empty on entry;
- * borrowed for the call). 0, or an error: then done is called with it and
+ * Appends the request body for `version` to body (borrowed for the call).
+ * body already holds the frame's size and header before the body: append
+ * only (the generated kp_<Name>Request_encode does), never reset it. 0, or
+ * an error (body then cut back by the wire): done is called with it and
  * nothing is sent.
  */
 typedef int cl_wire_encode_fn(void *arg, int16_t version, kp_buf *body);

@@ -97,7 +97,6 @@ struct cl_wire {
 	uint64_t pos_written;         /* stream bytes written so far */
 	kp_buf in;                    /* read bytes; [in_off, len) unparsed */
 	size_t in_off;
-	kp_buf body;                  /* scratch for encoders */
 	int32_t next_corr;
 	int busy;                     /* callbacks in progress */
 	bool closed;                  /* cl_wire_close() called */
@@ -154,7 +153,6 @@ static void wire_destroy(cl_wire *w)
 		freeaddrinfo(w->ai_list);
 	kp_buf_free(&w->out);
 	kp_buf_free(&w->in);
-	kp_buf_free(&w->body);
 	free(w);
 }
 
@@ -242,25 +240,41 @@ static void schedule_flush(cl_wire *w)
 	}
 }
 
-/* Appends one framed request to out. 0 or an error (nothing appended). */
+/*
+ * Appends one framed request to out: size, header, then the body encoded
+ * straight after them (no copy through a scratch buffer: a Produce body is
+ * megabytes). 0 or an error (nothing appended).
+ */
 static int frame_req(cl_wire *w, struct wire_req *r)
 {
-	kp_buf_reset(&w->body);
-	int rc = r->encode(r->arg, r->version, &w->body);
-	if (rc == 0 && w->body.err)
-		rc = w->body.err;
-	if (rc < 0)
-		return rc;
-	r->corr = w->next_corr++;
-	if (w->next_corr < 0)
-		w->next_corr = 0;
-	size_t before = w->out.len;
-	rc = cl_frame_request(&w->out, r->api_key, r->version, r->corr, w->client_id, &w->body);
+	kp_RequestHeader h;
+	size_t start = w->out.len, n_ext = w->out.n_ext;
+	int32_t corr = w->next_corr;
+
+	kp_RequestHeader_init(&h);
+	h.RequestApiKey = r->api_key;
+	h.RequestApiVersion = r->version;
+	h.CorrelationId = corr;
+	h.ClientId = kp_str_from(w->client_id);
+	kp_buf_put_i32(&w->out, 0);   /* size, filled below */
+	int rc = kp_RequestHeader_encode(&w->out,
+					 (int16_t)kp_request_header_version(r->api_key, r->version), &h);
+	if (rc == 0)
+		rc = r->encode(r->arg, r->version, &w->out);
+	if (rc == 0 && w->out.err)
+		rc = w->out.err;
+	size_t size = w->out.len - start - 4;
+	if (rc == 0 && (w->out.n_ext != n_ext || size > INT32_MAX))
+		rc = w->out.n_ext != n_ext ? CL_ERR_ARG : KP_ERR_OVERFLOW;
 	if (rc < 0) {
+		kp_buf_truncate(&w->out, start, n_ext);
 		w->out.err = 0;
 		return rc;
 	}
-	w->pos_appended += w->out.len - before;
+	kp_store_be32(w->out.data + start, (uint32_t)size);
+	r->corr = corr;
+	w->next_corr = corr == INT32_MAX ? 0 : corr + 1;
+	w->pos_appended += w->out.len - start;
 	r->end_pos = w->pos_appended;
 	r->deadline_ms = cl__now_ms() + w->request_timeout_ms;
 	return 0;
@@ -674,7 +688,6 @@ int cl_wire_open(cl_io *io, const char *host, int port, const cl_opts *opts,
 	w->state = W_CONNECTING;
 	kp_buf_init(&w->out);
 	kp_buf_init(&w->in);
-	kp_buf_init(&w->body);
 	if (strchr(host, ':'))
 		snprintf(w->addr, sizeof w->addr, "[%s]:%d", host, port);
 	else
