@@ -311,6 +311,12 @@ static st__cleaner_entry *pick_locked(st_cleaner *c)
 		st_log_clean_info info;
 		if (st_log_clean_info_get(v[i]->log, now, &info) < 0 || !info.compact)
 			continue;
+		if (info.roll_due) {
+			int rrc = st_log_roll(v[i]->log, now);
+			if (rrc < 0 && rrc != ST_ERR_CLOSING)
+				st__logf(c->store, ST_LOG_WARN, "%s: cannot roll for max.compaction.lag.ms: %s",
+					 v[i]->log->dir, st_strerror(rrc));
+		}
 		if (info.dirty_ratio > max_ratio)
 			max_ratio = info.dirty_ratio;
 		if (!info.due)

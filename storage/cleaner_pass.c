@@ -116,6 +116,7 @@ typedef struct plan {
 	int64_t *max_ts;              /* -1 unknown/none */
 	size_t n;
 	int64_t start_offset, first_dirty, cleanable_end, rp;
+	int64_t active_size, active_created_ms;
 	st_log_config cfg;
 	plast *pl;                    /* sorted by last_offset */
 	size_t npl;
@@ -175,6 +176,8 @@ static int plan_take(st_log *log, int64_t now_ms, bool producers, plan *p)
 	}
 	p->start_offset = log->start_offset;
 	p->rp = log->recovery_point;
+	p->active_size = log->segs[n - 1]->size;
+	p->active_created_ms = log->segs[n - 1]->created_ms;
 	p->cfg = log->cfg;
 	int64_t first = log->clean_offset;
 	pthread_mutex_unlock(&log->mu);
@@ -237,6 +240,11 @@ int st_log_clean_info_get(st_log *log, int64_t now_ms, st_log_clean_info *out)
 	}
 	int64_t total = out->clean_bytes + out->dirty_bytes;
 	out->dirty_ratio = total > 0 ? (double)out->dirty_bytes / (double)total : 0;
+	/* Kafka rolls a segment whose records passed max.compaction.lag.ms;
+	 * rewind's appends roll by size and segment.ms only, so the cleaner
+	 * asks for it. */
+	out->roll_due = out->compact && p.cfg.max_compaction_lag_ms < INT64_MAX &&
+			p.active_size > 0 && now_ms - p.active_created_ms > p.cfg.max_compaction_lag_ms;
 	out->due = out->compact && out->dirty_bytes > 0 &&
 		   (out->dirty_ratio >= p.cfg.min_cleanable_dirty_ratio || out->overdue);
 	plan_free(&p);

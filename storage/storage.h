@@ -395,6 +395,9 @@ typedef struct st_log_clean_info {
 	bool overdue;                 /* a dirty segment is older than
 	                                 max.compaction.lag.ms */
 	bool due;                     /* compact and (ratio >= the minimum or overdue) */
+	bool roll_due;                /* compact, and the active segment holds
+	                                 records older than max.compaction.lag.ms:
+	                                 roll it so they become cleanable */
 } st_log_clean_info;
 
 /* Reads the log's cleaning state (segment sizes; may read a segment's last

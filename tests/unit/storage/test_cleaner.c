@@ -467,6 +467,47 @@ START_TEST(min_compaction_lag_keeps_young_segments_dirty)
 }
 END_TEST
 
+START_TEST(max_compaction_lag_makes_old_dirt_due_and_rolls_the_active_segment)
+{
+	tst_fixture f;
+	st_log_config cfg;
+	ctu_batch_opts o;
+	st_clean_result res;
+	st_log_clean_info info;
+
+	compact_config(&cfg);
+	cfg.min_cleanable_dirty_ratio = 0.9;
+	cfg.max_compaction_lag_ms = 60000;
+	fx_open(&f, "clean-maxlag", &cfg);
+	ctu_opts_default(&o);
+	o.timestamp = NOW;
+	write_versions(f.log, 40, 0, 5, 5, &o);
+	roll_and_seal(&f);
+	clean(&f, NOW, &res);
+	ck_assert(res.cleaned);
+
+	/* A little dirt: far below the ratio, young. */
+	write_versions(f.log, 2, 10, 1, 2, &o);
+	roll_and_seal(&f);
+	ck_assert_int_eq(st_log_clean_info_get(f.log, NOW + 1000, &info), 0);
+	ck_assert(info.dirty_ratio < 0.9);
+	ck_assert(!info.overdue);
+	ck_assert(!info.due);
+	/* Two minutes on it is overdue, whatever the ratio. */
+	ck_assert_int_eq(st_log_clean_info_get(f.log, NOW + 120000, &info), 0);
+	ck_assert(info.overdue);
+	ck_assert(info.due);
+	ck_assert(!info.roll_due);               /* the active segment is empty */
+
+	write_versions(f.log, 2, 11, 1, 2, &o);  /* into the active segment */
+	ck_assert_int_eq(st_log_clean_info_get(f.log, NOW + 1000, &info), 0);
+	ck_assert(!info.roll_due);
+	ck_assert_int_eq(st_log_clean_info_get(f.log, NOW + 120000, &info), 0);
+	ck_assert(info.roll_due);
+	tst_fx_close(&f);
+}
+END_TEST
+
 /* ------------------------------------------------------------ crash safety */
 
 static void copy_file(const char *from, const char *to)
@@ -681,6 +722,7 @@ static Suite *cleaner_suite(void)
 	tcase_add_test(tc, every_codec_is_recompressed_with_its_own);
 	tcase_add_test(tc, a_producers_last_batch_stays_as_an_empty_batch);
 	tcase_add_test(tc, min_compaction_lag_keeps_young_segments_dirty);
+	tcase_add_test(tc, max_compaction_lag_makes_old_dirt_due_and_rolls_the_active_segment);
 	tcase_add_test(tc, an_uncommitted_pass_rolls_back_at_open);
 	tcase_add_test(tc, a_committed_swap_rolls_forward_at_open);
 	tcase_add_test(tc, cleaner_threads_clean_due_logs_and_write_the_checkpoint);
