@@ -64,6 +64,9 @@
 /* How often the io thread looks at waiting batches' deadlines. */
 #define EXPIRY_TICK_MS 100
 
+/* Buffers kept for reuse (see cl_producer.pool). */
+#define POOL_MAX 16
+
 enum topic_state { T_UNKNOWN, T_PENDING, T_KNOWN, T_ERROR };
 enum pid_state { PID_NONE, PID_REQUESTING, PID_READY, PID_BUMP };
 
@@ -145,6 +148,11 @@ struct cl_producer {
 	size_t mem_used;
 	int64_t outstanding;
 	struct pbatch *dr_head, *dr_tail;
+	/* Record and batch buffers kept for reuse: a fresh megabyte buffer
+	 * per batch costs page faults and the growth copies of realloc. */
+	kp_buf pool[POOL_MAX];
+	int n_pool;
+	size_t pool_bytes;            /* capacity held, at most buffer_memory / 2 */
 	bool kick_pending;
 	int64_t io_wake_at;           /* when the io thread drains next */
 	int flushing;
@@ -252,6 +260,37 @@ static void free_list(struct pbatch *b)
 		batch_free(b);
 		b = n;
 	}
+}
+
+/* Under p->mu: an empty buffer, from the pool when it has one. */
+static kp_buf pool_get_locked(cl_producer *p)
+{
+	kp_buf b;
+	if (p->n_pool > 0) {
+		b = p->pool[--p->n_pool];
+		p->pool_bytes -= b.cap;
+		kp_buf_reset(&b);
+	} else {
+		kp_buf_init(&b);
+	}
+	return b;
+}
+
+/* Gives a buffer back (to the pool, or freed when the pool is full or the
+ * buffer is oversized). Takes the lock. */
+static void pool_put(cl_producer *p, kp_buf *b)
+{
+	if (b->data == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	if (p->n_pool < POOL_MAX && b->n_ext == 0 &&
+	    p->pool_bytes + b->cap <= p->conf.buffer_memory / 2) {
+		p->pool_bytes += b->cap;
+		p->pool[p->n_pool++] = *b;
+		kp_buf_init(b);
+	}
+	pthread_mutex_unlock(&p->mu);
+	kp_buf_free(b);
 }
 
 /* ------------------------------------------------------------ io timer */
@@ -679,8 +718,11 @@ static int batch_build(cl_producer *p, struct pbatch *b)
 		b->bb.producer_epoch = p->epoch;
 		b->bb.base_sequence = b->base_seq;
 	}
-	kp_buf_init(&b->wire);
+	pthread_mutex_lock(&p->mu);
+	b->wire = pool_get_locked(p);
+	pthread_mutex_unlock(&p->mu);
 	int rc = kp_batch_builder_finish(&b->bb, &b->wire);
+	pool_put(p, &b->bb.records);
 	kp_batch_builder_free(&b->bb);
 	if (rc < 0) {
 		if (b->base_seq >= 0)
@@ -1176,6 +1218,7 @@ int cl_producer_send(cl_producer *p, const cl_record *r)
 		b->part = pp;
 		b->base_seq = -1;
 		kp_batch_builder_init(&b->bb, p->conf.codec, 0);
+		b->bb.records = pool_get_locked(p);
 		b->created_ms = cl__now_ms();
 		b->deadline_ms = b->created_ms + p->conf.delivery_timeout_ms;
 		pp->open = b;
@@ -1260,6 +1303,8 @@ int cl_producer_poll(cl_producer *p, int timeout_ms)
 		mem += b->mem;
 		recs += b->count;
 	}
+	for (struct pbatch *b = list; b; b = b->next)
+		pool_put(p, &b->wire);
 	free_list(list);
 	if (list) {
 		pthread_mutex_lock(&p->mu);
@@ -1527,6 +1572,8 @@ int cl_producer_close(cl_producer *p, int timeout_ms)
 		free(p->retired[i]);
 	free(p->retired);
 	free_list(p->dr_head);
+	for (int i = 0; i < p->n_pool; i++)
+		kp_buf_free(&p->pool[i]);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	free(p);
