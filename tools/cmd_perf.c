@@ -122,29 +122,14 @@ static int perf_err(const char *fmt, ...)
 	return CMD_EXIT_ERROR;
 }
 
-static bool num(const char *s, long long lo, long long hi, long long *out)
-{
-	char *e;
-	errno = 0;
-	long long v = strtoll(s, &e, 10);
-	if (s[0] == '\0' || *e != '\0' || errno || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
 int cmd_perf_produce(int argc, char **argv)
 {
-	enum { OPT_ACKS = 1000, OPT_LINGER, OPT_BATCH, OPT_NO_IDEM, OPT_JSON };
+	enum { OPT_JSON = 1000 };
 	static const struct option opts[] = {
 		{ "records", required_argument, NULL, 'n' },
 		{ "record-size", required_argument, NULL, 's' },
 		{ "throughput", required_argument, NULL, 't' },
-		{ "acks", required_argument, NULL, OPT_ACKS },
-		{ "codec", required_argument, NULL, 'z' },
-		{ "linger-ms", required_argument, NULL, OPT_LINGER },
-		{ "batch-size", required_argument, NULL, OPT_BATCH },
-		{ "no-idempotence", no_argument, NULL, OPT_NO_IDEM },
+		CMD_PRODUCER_LONGOPTS,
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "bootstrap", required_argument, NULL, 'b' },
 		{ "bootstrap-server", required_argument, NULL, 'b' },
@@ -154,53 +139,32 @@ int cmd_perf_produce(int argc, char **argv)
 	cl_producer_conf conf;
 	cl_producer_conf_init(&conf);
 	conf.client_id = "rewind-perf";
-	long long records = 1000000, size = 1024, rate = 0, v;
-	bool json = false, acks_given = false;
+	long long records = 1000000, size = 1024, rate = 0;
+	bool json = false;
+	char perr[256];
 
 	optind = 1;
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":n:s:t:z:b:h", opts, NULL)) != -1) {
+		int r = c == '?' || c == ':' ? 0 : cmd_producer_opt(c, optarg, &conf, perr, sizeof perr);
+		if (r < 0)
+			return perf_err("%s", perr);
+		if (r > 0)
+			continue;
 		switch (c) {
 		case 'n':
-			if (!num(optarg, 1, INT64_MAX / 2, &records))
+			if (!cmd_parse_ll(optarg, 1, INT64_MAX / 2, &records))
 				return perf_err("--records '%s' must be a positive count", optarg);
 			break;
 		case 's':
-			if (!num(optarg, 0, 100 << 20, &size))
+			if (!cmd_parse_ll(optarg, 0, 100 << 20, &size))
 				return perf_err("--record-size '%s' must be 0..104857600 bytes", optarg);
 			break;
 		case 't':
-			if (!num(optarg, 1, 1000000000, &rate))
+			if (!cmd_parse_ll(optarg, 1, 1000000000, &rate))
 				return perf_err("--throughput '%s' must be a positive records/s", optarg);
 			break;
-		case OPT_ACKS:
-			if (strcmp(optarg, "all") == 0 || strcmp(optarg, "-1") == 0)
-				conf.acks = -1;
-			else if (strcmp(optarg, "1") == 0 || strcmp(optarg, "0") == 0)
-				conf.acks = optarg[0] - '0';
-			else
-				return perf_err("--acks '%s' must be all, 1 or 0", optarg);
-			acks_given = true;
-			break;
-		case 'z': {
-			int codec = kp_codec_parse(optarg);
-			if (codec < 0)
-				return perf_err("unknown codec '%s' (none, gzip, snappy, lz4, zstd)", optarg);
-			conf.codec = codec;
-			break;
-		}
-		case OPT_LINGER:
-			if (!num(optarg, 0, 3600000, &v))
-				return perf_err("--linger-ms '%s' must be 0..3600000", optarg);
-			conf.linger_ms = (int)v;
-			break;
-		case OPT_BATCH:
-			if (!num(optarg, 1, 1 << 30, &v))
-				return perf_err("--batch-size '%s' must be 1..1073741824", optarg);
-			conf.batch_size = (size_t)v;
-			break;
-		case OPT_NO_IDEM: conf.idempotence = false; break;
 		case OPT_JSON: json = true; break;
 		case 'b': conf.bootstrap = optarg; break;
 		case 'h':
@@ -215,8 +179,8 @@ int cmd_perf_produce(int argc, char **argv)
 	if (argc - optind > 1)
 		return perf_err("one TOPIC only, got '%s' too", argv[optind + 1]);
 	const char *topic = optind < argc ? argv[optind] : "rewind-perf";
-	if (acks_given && conf.acks != -1 && conf.idempotence) {
-		fprintf(stderr, "rewind perf produce: --acks %d needs --no-idempotence\n", conf.acks);
+	if (cmd_producer_check(&conf, perr, sizeof perr) < 0) {
+		fprintf(stderr, "rewind perf produce: %s\n", perr);
 		return CMD_EXIT_ERROR;
 	}
 

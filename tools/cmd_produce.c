@@ -94,17 +94,6 @@ static int usage_err(const char *fmt, ...)
 	return CMD_EXIT_ERROR;
 }
 
-static bool parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *e;
-	errno = 0;
-	long v = strtol(s, &e, 10);
-	if (s[0] == '\0' || *e != '\0' || errno || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
-
 /* Sends one record, polling while the buffer is full. 0 or an error. */
 static int send_record(cl_producer *p, const cl_record *r)
 {
@@ -118,17 +107,13 @@ static int send_record(cl_producer *p, const cl_record *r)
 
 int cmd_produce(int argc, char **argv)
 {
-	enum { OPT_ACKS = 1000, OPT_LINGER, OPT_BATCH, OPT_NO_IDEM, OPT_TIMEOUT };
+	enum { OPT_TIMEOUT = 1000 };
 	static const struct option opts[] = {
 		{ "file", required_argument, NULL, 'f' },
 		{ "key-separator", required_argument, NULL, 'K' },
 		{ "header", required_argument, NULL, 'H' },
-		{ "codec", required_argument, NULL, 'z' },
 		{ "partition", required_argument, NULL, 'p' },
-		{ "acks", required_argument, NULL, OPT_ACKS },
-		{ "linger-ms", required_argument, NULL, OPT_LINGER },
-		{ "batch-size", required_argument, NULL, OPT_BATCH },
-		{ "no-idempotence", no_argument, NULL, OPT_NO_IDEM },
+		CMD_PRODUCER_LONGOPTS,
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "bootstrap", required_argument, NULL, 'b' },
 		{ "bootstrap-server", required_argument, NULL, 'b' },
@@ -143,13 +128,18 @@ int cmd_produce(int argc, char **argv)
 	const char *file = NULL, *keysep = NULL;
 	kp_header headers[MAX_HEADERS];
 	int n_headers = 0;
-	long partition = CL_PARTITION_ANY, v;
-	bool acks_given = false;
+	long long partition = CL_PARTITION_ANY, v;
+	char perr[256];
 
 	optind = 1;
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":f:K:H:z:p:b:h", opts, NULL)) != -1) {
+		int r = c == '?' || c == ':' ? 0 : cmd_producer_opt(c, optarg, &conf, perr, sizeof perr);
+		if (r < 0)
+			return usage_err("%s", perr);
+		if (r > 0)
+			continue;
 		switch (c) {
 		case 'f': file = optarg; break;
 		case 'K':
@@ -170,41 +160,12 @@ int cmd_produce(int argc, char **argv)
 			n_headers++;
 			break;
 		}
-		case 'z': {
-			int codec = kp_codec_parse(optarg);
-			if (codec < 0)
-				return usage_err("unknown codec '%s' (none, gzip, snappy, lz4, zstd)", optarg);
-			conf.codec = codec;
-			break;
-		}
 		case 'p':
-			if (!parse_long(optarg, 0, INT32_MAX, &partition))
+			if (!cmd_parse_ll(optarg, 0, INT32_MAX, &partition))
 				return usage_err("--partition '%s' is not a partition number", optarg);
 			break;
-		case OPT_ACKS:
-			if (strcmp(optarg, "all") == 0 || strcmp(optarg, "-1") == 0)
-				conf.acks = -1;
-			else if (strcmp(optarg, "1") == 0)
-				conf.acks = 1;
-			else if (strcmp(optarg, "0") == 0)
-				conf.acks = 0;
-			else
-				return usage_err("--acks '%s' must be all, -1, 1 or 0", optarg);
-			acks_given = true;
-			break;
-		case OPT_LINGER:
-			if (!parse_long(optarg, 0, 3600000, &v))
-				return usage_err("--linger-ms '%s' must be 0..3600000", optarg);
-			conf.linger_ms = (int)v;
-			break;
-		case OPT_BATCH:
-			if (!parse_long(optarg, 1, 1L << 30, &v))
-				return usage_err("--batch-size '%s' must be 1..1073741824 bytes", optarg);
-			conf.batch_size = (size_t)v;
-			break;
-		case OPT_NO_IDEM: conf.idempotence = false; break;
 		case OPT_TIMEOUT:
-			if (!parse_long(optarg, 1, INT32_MAX, &v))
+			if (!cmd_parse_ll(optarg, 1, INT32_MAX, &v))
 				return usage_err("--timeout '%s' must be a positive number of ms", optarg);
 			conf.delivery_timeout_ms = (int)v;
 			conf.max_block_ms = (int)v;
@@ -225,9 +186,8 @@ int cmd_produce(int argc, char **argv)
 		return usage_err(optind >= argc ? "missing TOPIC%s" : "one TOPIC only, got '%s'",
 				 optind >= argc ? "" : argv[optind + 1]);
 	const char *topic = argv[optind];
-	if (acks_given && conf.acks != -1 && conf.idempotence) {
-		fprintf(stderr, "rewind produce: --acks %d needs --no-idempotence (an idempotent "
-			"producer waits for all replicas)\n", conf.acks);
+	if (cmd_producer_check(&conf, perr, sizeof perr) < 0) {
+		fprintf(stderr, "rewind produce: %s\n", perr);
 		return CMD_EXIT_ERROR;
 	}
 

@@ -404,6 +404,27 @@ int cmd_perf_produce(int argc, char **argv);
 int cmd_perf_consume(int argc, char **argv);
 int cmd_perf_e2e(int argc, char **argv);
 
+/* Producer options shared by producing commands (tools/producer_opts.c):
+ * put CMD_PRODUCER_LONGOPTS in the getopt_long table and "z:" in the short
+ * options, hand every option to cmd_producer_opt() first. */
+struct cl_producer_conf;
+enum { CMD_OPT_ACKS = 900, CMD_OPT_LINGER, CMD_OPT_BATCH, CMD_OPT_NO_IDEM };
+#define CMD_PRODUCER_LONGOPTS                                         \
+	{ "acks", required_argument, NULL, CMD_OPT_ACKS },            \
+	{ "codec", required_argument, NULL, 'z' },                    \
+	{ "linger-ms", required_argument, NULL, CMD_OPT_LINGER },     \
+	{ "batch-size", required_argument, NULL, CMD_OPT_BATCH },     \
+	{ "no-idempotence", no_argument, NULL, CMD_OPT_NO_IDEM }
+/* 1 when opt was one of them and is now in conf, 0 when it is not one of
+ * them, -1 with a sentence in err for a bad value. */
+int cmd_producer_opt(int opt, const char *arg, struct cl_producer_conf *conf, char *err,
+		     size_t errlen);
+/* After all options: -1 with a sentence for settings that do not go
+ * together (acks 0/1 with idempotence), else 0. */
+int cmd_producer_check(const struct cl_producer_conf *conf, char *err, size_t errlen);
+/* A decimal integer in [lo, hi], the whole string. */
+bool cmd_parse_ll(const char *s, long long lo, long long hi, long long *out);
+
 /* perf: shared stats (tools/perf_stats.c), for every perf mode. */
 #define PERF_SUB_BITS 6
 #define PERF_BUCKETS ((size_t)(40 << PERF_SUB_BITS))

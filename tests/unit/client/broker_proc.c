@@ -4,6 +4,10 @@
  */
 #include "broker_proc.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -137,4 +141,19 @@ void broker_proc_cleanup(struct broker_proc *b)
 		if (system(cmd) != 0)
 			fprintf(stderr, "could not remove %s\n", b->dir);
 	}
+}
+
+int broker_proc_closed_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof a;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &l) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return 1;   /* tcpmux: nothing listens there either */
+	}
+	close(fd);
+	return ntohs(a.sin_port);
 }

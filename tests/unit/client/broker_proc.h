@@ -26,6 +26,8 @@ int broker_proc_init(struct broker_proc *b);
 int broker_proc_start(struct broker_proc *b);
 /* SIGTERM (or SIGKILL when kill9) and wait for the exit. */
 void broker_proc_stop(struct broker_proc *b, bool kill9);
+/* A loopback port nobody listens on (bound, then closed). */
+int broker_proc_closed_port(void);
 /* Stops if running and removes the dir. */
 void broker_proc_cleanup(struct broker_proc *b);
 

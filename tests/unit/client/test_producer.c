@@ -194,22 +194,11 @@ START_TEST(an_unknown_topic_is_refused_when_the_client_may_not_create_it)
 }
 END_TEST
 
-static int closed_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t l = sizeof a;
-	bind(fd, (struct sockaddr *)&a, sizeof a);
-	getsockname(fd, (struct sockaddr *)&a, &l);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
 START_TEST(no_broker_is_an_error_within_max_block_ms)
 {
 	struct reports *r = calloc(1, sizeof *r);
 	char bs[64];
-	snprintf(bs, sizeof bs, "127.0.0.1:%d", closed_port());
+	snprintf(bs, sizeof bs, "127.0.0.1:%d", broker_proc_closed_port());
 	cl_producer_conf c;
 	cl_producer_conf_init(&c);
 	c.max_block_ms = 700;

@@ -259,22 +259,11 @@ START_TEST(wire_acks0_request_is_done_once_written)
 }
 END_TEST
 
-static int closed_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t l = sizeof a;
-	bind(fd, (struct sockaddr *)&a, sizeof a);
-	getsockname(fd, (struct sockaddr *)&a, &l);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
 START_TEST(wire_refused_connect_fails_every_request_with_a_sentence)
 {
 	struct box b;
 	box_init(&b);
-	b.port = closed_port();
+	b.port = broker_proc_closed_port();
 	nsend = 3;
 	cl_io_call(b.io, io_open_and_send, &b);
 	box_wait(&b, 3);
@@ -440,7 +429,7 @@ END_TEST
 START_TEST(cluster_without_a_broker_says_so)
 {
 	char bs[64];
-	int port = closed_port();
+	int port = broker_proc_closed_port();
 	snprintf(bs, sizeof bs, "127.0.0.1:%d", port);
 	struct cbox c = { .topics = { "x" }, .n = 1, .bootstrap = bs };
 	cbox_run(&c);
