@@ -13,6 +13,8 @@ One rewind-broker (free port, temporary data dir) with a fast cleaner
     header and timestamp intact -- and the latest version of every key;
     kafka-python reads the same records; offsets_for_times on a timestamp
     whose record was cleaned away names the next record;
+  - an idempotent producer whose records are all superseded keeps its last
+    batch as an empty batch, which both clients read past;
   - tombstones: deleted keys stay deleted (the tombstone is kept) until
     delete.retention.ms after the cleaner first passed them, then vanish;
   - __consumer_offsets: 300 commits of one group compact down to a few
@@ -96,12 +98,13 @@ def ts_of(key, version):
     return BASE_TS + version * 1000 + key
 
 
-def produce(topic, codec, rounds, keys=range(KEYS), tombstones=()):
+def produce(topic, codec, rounds, keys=range(KEYS), tombstones=(), idempotent=False):
     """rounds: iterable of versions; every key of `keys` gets each version.
     Keys in tombstones get a null value in the last round."""
     p = confluent_kafka.Producer({"bootstrap.servers": broker.bootstrap, "acks": "all",
                                   "compression.type": codec, "linger.ms": 5,
-                                  "batch.num.messages": 40})
+                                  "batch.num.messages": 40,
+                                  "enable.idempotence": idempotent})
     errors = []
     rounds = list(rounds)
     for v in rounds:
@@ -255,6 +258,22 @@ def main():
     # kafka-python reads the compacted log alike (gaps, empty batches).
     mine = [m.offset() for m in consume_all("compact-zstd")[0]]
     check(kafka_python_offsets("compact-zstd") == mine, "kafka-python reads other offsets")
+
+    # An idempotent producer whose every record is superseded keeps its last
+    # batch as an empty batch (its sequence state); clients read past it.
+    topic = "compact-idem"
+    create(topic)
+    produce(topic, "none", range(2), keys=range(40), idempotent=True)
+    produce(topic, "none", range(2, 6), keys=range(40))
+    cp = wait_cleaned(topic)
+    verify_compacted(topic, {k: 5 for k in range(40)}, cp)
+    out = subprocess.run([REWIND, "dump-log", partition_dir(topic)],
+                         capture_output=True, text=True, timeout=60)
+    check(re.search(r"count: 0 .*producerId: \d+ ", out.stdout),
+          "no empty batch kept for the idempotent producer:\n" + out.stdout[-2000:])
+    mine = [m.offset() for m in consume_all(topic)[0]]
+    check(kafka_python_offsets(topic) == mine, "kafka-python reads other offsets past an empty batch")
+    note("%s: the producer's last batch stays empty; both clients read past it" % topic)
 
     # ListOffsets by timestamp: version 0 of key 5 is gone; the first record
     # at or after its timestamp is named.
