@@ -479,8 +479,10 @@ static int finish_batch(kp_buf *out, size_t start)
 }
 
 /*
- * Decides one batch and appends what stays of it to out. *appended is set
- * when something was written (its header is then at `start`).
+ * Decides one batch and appends what stays of it to out (nothing, the
+ * batch as it was, an empty batch, or the batch rebuilt with the records it
+ * keeps). 0 or an error (out may then hold a partial batch: the caller
+ * discards the whole output).
  */
 static int rewrite_batch(pass *ps, const uint8_t *b, const kp_batch_header *h, kp_buf *out)
 {
@@ -821,6 +823,13 @@ static int clean_group(pass *ps, size_t g0, size_t last, size_t *g1_out)
 			}
 			if ((rc = rewrite_batch(ps, bytes, &h, &out)) < 0)
 				break;
+			/* A delete horizon re-bases timestamp deltas, which can make
+			 * a batch a few bytes longer: never past what the index can
+			 * address. */
+			if (pos + (int64_t)out.len > ST__MAX_SEGMENT_BYTES) {
+				rc = ST_ERR_TOO_LARGE;
+				break;
+			}
 			if (out.len > before) {
 				kp_batch_header nh;
 				rc = kp_batch_header_parse(out.data + before, out.len - before, &nh);
