@@ -508,6 +508,65 @@ START_TEST(max_compaction_lag_makes_old_dirt_due_and_rolls_the_active_segment)
 }
 END_TEST
 
+struct progress_log {
+	int64_t bytes;
+	int calls, stop_after;        /* stop_after < 0: never abandon */
+};
+
+static bool on_progress(void *arg, int64_t bytes)
+{
+	struct progress_log *pl = arg;
+	pl->bytes += bytes;
+	pl->calls++;
+	return pl->stop_after < 0 || pl->calls < pl->stop_after;
+}
+
+static int count_suffix(const char *dir, const char *sfx);
+
+/* The throttle sees every byte a pass reads and writes (it is fed through
+ * the progress callback), and a callback that says stop abandons the pass,
+ * leaving the log exactly as it was. */
+START_TEST(progress_sees_every_byte_and_can_abandon_a_pass)
+{
+	tst_fixture f;
+	st_log_config cfg;
+	ctu_batch_opts o;
+	st_clean_result res;
+
+	compact_config(&cfg);
+	cfg.segment_bytes = 64 << 10;
+	fx_open(&f, "clean-progress", &cfg);
+	ctu_opts_default(&o);
+	o.pad = 200;
+	write_versions(f.log, 300, 0, 6, 20, &o);
+	roll_and_seal(&f);
+	st_log_stats before;
+	st_log_get_stats(f.log, &before);
+
+	struct progress_log stop = { 0, 0, 2 };
+	st_clean_options co = { .map_bytes = 1 << 20, .progress = on_progress, .progress_arg = &stop };
+	ck_assert_int_eq(st_log_clean(f.log, &co, NOW, &res), ST_ERR_CLOSING);
+	ck_assert_int_eq(count_suffix(f.dir, ".cleaned.log"), 0);
+	ck_assert_int_eq(count_suffix(f.dir, ".swap"), 0);
+	st_log_stats after;
+	st_log_get_stats(f.log, &after);
+	ck_assert_int_eq(after.size_bytes, before.size_bytes);
+	ck_assert_int_eq(after.segments, before.segments);
+	ctu_seen s;
+	ck_assert_int_eq(ctu_read_all(f.log, 300, &s), 0);
+	ck_assert_int_eq(s.records, 1800);
+	ctu_seen_free(&s);
+
+	struct progress_log all = { 0, 0, -1 };
+	co.progress_arg = &all;
+	ck_assert_int_eq(st_log_clean(f.log, &co, NOW, &res), 0);
+	ck_assert(res.cleaned);
+	ck_assert_int_ge(all.bytes, res.bytes_read + res.bytes_written);
+	check_latest(f.log, 300, 5, true);
+	tst_fx_close(&f);
+}
+END_TEST
+
 /* ------------------------------------------------------------ crash safety */
 
 static void copy_file(const char *from, const char *to)
@@ -723,6 +782,7 @@ static Suite *cleaner_suite(void)
 	tcase_add_test(tc, a_producers_last_batch_stays_as_an_empty_batch);
 	tcase_add_test(tc, min_compaction_lag_keeps_young_segments_dirty);
 	tcase_add_test(tc, max_compaction_lag_makes_old_dirt_due_and_rolls_the_active_segment);
+	tcase_add_test(tc, progress_sees_every_byte_and_can_abandon_a_pass);
 	tcase_add_test(tc, an_uncommitted_pass_rolls_back_at_open);
 	tcase_add_test(tc, a_committed_swap_rolls_forward_at_open);
 	tcase_add_test(tc, cleaner_threads_clean_due_logs_and_write_the_checkpoint);
