@@ -163,13 +163,12 @@ void cl__sleep_ms(int ms);
 
 /* ------------------------------------------------------------- consumer */
 /*
- * The consumer is three files: consumer.c (the API, poll and the
- * background thread's loop), consumer_group.c (membership and commits),
- * consumer_fetch.c (start offsets, metadata, fetches). consumer.c's top
- * comment gives the threads and the invariants. Every cl__cons_ function
- * below is called with c->mu held; the helpers up to cl__cons_part_restart
- * by either thread, the rest by the background thread only (they drop mu
- * around each request).
+ * The consumer is three files: consumer.c (the API, poll, the io thread's
+ * tick), consumer_group.c (membership and commits), consumer_fetch.c
+ * (start offsets, metadata, fetches). consumer.c's top comment gives the
+ * threads and the invariants. Every cl__cons_ function below is called
+ * with c->mu held; the helpers up to cl__cons_part_restart by either
+ * thread, the rest on the io thread only.
  */
 
 /* Records a decompressed batch may grow to. */
@@ -181,13 +180,17 @@ struct cl__cons_part {
 	char *topic;                  /* owned */
 	int32_t partition;
 	bool assigned;
-	uint32_t epoch;
+	uint32_t epoch;               /* bumped by seek, assign, revoke */
 	/* where to start, while need_resolve */
 	bool need_resolve;
 	int64_t spec;                 /* offset or CL_OFFSET_* */
 	int64_t spec_ts;
+	bool resolving;               /* an OffsetFetch/ListOffsets is out */
 	int64_t fetch_offset;         /* next offset to fetch; -1 unresolved */
+	bool fetching;                /* a Fetch for it is out */
 	int32_t leader;               /* -1 unknown */
+	uint8_t topic_id[16];         /* for Fetch v13+, when have_id */
+	bool have_id;
 	int64_t hw;                   /* high watermark of the latest fetch */
 	bool fetched;                 /* a fetch answered in this epoch */
 	bool failed;                  /* reported to the app; not fetched */
@@ -199,6 +202,7 @@ struct cl__cons_part {
 	                                 committed */
 };
 
+/* Complete batches of one fetch answer, waiting for poll. */
 struct cl__cons_chunk {
 	struct cl__cons_chunk *next;
 	struct cl__cons_part *p;
@@ -208,16 +212,19 @@ struct cl__cons_chunk {
 	uint8_t data[];               /* complete batches */
 };
 
+struct event;
+
 struct cl_consumer {
 	cl_consumer_conf conf;        /* strings point at the copies below */
 	char *bootstrap, *client_id, *group_id;
-	cl_client *fcl, *gcl;         /* bg's (the app's after the join) */
-	pthread_t thr;
-	bool thr_started;
-	pthread_mutex_t mu;
+	cl_io *io;                    /* the consumer's io thread */
+	cl_cluster *fc;               /* data: metadata, ListOffsets, Fetch */
+	cl_cluster *gc;               /* the group coordinator's requests */
+	struct event *timer;          /* the periodic tick (io thread) */
+	pthread_mutex_t mu;           /* recursive: done callbacks may run
+	                                 inside a call made with it held */
 	pthread_cond_t app_cond;      /* records, errors, commit results */
-	pthread_cond_t bg_cond;       /* new work for bg */
-	bool stop;
+	bool in_tick;
 
 	struct cl__cons_part *parts;
 	struct cl__cons_chunk *qhead, *qtail;
@@ -227,23 +234,38 @@ struct cl_consumer {
 	size_t n_topics;
 	bool subscribed, manual;
 
-	/* group (bg) */
+	/* coordinator and membership (io thread) */
+	int32_t coord;                /* node id, -1 unknown */
+	bool coord_inflight;
+	int64_t coord_retry_at;
+	int coord_backoff;
 	char member_id[512];
 	int32_t generation;
 	bool joined;
+	bool join_inflight, hb_inflight, leave_inflight;
+	bool rejoin_committed;        /* the commit before a rejoin is done */
 	bool stalled;                 /* left for want of polls; poll clears */
 	bool group_failed;
 	int64_t next_heartbeat, next_autocommit, group_retry_at;
 	int group_backoff;
 
+	/* data requests in flight */
+	bool offsets_inflight, meta_inflight, ids_inflight;
 	int64_t meta_retry_at;
 	int meta_backoff;
 	bool need_metadata;
 
-	/* commits asked by the app */
-	uint64_t commit_req, commit_done;
+	/* commits */
+	bool commit_inflight;
+	uint64_t commit_req, commit_done;   /* sync commits asked / answered */
 	int commit_rc;
 	bool commit_async;
+
+	/* close */
+	bool leaving;                 /* close began: no new join */
+	bool closing;                 /* no new work at all: the clusters go */
+	bool close_commit_done;
+	int close_rc;
 
 	/* what the app must hear */
 	int err_pending;
@@ -281,21 +303,35 @@ void cl__cons_queue_purge(cl_consumer *c);
 /* Starts p over from spec (offset or CL_OFFSET_*) in a new epoch. */
 void cl__cons_part_restart(struct cl__cons_part *p, int64_t spec, int64_t ts);
 
+/* consumer.c: everything that is due now (group, commits, offsets,
+ * metadata, fetches); reentrant calls return at once. */
+void cl__cons_tick(cl_consumer *c);
+
 /* consumer_group.c */
+enum cl__cons_commit_why {
+	CL_COMMIT_AUTO,               /* auto-commit or commit(async) */
+	CL_COMMIT_SYNC,               /* commit(sync): answers commit_req upto */
+	CL_COMMIT_REJOIN,             /* of the revoked partitions, then join */
+	CL_COMMIT_CLOSE,              /* at close: sets close_commit_done */
+};
+/* Sends OffsetCommit of the positions that moved; when there is nothing
+ * to send, or it cannot be sent, finishes at once. 0 or an error. */
+int cl__cons_commit(cl_consumer *c, enum cl__cons_commit_why why, uint64_t upto);
+/* LeaveGroup for c->member_id (leave_inflight until answered). */
+int cl__cons_leave(cl_consumer *c);
+/* Sends one request to the group coordinator (CL_ERR_NO_BROKER when it is
+ * not known; any failure forgets it). */
+int cl__cons_coord_send(cl_consumer *c, int16_t api, cl_wire_encode_fn *enc,
+			cl_wire_done_fn *done, void *arg);
 void cl__cons_revoke_all(cl_consumer *c);
-/* Commits positions that moved (of the revoked partitions with revoked);
- * mu held when locked. 0 or an error (errmsg says). */
-int cl__cons_commit_positions(cl_consumer *c, bool locked, bool revoked);
-/* LeaveGroup for member; no lock involved (bg stopped, or mu dropped). */
-void cl__cons_leave_group(cl_consumer *c, const char *member);
-/* Join, sync, heartbeat, leave on a stalled poll: what is due now. */
+/* Coordinator, join, sync, heartbeat, leave on a stalled poll. */
 void cl__cons_group_step(cl_consumer *c, int64_t now);
 
 /* consumer_fetch.c */
 void cl__cons_resolve_step(cl_consumer *c, int64_t now);
 void cl__cons_metadata_step(cl_consumer *c, int64_t now);
-/* One Fetch per leader with ready partitions; false when none was. */
-bool cl__cons_fetch_step(cl_consumer *c, int64_t now, int max_wait);
+/* Fetches from every leader with ready partitions. */
+void cl__cons_fetch_step(cl_consumer *c, int64_t now);
 
 /* A kp_str equal to the C string z. */
 static inline bool cl__kstr_eq(kp_str s, const char *z)

@@ -1,48 +1,52 @@
 /*
  * consumer.c -- the consumer: assign/seek or subscribe (group membership),
- * fetches ahead of poll, offset commits.
+ * fetches ahead of poll, offset commits, on the asynchronous core.
  *
  * Two threads meet here. The application's thread (@locality owner) calls
- * poll, seek, assign, subscribe, commit and close. A background thread
- * started by cl_consumer_new ("bg") does all the talking to brokers, on
- * the blocking layer (two cl_clients of its own: `fcl` for metadata,
- * ListOffsets and Fetch; `gcl` for the group coordinator, whose request
- * timeout covers a JoinGroup parked for a whole rebalance):
+ * poll, seek, assign, subscribe, commit and close. The consumer's own
+ * cl_io thread does all the talking to brokers, as requests on cl_wires
+ * of two cl_clusters: `fc` for metadata, ListOffsets and Fetch, `gc` for
+ * the group coordinator (its request timeout covers a JoinGroup parked for
+ * a whole rebalance, and heartbeats never queue behind a long-polling
+ * Fetch). What is due is decided by a tick (cl__cons_tick): every 50 ms on
+ * a timer, after every answer, and when the application asks for
+ * something (cl_io_call). It runs
  *
  *   group      FindCoordinator, JoinGroup (member-id handshake), as leader
- *              the assignment (assignor.c) from every member's
- *              subscription, SyncGroup, Heartbeat every
+ *              the assignment (assignor.c), SyncGroup, Heartbeat every
  *              heartbeat.interval.ms, a rejoin whenever the coordinator
- *              says REBALANCE_IN_PROGRESS (eager: commit, revoke all,
- *              join), LeaveGroup when poll stops for max.poll.interval.ms;
+ *              says REBALANCE_IN_PROGRESS (eager: revoke all, commit,
+ *              join), LeaveGroup when poll stops for max.poll.interval.ms
+ *              (consumer_group.c);
  *   offsets    a new partition's start: the group's committed offset
  *              (OffsetFetch), else auto.offset.reset; or earliest, latest,
- *              a timestamp (ListOffsets);
- *   fetch      one Fetch per leader for every partition ready to read; the
- *              complete batches of each partition's answer go to a queue
- *              as one chunk (bytes copied, not decoded) and the partition's
- *              fetch offset moves past them, so the next fetch goes out
- *              before poll has read the last; fetching pauses while the
- *              queue holds prefetch_max_bytes;
+ *              a timestamp (ListOffsets) (consumer_fetch.c);
+ *   fetch      a Fetch per leader for the partitions ready there, several
+ *              leaders at once; the complete batches of each partition's
+ *              answer go to a queue as one chunk (bytes copied, not
+ *              decoded) and the partition's fetch offset moves past them,
+ *              so the next Fetch goes out before poll has read the last;
+ *              fetching pauses while the queue holds prefetch_max_bytes
+ *              (consumer_fetch.c);
  *   commits    auto-commit every auto.commit.interval.ms, and the commits
  *              commit() asks for; always of the positions poll reached.
  *
  * Invariants:
- *   - one mutex (mu) guards everything both threads see; bg never holds it
- *     across a request: it copies what a request needs, unlocks, asks,
- *     locks again and applies the answer only if the partition's `epoch`
- *     is unchanged (seek, assign, revoke bump it);
- *   - a struct part is never freed before close, so chunks and answers may
- *     point at one after it was unassigned; a chunk whose epoch is not its
- *     partition's current one is dropped unread;
+ *   - one mutex (mu) guards everything both threads see; the io thread
+ *     holds it while it runs a tick or a callback, which never block (the
+ *     requests are asynchronous); it is recursive because a cl_cluster may
+ *     answer a refresh inside the call;
+ *   - an answer is applied to a partition only if the partition's epoch is
+ *     unchanged since the request was built (seek, assign, revoke bump it);
+ *   - a struct cl__cons_part is never freed before close, so chunks and
+ *     requests may point at one after it was unassigned; a chunk whose
+ *     epoch is not its partition's current one is dropped unread;
  *   - position (next offset poll hands out) moves only in poll, seek and
  *     offset resolution; a record is "consumed" once poll returned it:
  *     commits store positions (librdkafka's semantics);
  *   - records returned by poll point into chunks and decompression buffers
- *     retired at the start of the next poll, never earlier.
- * The group protocol and commits are in consumer_group.c, start offsets,
- * metadata and fetches in consumer_fetch.c; this file holds the API, poll
- * and the background loop that calls them.
+ *     retired at the start of the next poll, never earlier; decoding and
+ *     decompression run on the application's thread, in poll.
  *
  * Transient failures (a broker down, a leader moved, a rebalance) are
  * retried with backoff (retry_backoff_ms doubling to 1 s) and only noted in
@@ -56,6 +60,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <event2/event.h>
 
 #include "client/cl_int.h"
 
@@ -175,7 +181,6 @@ void cl__cons_queue_purge(cl_consumer *c)
 		c->qtail = k;
 		pp = &k->next;
 	}
-	pthread_cond_broadcast(&c->bg_cond);
 }
 
 /* Starts p over from spec in a new epoch. */
@@ -193,56 +198,139 @@ void cl__cons_part_restart(struct cl__cons_part *p, int64_t spec, int64_t ts)
 	p->retry_at = 0;
 }
 
-/* ----------------------------------------------------------- bg thread */
+/* ------------------------------------------------------------ the tick */
 
-static void *bg_main(void *arg)
+void cl__cons_tick(cl_consumer *c)
+{
+	if (c->in_tick || c->closing)
+		return;
+	c->in_tick = true;
+	int64_t now = cl__now_ms();
+	cl__cons_group_step(c, now);
+	bool group_ok = c->subscribed ? c->joined : true;
+	bool can_commit = c->group_id && c->coord >= 0 && !c->commit_inflight &&
+			  (c->manual || (c->subscribed && c->joined));
+	if (c->commit_req > c->commit_done) {
+		if (can_commit) {
+			cl__cons_commit(c, CL_COMMIT_SYNC, c->commit_req);
+		} else if (c->group_id && !c->manual && !c->subscribed) {
+			cl__cons_note(c, "nothing to commit: no partitions of group '%s'",
+				      c->group_id);
+			c->commit_rc = CL_ERR_ARG;
+			c->commit_done = c->commit_req;
+			pthread_cond_broadcast(&c->app_cond);
+		}
+	} else if (can_commit && (c->commit_async ||
+				  (c->conf.enable_auto_commit && now >= c->next_autocommit))) {
+		c->commit_async = false;
+		c->next_autocommit = now + c->conf.auto_commit_interval_ms;
+		cl__cons_commit(c, CL_COMMIT_AUTO, 0);
+	}
+	if (group_ok) {
+		cl__cons_resolve_step(c, now);
+		cl__cons_metadata_step(c, now);
+		cl__cons_fetch_step(c, now);
+	}
+	c->in_tick = false;
+}
+
+static void tick_call(void *arg)
 {
 	cl_consumer *c = arg;
 	pthread_mutex_lock(&c->mu);
-	while (!c->stop) {
-		int64_t now = cl__now_ms();
-		cl__cons_group_step(c, now);
-		if (c->stop)
-			break;
-		now = cl__now_ms();
-		bool group_ok = c->subscribed ? c->joined : true;
-		bool can_commit = c->group_id && (c->manual || (c->subscribed && c->joined));
-		if (c->commit_req > c->commit_done) {
-			uint64_t upto = c->commit_req;
-			int rc = can_commit ? cl__cons_commit_positions(c, true, false) : CL_ERR_ARG;
-			if (!can_commit)
-				cl__cons_note(c, "nothing to commit: not a member of group '%s' right now",
-				     c->group_id ? c->group_id : "");
-			c->commit_rc = rc;
-			c->commit_done = upto;
-			pthread_cond_broadcast(&c->app_cond);
-		} else if (can_commit && (c->commit_async ||
-					  (c->conf.enable_auto_commit && now >= c->next_autocommit))) {
-			c->commit_async = false;
-			c->next_autocommit = now + c->conf.auto_commit_interval_ms;
-			cl__cons_commit_positions(c, true, false);
-		}
-		if (c->stop)
-			break;
-		if (group_ok) {
-			cl__cons_resolve_step(c, cl__now_ms());
-			cl__cons_metadata_step(c, cl__now_ms());
-		}
-		now = cl__now_ms();
-		int max_wait = c->conf.fetch_max_wait_ms;
-		if (c->subscribed && c->joined && c->next_heartbeat - now < max_wait)
-			max_wait = (int)(c->next_heartbeat - now > 0 ? c->next_heartbeat - now : 0);
-		if (!c->stop && group_ok && cl__cons_fetch_step(c, now, max_wait))
-			continue;
-		/* Nothing to fetch: sleep until something changes or a timer. */
-		int64_t sleep = 100;
-		if (c->subscribed && c->joined && c->next_heartbeat - now < sleep)
-			sleep = c->next_heartbeat - now;
-		if (!c->stop && c->commit_req == c->commit_done)
-			wait_ms(&c->bg_cond, &c->mu, sleep);
-	}
+	cl__cons_tick(c);
 	pthread_mutex_unlock(&c->mu);
-	return NULL;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	tick_call(arg);
+}
+
+/* Runs a tick on the io thread soon. @locality any (mu may be held) */
+static void kick(cl_consumer *c)
+{
+	(void)cl_io_call(c->io, tick_call, c);
+}
+
+/* io thread: the clusters and the timer. */
+struct start_ctx {
+	cl_consumer *c;
+	int rc;
+	char err[256];
+	bool done;
+};
+
+static void start_call(void *arg)
+{
+	struct start_ctx *s = arg;
+	cl_consumer *c = s->c;
+	cl_opts fo = { .client_id = c->client_id,
+		       .connect_timeout_ms = c->conf.connect_timeout_ms,
+		       .request_timeout_ms = c->conf.request_timeout_ms };
+	/* Fetch long-polls for fetch_max_wait_ms on top of the timeout. */
+	int rt = cl__request_timeout(&fo);
+	fo.request_timeout_ms = rt + c->conf.fetch_max_wait_ms;
+	cl_opts go = fo;
+	go.request_timeout_ms = c->conf.max_poll_interval_ms + 5000 > rt
+		? c->conf.max_poll_interval_ms + 5000 : rt;
+	s->rc = cl_cluster_new(c->io, c->bootstrap, &fo, &c->fc, s->err, sizeof s->err);
+	if (s->rc == 0)
+		s->rc = cl_cluster_new(c->io, c->bootstrap, &go, &c->gc, s->err, sizeof s->err);
+	if (s->rc == 0) {
+		struct timeval tv = { 0, 50 * 1000 };
+		c->timer = event_new(cl_io_base(c->io), -1, EV_PERSIST, on_timer, c);
+		if (c->timer == NULL || event_add(c->timer, &tv) < 0) {
+			s->rc = -ENOMEM;
+			snprintf(s->err, sizeof s->err, "cannot start the consumer's timer");
+		}
+	}
+	pthread_mutex_lock(&c->mu);
+	s->done = true;
+	pthread_cond_broadcast(&c->app_cond);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* io thread: the last commit and LeaveGroup, then close_done. */
+static void close_call(void *arg)
+{
+	cl_consumer *c = arg;
+	pthread_mutex_lock(&c->mu);
+	c->leaving = true;
+	if (c->group_id && c->conf.enable_auto_commit && c->coord >= 0 &&
+	    (c->manual || c->joined) && !c->commit_inflight) {
+		cl__cons_commit(c, CL_COMMIT_CLOSE, 0);
+	} else {
+		c->close_commit_done = true;
+	}
+	pthread_cond_broadcast(&c->app_cond);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void leave_call(void *arg)
+{
+	cl_consumer *c = arg;
+	pthread_mutex_lock(&c->mu);
+	/* A join under way leaves when it ends (join_end). */
+	if (c->subscribed && c->member_id[0] && c->coord >= 0 && !c->leave_inflight &&
+	    !c->join_inflight)
+		cl__cons_leave(c);
+	pthread_cond_broadcast(&c->app_cond);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* io thread: every wire closed (their dones run now), the timer gone. */
+static void stop_call(void *arg)
+{
+	cl_consumer *c = arg;
+	if (c->timer)
+		event_free(c->timer);
+	c->timer = NULL;
+	cl_cluster_free(c->fc);
+	cl_cluster_free(c->gc);
+	c->fc = c->gc = NULL;
 }
 
 /* --------------------------------------------------------------- public */
@@ -293,38 +381,41 @@ int cl_consumer_new(const cl_consumer_conf *conf, cl_consumer **out, char *err, 
 		c->conf.retry_backoff_ms = 100;
 	if (c->conf.prefetch_max_bytes == 0)
 		c->conf.prefetch_max_bytes = (size_t)64 << 20;
-	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&c->mu, &ma);
+	pthread_mutexattr_destroy(&ma);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->app_cond, &ca);
-	pthread_cond_init(&c->bg_cond, &ca);
 	pthread_condattr_destroy(&ca);
+	c->coord = -1;
 	if (oom) {
 		snprintf(err, errlen, "out of memory");
 		cl_consumer_close(c);
 		return -ENOMEM;
 	}
-	cl_opts fo = { .client_id = c->client_id,
-		       .connect_timeout_ms = conf->connect_timeout_ms,
-		       .request_timeout_ms = conf->request_timeout_ms };
-	/* A JoinGroup waits at the coordinator for the whole rebalance. */
-	cl_opts go = fo;
-	int rt = cl__request_timeout(&fo);
-	go.request_timeout_ms = conf->max_poll_interval_ms + 5000 > rt
-		? conf->max_poll_interval_ms + 5000 : rt;
-	int rc = cl_client_new(c->bootstrap, &fo, &c->fcl, err, errlen);
-	if (rc == 0)
-		rc = cl_client_new(c->bootstrap, &go, &c->gcl, err, errlen);
-	if (rc == 0 && (rc = pthread_create(&c->thr, NULL, bg_main, c)) != 0) {
-		rc = -rc;
-		snprintf(err, errlen, "cannot start the consumer's thread: %s", strerror(-rc));
+	int rc = cl_io_start("rw-consumer", &c->io);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot start the consumer's io thread: %s", cl_strerror(rc));
+		cl_consumer_close(c);
+		return rc;
+	}
+	struct start_ctx st = { .c = c };
+	if ((rc = cl_io_call(c->io, start_call, &st)) == 0) {
+		pthread_mutex_lock(&c->mu);
+		while (!st.done)
+			pthread_cond_wait(&c->app_cond, &c->mu);
+		pthread_mutex_unlock(&c->mu);
+		rc = st.rc;
+		snprintf(err, errlen, "%s", st.err);
 	}
 	if (rc < 0) {
 		cl_consumer_close(c);
 		return rc;
 	}
-	c->thr_started = true;
 	c->last_poll_ms = cl__now_ms();
 	*out = c;
 	return 0;
@@ -356,7 +447,7 @@ int cl_consumer_assign(cl_consumer *c, const cl_consumer_tp *tps, size_t n)
 		cl__cons_part_restart(p, tps[i].offset, tps[i].timestamp);
 	}
 	c->need_metadata = true;
-	pthread_cond_broadcast(&c->bg_cond);
+	kick(c);
 	pthread_mutex_unlock(&c->mu);
 	return 0;
 }
@@ -374,8 +465,7 @@ int cl_consumer_seek(cl_consumer *c, const cl_consumer_tp *tp)
 	}
 	cl__cons_part_restart(p, tp->offset, tp->timestamp);
 	cl__cons_queue_purge(c);
-	/* The partition poll is reading goes too. */
-	pthread_cond_broadcast(&c->bg_cond);
+	kick(c);
 	pthread_mutex_unlock(&c->mu);
 	return 0;
 }
@@ -409,7 +499,7 @@ int cl_consumer_subscribe(cl_consumer *c, const char *const *topics, size_t n)
 	c->n_topics = n;
 	c->subscribed = true;
 	c->joined = false; /* a new subscription means a new join */
-	pthread_cond_broadcast(&c->bg_cond);
+	kick(c);
 	pthread_mutex_unlock(&c->mu);
 	return 0;
 }
@@ -520,7 +610,7 @@ int cl_consumer_poll(cl_consumer *c, int timeout_ms, const cl_message **msgs, si
 	c->last_poll_ms = cl__now_ms();
 	if (c->stalled) {
 		c->stalled = false;
-		pthread_cond_broadcast(&c->bg_cond);
+		kick(c);
 	}
 	for (;;) {
 		if (c->err_pending) {
@@ -542,10 +632,11 @@ int cl_consumer_poll(cl_consumer *c, int timeout_ms, const cl_message **msgs, si
 			c->qhead = c->cur->next;
 			if (c->qhead == NULL)
 				c->qtail = NULL;
+			/* A partition or the buffer at its limit waits for this. */
+			if (c->cur->p->queued-- >= 4 || c->qbytes >= c->conf.prefetch_max_bytes)
+				kick(c);
 			c->qbytes -= c->cur->len;
-			c->cur->p->queued--;
 			c->cur_off = 0;
-			pthread_cond_broadcast(&c->bg_cond);
 		}
 		struct cl__cons_part *p = c->cur->p;
 		if (c->cur->epoch != p->epoch || !p->assigned) {
@@ -608,15 +699,21 @@ int cl_consumer_commit(cl_consumer *c, bool async)
 	pthread_mutex_lock(&c->mu);
 	if (async) {
 		c->commit_async = true;
-		pthread_cond_broadcast(&c->bg_cond);
+		kick(c);
 		pthread_mutex_unlock(&c->mu);
 		return 0;
 	}
 	uint64_t mine = ++c->commit_req;
-	pthread_cond_broadcast(&c->bg_cond);
-	while (c->commit_done < mine)
-		wait_ms(&c->app_cond, &c->mu, 1000);
-	int rc = c->commit_rc;
+	kick(c);
+	/* The coordinator may be unreachable: give up after a request
+	 * timeout plus the time to find it. */
+	int64_t deadline = cl__now_ms() + c->conf.request_timeout_ms + 5000;
+	while (c->commit_done < mine && cl__now_ms() < deadline)
+		wait_ms(&c->app_cond, &c->mu, 200);
+	int rc = c->commit_done >= mine ? c->commit_rc : CL_ERR_TIMEOUT;
+	if (rc == CL_ERR_TIMEOUT)
+		cl__cons_note(c, "commit: no answer from the coordinator of group '%s' in time",
+			      c->group_id);
 	snprintf(c->errmsg_app, sizeof c->errmsg_app, "%s", c->errmsg);
 	pthread_mutex_unlock(&c->mu);
 	return rc;
@@ -685,17 +782,29 @@ int cl_consumer_close(cl_consumer *c)
 	if (c == NULL)
 		return 0;
 	int rc = 0;
-	if (c->thr_started) {
+	if (c->io) {
+		/* The last commit, then LeaveGroup, each awaited (bounded by the
+		 * request timeout: a broker that is gone does not hold close). */
+		int64_t deadline = cl__now_ms() + c->conf.request_timeout_ms + 1000;
 		pthread_mutex_lock(&c->mu);
-		c->stop = true;
-		pthread_cond_broadcast(&c->bg_cond);
+		c->close_commit_done = false;
+		if (cl_io_call(c->io, close_call, c) == 0) {
+			while (!c->close_commit_done && cl__now_ms() < deadline)
+				wait_ms(&c->app_cond, &c->mu, 100);
+			rc = c->close_commit_done ? c->close_rc : CL_ERR_TIMEOUT;
+		}
+		if (cl_io_call(c->io, leave_call, c) == 0) {
+			do
+				wait_ms(&c->app_cond, &c->mu, 100);
+			while ((c->leave_inflight || c->join_inflight) && cl__now_ms() < deadline);
+		}
+		/* From here no tick or answer starts anything: the clusters go. */
+		c->closing = true;
 		pthread_mutex_unlock(&c->mu);
-		pthread_join(c->thr, NULL);
-		/* bg is gone: its clients are ours now. */
-		if (c->group_id && c->conf.enable_auto_commit && (c->manual || c->joined))
-			rc = cl__cons_commit_positions(c, false, false);
-		if (c->subscribed && c->member_id[0])
-			cl__cons_leave_group(c, c->member_id);
+		if (cl_io_call(c->io, stop_call, c) < 0 && c->fc == NULL && c->gc == NULL)
+			rc = rc ? rc : -ENOMEM;
+		cl_io_stop(c->io);
+		c->io = NULL;
 	}
 	retire_free(c);
 	if (c->cur)
@@ -718,11 +827,8 @@ int cl_consumer_close(cl_consumer *c)
 	free(c->retired_it);
 	free(c->msgs);
 	free(c->view);
-	cl_client_free(c->fcl);
-	cl_client_free(c->gcl);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->app_cond);
-	pthread_cond_destroy(&c->bg_cond);
 	free(c->bootstrap);
 	free(c->client_id);
 	free(c->group_id);

@@ -1,18 +1,25 @@
 /*
  * consumer_fetch.c -- where the consumer's partitions start, who leads
- * them and the fetches, on the background thread (see consumer.c for the
- * threads and the invariants).
+ * them and the fetches, as requests on the io thread (see consumer.c for
+ * the threads and the invariants).
  *
  * A partition starts at an offset, the group's committed offset
- * (OffsetFetch; else auto.offset.reset), or at ListOffsets' answer for
- * earliest, latest or a timestamp. Leaders come from Metadata, asked
- * again after any fetch error that says the leader moved. A Fetch goes to
- * each leader with the partitions ready there (resolved, leader known, no
- * backoff, fewer than 4 chunks queued); the complete batches of each
- * partition's answer are queued as one chunk for poll and the fetch
- * offset moves past them. A batch cut at the size limit is asked again
- * whole next time. Fetch stays at v12 at most: v13 names topics by id,
- * which this consumer does not track.
+ * (OffsetFetch at the coordinator; else auto.offset.reset), or at
+ * ListOffsets' answer for earliest, latest or a timestamp, asked at its
+ * leader. Leaders come from the data cluster's Metadata cache (c->fc),
+ * refreshed when a partition has none or a fetch says the leader moved.
+ *
+ * A Fetch goes to each leader for the partitions ready there (resolved,
+ * leader known, no backoff, not already being fetched, fewer than 4
+ * chunks queued for poll); several leaders are fetched from at once. The
+ * complete batches of each partition's answer are queued as one chunk and
+ * the fetch offset moves past them, so the next Fetch goes out before poll
+ * has read the last; a batch cut at the size limit is asked again whole.
+ * Fetch v13+ names topics by id: the ids come from a Metadata request of
+ * our own on the leader's wire, the first time a wire speaks v13.
+ *
+ * Every done callback takes c->mu, applies its answer only to partitions
+ * whose epoch is unchanged, runs a tick and frees its context.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -25,124 +32,401 @@
 
 #include "client/cl_int.h"
 
-/* ---------------------------------------------------- offset resolution */
-
-struct resolve_row {
+/* One partition in a request, as it was when the request was built. */
+struct row {
 	struct cl__cons_part *p;
 	uint32_t epoch;
-	int64_t spec, ts;
-	int64_t offset;               /* OUT */
-	int16_t error;                /* OUT */
+	int64_t offset;               /* Fetch: the fetch offset */
+	int64_t spec, ts;             /* ListOffsets: what was asked */
 };
+
+/* A request's context: the consumer, its partitions, scratch memory. */
+struct req {
+	cl_consumer *c;
+	struct row *rows;
+	size_t n;
+	int32_t leader;
+	bool need_ids;                /* Fetch: v13+ without topic ids yet */
+	kp_arena a;
+};
+
+static struct req *req_new(cl_consumer *c, size_t n)
+{
+	struct req *k = calloc(1, sizeof *k);
+	if (k == NULL || (n && (k->rows = calloc(n, sizeof *k->rows)) == NULL)) {
+		free(k);
+		return NULL;
+	}
+	k->c = c;
+	k->leader = -1;
+	kp_arena_init(&k->a, 0);
+	return k;
+}
+
+static void req_free(struct req *k)
+{
+	kp_arena_free(&k->a);
+	free(k->rows);
+	free(k);
+}
+
+static const char *kname(int16_t e)
+{
+	const char *n = cl_kafka_err_name(e);
+	return n ? n : "?";
+}
+
+/* The rows' topic groups (names borrowed from the parts). */
+static int req_groups(struct req *k, struct cl__tgroup **g, size_t *ng)
+{
+	const char **names = kp_arena_calloc(&k->a, k->n, sizeof *names);
+	size_t *sel = kp_arena_calloc(&k->a, k->n, sizeof *sel);
+	if (names == NULL || sel == NULL)
+		return KP_ERR_NOMEM;
+	for (size_t i = 0; i < k->n; i++) {
+		names[i] = k->rows[i].p->topic;
+		sel[i] = i;
+	}
+	return cl__group_by_topic(&k->a, names, sel, k->n, g, ng);
+}
+
+static bool row_current(const struct row *r)
+{
+	return r->p->epoch == r->epoch && r->p->assigned;
+}
+
+/* ------------------------------------------------ committed offsets */
+
+static int offsets_encode(void *arg, int16_t v, kp_buf *body)
+{
+	struct req *k = arg;
+	kp_OffsetFetchRequest q;
+	kp_OffsetFetchRequest_init(&q);
+	if (v >= 8) {
+		kp_OffsetFetchRequest_OffsetFetchRequestGroup *g = kp_arena_calloc(&k->a, 1, sizeof *g);
+		if (g == NULL)
+			return KP_ERR_NOMEM;
+		kp_OffsetFetchRequest_OffsetFetchRequestGroup_init(g);
+		g->GroupId = kp_str_from(k->c->group_id);
+		g->Topics.count = -1;         /* every topic */
+		q.Groups.count = 1;
+		q.Groups.items = g;
+	} else {
+		q.GroupId = kp_str_from(k->c->group_id);
+		q.Topics.count = -1;          /* every topic: v2+ */
+	}
+	return kp_OffsetFetchRequest_encode(body, v, &q);
+}
+
+/* The committed offset the answer gives for r, or -1. */
+static int64_t committed_of(const kp_OffsetFetchResponse *m, int16_t v, const struct row *r)
+{
+	if (v >= 8) {
+		const kp_OffsetFetchResponse_OffsetFetchResponseGroup *g = &m->Groups.items[0];
+		for (int32_t ti = 0; ti < g->Topics.count; ti++) {
+			if (!cl__kstr_eq(g->Topics.items[ti].Name, r->p->topic))
+				continue;
+			for (int32_t pi = 0; pi < g->Topics.items[ti].Partitions.count; pi++) {
+				const kp_OffsetFetchResponse_OffsetFetchResponsePartitions *p =
+					&g->Topics.items[ti].Partitions.items[pi];
+				if (p->PartitionIndex == r->p->partition && p->ErrorCode == 0)
+					return p->CommittedOffset;
+			}
+		}
+		return -1;
+	}
+	for (int32_t ti = 0; ti < m->Topics.count; ti++) {
+		if (!cl__kstr_eq(m->Topics.items[ti].Name, r->p->topic))
+			continue;
+		for (int32_t pi = 0; pi < m->Topics.items[ti].Partitions.count; pi++) {
+			const kp_OffsetFetchResponse_OffsetFetchResponsePartition *p =
+				&m->Topics.items[ti].Partitions.items[pi];
+			if (p->PartitionIndex == r->p->partition && p->ErrorCode == 0)
+				return p->CommittedOffset;
+		}
+	}
+	return -1;
+}
+
+static void offsets_done(void *arg, int err, int16_t v, kp_reader *body)
+{
+	struct req *k = arg;
+	cl_consumer *c = k->c;
+	kp_arena a;
+	kp_arena_init(&a, 0);
+	pthread_mutex_lock(&c->mu);
+	c->offsets_inflight = false;
+	int64_t now = cl__now_ms();
+	kp_OffsetFetchResponse m;
+	int16_t code = 0;
+	bool ok = err == 0 && kp_OffsetFetchResponse_decode(body, v, &a, &m) == 0 &&
+		  (v < 8 || m.Groups.count == 1);
+	if (ok)
+		code = v >= 8 ? m.Groups.items[0].ErrorCode : m.ErrorCode;
+	if (!ok || code != 0) {
+		if (err < 0 || code == 14 || code == 15 || code == 16) {
+			c->coord = -1;
+			c->coord_retry_at = now + cl__cons_backoff(c, &c->coord_backoff);
+		}
+		cl__cons_note(c, "fetching the committed offsets of group '%s': %s", c->group_id,
+			      err < 0 ? cl_strerror(err) : ok ? kname(code) : "an answer that does not parse");
+		for (size_t i = 0; i < k->n; i++) {
+			k->rows[i].p->resolving = false;
+			k->rows[i].p->retry_at = now + 200;
+		}
+	} else {
+		int reset = c->conf.auto_offset_reset;
+		for (size_t i = 0; i < k->n; i++) {
+			struct row *r = &k->rows[i];
+			struct cl__cons_part *p = r->p;
+			p->resolving = false;
+			if (!row_current(r) || p->spec != CL_OFFSET_COMMITTED)
+				continue;
+			int64_t off = committed_of(&m, v, r);
+			if (off >= 0) {
+				p->need_resolve = false;
+				p->fetch_offset = p->position = off;
+			} else if (reset == CL_RESET_ERROR) {
+				p->failed = true;
+				cl__cons_report(c, cl_err_kafka(1), "%s [%d]: the group has no committed "
+						"offset and auto.offset.reset is error", p->topic,
+						p->partition);
+			} else {
+				p->spec = reset == CL_RESET_EARLIEST ? CL_OFFSET_EARLIEST : CL_OFFSET_LATEST;
+			}
+		}
+	}
+	cl__cons_tick(c);
+	pthread_mutex_unlock(&c->mu);
+	kp_arena_free(&a);
+	req_free(k);
+}
+
+/* --------------------------------------------------------- ListOffsets */
+
+static int list_encode(void *arg, int16_t v, kp_buf *body)
+{
+	struct req *k = arg;
+	struct cl__tgroup *g;
+	size_t ng;
+	if (req_groups(k, &g, &ng) < 0)
+		return KP_ERR_NOMEM;
+	kp_ListOffsetsRequest q;
+	kp_ListOffsetsRequest_init(&q);
+	q.ReplicaId = -1;
+	q.Topics.items = kp_arena_calloc(&k->a, ng, sizeof *q.Topics.items);
+	if (q.Topics.items == NULL)
+		return KP_ERR_NOMEM;
+	q.Topics.count = (int32_t)ng;
+	for (size_t t = 0; t < ng; t++) {
+		kp_ListOffsetsRequest_ListOffsetsTopic *tt = &q.Topics.items[t];
+		kp_ListOffsetsRequest_ListOffsetsTopic_init(tt);
+		tt->Name = kp_str_from(g[t].topic);
+		tt->Partitions.items = kp_arena_calloc(&k->a, g[t].n, sizeof *tt->Partitions.items);
+		if (tt->Partitions.items == NULL)
+			return KP_ERR_NOMEM;
+		tt->Partitions.count = (int32_t)g[t].n;
+		for (size_t j = 0; j < g[t].n; j++) {
+			const struct row *r = &k->rows[g[t].idx[j]];
+			kp_ListOffsetsRequest_ListOffsetsPartition *pp = &tt->Partitions.items[j];
+			kp_ListOffsetsRequest_ListOffsetsPartition_init(pp);
+			pp->PartitionIndex = r->p->partition;
+			pp->Timestamp = r->spec == CL_OFFSET_AT_TIME ? r->ts : r->spec;
+			if (v == 0)
+				pp->MaxNumOffsets = 1;
+		}
+	}
+	return kp_ListOffsetsRequest_encode(body, v, &q);
+}
+
+static void list_apply(cl_consumer *c, struct row *r, int16_t e, int64_t offset, int64_t now)
+{
+	struct cl__cons_part *p = r->p;
+	if (!row_current(r) || p->spec != r->spec)
+		return;
+	if (e == 0 && offset < 0 && r->spec == CL_OFFSET_AT_TIME) {
+		p->spec = CL_OFFSET_LATEST; /* nothing at or after the time: the end */
+	} else if (e == 0 && offset >= 0) {
+		p->need_resolve = false;
+		p->fetch_offset = p->position = offset;
+	} else if (e == 3 || e == 5 || e == 6 || cl_kafka_err_retriable(e)) {
+		cl__cons_note(c, "finding where to start %s [%d]: %s", p->topic, p->partition,
+			      kname(e));
+		p->retry_at = now + 200;
+		p->leader = -1;
+		c->need_metadata = true;
+	} else {
+		p->failed = true;
+		cl__cons_report(c, cl_err_kafka(e), "finding where to start %s [%d]: %s (%s)",
+				p->topic, p->partition, kname(e), cl_kafka_err_desc(e));
+	}
+}
+
+static void list_done(void *arg, int err, int16_t v, kp_reader *body)
+{
+	struct req *k = arg;
+	cl_consumer *c = k->c;
+	kp_arena a;
+	kp_arena_init(&a, 0);
+	pthread_mutex_lock(&c->mu);
+	int64_t now = cl__now_ms();
+	kp_ListOffsetsResponse m;
+	for (size_t i = 0; i < k->n; i++)
+		k->rows[i].p->resolving = false;
+	if (err < 0 || kp_ListOffsetsResponse_decode(body, v, &a, &m) < 0) {
+		cl__cons_note(c, "ListOffsets at broker %d: %s", k->leader,
+			      err < 0 ? cl_strerror(err) : "an answer that does not parse");
+		for (size_t i = 0; i < k->n; i++) {
+			k->rows[i].p->retry_at = now + cl__cons_backoff(c, &c->meta_backoff);
+			k->rows[i].p->leader = -1;
+		}
+		c->need_metadata = true;
+	} else {
+		for (size_t i = 0; i < k->n; i++) {
+			struct row *r = &k->rows[i];
+			int16_t e = 3; /* unanswered: UNKNOWN_TOPIC_OR_PARTITION */
+			int64_t off = -1;
+			for (int32_t ti = 0; ti < m.Topics.count; ti++) {
+				if (!cl__kstr_eq(m.Topics.items[ti].Name, r->p->topic))
+					continue;
+				for (int32_t pi = 0; pi < m.Topics.items[ti].Partitions.count; pi++) {
+					const kp_ListOffsetsResponse_ListOffsetsPartitionResponse *pp =
+						&m.Topics.items[ti].Partitions.items[pi];
+					if (pp->PartitionIndex == r->p->partition) {
+						e = pp->ErrorCode;
+						off = pp->Offset;
+					}
+				}
+			}
+			list_apply(c, r, e, off, now);
+		}
+	}
+	cl__cons_tick(c);
+	pthread_mutex_unlock(&c->mu);
+	kp_arena_free(&a);
+	req_free(k);
+}
+
+static bool resolvable(const struct cl__cons_part *p, int64_t now)
+{
+	return p->assigned && p->need_resolve && !p->failed && !p->resolving && p->retry_at <= now;
+}
 
 void cl__cons_resolve_step(cl_consumer *c, int64_t now)
 {
-	size_t n = 0, k = 0;
-	bool committed = false;
+	/* Committed offsets, at the coordinator. */
+	size_t n = 0;
 	for (struct cl__cons_part *p = c->parts; p; p = p->next)
-		if (p->assigned && p->need_resolve && !p->failed && p->retry_at <= now)
-			n++;
-	if (n == 0)
-		return;
-	struct resolve_row *rows = calloc(n, sizeof *rows);
-	cl_list_offset *q = calloc(n, sizeof *q);
-	if (rows == NULL || q == NULL) {
-		free(rows);
-		free(q);
-		return;
-	}
-	for (struct cl__cons_part *p = c->parts; p; p = p->next)
-		if (p->assigned && p->need_resolve && !p->failed && p->retry_at <= now) {
-			rows[k++] = (struct resolve_row){ p, p->epoch, p->spec, p->spec_ts, -1, 0 };
-			committed |= p->spec == CL_OFFSET_COMMITTED;
+		n += resolvable(p, now) && p->spec == CL_OFFSET_COMMITTED;
+	if (n && c->coord >= 0 && !c->offsets_inflight) {
+		struct req *k = req_new(c, n);
+		if (k) {
+			for (struct cl__cons_part *p = c->parts; p; p = p->next)
+				if (resolvable(p, now) && p->spec == CL_OFFSET_COMMITTED)
+					k->rows[k->n++] = (struct row){ p, p->epoch, -1, p->spec, 0 };
+			if (cl__cons_coord_send(c, KP_API_OFFSET_FETCH, offsets_encode, offsets_done,
+						k) < 0) {
+				req_free(k);
+			} else {
+				c->offsets_inflight = true;
+				for (size_t i = 0; i < k->n; i++)
+					k->rows[i].p->resolving = true;
+			}
 		}
-	int reset = c->conf.auto_offset_reset;
-	pthread_mutex_unlock(&c->mu);
-
-	/* Committed offsets first: they may turn into a reset. */
-	int rc = 0;
-	char why[700] = "";
-	if (committed) {
-		cl_group_offsets *o = NULL;
-		if ((rc = cl_offset_fetch(c->gcl, c->group_id, &o)) < 0)
-			snprintf(why, sizeof why, "%s", cl_client_errmsg(c->gcl));
-		for (size_t i = 0; i < n && rc == 0; i++) {
-			if (rows[i].spec != CL_OFFSET_COMMITTED)
+	}
+	/* Earliest, latest, a time: ListOffsets at each leader. */
+	for (;;) {
+		int32_t leader = -1;
+		n = 0;
+		for (struct cl__cons_part *p = c->parts; p; p = p->next) {
+			if (!resolvable(p, now) || p->spec == CL_OFFSET_COMMITTED)
 				continue;
-			rows[i].spec = reset == CL_RESET_EARLIEST ? CL_OFFSET_EARLIEST : CL_OFFSET_LATEST;
-			for (size_t j = 0; j < o->n_offsets; j++)
-				if (o->offsets[j].partition == rows[i].p->partition &&
-				    strcmp(o->offsets[j].topic, rows[i].p->topic) == 0 &&
-				    o->offsets[j].offset >= 0)
-					rows[i].spec = o->offsets[j].offset;
-			if (rows[i].spec < 0 && reset == CL_RESET_ERROR)
-				rows[i].error = 1; /* OFFSET_OUT_OF_RANGE: nothing to start from */
+			if (p->leader < 0) {
+				c->need_metadata = true;
+				continue;
+			}
+			if (leader < 0)
+				leader = p->leader;
+			n += p->leader == leader;
 		}
-		cl_group_offsets_free(o);
-	}
-	size_t nq = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		if (rows[i].error || rows[i].spec >= 0) {
-			rows[i].offset = rows[i].spec;
-			continue;
-		}
-		q[nq].topic = rows[i].p->topic;
-		q[nq].partition = rows[i].p->partition;
-		q[nq].timestamp = rows[i].spec == CL_OFFSET_AT_TIME ? rows[i].ts : rows[i].spec;
-		nq++;
-	}
-	if (rc == 0 && nq && (rc = cl_list_offsets(c->fcl, q, nq)) < 0)
-		snprintf(why, sizeof why, "%s", cl_client_errmsg(c->fcl));
-	for (size_t i = 0, j = 0; i < n && rc == 0; i++) {
-		if (rows[i].error || rows[i].spec >= 0)
-			continue;
-		rows[i].error = q[j].error;
-		rows[i].offset = q[j].offset;
-		j++;
-	}
-	pthread_mutex_lock(&c->mu);
-	now = cl__now_ms();
-	for (size_t i = 0; i < n; i++) {
-		struct cl__cons_part *p = rows[i].p;
-		if (p->epoch != rows[i].epoch)
-			continue;
-		if (rc < 0) {
-			cl__cons_note(c, "finding where to start %s [%d]: %s", p->topic, p->partition, why);
-			p->retry_at = now + 500;
-			continue;
-		}
-		int16_t e = rows[i].error;
-		if (e == 0 && rows[i].offset < 0 && rows[i].spec == CL_OFFSET_AT_TIME) {
-			/* No record at or after the time: start at the end. */
-			p->spec = CL_OFFSET_LATEST;
-			continue;
-		}
-		if (e == 0 && rows[i].offset >= 0) {
-			p->need_resolve = false;
-			p->fetch_offset = p->position = rows[i].offset;
-			continue;
-		}
-		if (e == 1 && rows[i].p->spec == CL_OFFSET_COMMITTED) {
-			p->failed = true;
-			cl__cons_report(c, cl_err_kafka(1), "%s [%d]: the group has no committed offset and "
-			       "auto.offset.reset is error", p->topic, p->partition);
-		} else if (e == 3 || e == 5 || e == 6 || e == 14 || cl_kafka_err_retriable(e)) {
-			cl__cons_note(c, "finding where to start %s [%d]: %s", p->topic, p->partition,
-			     cl_kafka_err_name(e) ? cl_kafka_err_name(e) : "?");
-			p->retry_at = now + 500;
+		if (n == 0)
+			return;
+		struct req *k = req_new(c, n);
+		cl_wire *w = cl_cluster_wire(c->fc, leader);
+		if (k == NULL || w == NULL) {
+			if (k)
+				req_free(k);
+			for (struct cl__cons_part *p = c->parts; p; p = p->next)
+				if (p->leader == leader)
+					p->leader = -1;
 			c->need_metadata = true;
-		} else {
-			p->failed = true;
-			cl__cons_report(c, cl_err_kafka(e), "finding where to start %s [%d]: %s (%s)", p->topic,
-			       p->partition, cl_kafka_err_name(e) ? cl_kafka_err_name(e) : "?",
-			       cl_kafka_err_desc(e));
+			return;
 		}
+		k->leader = leader;
+		for (struct cl__cons_part *p = c->parts; p; p = p->next)
+			if (resolvable(p, now) && p->spec != CL_OFFSET_COMMITTED && p->leader == leader)
+				k->rows[k->n++] = (struct row){ p, p->epoch, -1, p->spec, p->spec_ts };
+		if (cl_wire_send(w, KP_API_LIST_OFFSETS, true, list_encode, list_done, k) < 0) {
+			for (size_t i = 0; i < k->n; i++) {
+				k->rows[i].p->leader = -1;
+				k->rows[i].p->retry_at = now + 100;
+			}
+			req_free(k);
+			c->need_metadata = true;
+			return;
+		}
+		for (size_t i = 0; i < k->n; i++)
+			k->rows[i].p->resolving = true;
 	}
-	free(rows);
-	free(q);
 }
 
 /* ------------------------------------------------------------- metadata */
+
+static void meta_done(void *arg, int err)
+{
+	cl_consumer *c = arg;
+	pthread_mutex_lock(&c->mu);
+	c->meta_inflight = false;
+	int64_t now = cl__now_ms();
+	if (c->closing)
+		goto out;
+	if (err < 0) {
+		cl__cons_note(c, "metadata: %s", cl_cluster_errmsg(c->fc));
+		c->meta_retry_at = now + cl__cons_backoff(c, &c->meta_backoff);
+		goto out;
+	}
+	bool missing = false;
+	for (struct cl__cons_part *p = c->parts; p; p = p->next) {
+		if (!p->assigned || p->failed)
+			continue;
+		int n = cl_cluster_partition_count(c->fc, p->topic);
+		p->leader = -1;
+		if (n == cl_err_kafka(3) || (n > 0 && p->partition >= n)) {
+			p->failed = true;
+			cl__cons_report(c, cl_err_kafka(3), "topic '%s' partition %d does not exist "
+					"(UNKNOWN_TOPIC_OR_PARTITION)", p->topic, p->partition);
+			continue;
+		}
+		if (n < 0 && n != -1 && cl_err_is_kafka(n) &&
+		    !cl_kafka_err_retriable(cl_err_kafka_code(n)) && cl_err_kafka_code(n) != 5) {
+			p->failed = true;
+			cl__cons_report(c, n, "topic '%s': %s (%s)", p->topic,
+					kname(cl_err_kafka_code(n)),
+					cl_kafka_err_desc(cl_err_kafka_code(n)));
+			continue;
+		}
+		p->leader = cl_cluster_leader(c->fc, p->topic, p->partition);
+		missing |= p->leader < 0;
+	}
+	c->need_metadata = missing;
+	if (missing)
+		c->meta_retry_at = now + cl__cons_backoff(c, &c->meta_backoff);
+	else
+		c->meta_backoff = 0;
+out:
+	cl__cons_tick(c);
+	pthread_mutex_unlock(&c->mu);
+}
 
 void cl__cons_metadata_step(cl_consumer *c, int64_t now)
 {
@@ -153,13 +437,12 @@ void cl__cons_metadata_step(cl_consumer *c, int64_t now)
 			n++;
 			want |= p->leader < 0;
 		}
-	if (!want || n == 0 || now < c->meta_retry_at)
+	if (!want || n == 0 || c->meta_inflight || now < c->meta_retry_at)
 		return;
 	const char **names = calloc(n, sizeof *names);
 	size_t k = 0;
 	if (names == NULL)
 		return;
-	/* Topic names stay valid: parts are never freed before close. */
 	for (struct cl__cons_part *p = c->parts; p; p = p->next) {
 		if (!p->assigned || p->failed)
 			continue;
@@ -169,60 +452,17 @@ void cl__cons_metadata_step(cl_consumer *c, int64_t now)
 		if (!seen)
 			names[k++] = p->topic;
 	}
-	pthread_mutex_unlock(&c->mu);
-	cl_metadata *md = NULL;
-	int rc = cl_metadata_get(c->fcl, names, k, &md);
-	pthread_mutex_lock(&c->mu);
+	c->meta_inflight = true;
+	c->need_metadata = false;
+	if (cl_cluster_refresh(c->fc, names, k, meta_done, c) < 0) {
+		c->meta_inflight = false;
+		c->need_metadata = true;
+		c->meta_retry_at = now + cl__cons_backoff(c, &c->meta_backoff);
+	}
 	free(names);
-	now = cl__now_ms();
-	if (rc < 0) {
-		cl__cons_note(c, "metadata: %s", cl_client_errmsg(c->fcl));
-		c->meta_retry_at = now + cl__cons_backoff(c, &c->meta_backoff);
-		return;
-	}
-	bool missing = false;
-	for (struct cl__cons_part *p = c->parts; p; p = p->next) {
-		if (!p->assigned || p->failed)
-			continue;
-		const cl_topic_info *t = cl_metadata_topic(md, p->topic);
-		p->leader = -1;
-		if (t == NULL || t->error == 3 || (t->error == 0 && (size_t)p->partition >= t->n_partitions
-						    && t->n_partitions > 0)) {
-			p->failed = true;
-			cl__cons_report(c, cl_err_kafka(3), "topic '%s' partition %d does not exist "
-			       "(UNKNOWN_TOPIC_OR_PARTITION)", p->topic, p->partition);
-			continue;
-		}
-		if (t->error != 0) {
-			if (!cl_kafka_err_retriable(t->error) && t->error != 5) {
-				p->failed = true;
-				cl__cons_report(c, cl_err_kafka(t->error), "topic '%s': %s (%s)", p->topic,
-				       cl_kafka_err_name(t->error) ? cl_kafka_err_name(t->error) : "?",
-				       cl_kafka_err_desc(t->error));
-			}
-			missing = true;
-			continue;
-		}
-		for (size_t i = 0; i < t->n_partitions; i++)
-			if (t->partitions[i].partition == p->partition)
-				p->leader = t->partitions[i].leader;
-		missing |= p->leader < 0;
-	}
-	cl_metadata_free(md);
-	c->need_metadata = missing;
-	if (missing)
-		c->meta_retry_at = now + cl__cons_backoff(c, &c->meta_backoff);
-	else
-		c->meta_backoff = 0;
 }
 
 /* ---------------------------------------------------------------- fetch */
-
-struct fetch_row {
-	struct cl__cons_part *p;
-	uint32_t epoch;
-	int64_t offset;
-};
 
 /* The end of the complete batches at the start of data (bytes) and the
  * offset after them; a batch cut by the size limit is left for the next
@@ -251,8 +491,8 @@ static int complete_batches(const uint8_t *data, size_t len, size_t *used, int64
 	return 0;
 }
 
-/* One partition's part of a Fetch answer (with mu). */
-static void fetch_partition(cl_consumer *c, struct fetch_row *row, int16_t err, int64_t hw,
+/* One partition's part of a Fetch answer. */
+static void fetch_partition(cl_consumer *c, const struct row *row, int16_t err, int64_t hw,
 			    kp_records recs, int64_t now)
 {
 	struct cl__cons_part *p = row->p;
@@ -328,174 +568,214 @@ static void fetch_partition(cl_consumer *c, struct fetch_row *row, int16_t err, 
 	pthread_cond_broadcast(&c->app_cond);
 }
 
-/* One Fetch to `leader` for rows[0..n) (mu dropped for the request). */
-static void fetch_from(cl_consumer *c, int32_t leader, struct fetch_row *rows, size_t n,
-		       int max_wait)
+/* Topic ids for Fetch v13+: Metadata of the rows' topics, on the wire. */
+static int ids_encode(void *arg, int16_t v, kp_buf *body)
 {
-	kp_buf body, resp;
-	kp_arena a;
-	cl_conn *conn;
-	int16_t v;
-	int rc;
-	char why[700] = "";
-
-	kp_buf_init(&body);
-	kp_buf_init(&resp);
-	kp_arena_init(&a, 0);
-	pthread_mutex_unlock(&c->mu);
-	if ((rc = cl_client_broker(c->fcl, leader, &conn)) < 0 ||
-	    (rc = cl__version(c->fcl, conn, KP_API_FETCH, &v)) < 0) {
-		snprintf(why, sizeof why, "%s", cl_client_errmsg(c->fcl));
-		goto relock;
-	}
-	/* v13+ names topics by id, which this client does not track. */
-	if (v > 12)
-		v = 12;
-	const char **names = kp_arena_calloc(&a, n, sizeof *names);
-	size_t *sel = kp_arena_calloc(&a, n, sizeof *sel);
+	struct req *k = arg;
 	struct cl__tgroup *g;
 	size_t ng;
-	if (names == NULL || sel == NULL)
-		goto nomem;
-	for (size_t i = 0; i < n; i++) {
-		names[i] = rows[i].p->topic;
-		sel[i] = i;
+	if (req_groups(k, &g, &ng) < 0)
+		return KP_ERR_NOMEM;
+	kp_MetadataRequest q;
+	kp_MetadataRequest_init(&q);
+	q.Topics.items = kp_arena_calloc(&k->a, ng, sizeof *q.Topics.items);
+	if (q.Topics.items == NULL)
+		return KP_ERR_NOMEM;
+	q.Topics.count = (int32_t)ng;
+	for (size_t t = 0; t < ng; t++) {
+		kp_MetadataRequest_MetadataRequestTopic_init(&q.Topics.items[t]);
+		q.Topics.items[t].Name = kp_str_from(g[t].topic);
 	}
-	if (cl__group_by_topic(&a, names, sel, n, &g, &ng) < 0)
-		goto nomem;
+	q.AllowAutoTopicCreation = false;
+	return kp_MetadataRequest_encode(body, v, &q);
+}
+
+static void ids_done(void *arg, int err, int16_t v, kp_reader *body)
+{
+	struct req *k = arg;
+	cl_consumer *c = k->c;
+	kp_arena a;
+	kp_arena_init(&a, 0);
+	pthread_mutex_lock(&c->mu);
+	c->ids_inflight = false;
+	kp_MetadataResponse m;
+	if (err < 0 || kp_MetadataResponse_decode(body, v, &a, &m) < 0 || v < 10) {
+		cl__cons_note(c, "topic ids from broker %d: %s", k->leader,
+			      err < 0 ? cl_strerror(err) : "no usable answer");
+		for (size_t i = 0; i < k->n; i++)
+			k->rows[i].p->retry_at = cl__now_ms() + cl__cons_backoff(c, &c->meta_backoff);
+	} else {
+		for (int32_t t = 0; t < m.Topics.count; t++)
+			for (struct cl__cons_part *p = c->parts; p; p = p->next)
+				if (m.Topics.items[t].ErrorCode == 0 &&
+				    cl__kstr_eq(m.Topics.items[t].Name, p->topic)) {
+					memcpy(p->topic_id, m.Topics.items[t].TopicId.b, 16);
+					p->have_id = true;
+				}
+	}
+	cl__cons_tick(c);
+	pthread_mutex_unlock(&c->mu);
+	kp_arena_free(&a);
+	req_free(k);
+}
+
+static int fetch_encode(void *arg, int16_t v, kp_buf *body)
+{
+	struct req *k = arg;
+	cl_consumer *c = k->c;
+	struct cl__tgroup *g;
+	size_t ng;
+	if (v >= 13)
+		for (size_t i = 0; i < k->n; i++)
+			if (!k->rows[i].p->have_id) {
+				k->need_ids = true;
+				return CL_ERR_UNSUPPORTED;
+			}
+	if (req_groups(k, &g, &ng) < 0)
+		return KP_ERR_NOMEM;
 	kp_FetchRequest q;
 	kp_FetchRequest_init(&q);
 	q.ReplicaId = -1;
-	q.MaxWaitMs = max_wait;
+	q.MaxWaitMs = c->conf.fetch_max_wait_ms;
 	q.MinBytes = c->conf.fetch_min_bytes;
 	q.MaxBytes = c->conf.fetch_max_bytes;
 	q.IsolationLevel = 0;
 	q.SessionId = 0;
 	q.SessionEpoch = -1;
-	q.Topics.items = kp_arena_calloc(&a, ng, sizeof *q.Topics.items);
+	q.Topics.items = kp_arena_calloc(&k->a, ng, sizeof *q.Topics.items);
 	if (q.Topics.items == NULL)
-		goto nomem;
+		return KP_ERR_NOMEM;
 	q.Topics.count = (int32_t)ng;
 	for (size_t t = 0; t < ng; t++) {
 		kp_FetchRequest_FetchTopic *ft = &q.Topics.items[t];
 		kp_FetchRequest_FetchTopic_init(ft);
-		ft->Topic = kp_str_from(g[t].topic);
-		ft->Partitions.items = kp_arena_calloc(&a, g[t].n, sizeof *ft->Partitions.items);
+		if (v >= 13)
+			memcpy(ft->TopicId.b, k->rows[g[t].idx[0]].p->topic_id, 16);
+		else
+			ft->Topic = kp_str_from(g[t].topic);
+		ft->Partitions.items = kp_arena_calloc(&k->a, g[t].n, sizeof *ft->Partitions.items);
 		if (ft->Partitions.items == NULL)
-			goto nomem;
+			return KP_ERR_NOMEM;
 		ft->Partitions.count = (int32_t)g[t].n;
 		for (size_t j = 0; j < g[t].n; j++) {
 			kp_FetchRequest_FetchPartition *fp = &ft->Partitions.items[j];
 			kp_FetchRequest_FetchPartition_init(fp);
-			fp->Partition = rows[g[t].idx[j]].p->partition;
-			fp->FetchOffset = rows[g[t].idx[j]].offset;
+			fp->Partition = k->rows[g[t].idx[j]].p->partition;
+			fp->FetchOffset = k->rows[g[t].idx[j]].offset;
 			fp->PartitionMaxBytes = c->conf.max_partition_fetch_bytes;
 		}
 	}
-	if ((rc = kp_FetchRequest_encode(&body, v, &q)) < 0) {
-		snprintf(why, sizeof why, "cannot encode Fetch v%d: %s", v, cl_strerror(rc));
-		goto relock;
-	}
-	if ((rc = cl__call(c->fcl, conn, KP_API_FETCH, v, &body, &resp)) < 0) {
-		snprintf(why, sizeof why, "%s", cl_client_errmsg(c->fcl));
-		goto relock;
-	}
-	kp_FetchResponse m;
-	kp_reader r = kp_reader_make(resp.data, resp.len);
-	if (kp_FetchResponse_decode(&r, v, &a, &m) < 0) {
-		rc = CL_ERR_PROTOCOL;
-		snprintf(why, sizeof why, "the Fetch v%d answer from %s does not parse", v,
-			 cl_conn_addr(conn));
-		goto relock;
-	}
+	return kp_FetchRequest_encode(body, v, &q);
+}
+
+static void fetch_done(void *arg, int err, int16_t v, kp_reader *body)
+{
+	struct req *k = arg;
+	cl_consumer *c = k->c;
 	pthread_mutex_lock(&c->mu);
 	int64_t now = cl__now_ms();
-	if (m.ErrorCode != 0) {
-		cl__cons_note(c, "Fetch from broker %d: %s", leader,
-		     cl_kafka_err_name(m.ErrorCode) ? cl_kafka_err_name(m.ErrorCode) : "?");
-		for (size_t i = 0; i < n; i++)
-			rows[i].p->retry_at = now + 200;
-		goto out;
-	}
-	for (int32_t ti = 0; ti < m.Responses.count; ti++) {
-		const kp_FetchResponse_FetchableTopicResponse *t = &m.Responses.items[ti];
-		for (int32_t pi = 0; pi < t->Partitions.count; pi++) {
-			const kp_FetchResponse_PartitionData *pd = &t->Partitions.items[pi];
-			for (size_t i = 0; i < n; i++)
-				if (rows[i].p->partition == pd->PartitionIndex &&
-				    cl__kstr_eq(t->Topic, rows[i].p->topic))
-					fetch_partition(c, &rows[i], pd->ErrorCode, pd->HighWatermark,
-							pd->Records, now);
+	kp_FetchResponse m;
+	for (size_t i = 0; i < k->n; i++)
+		k->rows[i].p->fetching = false;
+	if (err < 0 && k->need_ids && !c->closing) {
+		/* Ask for the ids on the same wire, then fetch again. */
+		cl_wire *w = cl_cluster_wire(c->fc, k->leader);
+		struct req *q = req_new(c, k->n);
+		if (q && w && !c->ids_inflight) {
+			q->leader = k->leader;
+			q->n = k->n;
+			memcpy(q->rows, k->rows, k->n * sizeof *q->rows);
+			if (cl_wire_send(w, KP_API_METADATA, true, ids_encode, ids_done, q) == 0) {
+				c->ids_inflight = true;
+				q = NULL;
+			}
 		}
-	}
-	goto out;
-nomem:
-	rc = -ENOMEM;
-	snprintf(why, sizeof why, "out of memory building Fetch");
-relock:
-	pthread_mutex_lock(&c->mu);
-	if (rc < 0) {
-		int64_t at = cl__now_ms() + cl__cons_backoff(c, &c->meta_backoff);
-		cl__cons_note(c, "fetching from broker %d: %s", leader, why);
-		for (size_t i = 0; i < n; i++) {
-			rows[i].p->retry_at = at;
-			rows[i].p->leader = -1;
+		if (q)
+			req_free(q);
+		for (size_t i = 0; i < k->n; i++)
+			k->rows[i].p->retry_at = now + 50;
+	} else if (err < 0 || kp_FetchResponse_decode(body, v, &k->a, &m) < 0) {
+		cl__cons_note(c, "fetching from broker %d: %s", k->leader,
+			      err < 0 ? cl_strerror(err) : "an answer that does not parse");
+		int64_t at = now + cl__cons_backoff(c, &c->meta_backoff);
+		for (size_t i = 0; i < k->n; i++) {
+			k->rows[i].p->retry_at = at;
+			k->rows[i].p->leader = -1;
 		}
 		c->need_metadata = true;
+	} else if (m.ErrorCode != 0) {
+		cl__cons_note(c, "Fetch from broker %d: %s", k->leader, kname(m.ErrorCode));
+		for (size_t i = 0; i < k->n; i++)
+			k->rows[i].p->retry_at = now + 200;
+	} else {
+		for (int32_t ti = 0; ti < m.Responses.count; ti++) {
+			const kp_FetchResponse_FetchableTopicResponse *t = &m.Responses.items[ti];
+			for (int32_t pi = 0; pi < t->Partitions.count; pi++) {
+				const kp_FetchResponse_PartitionData *pd = &t->Partitions.items[pi];
+				for (size_t i = 0; i < k->n; i++) {
+					const struct cl__cons_part *p = k->rows[i].p;
+					bool topic = v >= 13 ? memcmp(t->TopicId.b, p->topic_id, 16) == 0
+							     : cl__kstr_eq(t->Topic, p->topic);
+					if (topic && p->partition == pd->PartitionIndex)
+						fetch_partition(c, &k->rows[i], pd->ErrorCode,
+								pd->HighWatermark, pd->Records, now);
+				}
+			}
+		}
 	}
-out:
-	kp_buf_free(&body);
-	kp_buf_free(&resp);
-	kp_arena_free(&a);
+	cl__cons_tick(c);
+	pthread_mutex_unlock(&c->mu);
+	req_free(k);
 }
 
 static bool fetch_ready(const struct cl__cons_part *p, int64_t now)
 {
 	/* A partition with a few chunks queued waits for poll, so one busy
 	 * partition does not fill the whole prefetch buffer. */
-	return p->assigned && !p->failed && !p->need_resolve && p->fetch_offset >= 0 &&
-	       p->leader >= 0 && p->retry_at <= now && p->queued < 4;
+	return p->assigned && !p->failed && !p->need_resolve && !p->fetching &&
+	       p->fetch_offset >= 0 && p->leader >= 0 && p->retry_at <= now && p->queued < 4;
 }
 
-/* One Fetch to each leader with ready partitions (each leader once per
- * call, so the group's timers run between rounds); false when there was
- * nothing to fetch. */
-bool cl__cons_fetch_step(cl_consumer *c, int64_t now, int max_wait)
+void cl__cons_fetch_step(cl_consumer *c, int64_t now)
 {
-	if (c->qbytes >= c->conf.prefetch_max_bytes)
-		return false;
-	size_t n = 0;
-	for (struct cl__cons_part *p = c->parts; p; p = p->next)
-		n++;
-	struct fetch_row *rows = n ? calloc(n, sizeof *rows) : NULL;
-	int32_t *leaders = n ? calloc(n, sizeof *leaders) : NULL;
-	size_t nl = 0;
-	bool any = false;
-	if (rows == NULL || leaders == NULL)
-		goto out;
-	for (struct cl__cons_part *p = c->parts; p; p = p->next) {
-		if (!fetch_ready(p, now))
+	while (c->qbytes < c->conf.prefetch_max_bytes) {
+		int32_t leader = -1;
+		size_t n = 0;
+		for (struct cl__cons_part *p = c->parts; p; p = p->next) {
+			if (!fetch_ready(p, now) || (leader >= 0 && p->leader != leader))
+				continue;
+			leader = p->leader;
+			n++;
+		}
+		if (n == 0)
+			return;
+		struct req *k = req_new(c, n);
+		cl_wire *w = cl_cluster_wire(c->fc, leader);
+		if (k == NULL || w == NULL) {
+			if (k)
+				req_free(k);
+			for (struct cl__cons_part *p = c->parts; p; p = p->next)
+				if (p->leader == leader) {
+					p->leader = -1;
+					p->retry_at = now + 100;
+				}
+			c->need_metadata = true;
 			continue;
-		size_t i = 0;
-		while (i < nl && leaders[i] != p->leader)
-			i++;
-		if (i == nl)
-			leaders[nl++] = p->leader;
-	}
-	for (size_t l = 0; l < nl && !c->stop; l++) {
-		size_t k = 0;
-		/* fetch_from drops mu: take the rows again for each leader. */
+		}
+		k->leader = leader;
 		for (struct cl__cons_part *p = c->parts; p; p = p->next)
-			if (fetch_ready(p, now) && p->leader == leaders[l])
-				rows[k++] = (struct fetch_row){ p, p->epoch, p->fetch_offset };
-		if (k == 0)
+			if (fetch_ready(p, now) && p->leader == leader)
+				k->rows[k->n++] = (struct row){ p, p->epoch, p->fetch_offset, 0, 0 };
+		if (cl_wire_send(w, KP_API_FETCH, true, fetch_encode, fetch_done, k) < 0) {
+			for (size_t i = 0; i < k->n; i++) {
+				k->rows[i].p->leader = -1;
+				k->rows[i].p->retry_at = now + 100;
+			}
+			req_free(k);
+			c->need_metadata = true;
 			continue;
-		/* With several leaders, only the last may wait at the broker. */
-		fetch_from(c, leaders[l], rows, k, l + 1 == nl ? max_wait : 0);
-		any = true;
+		}
+		for (size_t i = 0; i < k->n; i++)
+			k->rows[i].p->fetching = true;
 	}
-out:
-	free(rows);
-	free(leaders);
-	return any;
 }
