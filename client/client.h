@@ -811,13 +811,12 @@ void cl_log_dirs_free(cl_log_dirs *l);
 
 /* ============================================================== consumer */
 /*
- * The consumer (client/consumer.c) and what a group leader computes
- * (client/assignor.c). Unlike the layers above, a cl_consumer owns a
- * background thread: it fetches ahead of cl_consumer_poll() into a bounded
- * buffer and keeps the group membership alive (heartbeats, rebalances)
- * while the application works. It runs on the blocking layer (cl_client,
- * its own connections); moving it onto the asynchronous core (cl_io,
- * cl_wire) changes nothing below.
+ * The consumer (client/consumer*.c) and what a group leader computes
+ * (client/assignor.c). A cl_consumer runs on the asynchronous layer: its
+ * own cl_io thread fetches ahead of cl_consumer_poll() into a bounded
+ * buffer (several leaders at once) and keeps the group membership alive
+ * (heartbeats, rebalances) while the application works; poll decodes on
+ * the application's thread.
  */
 
 /* ------------------------------------------------- assignors (pure) */
