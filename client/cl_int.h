@@ -303,6 +303,18 @@ void cl__cons_queue_purge(cl_consumer *c);
 /* Starts p over from spec (offset or CL_OFFSET_*) in a new epoch. */
 void cl__cons_part_restart(struct cl__cons_part *p, int64_t spec, int64_t ts);
 
+/* One partition in a request, as it was when the request was built. */
+struct cl__cons_row {
+	struct cl__cons_part *p;
+	uint32_t epoch;
+	int64_t offset;               /* Fetch: fetch offset; commit: the offset */
+	int64_t spec, ts;             /* ListOffsets: what was asked */
+};
+/* rows[0..n) grouped by topic (arrays from a). 0 or KP_ERR_NOMEM.
+ * @locality any */
+int cl__cons_row_groups(kp_arena *a, const struct cl__cons_row *rows, size_t n,
+			struct cl__tgroup **g, size_t *ng);
+
 /* consumer.c: everything that is due now (group, commits, offsets,
  * metadata, fetches); reentrant calls return at once. */
 void cl__cons_tick(cl_consumer *c);

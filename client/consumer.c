@@ -198,6 +198,20 @@ void cl__cons_part_restart(struct cl__cons_part *p, int64_t spec, int64_t ts)
 	p->retry_at = 0;
 }
 
+int cl__cons_row_groups(kp_arena *a, const struct cl__cons_row *rows, size_t n,
+			struct cl__tgroup **g, size_t *ng)
+{
+	const char **names = kp_arena_calloc(a, n, sizeof *names);
+	size_t *sel = kp_arena_calloc(a, n, sizeof *sel);
+	if (names == NULL || sel == NULL)
+		return KP_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		names[i] = rows[i].p->topic;
+		sel[i] = i;
+	}
+	return cl__group_by_topic(a, names, sel, n, g, ng);
+}
+
 /* ------------------------------------------------------------ the tick */
 
 void cl__cons_tick(cl_consumer *c)

@@ -32,18 +32,10 @@
 
 #include "client/cl_int.h"
 
-/* One partition in a request, as it was when the request was built. */
-struct row {
-	struct cl__cons_part *p;
-	uint32_t epoch;
-	int64_t offset;               /* Fetch: the fetch offset */
-	int64_t spec, ts;             /* ListOffsets: what was asked */
-};
-
 /* A request's context: the consumer, its partitions, scratch memory. */
 struct req {
 	cl_consumer *c;
-	struct row *rows;
+	struct cl__cons_row *rows;
 	size_t n;
 	int32_t leader;
 	bool need_ids;                /* Fetch: v13+ without topic ids yet */
@@ -79,18 +71,10 @@ static const char *kname(int16_t e)
 /* The rows' topic groups (names borrowed from the parts). */
 static int req_groups(struct req *k, struct cl__tgroup **g, size_t *ng)
 {
-	const char **names = kp_arena_calloc(&k->a, k->n, sizeof *names);
-	size_t *sel = kp_arena_calloc(&k->a, k->n, sizeof *sel);
-	if (names == NULL || sel == NULL)
-		return KP_ERR_NOMEM;
-	for (size_t i = 0; i < k->n; i++) {
-		names[i] = k->rows[i].p->topic;
-		sel[i] = i;
-	}
-	return cl__group_by_topic(&k->a, names, sel, k->n, g, ng);
+	return cl__cons_row_groups(&k->a, k->rows, k->n, g, ng);
 }
 
-static bool row_current(const struct row *r)
+static bool row_current(const struct cl__cons_row *r)
 {
 	return r->p->epoch == r->epoch && r->p->assigned;
 }
@@ -119,7 +103,7 @@ static int offsets_encode(void *arg, int16_t v, kp_buf *body)
 }
 
 /* The committed offset the answer gives for r, or -1. */
-static int64_t committed_of(const kp_OffsetFetchResponse *m, int16_t v, const struct row *r)
+static int64_t committed_of(const kp_OffsetFetchResponse *m, int16_t v, const struct cl__cons_row *r)
 {
 	if (v >= 8) {
 		const kp_OffsetFetchResponse_OffsetFetchResponseGroup *g = &m->Groups.items[0];
@@ -177,7 +161,7 @@ static void offsets_done(void *arg, int err, int16_t v, kp_reader *body)
 	} else {
 		int reset = c->conf.auto_offset_reset;
 		for (size_t i = 0; i < k->n; i++) {
-			struct row *r = &k->rows[i];
+			struct cl__cons_row *r = &k->rows[i];
 			struct cl__cons_part *p = r->p;
 			p->resolving = false;
 			if (!row_current(r) || p->spec != CL_OFFSET_COMMITTED)
@@ -227,7 +211,7 @@ static int list_encode(void *arg, int16_t v, kp_buf *body)
 			return KP_ERR_NOMEM;
 		tt->Partitions.count = (int32_t)g[t].n;
 		for (size_t j = 0; j < g[t].n; j++) {
-			const struct row *r = &k->rows[g[t].idx[j]];
+			const struct cl__cons_row *r = &k->rows[g[t].idx[j]];
 			kp_ListOffsetsRequest_ListOffsetsPartition *pp = &tt->Partitions.items[j];
 			kp_ListOffsetsRequest_ListOffsetsPartition_init(pp);
 			pp->PartitionIndex = r->p->partition;
@@ -239,7 +223,7 @@ static int list_encode(void *arg, int16_t v, kp_buf *body)
 	return kp_ListOffsetsRequest_encode(body, v, &q);
 }
 
-static void list_apply(cl_consumer *c, struct row *r, int16_t e, int64_t offset, int64_t now)
+static void list_apply(cl_consumer *c, struct cl__cons_row *r, int16_t e, int64_t offset, int64_t now)
 {
 	struct cl__cons_part *p = r->p;
 	if (!row_current(r) || p->spec != r->spec)
@@ -283,7 +267,7 @@ static void list_done(void *arg, int err, int16_t v, kp_reader *body)
 		c->need_metadata = true;
 	} else {
 		for (size_t i = 0; i < k->n; i++) {
-			struct row *r = &k->rows[i];
+			struct cl__cons_row *r = &k->rows[i];
 			int16_t e = 3; /* unanswered: UNKNOWN_TOPIC_OR_PARTITION */
 			int64_t off = -1;
 			for (int32_t ti = 0; ti < m.Topics.count; ti++) {
@@ -323,7 +307,7 @@ void cl__cons_resolve_step(cl_consumer *c, int64_t now)
 		if (k) {
 			for (struct cl__cons_part *p = c->parts; p; p = p->next)
 				if (resolvable(p, now) && p->spec == CL_OFFSET_COMMITTED)
-					k->rows[k->n++] = (struct row){ p, p->epoch, -1, p->spec, 0 };
+					k->rows[k->n++] = (struct cl__cons_row){ p, p->epoch, -1, p->spec, 0 };
 			if (cl__cons_coord_send(c, KP_API_OFFSET_FETCH, offsets_encode, offsets_done,
 						k) < 0) {
 				req_free(k);
@@ -365,7 +349,7 @@ void cl__cons_resolve_step(cl_consumer *c, int64_t now)
 		k->leader = leader;
 		for (struct cl__cons_part *p = c->parts; p; p = p->next)
 			if (resolvable(p, now) && p->spec != CL_OFFSET_COMMITTED && p->leader == leader)
-				k->rows[k->n++] = (struct row){ p, p->epoch, -1, p->spec, p->spec_ts };
+				k->rows[k->n++] = (struct cl__cons_row){ p, p->epoch, -1, p->spec, p->spec_ts };
 		if (cl_wire_send(w, KP_API_LIST_OFFSETS, true, list_encode, list_done, k) < 0) {
 			for (size_t i = 0; i < k->n; i++) {
 				k->rows[i].p->leader = -1;
@@ -492,7 +476,7 @@ static int complete_batches(const uint8_t *data, size_t len, size_t *used, int64
 }
 
 /* One partition's part of a Fetch answer. */
-static void fetch_partition(cl_consumer *c, const struct row *row, int16_t err, int64_t hw,
+static void fetch_partition(cl_consumer *c, const struct cl__cons_row *row, int16_t err, int64_t hw,
 			    kp_records recs, int64_t now)
 {
 	struct cl__cons_part *p = row->p;
@@ -765,7 +749,7 @@ void cl__cons_fetch_step(cl_consumer *c, int64_t now)
 		k->leader = leader;
 		for (struct cl__cons_part *p = c->parts; p; p = p->next)
 			if (fetch_ready(p, now) && p->leader == leader)
-				k->rows[k->n++] = (struct row){ p, p->epoch, p->fetch_offset, 0, 0 };
+				k->rows[k->n++] = (struct cl__cons_row){ p, p->epoch, p->fetch_offset, 0, 0 };
 		if (cl_wire_send(w, KP_API_FETCH, true, fetch_encode, fetch_done, k) < 0) {
 			for (size_t i = 0; i < k->n; i++) {
 				k->rows[i].p->leader = -1;

@@ -150,7 +150,7 @@ struct commit_ctx {
 	int32_t generation;
 	char member[512];
 	size_t n;
-	struct { struct cl__cons_part *p; uint32_t epoch; int64_t offset; } *rows;
+	struct cl__cons_row *rows;
 	kp_arena a;
 };
 
@@ -163,17 +163,9 @@ static bool commit_wants(const struct cl__cons_part *p, bool revoked)
 static int commit_encode(void *arg, int16_t v, kp_buf *body)
 {
 	struct commit_ctx *k = arg;
-	const char **names = kp_arena_calloc(&k->a, k->n, sizeof *names);
-	size_t *sel = kp_arena_calloc(&k->a, k->n, sizeof *sel);
 	struct cl__tgroup *g;
 	size_t ng;
-	if (names == NULL || sel == NULL)
-		return KP_ERR_NOMEM;
-	for (size_t i = 0; i < k->n; i++) {
-		names[i] = k->rows[i].p->topic;
-		sel[i] = i;
-	}
-	if (cl__group_by_topic(&k->a, names, sel, k->n, &g, &ng) < 0)
+	if (cl__cons_row_groups(&k->a, k->rows, k->n, &g, &ng) < 0)
 		return KP_ERR_NOMEM;
 	kp_OffsetCommitRequest q;
 	kp_OffsetCommitRequest_init(&q);
@@ -200,7 +192,6 @@ static int commit_encode(void *arg, int16_t v, kp_buf *body)
 			pp->CommittedMetadata = KP_STR_LIT("");
 		}
 	}
-	(void)v;
 	return kp_OffsetCommitRequest_encode(body, v, &q);
 }
 

@@ -93,10 +93,8 @@ static int fail(const char *fmt, ...)
 
 static bool parse_i64(const char *s, int64_t lo, int64_t *out)
 {
-	char *end;
-	errno = 0;
-	long long v = strtoll(s, &end, 10);
-	if (errno || end == s || *end || v < lo)
+	long long v;
+	if (!cmd_parse_ll(s, lo, INT64_MAX, &v))
 		return false;
 	*out = v;
 	return true;
@@ -208,26 +206,23 @@ static int parse_x(const char *kv, struct consume_args *a)
 	return fail("-X '%s': unknown setting (see 'rewind consume --help')", key);
 }
 
-/* The value of the option at argv[*i]: after its '=' (--name=value) or
- * the next argument; NULL after a message when there is none. */
+/* The value of the option at argv[*i] (cmd_opt_value under the name the
+ * user typed); NULL after a message when there is none. */
 static const char *value_of(int argc, char **argv, int *i)
 {
 	const char *arg = argv[*i];
 	const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
-	if (eq)
-		return eq + 1;
-	if (*i + 1 >= argc) {
-		fail("%s needs a value (see 'rewind consume --help')", arg);
-		return NULL;
-	}
-	return argv[++*i];
+	char name[64], err[128];
+	snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+	const char *v = cmd_opt_value(argc, argv, i, name, err, sizeof err);
+	if (v == NULL)
+		fail("%s (see 'rewind consume --help')", err);
+	return v;
 }
 
 static bool is_opt(const char *arg, const char *shrt, const char *lng)
 {
-	size_t n = strlen(lng);
-	return (shrt && strcmp(arg, shrt) == 0) || strcmp(arg, lng) == 0 ||
-	       (strncmp(arg, lng, n) == 0 && arg[n] == '=');
+	return (shrt && strcmp(arg, shrt) == 0) || cmd_is_opt(arg, lng);
 }
 
 static int parse_args(int argc, char **argv, struct consume_args *a)
@@ -250,7 +245,7 @@ static int parse_args(int argc, char **argv, struct consume_args *a)
 			a->quiet = true;
 		} else if (strcmp(arg, "-e") == 0 || strcmp(arg, "--exit-at-end") == 0) {
 			a->exit_at_end = true;
-		} else if (is_opt(arg, "-b", "--bootstrap") || is_opt(arg, NULL, "--bootstrap-server")) {
+		} else if (is_opt(arg, "-b", "--bootstrap") || cmd_is_opt(arg, "--bootstrap-server")) {
 			if ((v = value_of(argc, argv, &i)) == NULL)
 				return -1;
 			a->bootstrap = v;

@@ -54,8 +54,8 @@ static const char *const help_e2e =
 	"  -n, --records N         records to send (default 10000)\n"
 	"  -t, --throughput N      records/s (default 1000)\n"
 	"  -s, --record-size B     bytes per value, at least 8 (default 100)\n"
-	"      --acks all|1        (default all)\n"
-	"      --linger-ms MS      producer linger (default 0)\n"
+	"      --acks all|1|0, -z/--codec, --linger-ms (default 0), --batch-size,\n"
+	"      --no-idempotence    the producer's settings, as for perf produce\n"
 	"      --timeout MS        give up when no record comes for MS ms (default 10000)\n"
 	"      --json              print the summary as one JSON object on stdout\n"
 	"  -b, --bootstrap HOST:PORT[,...]  (default localhost:9092)\n"
@@ -72,17 +72,6 @@ static int perf_fail(const char *mode, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return CMD_EXIT_ERROR;
-}
-
-static bool num(const char *s, long long lo, long long hi, long long *out)
-{
-	char *e;
-	errno = 0;
-	long long v = strtoll(s, &e, 10);
-	if (s[0] == '\0' || *e != '\0' || errno || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
 }
 
 /* Every partition of topic, starting at `offset` (a CL_OFFSET_*), into a
@@ -175,23 +164,23 @@ int cmd_perf_consume(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":n:G:b:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			if (!num(optarg, 1, INT64_MAX / 2, &records))
+			if (!cmd_parse_ll(optarg, 1, INT64_MAX / 2, &records))
 				return perf_fail(mode, "--records '%s' must be a positive count", optarg);
 			break;
 		case 'G': conf.group_id = optarg; break;
 		case OPT_FETCH_MAX:
-			if (!num(optarg, 1, INT32_MAX, &v))
+			if (!cmd_parse_ll(optarg, 1, INT32_MAX, &v))
 				return perf_fail(mode, "--fetch-max-bytes '%s' must be 1..2147483647", optarg);
 			conf.fetch_max_bytes = (int)v;
 			break;
 		case OPT_PART_MAX:
-			if (!num(optarg, 1, INT32_MAX, &v))
+			if (!cmd_parse_ll(optarg, 1, INT32_MAX, &v))
 				return perf_fail(mode, "--partition-max-bytes '%s' must be 1..2147483647",
 						 optarg);
 			conf.max_partition_fetch_bytes = (int)v;
 			break;
 		case OPT_TIMEOUT:
-			if (!num(optarg, 1, INT32_MAX, &timeout))
+			if (!cmd_parse_ll(optarg, 1, INT32_MAX, &timeout))
 				return perf_fail(mode, "--timeout '%s' must be ms > 0", optarg);
 			break;
 		case OPT_JSON: json = true; break;
@@ -269,13 +258,12 @@ int cmd_perf_consume(int argc, char **argv)
 
 int cmd_perf_e2e(int argc, char **argv)
 {
-	enum { OPT_ACKS = 1000, OPT_LINGER, OPT_TIMEOUT, OPT_JSON };
+	enum { OPT_TIMEOUT = 1000, OPT_JSON };
 	static const struct option opts[] = {
 		{ "records", required_argument, NULL, 'n' },
 		{ "throughput", required_argument, NULL, 't' },
 		{ "record-size", required_argument, NULL, 's' },
-		{ "acks", required_argument, NULL, OPT_ACKS },
-		{ "linger-ms", required_argument, NULL, OPT_LINGER },
+		CMD_PRODUCER_LONGOPTS,
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "bootstrap", required_argument, NULL, 'b' },
@@ -293,43 +281,34 @@ int cmd_perf_e2e(int argc, char **argv)
 	cc.client_id = "rewind-perf-e2e";
 	cc.fetch_max_wait_ms = 100;
 	const char *bootstrap = "localhost:9092";
-	long long records = 10000, rate = 1000, size = 100, timeout = 10000, v;
+	long long records = 10000, rate = 1000, size = 100, timeout = 10000;
 	bool json = false;
+	char perr[256];
 
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, ":n:t:s:b:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":n:t:s:z:b:h", opts, NULL)) != -1) {
+		int po = cmd_producer_opt(c, optarg, &pc, perr, sizeof perr);
+		if (po < 0)
+			return perf_fail(mode, "%s", perr);
+		if (po > 0)
+			continue;
 		switch (c) {
 		case 'n':
-			if (!num(optarg, 1, INT64_MAX / 2, &records))
+			if (!cmd_parse_ll(optarg, 1, INT64_MAX / 2, &records))
 				return perf_fail(mode, "--records '%s' must be a positive count", optarg);
 			break;
 		case 't':
-			if (!num(optarg, 1, 10000000, &rate))
+			if (!cmd_parse_ll(optarg, 1, 10000000, &rate))
 				return perf_fail(mode, "--throughput '%s' must be 1..10000000 records/s", optarg);
 			break;
 		case 's':
-			if (!num(optarg, 8, 10 << 20, &size))
+			if (!cmd_parse_ll(optarg, 8, 10 << 20, &size))
 				return perf_fail(mode, "--record-size '%s' must be 8..10485760 bytes", optarg);
 			break;
-		case OPT_ACKS:
-			if (strcmp(optarg, "all") == 0 || strcmp(optarg, "-1") == 0) {
-				pc.acks = -1;
-			} else if (strcmp(optarg, "1") == 0) {
-				pc.acks = 1;
-				pc.idempotence = false;
-			} else {
-				return perf_fail(mode, "--acks '%s' must be all or 1", optarg);
-			}
-			break;
-		case OPT_LINGER:
-			if (!num(optarg, 0, 60000, &v))
-				return perf_fail(mode, "--linger-ms '%s' must be 0..60000", optarg);
-			pc.linger_ms = (int)v;
-			break;
 		case OPT_TIMEOUT:
-			if (!num(optarg, 1, INT32_MAX, &timeout))
+			if (!cmd_parse_ll(optarg, 1, INT32_MAX, &timeout))
 				return perf_fail(mode, "--timeout '%s' must be ms > 0", optarg);
 			break;
 		case OPT_JSON: json = true; break;
@@ -346,6 +325,8 @@ int cmd_perf_e2e(int argc, char **argv)
 	if (argc - optind > 1)
 		return perf_fail(mode, "one TOPIC only, got '%s' too", argv[optind + 1]);
 	const char *topic = optind < argc ? argv[optind] : "rewind-perf-e2e";
+	if (cmd_producer_check(&pc, perr, sizeof perr) < 0)
+		return perf_fail(mode, "%s", perr);
 	pc.bootstrap = cc.bootstrap = bootstrap;
 
 	cl_producer *prod;

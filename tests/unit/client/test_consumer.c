@@ -96,6 +96,18 @@ static int poll_n(cl_consumer *c, int n, size_t max, int64_t *offsets)
 	return got;
 }
 
+/* Polls until poll fails (30 s at most); the failure, or 0. */
+static int poll_error(cl_consumer *c)
+{
+	int rc = 0;
+	time_t end = time(NULL) + 30;
+	while (rc >= 0 && time(NULL) < end) {
+		const cl_message *m;
+		rc = cl_consumer_poll(c, 200, &m, 10);
+	}
+	return rc < 0 ? rc : 0;
+}
+
 START_TEST(assigned_partition_is_read_in_order_with_keys_values_headers)
 {
 	produce("c-read", 0, 30, KP_CODEC_LZ4, 10, 0);
@@ -299,12 +311,7 @@ START_TEST(out_of_range_with_reset_error_is_reported)
 	cl_consumer *c = consumer(&conf);
 	cl_consumer_tp tp = { "c-range", 0, 1000, 0 };
 	ck_assert_int_eq(cl_consumer_assign(c, &tp, 1), 0);
-	int rc = 0;
-	time_t end = time(NULL) + 30;
-	while (rc == 0 && time(NULL) < end) {
-		const cl_message *m;
-		rc = cl_consumer_poll(c, 200, &m, 10);
-	}
+	int rc = poll_error(c);
 	ck_assert_int_eq(rc, cl_err_kafka(1));
 	ck_assert_ptr_nonnull(strstr(cl_consumer_errmsg(c), "OFFSET_OUT_OF_RANGE"));
 	cl_consumer_close(c);
@@ -318,12 +325,7 @@ START_TEST(an_unknown_topic_is_reported)
 	cl_consumer *c = consumer(&conf);
 	cl_consumer_tp tp = { "c-no-such-topic", 0, CL_OFFSET_EARLIEST, 0 };
 	ck_assert_int_eq(cl_consumer_assign(c, &tp, 1), 0);
-	int rc = 0;
-	time_t end = time(NULL) + 30;
-	while (rc == 0 && time(NULL) < end) {
-		const cl_message *m;
-		rc = cl_consumer_poll(c, 200, &m, 10);
-	}
+	int rc = poll_error(c);
 	ck_assert_int_eq(rc, cl_err_kafka(3));
 	ck_assert_ptr_nonnull(strstr(cl_consumer_errmsg(c), "c-no-such-topic"));
 	cl_consumer_close(c);
