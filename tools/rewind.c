@@ -35,6 +35,8 @@ static const struct cmd_entry cmd_table[] = {
 	  "topics: create, list, describe (partitions, offsets, sizes, configs), alter, delete" },
 	{ "gen-events", cmd_gen_events,
 	  "write a deterministic stream of play/pause/rebuffer events (KEY<TAB>JSON lines)" },
+	{ "windows", cmd_windows,
+	  "event-time windowed aggregation into a compacted topic; verify compares two outputs" },
 };
 
 #define CMD_COUNT (sizeof cmd_table / sizeof cmd_table[0])

@@ -464,4 +464,213 @@ void cmd_perf_stats_progress(struct perf_stats *s, bool force);
  * {count, avg, p50, p99, p999, max}. */
 void cmd_perf_stats_summary(struct perf_stats *s, FILE *out, bool json);
 
+/* ------------------------------------------------ windows (rewind windows) */
+/*
+ * `rewind windows`: event-time windowed aggregation over JSON-lines topics
+ * into a compacted output topic (tools/cmd_windows.c), and `rewind windows
+ * verify A B`. The pure parts below (no network, no clock) are the engine:
+ *   tools/win_json.c    a field scanner for flat JSON objects, numbers as
+ *                       exact fixed point, event times (ms or ISO 8601);
+ *   tools/win_engine.c  keys, window assignment (tumbling, hopping,
+ *                       session with merging), per-partition watermarks,
+ *                       lateness, firing and finalizing in a fixed order;
+ *   tools/win_agg.c     count/sum/min/max/avg and HyperLogLog distinct;
+ *   tools/win_codec.c   the output record (key and value JSON) and the
+ *                       checkpoint bytes of the engine's state;
+ *   tools/win_args.c    the command line.
+ * docs/windows.md says what the results mean and why they are the same on
+ * every replay.
+ */
+
+struct kp_buf;
+
+/* Values kept exactly: a signed fixed-point number with 9 decimals. */
+typedef __int128 win_fixed;
+#define WIN_FIXED_ONE ((win_fixed)1000000000)
+
+#define WIN_MAX_FIELDS 16
+#define WIN_MAX_KEYS 8
+#define WIN_MAX_AGGS 8
+
+enum win_val_type { WIN_V_ABSENT = 0, WIN_V_STRING, WIN_V_NUMBER, WIN_V_OTHER };
+
+/* One field found by win_json_scan: p/len is the value's raw JSON text (a
+ * string keeps its quotes and escapes), borrowed from the scanned line. */
+struct win_val {
+	enum win_val_type type;
+	const char *p;
+	size_t len;
+};
+
+/* The top-level fields a scan looks for (names borrowed). */
+struct win_fields {
+	size_t n;
+	const char *name[WIN_MAX_FIELDS];
+	size_t len[WIN_MAX_FIELDS];
+};
+
+/* Adds a field name; its index, or -1 when full. An existing name gives
+ * its index. */
+int win_fields_add(struct win_fields *f, const char *name);
+/*
+ * Scans the JSON object s[0..len) for the fields of f: out[i] is field i's
+ * value, WIN_V_ABSENT when missing (the first occurrence wins). Stops as
+ * soon as every field is found, so the rest of the line is not checked.
+ * 0, or -1 when the text is not a JSON object as far as it was read. Pure.
+ */
+int win_json_scan(const char *s, size_t len, const struct win_fields *f, struct win_val *out);
+/* A JSON number to fixed point (9 decimals, the rest rounded half away
+ * from zero). 0, or -1 when it is not a number or |v| >= 1e27. */
+int win_num_parse(const char *p, size_t len, win_fixed *out);
+/* v as decimal text (no trailing zeros) into buf (>= 48 bytes); returns
+ * the length. */
+size_t win_fixed_format(win_fixed v, char *buf);
+/* An event time: a JSON number of ms since the epoch, or a string in ISO
+ * 8601 (YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]; no zone = UTC, so
+ * results never depend on TZ). 0 or -1. */
+int win_time_parse(const struct win_val *v, int64_t *ms);
+/* ms since the epoch as 2024-01-01T00:05:00.000Z into buf (>= 32). */
+void win_time_format(int64_t ms, char *buf, size_t len);
+
+enum win_kind { WIN_TUMBLING = 0, WIN_HOPPING = 1, WIN_SESSION = 2 };
+enum win_agg_kind {
+	WIN_AGG_COUNT = 0, WIN_AGG_SUM, WIN_AGG_MIN, WIN_AGG_MAX, WIN_AGG_AVG, WIN_AGG_DISTINCT,
+};
+
+struct win_agg_spec {
+	enum win_agg_kind kind;
+	const char *field;            /* borrowed; NULL for count */
+};
+
+/* What one job computes. Strings are borrowed for the engine's life. */
+struct win_spec {
+	enum win_kind kind;
+	int64_t size_ms;              /* tumbling, hopping: window length */
+	int64_t slide_ms;             /* hopping: advance (tumbling: = size) */
+	int64_t gap_ms;               /* session: inactivity gap */
+	int64_t out_of_order_ms;      /* watermark = max event time - this */
+	int64_t lateness_ms;          /* allowed lateness after a window's end */
+	const char *time_field;
+	const char *keys[WIN_MAX_KEYS];
+	size_t n_keys;                /* 0: one global key, null */
+	struct win_agg_spec aggs[WIN_MAX_AGGS];
+	size_t n_aggs;
+	int hll_precision;            /* 4..16 registers bits; default 12 */
+};
+
+/* Fills s with the defaults (tumbling 5m, out-of-order 10s, lateness 1m,
+ * time field "ts", no key, no aggregate, precision 12). */
+void win_spec_default(struct win_spec *s);
+/* A hash of everything in s that shapes results: a checkpoint written by
+ * a different job is refused. Pure. */
+uint64_t win_spec_fingerprint(const struct win_spec *s);
+/* The output field name of aggregate i ("count", "sum_position_ms"). */
+void win_agg_name(const struct win_agg_spec *a, char *buf, size_t len);
+
+struct win_engine;
+
+/* What feeding one event did. */
+enum win_outcome {
+	WIN_ACCEPTED = 0,             /* in at least one window */
+	WIN_TOO_LATE = 1,             /* every window it belongs to closed more
+	                                 than the allowed lateness ago in its
+	                                 partition's event time: side output */
+	WIN_BAD = 2,                  /* not a JSON object, or no usable time */
+};
+
+/* One window result to write (every pointer valid during the callback). */
+struct win_result {
+	const char *key;              /* the key's JSON text ("v1", ["a",1], null) */
+	size_t key_len;
+	int64_t start, end;           /* [start, end) in ms */
+	bool tombstone;               /* this (key, start, end) no longer exists
+	                                 (a session grew or merged): write a
+	                                 null value so compaction deletes it */
+	bool final;                   /* no event can change it any more */
+	uint32_t emits;               /* the emission count: 1 + late updates */
+	int64_t count;
+	const void *entry;            /* private: for win_result_value() */
+};
+
+typedef int win_emit_fn(void *arg, const struct win_result *r);
+
+struct win_stats {
+	uint64_t events, accepted, too_late, bad, late_updates;
+	uint64_t emitted, finals, tombstones;
+	size_t open_windows, keys;
+	int64_t watermark;            /* firing watermark (INT64_MIN: none) */
+	int64_t final_watermark;      /* min over every partition */
+};
+
+/* An engine for spec (copied; its strings stay borrowed) reading n_parts
+ * input partitions. 0 and *out (win_engine_free), or -1 with a sentence in
+ * err for a spec that cannot work, -ENOMEM. @locality any, one thread */
+int win_engine_new(const struct win_spec *spec, size_t n_parts, struct win_engine **out,
+		   char *err, size_t errlen);
+void win_engine_free(struct win_engine *e);
+/* Feeds the JSON object json[0..len) read from partition part (in that
+ * partition's order). An enum win_outcome, or -ENOMEM. */
+int win_engine_feed(struct win_engine *e, size_t part, const char *json, size_t len);
+/* Marks a partition idle (left out of the firing watermark) or active.
+ * Only when results are emitted depends on it, never their values. */
+void win_engine_set_idle(struct win_engine *e, size_t part, bool idle);
+/*
+ * Hands fn every result due, sorted by (end, key, start), tombstones
+ * first: windows the firing watermark passed, fired windows a late event
+ * changed, windows the final watermark finalized (final, then dropped),
+ * and with flush_all every other open window too (not final). 0, fn's
+ * first error, or -ENOMEM.
+ */
+int win_engine_emit(struct win_engine *e, bool flush_all, win_emit_fn *fn, void *arg);
+void win_engine_stats(const struct win_engine *e, struct win_stats *out);
+/* The event time of partition part's watermark (INT64_MIN: none yet). */
+int64_t win_engine_part_watermark(const struct win_engine *e, size_t part);
+
+/* The output record of r: key {"key":K,"start":S,"end":E} and value
+ * {"key":K,"start":S,"end":E,"window":"ISO/ISO",<aggregates>,"emits":N,
+ * "final":B}. Append to out; 0 or out's error. */
+int win_result_key(const struct win_result *r, struct kp_buf *out);
+int win_result_value(const struct win_engine *e, const struct win_result *r, struct kp_buf *out);
+
+/* The engine's whole state as bytes (appended to out) and back into a
+ * fresh engine made with the same spec and n_parts. load: 0, or -1 with a
+ * sentence in err (corrupt, another job's, other partitions), -ENOMEM. */
+int win_engine_save(const struct win_engine *e, struct kp_buf *out);
+int win_engine_load(struct win_engine *e, const uint8_t *p, size_t len, char *err, size_t errlen);
+
+/* `rewind windows` arguments (tools/win_args.c). */
+struct windows_args {
+	bool help, quiet;
+	bool verify;                  /* `windows verify A B` */
+	const char *verify_a, *verify_b;
+	int max_diffs;                /* verify: differences printed (default 10) */
+	const char *bootstrap;
+	const char **inputs;          /* owned array of borrowed names */
+	size_t n_inputs;
+	const char *output;
+	const char *late_topic;       /* NULL: <output>-late; "" (none): count only */
+	char late_buf[256];
+	const char *group;            /* default windows-<output> */
+	char group_buf[256];
+	const char *checkpoint;       /* default ./<group>.ckpt */
+	char checkpoint_buf[512];
+	struct win_spec spec;
+	int64_t idle_timeout_ms;      /* default 30s */
+	int64_t checkpoint_interval_ms; /* default 1s */
+	bool exit_at_end;
+	bool from_beginning;          /* documented; the default without a checkpoint */
+	int64_t max_events;           /* stop after this many input records (-1: none) */
+	int32_t output_partitions;    /* -1: as the first input topic */
+	int timeout_ms;
+};
+
+/* Parses `windows` arguments (argv[0] "windows"). 0 (free with
+ * cmd_windows_args_free, also after a failure), or -1 with a sentence in
+ * err. Pure. */
+int cmd_windows_parse(int argc, char **argv, struct windows_args *a, char *err, size_t errlen);
+void cmd_windows_args_free(struct windows_args *a);
+
+/* `rewind windows ...` and `rewind windows verify A B` (cmd_windows.c). */
+int cmd_windows(int argc, char **argv);
+
 #endif /* REWIND_TOOLS_H */
