@@ -8,13 +8,28 @@
  * request ends either complete (done == len) or failed (err < 0, done =
  * the bytes that did land).
  *
- * io_uring: every request becomes one SQE (IORING_OP_WRITEV, or
- * IORING_OP_FSYNC with IORING_FSYNC_DATASYNC) and the kernel runs them in
- * parallel; the writer is event-driven over their completions. At most
- * ring_entries - 1 requests are in the kernel at once (the CQ never
- * overflows); the rest wait in a backlog, in submission order. One more
- * SQE, a poll on an eventfd, lets wake() interrupt a wait for completions
- * when new appends arrive.
+ * Writes are done on the writer thread, inside submit(), by both backends:
+ * a buffered write only copies into the page cache, and on ext4 io_uring
+ * cannot do that without blocking, so it would punt every write to an
+ * io-wq worker -- a thread hand-off and a completion to reap per write --
+ * and io-wq serialises work on one inode, so with a sync linked behind a
+ * write (IOSQE_IO_LINK) the next write to that file would wait for the
+ * sync, undoing the writer's pipeline. Measured on the e2e benchmark
+ * (docs/BENCHMARKS.md), inline writes cut the broker's context switches
+ * and CPU per GB.
+ *
+ * io_uring: the fdatasyncs (IORING_OP_FSYNC with IORING_FSYNC_DATASYNC),
+ * which do block, go to the ring and run in parallel; the writer is
+ * event-driven over their completions. At most ring_entries - 1 syncs are
+ * in the kernel at once (the CQ never overflows); the rest wait in a
+ * backlog, in submission order. One more SQE, a poll on an eventfd, lets
+ * wake() interrupt a wait for completions when new appends arrive.
+ *
+ * A write's linked sync (req->link) is the next request of the same
+ * submit(): it is queued the moment its write has completed, so a durable
+ * append needs one submission and no round trip through the writer's
+ * event loop between the write and its sync; behind a failed write it
+ * ends -ECANCELED without running, and the write is marked link_broken.
  *
  * psync: the same requests, one after the other, on the writer thread,
  * inside submit(); reap() just hands them back. It is the fallback when
@@ -82,13 +97,36 @@ static void iov_advance(st__io_req *r, size_t n)
 	}
 }
 
+/* Runs a write to the end on this thread (short writes continued,
+ * EINTR/EAGAIN retried): complete, or failed with err. */
+static void write_inline(st_store *s, st__io_req *r)
+{
+	r->done = 0;
+	r->err = st__io_fault(s, ST__IO_WRITE);
+	while (r->err == 0 && r->done < r->len) {
+		ssize_t w = pwritev(r->fd, r->iov, r->iovcnt, (off_t)(r->pos + (int64_t)r->done));
+		if (w < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			r->err = -errno;
+		} else if (w == 0) {
+			/* No progress and no error: treat as the device refusing. */
+			r->err = -EIO;
+		} else {
+			iov_advance(r, (size_t)w);
+		}
+	}
+	if (r->err < 0 && r->link)
+		r->link_broken = true;
+}
+
 /* ------------------------------------------------------------- io_uring */
 
 typedef struct uring {
 	struct io_uring ring;
-	unsigned cap;                 /* requests allowed in the kernel */
-	unsigned inflight;            /* requests in the kernel */
-	req_list backlog;             /* submitted, waiting for room */
+	unsigned cap;                 /* syncs allowed in the kernel */
+	unsigned inflight;            /* syncs in the kernel */
+	req_list backlog;             /* submitted, not yet started */
 	req_list done;                /* finished, not yet reaped */
 	int efd;                      /* wake(): eventfd, polled by the ring */
 	bool poll_armed;
@@ -130,60 +168,54 @@ static void uring_fini(st_store *s)
 	s->io_state = NULL;
 }
 
-/* Handles one completion; returns true when the request is finished. */
-static bool uring_complete(st__io_req *r, int res)
+/* Finishes a request without handing it to the kernel. */
+static void uring_finish_now(uring *u, st__io_req *r, int err)
 {
-	if (res == -EINTR || res == -EAGAIN) {
-		r->state = REQ_PENDING;
-		return false;
-	}
-	if (res < 0) {
-		r->err = res;
-		r->state = REQ_DONE;
-		return true;
-	}
-	if (r->op == ST__IO_WRITE) {
-		if (res == 0 && r->done < r->len) {
-			/* No progress and no error: treat as the device refusing. */
-			r->err = -EIO;
-			r->state = REQ_DONE;
-			return true;
-		}
-		iov_advance(r, (size_t)res);
-		if (r->done < r->len) {
-			r->state = REQ_PENDING;
-			return false;
-		}
-	}
+	r->err = err;
 	r->state = REQ_DONE;
-	return true;
+	list_push(&u->done, r);
 }
 
-/* Moves backlog requests into SQEs while there is room; submits them. A
- * ring that fails outright fails the requests it could not take. */
+/*
+ * Starts backlog requests in order: writes run here and now; a failed
+ * write cancels its linked sync; syncs go into SQEs while there is room,
+ * and are submitted. A ring that fails outright leaves its SQEs for the
+ * next wait to submit again.
+ */
 static void uring_flush(st_store *s, uring *u)
 {
 	bool queued = false;
 
-	while (u->backlog.head && u->inflight < u->cap) {
+	while (u->backlog.head) {
 		st__io_req *r = u->backlog.head;
+
+		if (r->op == ST__IO_WRITE) {
+			list_pop(&u->backlog);
+			write_inline(s, r);
+			uring_finish_now(u, r, r->err);
+			if (r->link && r->err < 0) {
+				/* As the kernel does behind a failed link. */
+				assert(u->backlog.head == r->link);
+				list_pop(&u->backlog);
+				uring_finish_now(u, r->link, -ECANCELED);
+			}
+			/* Otherwise the linked sync is next in line: it starts
+			 * after the write, like any sync queued behind it. */
+			continue;
+		}
+		if (u->inflight >= u->cap)
+			break;
 		int f = st__io_fault(s, r->op);
 		if (f < 0) {
 			list_pop(&u->backlog);
-			r->err = f;
-			r->state = REQ_DONE;
-			list_push(&u->done, r);
+			uring_finish_now(u, r, f);
 			continue;
 		}
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 		if (!sqe)
 			break;
 		list_pop(&u->backlog);
-		if (r->op == ST__IO_WRITE)
-			io_uring_prep_writev(sqe, r->fd, r->iov, (unsigned)r->iovcnt,
-					     (uint64_t)(r->pos + (int64_t)r->done));
-		else
-			io_uring_prep_fsync(sqe, r->fd, IORING_FSYNC_DATASYNC);
+		io_uring_prep_fsync(sqe, r->fd, IORING_FSYNC_DATASYNC);
 		io_uring_sqe_set_data(sqe, r);
 		r->state = REQ_INFLIGHT;
 		u->inflight++;
@@ -209,6 +241,10 @@ static void uring_submit(st_store *s, st__io_req *const *reqs, size_t n)
 		reqs[i]->state = REQ_PENDING;
 		reqs[i]->done = 0;
 		reqs[i]->err = 0;
+		reqs[i]->link_broken = false;
+		assert(!reqs[i]->link || (reqs[i]->op == ST__IO_WRITE && i + 1 < n &&
+					  reqs[i + 1] == reqs[i]->link &&
+					  reqs[i]->link->op == ST__IO_SYNC));
 		list_push(&u->backlog, reqs[i]);
 	}
 	uring_flush(s, u);
@@ -232,15 +268,16 @@ static void uring_drain_cq(uring *u)
 			continue;
 		}
 		u->inflight--;
-		if (uring_complete(r, res)) {
-			list_push(&u->done, r);
-		} else {
-			/* Continue it before anything queued later. */
+		if (res == -EINTR || res == -EAGAIN) {
+			/* Run it again, before anything queued later. */
+			r->state = REQ_PENDING;
 			r->next = u->backlog.head;
 			u->backlog.head = r;
 			if (!u->backlog.tail)
 				u->backlog.tail = r;
+			continue;
 		}
+		uring_finish_now(u, r, res < 0 ? res : 0);
 	}
 }
 
@@ -317,42 +354,38 @@ static void psync_fini(st_store *s)
 	s->io_state = NULL;
 }
 
-static void psync_one(st_store *s, st__io_req *r)
+static void psync_sync(st_store *s, st__io_req *r)
 {
 	r->done = 0;
-	r->err = st__io_fault(s, r->op);
-	if (r->err < 0)
-		return;
-	if (r->op == ST__IO_SYNC) {
-		while (fdatasync(r->fd) < 0) {
-			if (errno != EINTR) {
-				r->err = -errno;
-				return;
-			}
-		}
-		return;
-	}
-	while (r->done < r->len) {
-		ssize_t w = pwritev(r->fd, r->iov, r->iovcnt, (off_t)(r->pos + (int64_t)r->done));
-		if (w < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
+	r->err = st__io_fault(s, ST__IO_SYNC);
+	while (r->err == 0 && fdatasync(r->fd) < 0) {
+		if (errno != EINTR)
 			r->err = -errno;
-			return;
-		}
-		if (w == 0) {
-			r->err = -EIO;
-			return;
-		}
-		iov_advance(r, (size_t)w);
 	}
 }
 
 static void psync_submit(st_store *s, st__io_req *const *reqs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		psync_one(s, reqs[i]);
-		list_push(s->io_state, reqs[i]);
+		st__io_req *r = reqs[i];
+
+		r->link_broken = false;
+		if (r->op == ST__IO_SYNC) {
+			psync_sync(s, r);
+			list_push(s->io_state, r);
+			continue;
+		}
+		write_inline(s, r);
+		list_push(s->io_state, r);
+		if (r->link && r->err < 0) {
+			/* The linked sync, reqs[i + 1], is cancelled. */
+			assert(i + 1 < n && reqs[i + 1] == r->link);
+			r->link->done = 0;
+			r->link->link_broken = false;
+			r->link->err = -ECANCELED;
+			list_push(s->io_state, r->link);
+			i++;
+		}
 	}
 }
 

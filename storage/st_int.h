@@ -362,16 +362,14 @@ struct st__io_req {
 	size_t done;                  /* OUT: bytes written */
 	int err;                      /* OUT: 0 or -errno */
 	void *owner;                  /* the submitter's, untouched (store.c) */
-	/* WRITE: a SYNC of the same fd that must start only once this write
-	 * has completed, so one submission makes the bytes durable without a
-	 * round trip through the writer (io_uring: IOSQE_IO_LINK). It follows
-	 * the write directly in the same submit() call, and the backend never
-	 * starts it early. NULL: no sync is linked. */
+	/* WRITE: a SYNC of the same fd, submitted right after it in the same
+	 * submit() call, that the backend starts only once this write has
+	 * completed -- so one submission makes the bytes durable, without a
+	 * trip through the writer's loop between the write and its sync.
+	 * NULL: none is linked. */
 	st__io_req *link;
-	/* OUT (WRITE with a link): the write did not complete in one go (an
-	 * error, a short write continued, a retry), so the linked sync did not
-	 * run after all of it -- it ends -ECANCELED, or ran after only part of
-	 * the bytes: the submitter must sync again if it wants them durable. */
+	/* OUT (WRITE with a link): the write failed, so its linked sync did
+	 * not run (it ends -ECANCELED) and covers nothing of it. */
 	bool link_broken;
 	int state;                    /* backend private */
 	st__io_req *next;             /* backend private: its queues */
@@ -386,11 +384,14 @@ struct st__io_req {
  * no particular order (short writes are continued, EINTR/EAGAIN retried
  * inside the backend). A write's linked sync (req->link) is the next
  * request of the same submit() call; it starts only after the write
- * completed, and ends -ECANCELED without running when the write failed. reap() fills out[] with up to cap finished requests
- * and returns their number; with `wait` and none finished, it first blocks
- * until one finishes, wake() is called, or timeout_ms passes (< 0: no
- * limit). wake() is called under store->mu by any thread, only while the
- * writer has set store->w_ring_wait.
+ * completed, and ends -ECANCELED without running when the write failed.
+ * Both backends run writes on the calling (writer) thread, inside
+ * submit(); io_uring runs the syncs in the kernel (io.c says why).
+ * reap() fills out[] with up to cap finished requests and returns their
+ * number; with `wait` and none finished, it first blocks until one
+ * finishes, wake() is called, or timeout_ms passes (< 0: no limit).
+ * wake() is called under store->mu by any thread, only while the writer
+ * has set store->w_ring_wait.
  */
 typedef struct st__io_ops {
 	const char *name;

@@ -14,16 +14,24 @@
  *
  *   WRITING  appends whose log failed since they were stamped (generation)
  *            or went offline are dropped; one vectored write per run of
- *            contiguous appends to one segment file, all submitted at once;
+ *            contiguous appends to one segment file, all submitted at once,
+ *            each followed by a linked fdatasync of its file when the
+ *            log's policy wants every append synced (flush.messages = 1)
+ *            and the file's directory entry is already durable: the
+ *            backend starts that sync as soon as the write completes, so
+ *            the durable path is one submission (see io.c);
  *            when the last write completes: a failed write truncates its
  *            log back to the failed append (log.c) and fails every later
  *            append of that log; then, for every log with written, unsynced
  *            bytes whose policy wants it now -- always under
  *            flush.messages = 1, else once flush.messages records or
  *            flush.ms have accumulated -- one fdatasync per dirty file plus
- *            one directory sync if a roll created a segment;
- *   SYNCING  until those syncs complete; a failed sync takes its log
- *            offline;
+ *            one directory sync if a roll created a segment (a write with
+ *            a linked sync leaves its file clean; the appends a failed
+ *            write completed before it failed leave it dirty, so they are
+ *            synced here like unlinked ones);
+ *   SYNCING  until those syncs and the linked ones complete; a failed
+ *            sync takes its log offline;
  *   DONE     and, once every older batch is retired: the readable ends
  *            move and the callbacks run, in queue order; then the tasks.
  *
@@ -38,8 +46,10 @@
  *   - A batch's syncs are built only after all its writes completed, and
  *     every append's file is dirty until a sync submitted after that point
  *     takes it off the dirty list: an append counts as durable only
- *     through an fdatasync submitted after its write completed. One sync
- *     per file covers every append of that file written before it
+ *     through an fdatasync submitted after its write completed, or one
+ *     linked behind its write, which the backend starts only after the
+ *     whole write completed (behind a failed write it never runs). One
+ *     sync per file covers every append of that file written before it
  *     (group commit); a file may have syncs of several batches in flight.
  *   - Batches retire strictly in queue order, so callbacks of one log run
  *     in append order and its readable end only moves over bytes that are
@@ -206,12 +216,19 @@ enum batch_state { B_FREE, B_WRITING, B_SYNCING, B_DONE };
 /* Appends taken from the queue together, and the tasks that follow them. */
 typedef struct batch {
 	enum batch_state state;
-	size_t pending;               /* requests of the current phase in flight */
+	size_t pending;               /* writes in flight */
+	size_t spending;              /* syncs in flight (linked ones too) */
 	bool nomem;                   /* could not build the syncs */
 	slot *w;
 	size_t nw, capw;
 	st__io_req *wreq;             /* writes */
 	size_t nwreq, capwreq;
+	st__io_req *lsync;            /* lsync[i]: wreq[i]'s linked sync, if
+	                                 wlog[i] >= 0 (capwreq of them) */
+	size_t caplsync;
+	int *wlog;                    /* the log entry of wreq[i]'s linked
+	                                 sync; -1: none is linked */
+	size_t capwlog;
 	struct iovec *iov;
 	size_t capiov;
 	st__io_req *sreq;             /* syncs, one per file (refs alike) */
@@ -325,15 +342,49 @@ static int batch_log(batch *b, st_log *log)
 	return (int)b->nlogs++;
 }
 
+/* Submits reqs[0..n), counting them as syncs in flight (the caller counts
+ * writes). b->ptrs must have room for n. */
 static void writer_submit(writer *wr, batch *b, st__io_req *reqs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		reqs[i].owner = b;
 		b->ptrs[i] = &reqs[i];
 	}
-	b->pending = n;
+	b->spending += n;
 	wr->inflight += n;
 	wr->s->io->submit(wr->s, b->ptrs, n);
+}
+
+/* Submits the batch's writes, each followed by its linked sync if it has
+ * one. b->ptrs must have room for 2 * nwreq. */
+static void writer_submit_writes(writer *wr, batch *b)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->nwreq; i++) {
+		b->wreq[i].owner = b;
+		b->ptrs[n++] = &b->wreq[i];
+		if (b->wlog[i] >= 0) {
+			b->lsync[i] = (st__io_req){ .op = ST__IO_SYNC, .fd = b->wreq[i].fd,
+						    .owner = b };
+			b->wreq[i].link = &b->lsync[i];
+			b->ptrs[n++] = &b->lsync[i];
+			b->spending++;
+		}
+	}
+	b->pending = b->nwreq;
+	wr->inflight += n;
+	wr->s->io->submit(wr->s, b->ptrs, n);
+}
+
+/* The index of r in b->lsync, or -1 when r is not a linked sync. */
+static int linked_index(const batch *b, const st__io_req *r)
+{
+	uintptr_t off = (uintptr_t)r - (uintptr_t)b->lsync;
+
+	if (!b->lsync || off >= b->nwreq * sizeof(*r))
+		return -1;
+	return (int)(off / sizeof(*r));
 }
 
 /*
@@ -395,6 +446,27 @@ static int sync_room(batch *b, size_t segs, size_t logs)
 /* A sync request finished: record its outcome in its log. */
 static void sync_finished(batch *b, st__io_req *r)
 {
+	int li = linked_index(b, r);
+
+	if (li >= 0) {
+		blog *bl = &b->logs[b->wlog[li]];
+
+		/* Cancelled: its write failed, and the appends it holds are
+		 * failed, or synced again if they landed before the failure
+		 * (writes_done).
+		 * Any other failure counts, whatever the write did: the
+		 * kernel reports a writeback error once. */
+		if (r->err == -ECANCELED)
+			return;
+		if (r->err < 0) {
+			if (!bl->sync_err)
+				bl->sync_err = r->err;
+			st__log_set_offline(bl->log, r->err, bl->log->dir);
+		} else {
+			st__log_count_sync(bl->log);
+		}
+		return;
+	}
 	sync_ref *ref = &b->refs[r - b->sreq];
 	blog *bl = &b->logs[ref->bl];
 
@@ -473,8 +545,15 @@ static void writes_done(writer *wr, batch *b)
 	}
 	for (size_t i = 0; i < b->nw; i++) {
 		slot *sl = &b->w[i];
-		if (sl->err == 0 && sl->req >= 0)
-			dirty_add(s, sl->a->priv_log, sl->a->priv_file, sl->a->priv_records, now);
+		if (sl->err != 0 || sl->req < 0)
+			continue;
+		const st__io_req *r = &b->wreq[sl->req];
+		if (b->wlog[sl->req] >= 0 && r->err == 0 && !r->link_broken) {
+			/* Its linked sync makes it durable: nothing to add. */
+			b->logs[b->wlog[sl->req]].sync_now = true;
+			continue;
+		}
+		dirty_add(s, sl->a->priv_log, sl->a->priv_file, sl->a->priv_records, now);
 	}
 	size_t nlogs = 0, nsegs = 0;
 	for (st_log *log = s->w_dirty_logs; log; log = log->w_next) {
@@ -487,9 +566,12 @@ static void writes_done(writer *wr, batch *b)
 	if (sync_room(b, nsegs, nlogs) < 0 ||
 	    grow((void **)&b->logs, &b->caplogs, b->nlogs + nlogs, sizeof(*b->logs)) < 0) {
 		/* Without memory to sync, nothing can be called durable;
-		 * the dirty lists stay for a later batch. */
+		 * the dirty lists stay for a later batch. Linked syncs in
+		 * flight are still waited for. */
 		b->nomem = true;
-		b->state = B_DONE;
+		b->state = B_SYNCING;
+		if (b->spending == 0)
+			syncs_done(b);
 		return;
 	}
 	st_log *log = s->w_dirty_logs;
@@ -510,11 +592,23 @@ static void writes_done(writer *wr, batch *b)
 		log = next;
 	}
 	b->state = B_SYNCING;
-	if (b->nsreq == 0) {
+	if (b->nsreq > 0)
+		writer_submit(wr, b, b->sreq, b->nsreq);
+	/* (psync finishes them inside submit, but they are reaped later, so
+	 * spending cannot have dropped yet.) */
+	if (b->spending == 0)
 		syncs_done(b);
-		return;
-	}
-	writer_submit(wr, b, b->sreq, b->nsreq);
+}
+
+/* Room for n write requests and their linked syncs. 0 or -ENOMEM. Never
+ * while the batch's writes are in flight (the kernel holds pointers). */
+static int wreq_room(batch *b, size_t n)
+{
+	if (grow((void **)&b->wreq, &b->capwreq, n, sizeof(*b->wreq)) < 0 ||
+	    grow((void **)&b->lsync, &b->caplsync, n, sizeof(*b->lsync)) < 0 ||
+	    grow((void **)&b->wlog, &b->capwlog, n, sizeof(*b->wlog)) < 0)
+		return -ENOMEM;
+	return 0;
 }
 
 /* Builds the batch's write requests from its appends and submits them. */
@@ -525,6 +619,8 @@ static void batch_start(writer *wr, batch *b)
 	b->nwreq = 0;
 	b->nlogs = 0;
 	b->nomem = false;
+	b->pending = 0;
+	b->spending = 0;
 	for (size_t i = 0; i < b->nw; i++) {
 		slot *sl = &b->w[i];
 		st_append *a = sl->a;
@@ -546,11 +642,19 @@ static void batch_start(writer *wr, batch *b)
 			sl->req = -2;
 			continue;
 		}
-		b->logs[bl].touched = true;
+		if (!b->logs[bl].touched) {
+			/* The policy as of now decides whether the writes
+			 * link their syncs. */
+			pthread_mutex_lock(&log->mu);
+			log->w_flush_messages = log->cfg.flush_messages;
+			log->w_flush_ms = log->cfg.flush_ms;
+			pthread_mutex_unlock(&log->mu);
+			b->logs[bl].touched = true;
+		}
 		int r = seg->w_req;
 		if (r < 0 || b->wreq[r].pos + (int64_t)b->wreq[r].len != a->priv_pos ||
 		    b->wreq[r].iovcnt >= RUN_IOV_MAX) {
-			if (grow((void **)&b->wreq, &b->capwreq, b->nwreq + 1, sizeof(*b->wreq)) < 0 ||
+			if (wreq_room(b, b->nwreq + 1) < 0 ||
 			    grow((void **)&b->rsegs, &b->caprsegs, b->nrsegs + 1,
 				 sizeof(*b->rsegs)) < 0) {
 				sl->req = -2;
@@ -559,6 +663,10 @@ static void batch_start(writer *wr, batch *b)
 			r = (int)b->nwreq++;
 			b->wreq[r] = (st__io_req){ .op = ST__IO_WRITE, .fd = seg->fd,
 						   .pos = a->priv_pos };
+			/* Durable appends get their sync linked behind the
+			 * write, unless a roll left the directory entry to
+			 * sync too (writes_done does both then). */
+			b->wlog[r] = log->w_flush_messages <= 1 && !seg->w_dir_unsynced ? bl : -1;
 			if (seg->w_req < 0)
 				b->rsegs[b->nrsegs++] = seg;
 			seg->w_req = r;
@@ -572,10 +680,11 @@ static void batch_start(writer *wr, batch *b)
 	b->state = B_WRITING;
 	wr->writing = b;
 	if (grow((void **)&b->iov, &b->capiov, niov + 1, sizeof(*b->iov)) < 0 ||
-	    grow((void **)&b->ptrs, &b->capptrs, b->nwreq, sizeof(*b->ptrs)) < 0) {
+	    grow((void **)&b->ptrs, &b->capptrs, 2 * b->nwreq, sizeof(*b->ptrs)) < 0) {
 		for (size_t i = 0; i < b->nwreq; i++) {
 			b->wreq[i].err = -ENOMEM;
 			b->wreq[i].done = 0;
+			b->wlog[i] = -1;
 		}
 		writes_done(wr, b);
 		return;
@@ -598,7 +707,7 @@ static void batch_start(writer *wr, batch *b)
 		writes_done(wr, b);
 		return;
 	}
-	writer_submit(wr, b, b->wreq, b->nwreq);
+	writer_submit_writes(wr, b);
 }
 
 /* Runs submitted requests to the end; only when nothing else is in flight
@@ -611,7 +720,7 @@ static void writer_run(writer *wr, batch *b, st__io_req *reqs, size_t n)
 		size_t got = wr->s->io->reap(wr->s, wr->done, REAP_MAX, true, -1);
 		wr->inflight -= got;
 	}
-	b->pending = 0;
+	b->spending = 0;
 }
 
 static void run_tasks(writer *wr, batch *b)
@@ -772,15 +881,16 @@ static void request_done(writer *wr, st__io_req *r)
 {
 	batch *b = r->owner;
 
-	assert(b->pending > 0);
-	b->pending--;
-	if (b->state == B_WRITING) {
-		if (b->pending == 0)
+	if (r->op == ST__IO_WRITE) {
+		assert(b->state == B_WRITING && b->pending > 0);
+		if (--b->pending == 0)
 			writes_done(wr, b);
 	} else {
-		assert(b->state == B_SYNCING);
+		/* A linked sync may finish while its batch still writes. */
+		assert(b->spending > 0);
+		b->spending--;
 		sync_finished(b, r);
-		if (b->pending == 0)
+		if (b->state == B_SYNCING && b->spending == 0)
 			syncs_done(b);
 	}
 }
@@ -820,6 +930,8 @@ static void writer_free(writer *wr)
 		batch *b = &wr->b[i];
 		free(b->w);
 		free(b->wreq);
+		free(b->lsync);
+		free(b->wlog);
 		free(b->iov);
 		free(b->sreq);
 		free(b->refs);
@@ -842,14 +954,14 @@ static writer *writer_new(st_store *s)
 	wr->s = s;
 	batch *b = &wr->b[0];
 	if (grow((void **)&b->w, &b->capw, 64, sizeof(*b->w)) < 0 ||
-	    grow((void **)&b->wreq, &b->capwreq, 64, sizeof(*b->wreq)) < 0 ||
+	    wreq_room(b, 64) < 0 ||
 	    grow((void **)&b->iov, &b->capiov, 64, sizeof(*b->iov)) < 0 ||
 	    grow((void **)&b->sreq, &b->capsreq, 64, sizeof(*b->sreq)) < 0 ||
 	    grow((void **)&b->refs, &b->caprefs, 64, sizeof(*b->refs)) < 0 ||
 	    grow((void **)&b->logs, &b->caplogs, 64, sizeof(*b->logs)) < 0 ||
 	    grow((void **)&b->rsegs, &b->caprsegs, 64, sizeof(*b->rsegs)) < 0 ||
 	    grow((void **)&b->dirfds, &b->capdirfds, 64, sizeof(*b->dirfds)) < 0 ||
-	    grow((void **)&b->ptrs, &b->capptrs, 64, sizeof(*b->ptrs)) < 0) {
+	    grow((void **)&b->ptrs, &b->capptrs, 128, sizeof(*b->ptrs)) < 0) {
 		writer_free(wr);
 		return NULL;
 	}
