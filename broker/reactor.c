@@ -6,8 +6,10 @@
  * writer completing an acks=all produce, the acceptor handing over a new
  * socket, a fetch woken by another reactor's produce) reach a reactor only
  * through br_reactor_post(): a task queued under a mutex plus an eventfd
- * write that wakes the loop. The mutex guards the queue alone and is never
- * held while a task runs, so a task may post again (even to itself).
+ * write that wakes the loop -- only when the queue was empty, since the
+ * loop reads the eventfd before it takes the whole queue. The mutex guards
+ * the queue alone and is never held while a task runs, so a task may post
+ * again (even to itself).
  *
  * A periodic sweep (every 100 ms, or faster for a short idle limit) closes
  * idle connections and, while the broker shuts down, the drained ones.
@@ -71,15 +73,22 @@ int br_reactor_post(br_reactor *r, br_task_fn *fn, void *arg)
 	t->arg = arg;
 	t->next = NULL;
 	pthread_mutex_lock(&r->mu);
+	bool was_empty = r->tasks == NULL;
 	if (r->tasks_tail)
 		r->tasks_tail->next = t;
 	else
 		r->tasks = t;
 	r->tasks_tail = t;
 	pthread_mutex_unlock(&r->mu);
+	/* Only the post that finds the queue empty wakes the loop: a
+	 * non-empty queue has not been taken yet (run_tasks() reads the
+	 * eventfd before it takes the queue), so the wake-up already due will
+	 * run this task too. Under load -- a storage callback per append, a
+	 * fetch wake per partition -- most posts find work queued and save the
+	 * write(2) and the loop's read(2). */
 	/* An eventfd counter only fails to grow at 2^64-1: the loop is then
 	 * already due to wake, so the error changes nothing. */
-	if (write(r->wake_fd, &one, sizeof(one)) < 0)
+	if (was_empty && write(r->wake_fd, &one, sizeof(one)) < 0)
 		return 0;
 	return 0;
 }

@@ -9,6 +9,8 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -271,6 +273,69 @@ START_TEST(unsupported_api_versions_gets_a_v0_body_and_the_connection_stays)
 }
 END_TEST
 
+/* br_reactor_post() from several threads at once, while the reactor runs
+ * its own loop: every task runs. The loop is woken only by the post that
+ * finds the queue empty, so a wrong decision there leaves tasks queued
+ * with nobody to run them -- the deadline below catches it (it bounds a
+ * hang, it measures nothing). */
+enum { POSTERS = 4, POSTS = 20000 };
+
+static atomic_int posted_ran;
+
+static void count_task(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&posted_ran, 1);
+}
+
+static void *poster(void *arg)
+{
+	br_reactor *r = arg;
+
+	for (int i = 0; i < POSTS; i++) {
+		ck_assert_int_eq(br_reactor_post(r, count_task, NULL), 0);
+		/* Now and then let the loop drain, so posts also find it
+		 * empty (the case that must write the eventfd). */
+		if (i % 1000 == 0)
+			usleep(200);
+	}
+	return NULL;
+}
+
+START_TEST(posts_from_many_threads_all_run_on_the_reactor)
+{
+	br_broker b;
+	br_reactor *r;
+	pthread_t th[POSTERS];
+
+	memset(&b, 0, sizeof(b));
+	br_config_init(&b.cfg);
+	atomic_store(&posted_ran, 0);
+	ck_assert_int_eq(br__reactor_new(&b, 0, &r), 0);
+	ck_assert_int_eq(br__reactor_start(r), 0);
+	for (int i = 0; i < POSTERS; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, poster, r), 0);
+	for (int i = 0; i < POSTERS; i++)
+		pthread_join(th[i], NULL);
+	int64_t deadline = br__now_ms() + 20000;
+	while (atomic_load(&posted_ran) < POSTERS * POSTS && br__now_ms() < deadline)
+		usleep(1000);
+	int ran = atomic_load(&posted_ran);
+	ck_assert_int_eq(ran, POSTERS * POSTS);
+	/* One more after a quiet moment: the queue is empty, so this post
+	 * alone must wake the loop. */
+	usleep(20000);
+	ck_assert_int_eq(br_reactor_post(r, count_task, NULL), 0);
+	deadline = br__now_ms() + 20000;
+	while (atomic_load(&posted_ran) < POSTERS * POSTS + 1 && br__now_ms() < deadline)
+		usleep(1000);
+	ran = atomic_load(&posted_ran);
+	ck_assert_int_eq(ran, POSTERS * POSTS + 1);
+	br__reactor_free(r);
+	br_config_free(&b.cfg);
+}
+END_TEST
+
 START_TEST(apis_are_sorted_and_inside_the_codecs_ranges)
 {
 	for (size_t i = 0; i < br_apis_len; i++) {
@@ -321,6 +386,7 @@ static Suite *net_suite(void)
 	tcase_add_test(tc, unsupported_api_versions_gets_a_v0_body_and_the_connection_stays);
 	tcase_add_test(tc, apis_are_sorted_and_inside_the_codecs_ranges);
 	tcase_add_test(tc, errors_map_to_kafka_codes);
+	tcase_add_test(tc, posts_from_many_threads_all_run_on_the_reactor);
 	suite_add_tcase(s, tc);
 	return s;
 }
