@@ -17,13 +17,15 @@ reference producer and consumer. CASE is one of:
              all stop; a new member resumes after the last commits;
   churn      members leave (SIGINT, SIGTERM) and join while records are
              being written: each record is read exactly once;
-  mixed      a `rewind consume` member and a `kcat -G` member (both range) in
-             one group: each holds 3 of 6 partitions, every record once;
+  mixed      a `rewind consume` member and a `kcat -G` member in one group,
+             with range and with roundrobin: each holds 3 of 6 partitions,
+             every record once;
   errors     an unknown topic, an unknown partition, a broker that is not
              there (answered within the connect timeout), bad flags: exit 1
              with a sentence naming the problem;
-  restart    the broker is restarted while `rewind consume` reads a topic
-             being written: every record is printed once, none skipped;
+  restart    the broker restarts (SIGTERM, then SIGKILL) while `rewind
+             consume` reads a topic being written, by assignment (every
+             record printed once) and as a group member (at least once);
   perf       short functional runs of `rewind perf consume` and `perf e2e`
              (counts and JSON; no figure is judged).
 
@@ -369,29 +371,37 @@ def case_churn():
 
 
 def case_mixed():
-    topic, group = "mixed", "mixed-grp"
+    for assignor in ("range", "roundrobin"):
+        run_mixed(assignor)
+
+
+def run_mixed(assignor):
+    topic, group = "mixed-" + assignor, "mixed-grp-" + assignor
     create_topic(topic, 6)
     produced = produce_spread(topic, "a", 5, 6)
-    m = Member("rw", group, topic)
-    kout = os.path.join(TMP, "kcat.out")
-    with open(kout, "wb") as o, open(os.path.join(TMP, "kcat.err"), "wb") as e:
+    m = Member("rw-" + assignor, group, topic, "--assignor", assignor)
+    kout = os.path.join(TMP, "kcat-%s.out" % assignor)
+    with open(kout, "wb") as o, open(os.path.join(TMP, "kcat-%s.err" % assignor), "wb") as e:
         k = subprocess.Popen(["kcat", "-b", broker.bootstrap, "-G", group, topic, "-u", "-q",
                               # Not -o: kcat -G would start every assignment there
                               # instead of at the group's commits.
                               "-f", r"%p|%o|%s\n", "-X", "auto.offset.reset=earliest",
-                              "-X", "partition.assignment.strategy=range",
+                              "-X", "partition.assignment.strategy=" + assignor,
                               "-X", "session.timeout.ms=6000", "-X", "auto.commit.interval.ms=100"],
                              stdout=o, stderr=e)
     k.name = "kcat"
     procs.append(k)
     split = wait_split(group, [3, 3], "rewind and kcat members")
+    want = [[0, 1, 2], [3, 4, 5]] if assignor == "range" else [[0, 2, 4], [1, 3, 5]]
+    check(sorted(split.values()) == want, "mixed %s split %r" % (assignor, split))
 
     class K:
         def lines(self):
             return open(kout, "rb").read().decode().splitlines()
     produced += produce_spread(topic, "b", 5, 6)
     wait_consumed([m, K()], produced, "mixed group")
-    note("mixed: rewind and kcat hold %r; %d records read once" % (sorted(split.values()), len(produced)))
+    note("mixed %s: rewind and kcat hold %r; %d records read once" % (
+        assignor, sorted(split.values()), len(produced)))
     m.stop()
     os.kill(k.pid, signal.SIGTERM)
     k.wait(30)
@@ -435,6 +445,10 @@ def case_errors():
 
 
 def case_restart():
+    """A reader by assignment and a group member, while the broker restarts
+    twice (SIGTERM, then SIGKILL): the reader prints every record once; the
+    member every record at least once (a rejoin may replay what came after
+    its last commit)."""
     t = "rs"
     create_topic(t, 2)
     out = os.path.join(TMP, "rs.out")
@@ -445,10 +459,14 @@ def case_restart():
     p.name = "restart-consumer"
     p.err_path = err
     procs.append(p)
+    member = Member("restart-member", "rs-grp", t)
     produced = []
 
     def lines():
         return open(out, "rb").read().decode().splitlines()
+
+    def member_values():
+        return [l.split("|", 2)[2] for l in member.lines()]
 
     def batch(tag, n):
         v = ["%s-%d" % (tag, i) for i in range(n)]
@@ -456,20 +474,33 @@ def case_restart():
             kcat_produce(t, ["k\t%s-p%d" % (x, part) for x in v], partition=part)
             produced.extend("%s-p%d" % (x, part) for x in v)
 
+    def all_read(what):
+        check(wait_until(lambda: len(lines()) >= len(produced) and
+                         set(member_values()) >= set(produced), 60),
+              "%s: reader %d, member %d of %d" % (what, len(lines()), len(set(member_values())),
+                                                  len(produced)))
+
     batch("before", 200)
-    check(wait_until(lambda: len(lines()) >= len(produced), 30), "first records not read")
+    all_read("before the restarts")
     broker.restart()
-    batch("after", 200)
-    check(wait_until(lambda: len(lines()) >= len(produced), 60),
-          "after the restart: %d of %d read" % (len(lines()), len(produced)))
+    batch("after-term", 200)
+    all_read("after a SIGTERM restart")
+    broker.kill()
+    broker.start()
+    batch("after-kill", 200)
+    all_read("after a SIGKILL restart")
     got = lines()
     check(sorted(got) == sorted(produced), "restart: records lost or repeated (%d vs %d)" % (
         len(got), len(produced)))
-    check(p.poll() is None, "the consumer exited during the restart")
+    check(p.poll() is None and member.p.poll() is None, "a consumer exited during the restarts")
     os.kill(p.pid, signal.SIGTERM)
     p.wait(30)
     check(p.returncode == 0, "consumer status %d" % p.returncode)
-    note("restart: %d records read once across a broker restart" % len(produced))
+    rc, _ = member.stop()
+    check(rc == 0, "group member status %d" % rc)
+    note("restart: %d records read once by assignment, %d (%d distinct) by a group member, "
+         "across a SIGTERM and a SIGKILL restart" % (len(produced), len(member.lines()),
+                                                     len(set(member_values()))))
 
 
 def case_perf():
