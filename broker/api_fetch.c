@@ -305,10 +305,21 @@ static void fetch_timer_arm(fetch_state *fs, int64_t wait_ms)
 static void fetch_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	fetch_state *fs = arg;
+	bool errors;
+	int64_t total = fetch_collect(fs, &errors);
 
 	(void)fd;
 	(void)what;
-	fetch_try(fs, true);
+	/* MinBytes were readable and no wake-up is on its way: the produce
+	 * that made them readable did not wake this fetch, and the consumer
+	 * waited MaxWaitMs for nothing. The answer is right either way; the
+	 * line says where the latency went. (A wake-up racing with the timer
+	 * is queued, so it does not count here.) */
+	if (!errors && total > 0 && total >= fs->min_bytes && !atomic_load(&fs->wake_posted))
+		br__logf(ST_LOG_WARN, "fetch from %s: answered by its MaxWaitMs timer with %lld "
+			 "bytes readable and no wake-up queued (a missed wake-up)", fs->req->peer,
+			 (long long)total);
+	fetch_answer(fs);
 }
 
 /* The client went away: answer now (the answer is dropped) so the
