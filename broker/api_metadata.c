@@ -12,6 +12,12 @@
  *
  * Names in the response are copied into the request's arena, so no topic
  * reference outlives the handler.
+ *
+ * Creating a topic writes and fsyncs files, which a reactor must never
+ * wait for: when a request names a topic that would be auto-created, the
+ * reactor parks it and the whole answer is built on the admin thread (as
+ * CreateTopics is), then handed back to the request's reactor to be sent.
+ * Requests that create nothing are answered on the reactor at once.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -184,10 +190,94 @@ static void topic_asked(br_request *req, const kp_MetadataRequest *rq,
 	br_topic_put(topic);
 }
 
+/* True when answering would auto-create a topic (file I/O). */
+static bool metadata_creates(br_request *req, const kp_MetadataRequest *rq)
+{
+	if (!req->broker->cfg.auto_create_topics_enable ||
+	    (req->api_version >= 4 && !rq->AllowAutoTopicCreation) ||
+	    rq->Topics.count <= 0 || (req->api_version == 0 && rq->Topics.count == 0))
+		return false;
+	for (int32_t i = 0; i < rq->Topics.count; i++) {
+		const kp_MetadataRequest_MetadataRequestTopic *q = &rq->Topics.items[i];
+		br_topic *topic;
+
+		if (q->Name.len < 0)
+			continue;       /* by id: never created */
+		topic = br_topics_get(req->broker->topics, (const char *)q->Name.p,
+				      (size_t)q->Name.len);
+		if (!topic)
+			return true;
+		br_topic_put(topic);
+	}
+	return false;
+}
+
+static int metadata_answer(br_request *req, const kp_MetadataRequest *rq);
+
+/* A request parked for the admin thread: the decoded request lives in the
+ * request's arena, like everything it points into. */
+typedef struct metadata_offload {
+	br_request *req;
+	kp_MetadataRequest rq;
+	int rc;
+} metadata_offload;
+
+/* Back on the request's reactor: send what the admin thread built. A
+ * failure there (out of memory, an encoding error) leaves the response
+ * marked failed, and the net layer closes the connection naming it.
+ * @locality the request's reactor */
+static void metadata_offload_done(void *arg)
+{
+	metadata_offload *mo = arg;
+	br_request *req = mo->req;
+
+	if (mo->rc < 0 && req->resp.err == 0)
+		req->resp.err = mo->rc;
+	br_request_done(req);
+}
+
+/* @locality admin */
+static void metadata_offload_run(void *arg)
+{
+	metadata_offload *mo = arg;
+	br_request *req = mo->req;
+
+	mo->rc = metadata_answer(req, &mo->rq);
+	if (mo->rc < 0)
+		br__logf(ST_LOG_WARN, "%s: Metadata answer failed: %s", req->peer,
+			 req->fail_why[0] ? req->fail_why : "out of memory");
+	/* Without memory for the post, the request is lost until shutdown:
+	 * said rather than hidden, as conn.c does for its offloads. */
+	if (br_reactor_post(req->reactor, metadata_offload_done, mo) < 0)
+		br__logf(ST_LOG_ERROR, "out of memory returning a Metadata answer to %s; it is lost",
+			 req->peer);
+}
+
 int br_handle_metadata(br_request *req)
 {
-	br_broker *b = req->broker;
 	kp_MetadataRequest rq;
+	metadata_offload *mo;
+	int err;
+
+	if ((err = kp_MetadataRequest_decode(&req->body, req->api_version, &req->arena, &rq)) < 0)
+		return br_request_fail(req, err, "Metadata request does not decode");
+	if (req->broker->admin && metadata_creates(req, &rq) &&
+	    (mo = kp_arena_calloc(&req->arena, 1, sizeof(*mo)))) {
+		mo->req = req;
+		mo->rq = rq;
+		if (br_reactor_post(req->broker->admin, metadata_offload_run, mo) == 0)
+			return BR_PARKED;
+		/* No memory to post: create here rather than fail. */
+	}
+	return metadata_answer(req, &rq);
+}
+
+/* Builds the whole answer into req->resp: BR_RESPOND or < 0 (see
+ * br_request_fail). @locality reactor, or admin when it creates topics */
+static int metadata_answer(br_request *req, const kp_MetadataRequest *rqp)
+{
+	br_broker *b = req->broker;
+	kp_MetadataRequest rq = *rqp;
 	kp_MetadataResponse rs;
 	kp_MetadataResponse_MetadataResponseBroker *broker;
 	char host[256];
@@ -195,8 +285,6 @@ int br_handle_metadata(br_request *req)
 	bool ops;
 	int err;
 
-	if ((err = kp_MetadataRequest_decode(&req->body, req->api_version, &req->arena, &rq)) < 0)
-		return br_request_fail(req, err, "Metadata request does not decode");
 	ops = req->api_version >= 8 && rq.IncludeTopicAuthorizedOperations;
 	kp_MetadataResponse_init(&rs);
 

@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""test_metadata_autocreate.py BROKER -- Metadata auto-creates topics off the reactor.
+
+With auto.create.topics.enable, a Metadata request naming topics that do
+not exist creates them. Creating writes and fsyncs files, so the reactor
+parks the request and the admin thread builds the answer (api_metadata.c);
+the answer must still come back whole and in request order. Over raw
+Metadata v1 requests on one socket:
+  - one new topic: created with num.partitions partitions, no error;
+  - three new topics and one existing in one request: all answered;
+  - a pipeline of [Metadata creating a topic, ApiVersions, Metadata
+    creating another, ApiVersions]: four answers, in request order, with
+    their correlation ids (the parked ones hold back what follows);
+  - with one network thread and num.partitions=1000 (third broker), a
+    Metadata creating a topic on one connection, then ApiVersions on
+    another: the ApiVersions answer arrives while the Metadata answer is
+    still outstanding -- had the create run on the network thread, the
+    second connection would not even have been read (order asserted,
+    never a duration, as test_admin_thread.py does for CreateTopics);
+  - with auto.create.topics.enable=false (second broker): the topic is
+    UNKNOWN_TOPIC_OR_PARTITION and nothing is created.
+Processes this test starts are stopped by PID.
+"""
+import os
+import select
+import shutil
+import socket
+import struct
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from broker_harness import Broker, BrokerError  # noqa: E402
+
+BROKER = sys.argv[1]
+failures = []
+
+
+def check(cond, what):
+    print(("ok: " if cond else "FAIL: ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+class Conn:
+    def __init__(self, bootstrap):
+        host, port = bootstrap.split(":")
+        self.s = socket.create_connection((host, int(port)), timeout=30)
+
+    def send(self, key, version, corr, body):
+        hdr = struct.pack(">hhih", key, version, corr, 2) + b"mc"
+        msg = hdr + body
+        self.s.sendall(struct.pack(">i", len(msg)) + msg)
+
+    def _read(self, n):
+        out = b""
+        while len(out) < n:
+            chunk = self.s.recv(n - len(out))
+            if not chunk:
+                raise EOFError("the broker closed the connection")
+            out += chunk
+        return out
+
+    def recv(self):
+        size = struct.unpack(">i", self._read(4))[0]
+        b = self._read(size)
+        return struct.unpack_from(">i", b, 0)[0], b[4:]
+
+
+def metadata_v1(names):
+    body = struct.pack(">i", len(names))
+    for n in names:
+        nb = n.encode()
+        body += struct.pack(">h", len(nb)) + nb
+    return body
+
+
+def parse_metadata_v1(b):
+    """{topic: (error, partition count)}"""
+    at = 0
+    nb = struct.unpack_from(">i", b, at)[0]
+    at += 4
+    for _ in range(nb):
+        at += 4                                   # node id
+        hl = struct.unpack_from(">h", b, at)[0]
+        at += 2 + hl + 4                          # host, port
+        rl = struct.unpack_from(">h", b, at)[0]
+        at += 2 + max(rl, 0)                      # rack
+    at += 4                                       # controller id
+    nt = struct.unpack_from(">i", b, at)[0]
+    at += 4
+    out = {}
+    for _ in range(nt):
+        err, tl = struct.unpack_from(">hh", b, at)
+        at += 4
+        name = b[at:at + tl].decode()
+        at += tl + 1                              # name, is_internal
+        np_ = struct.unpack_from(">i", b, at)[0]
+        at += 4
+        for _ in range(np_):
+            at += 2 + 4 + 4                       # error, index, leader
+            for _ in range(2):                    # replicas, isr
+                n = struct.unpack_from(">i", b, at)[0]
+                at += 4 + 4 * n
+        out[name] = (err, np_)
+    return out
+
+
+def run_enabled(boot):
+    c = Conn(boot)
+    c.send(3, 1, 1, metadata_v1(["ac-one"]))
+    corr, body = c.recv()
+    t = parse_metadata_v1(body)
+    check(corr == 1 and t.get("ac-one") == (0, 3),
+          "a new topic is created with num.partitions=3 partitions: %r" % (t,))
+
+    c.send(3, 1, 2, metadata_v1(["ac-a", "ac-b", "ac-c", "ac-one"]))
+    corr, body = c.recv()
+    t = parse_metadata_v1(body)
+    check(corr == 2 and all(t.get(n) == (0, 3) for n in ("ac-a", "ac-b", "ac-c", "ac-one")),
+          "three new topics and an existing one in one request: %r" % (t,))
+
+    # Pipelined: parked Metadata answers hold back what follows them.
+    c.send(3, 1, 10, metadata_v1(["ac-p1"]))
+    c.send(18, 0, 11, b"")
+    c.send(3, 1, 12, metadata_v1(["ac-p2"]))
+    c.send(18, 0, 13, b"")
+    got = [c.recv() for _ in range(4)]
+    check([g[0] for g in got] == [10, 11, 12, 13],
+          "pipelined answers come in request order: %r" % ([g[0] for g in got],))
+    check(parse_metadata_v1(got[0][1]).get("ac-p1") == (0, 3) and
+          parse_metadata_v1(got[2][1]).get("ac-p2") == (0, 3),
+          "the pipelined Metadata requests created their topics")
+    c.s.close()
+
+
+def run_wide(boot, data):
+    slow = Conn(boot)
+    quick = Conn(boot)
+    slow.send(3, 1, 1, metadata_v1(["ac-wide"]))
+    quick.send(18, 0, 2, b"")
+    corr, _ = quick.recv()
+    pending = select.select([slow.s], [], [], 0)[0]
+    check(corr == 2 and not pending,
+          "ApiVersions answered while a Metadata auto-create of 1000 partitions ran "
+          "off the network thread")
+    corr, body = slow.recv()
+    check(corr == 1 and parse_metadata_v1(body).get("ac-wide") == (0, 1000),
+          "the wide topic was created and described")
+    check(len([d for d in os.listdir(data) if d.startswith("ac-wide-")]) == 1000,
+          "1000 partition directories on disk")
+    slow.s.close()
+    quick.s.close()
+
+
+def run_disabled(boot, data):
+    c = Conn(boot)
+    c.send(3, 1, 1, metadata_v1(["ac-never"]))
+    corr, body = c.recv()
+    t = parse_metadata_v1(body)
+    check(t.get("ac-never") == (3, 0), "auto-create off: UNKNOWN_TOPIC_OR_PARTITION: %r" % (t,))
+    check(not any(d.startswith("ac-never") for d in os.listdir(data)),
+          "auto-create off: no directory was created")
+    c.s.close()
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="rewind-autocreate-")
+    on = Broker(BROKER, os.path.join(tmp, "on"), "auto.create.topics.enable=true",
+                "num.partitions=3")
+    off = Broker(BROKER, os.path.join(tmp, "off"), "auto.create.topics.enable=false")
+    wide = Broker(BROKER, os.path.join(tmp, "wide"), "auto.create.topics.enable=true",
+                  "num.partitions=1000", "num.network.threads=1")
+    for b in (on, off, wide):
+        os.makedirs(b.tmp)
+    try:
+        on.start()
+        run_enabled(on.bootstrap)
+        on.stop()
+        wide.start()
+        run_wide(wide.bootstrap, wide.data)
+        wide.stop()
+        off.start()
+        run_disabled(off.bootstrap, off.data)
+        off.stop()
+    except (BrokerError, EOFError, OSError) as e:
+        failures.append(str(e))
+    finally:
+        for b in (on, off, wide):
+            b.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if failures:
+        print("%d check(s) failed:" % len(failures))
+        for f in failures:
+            print("  -", f)
+        sys.exit(1)
+    print("all checks passed")
+
+
+if __name__ == "__main__":
+    main()
