@@ -576,6 +576,10 @@ static int run_job(struct windows_args *a)
 	cc.client_id = "rewind-windows";
 	cc.auto_offset_reset = CL_RESET_ERROR;
 	cc.enable_auto_commit = false;
+	/* Replays read whole logs: large fetches keep the engine busy (with
+	 * 1 MiB per partition the consumer spends most of a replay waiting). */
+	cc.max_partition_fetch_bytes = 8 << 20;
+	cc.fetch_max_wait_ms = 100;
 	if (a->timeout_ms > 0)
 		cc.request_timeout_ms = a->timeout_ms;
 	if (cl_consumer_new(&cc, &j.cons, err, sizeof err) < 0) {
@@ -797,6 +801,8 @@ static int read_latest(const struct windows_args *a, const char *topic, struct v
 	cc.bootstrap = a->bootstrap;
 	cc.client_id = "rewind-windows-verify";
 	cc.enable_auto_commit = false;
+	cc.max_partition_fetch_bytes = 8 << 20;
+	cc.fetch_max_wait_ms = 100;
 	if (a->timeout_ms > 0)
 		cc.request_timeout_ms = a->timeout_ms;
 	if (cl_consumer_new(&cc, &c, err, sizeof err) < 0) {
