@@ -265,6 +265,7 @@ struct cl_consumer {
 	bool leaving;                 /* close began: no new join */
 	bool closing;                 /* no new work at all: the clusters go */
 	bool close_commit_done;
+	bool close_after_commit;      /* a commit was out when close came */
 	int close_rc;
 
 	/* what the app must hear */

@@ -313,12 +313,12 @@ static void close_call(void *arg)
 	cl_consumer *c = arg;
 	pthread_mutex_lock(&c->mu);
 	c->leaving = true;
-	if (c->group_id && c->conf.enable_auto_commit && c->coord >= 0 &&
-	    (c->manual || c->joined) && !c->commit_inflight) {
-		cl__cons_commit(c, CL_COMMIT_CLOSE, 0);
-	} else {
+	if (!c->group_id || !c->conf.enable_auto_commit || c->coord < 0)
 		c->close_commit_done = true;
-	}
+	else if (c->commit_inflight)
+		c->close_after_commit = true; /* commit_finish sends ours */
+	else
+		cl__cons_commit(c, CL_COMMIT_CLOSE, 0);
 	pthread_cond_broadcast(&c->app_cond);
 	pthread_mutex_unlock(&c->mu);
 }

@@ -154,10 +154,14 @@ struct commit_ctx {
 	kp_arena a;
 };
 
-static bool commit_wants(const struct cl__cons_part *p, bool revoked)
+/* A partition whose position the commit stores: the assigned ones, or
+ * for a rejoin those just revoked, or at close both (a close during a
+ * rebalance still commits what poll handed out). */
+static bool commit_wants(const struct cl__cons_part *p, enum cl__cons_commit_why why)
 {
-	return (revoked ? p->revoked : p->assigned) && p->position >= 0 &&
-	       p->position != p->committed;
+	bool mine = why == CL_COMMIT_REJOIN ? p->revoked
+		  : why == CL_COMMIT_CLOSE ? p->assigned || p->revoked : p->assigned;
+	return mine && p->position >= 0 && p->position != p->committed;
 }
 
 static int commit_encode(void *arg, int16_t v, kp_buf *body)
@@ -218,6 +222,11 @@ static void commit_finish(cl_consumer *c, enum cl__cons_commit_why why, uint64_t
 	case CL_COMMIT_AUTO:
 		break;
 	}
+	/* close() came while this commit was out: now its own. */
+	if (why != CL_COMMIT_CLOSE && c->close_after_commit) {
+		c->close_after_commit = false;
+		cl__cons_commit(c, CL_COMMIT_CLOSE, 0);
+	}
 }
 
 static void commit_done(void *arg, int err, int16_t v, kp_reader *body)
@@ -253,7 +262,8 @@ static void commit_done(void *arg, int err, int16_t v, kp_reader *body)
 				c->joined = false;
 		} else {
 			for (size_t i = 0; i < k->n; i++)
-				if (k->rows[i].p->epoch == k->rows[i].epoch || k->why == CL_COMMIT_REJOIN)
+				if (k->rows[i].p->epoch == k->rows[i].epoch || k->why == CL_COMMIT_REJOIN ||
+				    k->why == CL_COMMIT_CLOSE)
 					k->rows[i].p->committed = k->rows[i].offset;
 		}
 	}
@@ -268,10 +278,9 @@ static void commit_done(void *arg, int err, int16_t v, kp_reader *body)
 
 int cl__cons_commit(cl_consumer *c, enum cl__cons_commit_why why, uint64_t upto)
 {
-	bool revoked = why == CL_COMMIT_REJOIN;
 	size_t n = 0, i = 0;
 	for (struct cl__cons_part *p = c->parts; p; p = p->next)
-		n += commit_wants(p, revoked);
+		n += commit_wants(p, why);
 	if (n == 0) {
 		commit_finish(c, why, upto, 0);
 		return 0;
@@ -290,7 +299,7 @@ int cl__cons_commit(cl_consumer *c, enum cl__cons_commit_why why, uint64_t upto)
 	snprintf(k->member, sizeof k->member, "%s", c->manual ? "" : c->member_id);
 	kp_arena_init(&k->a, 0);
 	for (struct cl__cons_part *p = c->parts; p; p = p->next)
-		if (commit_wants(p, revoked)) {
+		if (commit_wants(p, why)) {
 			k->rows[i].p = p;
 			k->rows[i].epoch = p->epoch;
 			k->rows[i].offset = p->position;
