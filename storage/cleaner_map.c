@@ -39,13 +39,59 @@
  * fewer than UINT32_MAX offsets (cleaner_pass.c stops before that).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <xxhash.h>
 
 #include "storage/st_int.h"
 
 #define MIN_SLOTS 64
+/* The slots live in their own anonymous mapping, in 2 MiB pieces the
+ * kernel may back with huge pages: every lookup lands on a random slot, so
+ * with 4 KiB pages nearly every one is also a TLB miss, and a fresh map
+ * takes a page fault (two: zero page, then copy) per 4 KiB it touches. */
+#define HUGE_BYTES ((size_t)2 << 20)
+
+static size_t map_len(size_t cap)
+{
+	size_t len = cap * ST__OMAP_SLOT_BYTES;
+	return len < HUGE_BYTES ? len : (len + HUGE_BYTES - 1) / HUGE_BYTES * HUGE_BYTES;
+}
+
+/* Zeroed memory for cap slots, 2 MiB aligned when that large; NULL when
+ * the system has none. Freed by slots_free(). */
+static st__omap_slot *slots_alloc(size_t cap)
+{
+	size_t len = map_len(cap);
+	if (len < HUGE_BYTES)
+		return calloc(cap, sizeof(st__omap_slot));
+	/* Over-map by one huge page and trim both ends to align. */
+	uint8_t *raw = mmap(NULL, len + HUGE_BYTES, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	uint8_t *p = (uint8_t *)(((uintptr_t)raw + HUGE_BYTES - 1) & ~(uintptr_t)(HUGE_BYTES - 1));
+	if (p > raw)
+		munmap(raw, (size_t)(p - raw));
+	if (raw + len + HUGE_BYTES > p + len)
+		munmap(p + len, (size_t)(raw + len + HUGE_BYTES - (p + len)));
+	/* Advice only: without transparent huge pages the map works the same,
+	 * just with more misses. */
+	(void)madvise(p, len, MADV_HUGEPAGE);
+	return (st__omap_slot *)p;
+}
+
+static void slots_free(st__omap_slot *s, size_t cap)
+{
+	if (!s)
+		return;
+	if (map_len(cap) < HUGE_BYTES)
+		free(s);
+	else
+		munmap(s, map_len(cap));
+}
 #define TAG(fp) ((fp) >> 16)
 #define CHECK(fp) ((fp) & 0xffffu)
 
@@ -63,7 +109,7 @@ int st__omap_init(st__omap *m, size_t bytes)
 		cap *= 2;
 	/* Zeroed pages come from the kernel as they are touched; reset()
 	 * clears them again only for reuse. */
-	m->slots = calloc(cap, sizeof(*m->slots));
+	m->slots = slots_alloc(cap);
 	if (!m->slots)
 		return -ENOMEM;
 	m->cap = cap;
@@ -73,7 +119,7 @@ int st__omap_init(st__omap *m, size_t bytes)
 
 void st__omap_free(st__omap *m)
 {
-	free(m->slots);
+	slots_free(m->slots, m->cap);
 	memset(m, 0, sizeof(*m));
 }
 

@@ -253,6 +253,22 @@ int st_log_clean_info_get(st_log *log, int64_t now_ms, st_log_clean_info *out)
 
 /* ------------------------------------------------------------ helpers */
 
+/*
+ * One record of a batch as the cleaner sees it: views into the batch bytes
+ * (codec none) or the pass's inflate buffer. `raw` spans the whole record,
+ * from its length varint, so a kept record is copied as it was; `tail` is
+ * the part from the key on (key, value, headers), which is all a record
+ * re-based on a new baseTimestamp keeps verbatim.
+ */
+typedef struct crec {
+	const uint8_t *raw, *tail, *key;
+	uint32_t raw_len, tail_len;
+	int32_t key_len;              /* -1: null key */
+	int32_t off_delta;
+	int64_t ts_delta;
+	bool tombstone;               /* a key with a null value */
+} crec;
+
 typedef struct pass {
 	st_log *log;
 	const st_clean_options *o;
@@ -263,11 +279,11 @@ typedef struct pass {
 	int64_t now_ms;
 	int64_t horizon;              /* the delete horizon stamped this pass */
 	int64_t unreported;           /* bytes not yet passed to progress() */
-	kp_record *kept;              /* the records a batch keeps (views) */
-	size_t nkept, capkept;
-	kp_record *recs_v;            /* a batch's records (views) */
+	crec *recs_v;                 /* a batch's records */
 	st__omap_hash *hashes;        /* and their keys' hashes */
+	uint32_t *kept;               /* indexes into recs_v of those kept */
 	size_t caprecs;
+	kp_buf inflated;              /* scratch: a compressed batch's records */
 	kp_buf recs;                  /* scratch: a rebuilt batch's records */
 } pass;
 
@@ -309,42 +325,181 @@ static int write_all_at(int fd, const uint8_t *p, size_t len, int64_t pos)
 /* ------------------------------------------------------------ the map */
 
 /*
- * Decodes every record of a validated batch into ps->recs_v and hashes the
- * keys into ps->hashes, prefetching their slots. The number of records, or
- * a kp_err / -ENOMEM. Views stay valid until kp_record_iter_free(it).
+ * Zigzag varints, bounded by `end`, with the same rules as proto's reader
+ * (kp_read_varint/varlong): at most 5 (10) bytes, the last one without a
+ * continuation bit and without bits the type has no room for. Inline here
+ * because they run a few times per record and the records are most of a
+ * pass's CPU. false when the bytes run out or break the rules.
  */
-static int batch_records(pass *ps, kp_record_iter *it, const uint8_t *b, size_t size,
+static inline __attribute__((always_inline)) bool rd_uleb(const uint8_t **pp, const uint8_t *end, unsigned max_bytes,
+			   unsigned bits, uint64_t *out)
+{
+	const uint8_t *p = *pp;
+	uint64_t v = 0;
+
+	if (p < end && !(*p & 0x80)) {        /* most lengths and deltas */
+		*out = *p;
+		*pp = p + 1;
+		return true;
+	}
+	for (unsigned i = 0; i < max_bytes; i++) {
+		unsigned shift = 7 * i;
+		if (p == end)
+			return false;
+		uint8_t b = *p++;
+		if (i == max_bytes - 1 &&
+		    ((b & 0x80) || (bits - shift < 7 && (b >> (bits - shift)) != 0)))
+			return false;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*pp = p;
+			*out = v;
+			return true;
+		}
+	}
+	return false;
+}
+
+static inline bool rd_varint(const uint8_t **pp, const uint8_t *end, int32_t *v)
+{
+	uint64_t u;
+	if (!rd_uleb(pp, end, 5, 32, &u))
+		return false;
+	uint32_t x = (uint32_t)u;
+	*v = (int32_t)((x >> 1) ^ (~(x & 1) + 1));
+	return true;
+}
+
+static inline bool rd_varlong(const uint8_t **pp, const uint8_t *end, int64_t *v)
+{
+	uint64_t u;
+	if (!rd_uleb(pp, end, 10, 64, &u))
+		return false;
+	*v = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+	return true;
+}
+
+/* A varint length and that many bytes (-1 allowed when nullable). */
+static inline bool rd_sized(const uint8_t **pp, const uint8_t *end, bool nullable,
+			    const uint8_t **at, int32_t *len)
+{
+	if (!rd_varint(pp, end, len))
+		return false;
+	*at = *pp;
+	if (*len == -1 && nullable)
+		return true;
+	if (*len < 0 || (size_t)*len > (size_t)(end - *pp))
+		return false;
+	*pp += *len;
+	return true;
+}
+
+/*
+ * Splits the records part [p, end) of h's batch into ps->recs_v, checking
+ * what kp_record_iter_next() checks (every length inside its record, the
+ * headers well-formed, nothing left over, exactly recordsCount records) and
+ * that every offset lies in the batch's range.
+ * 0 or KP_ERR_CORRUPT.
+ */
+static int records_split(pass *ps, const uint8_t *p, const uint8_t *end,
 			 const kp_batch_header *h)
 {
-	kp_record rec;
-	size_t n = 0;
+	int32_t count = h->records_count;
+
+	for (int32_t n = 0; n < count; n++) {
+		crec *r = &ps->recs_v[n];
+		const uint8_t *at, *v;
+		int32_t len, vlen, nh;
+
+		r->raw = p;
+		if (!rd_varint(&p, end, &len) || len < 0 || (size_t)len > (size_t)(end - p))
+			return KP_ERR_CORRUPT;
+		const uint8_t *rend = p + len;
+		if (p == rend)
+			return KP_ERR_CORRUPT;             /* no attributes byte */
+		p++;                                       /* attributes: unused */
+		if (!rd_varlong(&p, rend, &r->ts_delta) || !rd_varint(&p, rend, &r->off_delta))
+			return KP_ERR_CORRUPT;
+		/* A record outside its batch's offset range would be mapped
+		 * beyond what the pass planned for. */
+		if (r->off_delta < 0 || r->off_delta > h->last_offset_delta)
+			return KP_ERR_CORRUPT;
+		r->tail = p;
+		if (!rd_sized(&p, rend, true, &at, &r->key_len) ||
+		    !rd_sized(&p, rend, true, &v, &vlen) || !rd_varint(&p, rend, &nh) || nh < 0)
+			return KP_ERR_CORRUPT;
+		r->key = r->key_len >= 0 ? at : NULL;
+		r->tombstone = r->key && vlen == -1;
+		for (int32_t i = 0; i < nh; i++) {
+			/* Header keys are non-null strings; values may be null. */
+			if (!rd_sized(&p, rend, false, &at, &len) || !rd_sized(&p, rend, true, &at, &len))
+				return KP_ERR_CORRUPT;
+		}
+		if (p != rend)
+			return KP_ERR_CORRUPT;
+		r->raw_len = (uint32_t)(rend - r->raw);
+		r->tail_len = (uint32_t)(rend - r->tail);
+	}
+	return p == end ? 0 : KP_ERR_CORRUPT;
+}
+
+/*
+ * Splits every record of a validated batch into ps->recs_v (decompressing
+ * into ps->inflated first) and hashes the keys into ps->hashes, prefetching
+ * their slots. The number of records, or a kp_err / -ENOMEM. Views stay
+ * valid until the next call.
+ */
+static int batch_records(pass *ps, const uint8_t *b, size_t size, const kp_batch_header *h)
+{
+	const uint8_t *p = b + KP_BATCH_HEADER_SIZE, *end = b + size;
+	int codec = kp_batch_codec(h);
 	int rc;
 
-	if ((rc = kp_record_iter_init(it, b, size, ST__MAX_INFLATE)) < 0)
-		return rc;
+	if (codec != KP_CODEC_NONE) {
+		if (kp_codec_name(codec) == NULL)
+			return KP_ERR_CODEC;
+		kp_buf_reset(&ps->inflated);
+		if ((rc = kp_decompress(codec, p, (size_t)(end - p), ST__MAX_INFLATE,
+					&ps->inflated)) < 0)
+			return rc == KP_ERR_NOMEM ? -ENOMEM : rc;
+		p = ps->inflated.len ? ps->inflated.data : p;
+		end = p + ps->inflated.len;
+	}
+	/* Each record takes at least 7 bytes (length, attributes, four
+	 * varints): a count beyond that is a lie, not a reason to allocate. */
+	if ((size_t)h->records_count > (size_t)(end - p) / 7 + 1)
+		return KP_ERR_CORRUPT;
 	if ((size_t)h->records_count > ps->caprecs) {
 		size_t ncap = (size_t)h->records_count;
-		kp_record *nr = realloc(ps->recs_v, ncap * sizeof(*nr));
+		crec *nr = realloc(ps->recs_v, ncap * sizeof(*nr));
 		if (nr)
 			ps->recs_v = nr;
 		st__omap_hash *nh = realloc(ps->hashes, ncap * sizeof(*nh));
 		if (nh)
 			ps->hashes = nh;
-		if (!nr || !nh)
+		uint32_t *nk = realloc(ps->kept, ncap * sizeof(*nk));
+		if (nk)
+			ps->kept = nk;
+		if (!nr || !nh || !nk)
 			return -ENOMEM;
 		ps->caprecs = ncap;
 	}
-	while ((rc = kp_record_iter_next(it, &rec)) == 1) {
-		if (n == ps->caprecs)
-			return KP_ERR_CORRUPT;   /* more records than the count says */
-		ps->recs_v[n] = rec;
-		if (rec.key) {
-			st__omap_hash_key(&ps->map, rec.key, (size_t)rec.key_len, &ps->hashes[n]);
+	if ((rc = records_split(ps, p, end, h)) < 0)
+		return rc;
+	for (int32_t n = 0; n < h->records_count; n++) {
+		const crec *r = &ps->recs_v[n];
+		if (r->key) {
+			st__omap_hash_key(&ps->map, r->key, (size_t)r->key_len, &ps->hashes[n]);
 			st__omap_prefetch(&ps->map, &ps->hashes[n]);
 		}
-		n++;
 	}
-	return rc < 0 ? rc : (int)n;
+	return h->records_count;
+}
+
+/* A record's offset: baseOffset + offsetDelta, wrapping like proto's. */
+static inline int64_t rec_offset(const kp_batch_header *h, const crec *r)
+{
+	return (int64_t)((uint64_t)h->base_offset + (uint64_t)(int64_t)r->off_delta);
 }
 
 /* Maps the dirty section; sets ps->map_end. */
@@ -390,13 +545,12 @@ static int map_build(pass *ps)
 				rc = 2;
 				break;
 			}
-			kp_record_iter it;
-			int irc = batch_records(ps, &it, bytes, kp_batch_size(&h), &h);
-			for (int r = 0; r < irc; r++)
-				if (ps->recs_v[r].key && ps->recs_v[r].offset >= p->first_dirty)
-					st__omap_put_hashed(&ps->map, &ps->hashes[r],
-							    ps->recs_v[r].offset);
-			kp_record_iter_free(&it);
+			int irc = batch_records(ps, bytes, kp_batch_size(&h), &h);
+			for (int r = 0; r < irc; r++) {
+				int64_t off = rec_offset(&h, &ps->recs_v[r]);
+				if (ps->recs_v[r].key && off >= p->first_dirty)
+					st__omap_put_hashed(&ps->map, &ps->hashes[r], off);
+			}
 			if (irc == -ENOMEM) {
 				rc = irc;
 				break;
@@ -439,13 +593,6 @@ static bool producer_last(const pass *ps, const kp_batch_header *h)
 	return f && f->producer_id == h->producer_id;
 }
 
-static void put_bytes(kp_buf *b, const uint8_t *p, int32_t len)
-{
-	kp_buf_put_varint(b, len);
-	if (len > 0)
-		kp_buf_put(b, p, (size_t)len);
-}
-
 /* Appends a batch header for h's batch with new fields; the records part
  * (records_len bytes) follows. */
 static void put_header(kp_buf *out, const kp_batch_header *h, int16_t attrs, int64_t base_ts,
@@ -479,16 +626,46 @@ static int finish_batch(kp_buf *out, size_t start)
 }
 
 /*
+ * Appends kept record r as it was, or -- when its batch gets a new
+ * baseTimestamp (a delete horizon stamped this pass) -- with its timestamp
+ * delta re-based so the record's timestamp stays `ts` (LogAppendTime
+ * batches read every timestamp from maxTimestamp: their deltas are 0).
+ * Only the length, attributes and two deltas are written anew; key, value
+ * and headers are the record's own bytes.
+ */
+static int put_record(kp_buf *out, const crec *r, bool rebase, int64_t delta)
+{
+	if (!rebase) {
+		kp_buf_put(out, r->raw, r->raw_len);
+		return 0;
+	}
+	size_t body = 1 + kp_varlong_size(delta) + kp_varint_size(r->off_delta) + r->tail_len;
+	if (body > INT32_MAX)
+		return KP_ERR_OVERFLOW;
+	const uint8_t *attrs = r->raw;
+	int32_t old_len;
+	(void)rd_varint(&attrs, r->raw + r->raw_len, &old_len);  /* parsed before */
+	kp_buf_put_varint(out, (int32_t)body);
+	kp_buf_put(out, attrs, 1);
+	kp_buf_put_varlong(out, delta);
+	kp_buf_put_varint(out, r->off_delta);
+	kp_buf_put(out, r->tail, r->tail_len);
+	return 0;
+}
+
+/*
  * Decides one batch and appends what stays of it to out (nothing, the
  * batch as it was, an empty batch, or the batch rebuilt with the records it
- * keeps). 0 or an error (out may then hold a partial batch: the caller
- * discards the whole output).
+ * keeps). A rebuilt batch keeps baseOffset and, unless a delete horizon is
+ * stamped now, baseTimestamp: its records' bytes hold only deltas against
+ * those, so the records it keeps are copied byte for byte and only the
+ * header (length, count, maxTimestamp, CRC) is new. 0 or an error (out may
+ * then hold a partial batch: the caller discards the whole output).
  */
 static int rewrite_batch(pass *ps, const uint8_t *b, const kp_batch_header *h, kp_buf *out)
 {
 	st_clean_result *res = ps->res;
-	size_t size = kp_batch_size(h), start = out->len;
-	kp_record_iter it;
+	size_t size = kp_batch_size(h), start = out->len, nkept = 0;
 	int rc;
 
 	if ((h->attributes & KP_ATTR_CONTROL) || h->base_offset >= ps->map_end) {
@@ -497,27 +674,24 @@ static int rewrite_batch(pass *ps, const uint8_t *b, const kp_batch_header *h, k
 	}
 	bool has_horizon = (h->attributes & ATTR_DELETE_HORIZON) != 0;
 	bool need_horizon = false, dropped = false;
-	ps->nkept = 0;
-	int n = batch_records(ps, &it, b, size, h);
+	int n = batch_records(ps, b, size, h);
 	if (n < 0) {
-		kp_record_iter_free(&it);
 		if (n == -ENOMEM)
 			return n;
 		kp_buf_put(out, b, size);   /* does not decode: kept whole, see map_build */
 		return out->err;
 	}
-	rc = 0;
 	for (int r = 0; r < n; r++) {
-		kp_record rec = ps->recs_v[r];
+		const crec *rec = &ps->recs_v[r];
 		int64_t latest;
 		res->records_read++;
-		if (rec.key && st__omap_get_hashed(&ps->map, &ps->hashes[r], &latest) == 1 &&
-		    rec.offset < latest) {
+		if (rec->key && st__omap_get_hashed(&ps->map, &ps->hashes[r], &latest) == 1 &&
+		    rec_offset(h, rec) < latest) {
 			res->records_removed++;
 			dropped = true;
 			continue;
 		}
-		if (rec.key && !rec.value) {
+		if (rec->tombstone) {
 			if (has_horizon && ps->now_ms >= h->base_timestamp) {
 				res->tombstones_removed++;
 				dropped = true;
@@ -526,29 +700,13 @@ static int rewrite_batch(pass *ps, const uint8_t *b, const kp_batch_header *h, k
 			if (!has_horizon)
 				need_horizon = true;
 		}
-		if (ps->nkept == ps->capkept) {
-			size_t ncap = ps->capkept ? ps->capkept * 2 : 64;
-			kp_record *nk = realloc(ps->kept, ncap * sizeof(*nk));
-			if (!nk) {
-				rc = -ENOMEM;
-				break;
-			}
-			ps->kept = nk;
-			ps->capkept = ncap;
-		}
-		ps->kept[ps->nkept++] = rec;
-	}
-	if (rc < 0) {
-		kp_record_iter_free(&it);
-		return rc;
+		ps->kept[nkept++] = (uint32_t)r;
 	}
 	if (!dropped && !need_horizon) {
-		kp_record_iter_free(&it);
 		kp_buf_put(out, b, size);
 		return out->err;
 	}
-	if (ps->nkept == 0) {
-		kp_record_iter_free(&it);
+	if (nkept == 0) {
 		if (!producer_last(ps, h))
 			return 0;
 		/* Kafka's empty batch: no records, no codec, the offsets and
@@ -560,44 +718,44 @@ static int rewrite_batch(pass *ps, const uint8_t *b, const kp_batch_header *h, k
 	}
 
 	bool lat = (h->attributes & KP_ATTR_LOG_APPEND_TIME) != 0;
-	int64_t base_ts = has_horizon ? h->base_timestamp :
-			  need_horizon ? ps->horizon : h->base_timestamp;
+	int64_t base_ts = need_horizon ? ps->horizon : h->base_timestamp;
 	int64_t max_ts = lat ? h->max_timestamp : -1;
-	kp_buf_reset(&ps->recs);
-	for (size_t i = 0; i < ps->nkept; i++) {
-		const kp_record *r = &ps->kept[i];
-		/* LogAppendTime batches read every record's timestamp from
-		 * maxTimestamp; their deltas carry nothing. */
-		int64_t delta = lat ? 0 : r->timestamp - base_ts;
-		int64_t odelta = r->offset - h->base_offset;
-		if (!lat && r->timestamp > max_ts)
-			max_ts = r->timestamp;
-		size_t body = 1 + kp_varlong_size(delta) + kp_varint_size((int32_t)odelta) +
-			      kp_varint_size(r->key_len) + (r->key_len > 0 ? (size_t)r->key_len : 0) +
-			      kp_varint_size(r->value_len) + (r->value_len > 0 ? (size_t)r->value_len : 0) +
-			      kp_varint_size(r->headers_count) + r->headers_len;
-		if (body > INT32_MAX) {
-			kp_record_iter_free(&it);
-			return KP_ERR_OVERFLOW;
-		}
-		kp_buf_put_varint(&ps->recs, (int32_t)body);
-		kp_buf_put_i8(&ps->recs, r->attributes);
-		kp_buf_put_varlong(&ps->recs, delta);
-		kp_buf_put_varint(&ps->recs, (int32_t)odelta);
-		put_bytes(&ps->recs, r->key, r->key_len);
-		put_bytes(&ps->recs, r->value, r->value_len);
-		kp_buf_put_varint(&ps->recs, r->headers_count);
-		if (r->headers_len)
-			kp_buf_put(&ps->recs, r->headers, r->headers_len);
-	}
-	kp_record_iter_free(&it);
-	if (ps->recs.err)
-		return ps->recs.err;
 	int16_t attrs = (int16_t)(h->attributes | (has_horizon || need_horizon ? ATTR_DELETE_HORIZON : 0));
-	put_header(out, h, attrs, base_ts, max_ts, (int32_t)ps->nkept);
-	if (out->err)
-		return out->err;
-	if ((rc = kp_compress(kp_batch_codec(h), ps->recs.data, ps->recs.len, out)) < 0) {
+	int codec = kp_batch_codec(h);
+	put_header(out, h, attrs, base_ts, max_ts, (int32_t)nkept);
+	/* Uncompressed records go straight to out; compressed ones are
+	 * gathered and compressed once. */
+	kp_buf *dst = codec == KP_CODEC_NONE ? out : &ps->recs;
+	kp_buf_reset(&ps->recs);
+	for (size_t i = 0; i < nkept; i++) {
+		const crec *r = &ps->recs_v[ps->kept[i]];
+		/* Wrapping like proto's reader: the timestamp a consumer sees. */
+		int64_t ts = (int64_t)((uint64_t)h->base_timestamp + (uint64_t)r->ts_delta);
+		int64_t delta = 0;
+		if (!lat && ts > max_ts)
+			max_ts = ts;
+		if (need_horizon && !lat &&
+		    __builtin_sub_overflow(ts, base_ts, &delta)) {
+			/* A timestamp that cannot be told relative to the horizon:
+			 * keep the batch as it was (its tombstones wait). */
+			out->len = start;
+			kp_buf_put(out, b, size);
+			return out->err;
+		}
+		if ((rc = put_record(dst, r, need_horizon, delta)) < 0) {
+			out->len = start;
+			return rc;
+		}
+	}
+	if (dst->err || out->err) {
+		rc = dst->err ? dst->err : out->err;
+		out->len = start;
+		return rc;
+	}
+	if (!lat)
+		kp_store_be64(out->data + start + KP_BATCH_OFF_MAX_TIMESTAMP, (uint64_t)max_ts);
+	if (codec != KP_CODEC_NONE &&
+	    (rc = kp_compress(codec, ps->recs.data, ps->recs.len, out)) < 0) {
 		out->len = start;
 		return rc;
 	}
@@ -921,6 +1079,7 @@ int st_log_clean(st_log *log, const st_clean_options *o, int64_t now_ms, st_clea
 	ps.res = res;
 	ps.now_ms = now_ms;
 	kp_buf_init(&ps.recs);
+	kp_buf_init(&ps.inflated);
 	if ((rc = plan_take(log, now_ms, true, &ps.p)) < 0)
 		goto out;
 	ps.horizon = now_ms > INT64_MAX - ps.p.cfg.delete_retention_ms
@@ -985,6 +1144,7 @@ out:
 	free(ps.recs_v);
 	free(ps.hashes);
 	kp_buf_free(&ps.recs);
+	kp_buf_free(&ps.inflated);
 	pthread_mutex_lock(&log->mu);
 	log->cleaning = false;
 	pthread_mutex_unlock(&log->mu);

@@ -56,6 +56,16 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* CPU time of the calling thread: st_log_clean() runs on it, so this is
+ * the pass's own CPU (a fair measure on a busy machine, where wall time
+ * is mostly waiting for a core). */
+static double thread_cpu(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int64_t wall_ms(void)
 {
 	struct timespec ts;
@@ -153,7 +163,7 @@ static int cmp_d(const void *a, const void *b)
 static int run(const struct opts *o)
 {
 	st_store *s;
-	double mbps[16];
+	double mbps[16], cpus[16];
 	st_clean_result last;
 	int64_t log_bytes = 0;
 	double secs = 0;
@@ -175,9 +185,10 @@ static int run(const struct opts *o)
 		if ((rc = st_log_open(s, dir, &cfg, wall_ms(), &log)) < 0)
 			return 1;
 		st_clean_options co = { .map_bytes = o->map_bytes };
-		double t0 = mono();
+		double t0 = mono(), c0 = thread_cpu();
 		rc = st_log_clean(log, &co, wall_ms(), &last);
 		secs = mono() - t0;
+		cpus[i] = thread_cpu() - c0;
 		if (rc < 0 || !last.cleaned) {
 			fprintf(stderr, "bench_cleaner: the pass failed: %s\n", st_strerror(rc));
 			return 1;
@@ -197,22 +208,29 @@ static int run(const struct opts *o)
 		}
 		mbps[i] = (double)log_bytes / 1e6 / secs;
 		fprintf(stderr, "bench_cleaner: run %d: %.1f MB in %.3f s = %.1f MB/s (map %.3f s, "
-			"rewrite %.3f s)\n", i + 1, (double)log_bytes / 1e6, secs, mbps[i],
-			last.map_seconds, last.rewrite_seconds);
+			"rewrite %.3f s; CPU %.3f s = %.2f ms/MB)\n", i + 1, (double)log_bytes / 1e6,
+			secs, mbps[i], last.map_seconds, last.rewrite_seconds, cpus[i],
+			cpus[i] * 1e3 / ((double)log_bytes / 1e6));
 	}
 	st_store_close(s);
 	double sorted[16];
 	memcpy(sorted, mbps, (size_t)o->repeat * sizeof(double));
 	qsort(sorted, (size_t)o->repeat, sizeof(double), cmp_d);
+	double cpu_sorted[16];
+	memcpy(cpu_sorted, cpus, (size_t)o->repeat * sizeof(double));
+	qsort(cpu_sorted, (size_t)o->repeat, sizeof(double), cmp_d);
+	double cpu = cpu_sorted[(o->repeat - 1) / 2];
 	printf("result phase=clean keys=%d versions=%d codec=%s value_bytes=%d log_bytes=%" PRId64
 	       " seconds=%.3f mb_per_s=%.1f read_bytes=%" PRId64 " written_bytes=%" PRId64
 	       " records=%" PRId64 " kept=%d map_keys=%" PRId64 " map_bytes=%zu"
-	       " map_bytes_per_key=%.2f runs=%d mb_per_s_min=%.1f mb_per_s_max=%.1f\n",
+	       " map_bytes_per_key=%.2f runs=%d mb_per_s_min=%.1f mb_per_s_max=%.1f"
+	       " cpu_seconds=%.3f cpu_ms_per_mb=%.2f cpu_mb_per_s=%.1f\n",
 	       o->keys, o->versions, codec_names[o->codec], o->value_bytes, log_bytes, secs,
 	       sorted[(o->repeat - 1) / 2], last.bytes_read, last.bytes_written, last.records_read,
 	       o->keys, last.map_keys, last.map_bytes,
 	       last.map_keys ? (double)last.map_bytes / (double)last.map_keys : 0.0, o->repeat,
-	       sorted[0], sorted[o->repeat - 1]);
+	       sorted[0], sorted[o->repeat - 1], cpu, cpu * 1e3 / ((double)log_bytes / 1e6),
+	       cpu > 0 ? (double)log_bytes / 1e6 / cpu : 0.0);
 
 	/* The map at its load limit. */
 	st__omap m;

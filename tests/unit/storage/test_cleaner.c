@@ -385,6 +385,241 @@ START_TEST(every_codec_is_recompressed_with_its_own)
 }
 END_TEST
 
+/* Every batch of the readable log, concatenated (a whole-log copy). */
+static void read_log_bytes(st_log *log, kp_buf *out)
+{
+	int64_t off = st_log_start_offset(log);
+
+	kp_buf_reset(out);
+	for (;;) {
+		st_slice sl;
+		ck_assert_int_eq(st_log_read(log, off, 1 << 20, -1, &sl), 0);
+		if (sl.len == 0) {
+			st_slice_release(&sl);
+			break;
+		}
+		uint8_t *p = kp_buf_reserve(out, sl.len);
+		ck_assert_ptr_nonnull(p);
+		ck_assert_int_eq(pread(sl.fd, p, sl.len, sl.file_pos), (ssize_t)sl.len);
+		out->len += sl.len;
+		ck_assert_int_gt(sl.next_offset, off);
+		off = sl.next_offset;
+		st_slice_release(&sl);
+	}
+}
+
+/* The batch with base offset `base` in a whole-log copy (CRC-checked). */
+static const uint8_t *find_batch(const kp_buf *b, int64_t base, kp_batch_header *h)
+{
+	for (size_t pos = 0; pos < b->len; pos += kp_batch_size(h)) {
+		ck_assert_int_eq(kp_batch_validate(b->data + pos, b->len - pos, h), 0);
+		if (h->base_offset == base)
+			return b->data + pos;
+	}
+	ck_abort_msg("no batch at offset %" PRId64, base);
+	return NULL;
+}
+
+/* A batch's records part, decompressed when it is compressed. */
+static void batch_records_bytes(const uint8_t *b, const kp_batch_header *h, kp_buf *out)
+{
+	kp_buf_reset(out);
+	const uint8_t *recs = b + KP_BATCH_HEADER_SIZE;
+	size_t len = kp_batch_size(h) - KP_BATCH_HEADER_SIZE;
+	if (kp_batch_codec(h) == KP_CODEC_NONE)
+		kp_buf_put(out, recs, len);
+	else
+		ck_assert_int_eq(kp_decompress(kp_batch_codec(h), recs, len, 1 << 20, out), 0);
+	ck_assert_int_eq(out->err, 0);
+}
+
+/* Splits a records part into records (each from its length varint on):
+ * up to `cap` of them into at[]/len[]; returns how many. */
+static int split_records(const kp_buf *recs, const uint8_t **at, size_t *len, int cap)
+{
+	kp_reader r = kp_reader_make(recs->data, recs->len);
+	int n = 0;
+	while (kp_reader_left(&r) > 0) {
+		ck_assert_int_lt(n, cap);
+		const uint8_t *start = r.p;
+		int32_t body = kp_read_varint(&r);
+		ck_assert(kp_reader_ok(&r) && body >= 0);
+		ck_assert_ptr_nonnull(kp_read_bytes(&r, (size_t)body));
+		at[n] = start;
+		len[n++] = (size_t)(r.p - start);
+	}
+	return n;
+}
+
+START_TEST(a_batch_that_loses_nothing_is_copied_byte_for_byte)
+{
+	tst_fixture f;
+	st_log_config cfg;
+	ctu_batch_opts o;
+	st_clean_result res;
+	kp_buf before, after;
+	kp_batch_header hb, ha;
+	ctu_rec r[5];
+
+	compact_config(&cfg);
+	fx_open(&f, "clean-whole", &cfg);
+	ctu_opts_default(&o);
+	o.headers = true;
+	for (int k = 0; k < 5; k++)
+		r[k] = (ctu_rec){ 100 + k, 0 };    /* keys never written again */
+	ck_assert_int_eq(ctu_append(f.log, r, 5, &o, NOW, NULL), 0);
+	write_versions(f.log, 10, 0, 4, 5, &o);
+	roll_and_seal(&f);
+	kp_buf_init(&before);
+	kp_buf_init(&after);
+	read_log_bytes(f.log, &before);
+
+	clean(&f, NOW, &res);
+	ck_assert(res.cleaned);
+	ck_assert_int_eq(res.records_removed, 30);
+	read_log_bytes(f.log, &after);
+	const uint8_t *b0 = find_batch(&before, 0, &hb), *a0 = find_batch(&after, 0, &ha);
+	ck_assert_uint_eq(kp_batch_size(&ha), kp_batch_size(&hb));
+	ck_assert(memcmp(a0, b0, kp_batch_size(&hb)) == 0);
+	kp_buf_free(&before);
+	kp_buf_free(&after);
+	tst_fx_close(&f);
+}
+END_TEST
+
+START_TEST(a_rewritten_batch_keeps_its_records_bytes_and_offset_range)
+{
+	static const int codecs[] = { KP_CODEC_NONE, KP_CODEC_LZ4, KP_CODEC_ZSTD };
+	for (size_t c = 0; c < 3; c++) {
+		tst_fixture f;
+		st_log_config cfg;
+		ctu_batch_opts o;
+		st_clean_result res;
+		kp_buf before, after, rb, ra;
+		kp_batch_header hb, ha;
+		ctu_rec r[10];
+		const uint8_t *at_b[16], *at_a[16];
+		size_t len_b[16], len_a[16];
+
+		compact_config(&cfg);
+		fx_open(&f, "clean-verbatim", &cfg);
+		ctu_opts_default(&o);
+		o.codec = codecs[c];
+		o.headers = true;
+		for (int k = 0; k < 10; k++)
+			r[k] = (ctu_rec){ k, 0 };
+		ck_assert_int_eq(ctu_append(f.log, r, 10, &o, NOW, NULL), 0);
+		o.timestamp = 5000;
+		for (int k = 0; k < 5; k++)
+			r[k] = (ctu_rec){ 2 * k, 1 };  /* even keys superseded */
+		ck_assert_int_eq(ctu_append(f.log, r, 5, &o, NOW, NULL), 0);
+		roll_and_seal(&f);
+		kp_buf_init(&before);
+		kp_buf_init(&after);
+		kp_buf_init(&rb);
+		kp_buf_init(&ra);
+		read_log_bytes(f.log, &before);
+
+		clean(&f, NOW, &res);
+		ck_assert(res.cleaned);
+		ck_assert_int_eq(res.records_removed, 5);
+		read_log_bytes(f.log, &after);
+		const uint8_t *b0 = find_batch(&before, 0, &hb), *a0 = find_batch(&after, 0, &ha);
+		/* The header: same offsets, producer fields, timestamps and
+		 * codec; five records. */
+		ck_assert_int_eq(ha.records_count, 5);
+		ck_assert_int_eq(ha.last_offset_delta, hb.last_offset_delta);
+		ck_assert_int_eq(ha.base_timestamp, hb.base_timestamp);
+		ck_assert_int_eq(ha.max_timestamp, 1000 + 9);
+		ck_assert_int_eq(ha.attributes, hb.attributes);
+		ck_assert_int_eq(ha.producer_id, hb.producer_id);
+		ck_assert_int_eq(ha.partition_leader_epoch, hb.partition_leader_epoch);
+		/* The odd keys' records are the original bytes. */
+		batch_records_bytes(b0, &hb, &rb);
+		batch_records_bytes(a0, &ha, &ra);
+		ck_assert_int_eq(split_records(&rb, at_b, len_b, 16), 10);
+		ck_assert_int_eq(split_records(&ra, at_a, len_a, 16), 5);
+		for (int i = 0; i < 5; i++) {
+			ck_assert_uint_eq(len_a[i], len_b[2 * i + 1]);
+			ck_assert(memcmp(at_a[i], at_b[2 * i + 1], len_a[i]) == 0);
+		}
+		ctu_seen seen;
+		ck_assert_int_eq(ctu_read_all(f.log, 10, &seen), 0);
+		ck_assert_int_eq(seen.records, 10);
+		for (int k = 0; k < 10; k++)
+			ck_assert_int_eq(seen.latest[k], k % 2 ? 0 : 1);
+		ctu_seen_free(&seen);
+		kp_buf_free(&before);
+		kp_buf_free(&after);
+		kp_buf_free(&rb);
+		kp_buf_free(&ra);
+		tst_fx_close(&f);
+	}
+}
+END_TEST
+
+START_TEST(stamping_a_delete_horizon_keeps_record_timestamps_and_bytes)
+{
+	tst_fixture f;
+	st_log_config cfg;
+	ctu_batch_opts o;
+	st_clean_result res;
+	kp_buf before, after;
+	kp_batch_header hb, ha;
+	ctu_rec r[4] = { { 0, 0 }, { 1, -1 }, { 2, 0 }, { 3, 0 } };
+
+	compact_config(&cfg);
+	fx_open(&f, "clean-rebase", &cfg);
+	ctu_opts_default(&o);
+	o.headers = true;
+	ck_assert_int_eq(ctu_append(f.log, r, 4, &o, NOW, NULL), 0);
+	r[0] = (ctu_rec){ 0, 1 };                /* key 0 superseded */
+	ck_assert_int_eq(ctu_append(f.log, r, 1, &o, NOW, NULL), 0);
+	roll_and_seal(&f);
+	kp_buf_init(&before);
+	kp_buf_init(&after);
+	read_log_bytes(f.log, &before);
+
+	clean(&f, NOW, &res);
+	ck_assert(res.cleaned);
+	read_log_bytes(f.log, &after);
+	const uint8_t *b0 = find_batch(&before, 0, &hb), *a0 = find_batch(&after, 0, &ha);
+	ck_assert(ha.attributes & 0x40);
+	ck_assert_int_eq(ha.base_timestamp, NOW + DAY);
+	ck_assert_int_eq(ha.records_count, 3);
+	ck_assert_int_eq(ha.max_timestamp, 1000 + 3);
+	ck_assert_int_eq(ha.last_offset_delta, hb.last_offset_delta);
+
+	/* Records 1..3 (the tombstone and two values): same offsets,
+	 * timestamps, keys, values and headers. */
+	kp_record_iter ib, ia;
+	kp_record rb, ra;
+	ck_assert_int_eq(kp_record_iter_init(&ib, b0, kp_batch_size(&hb), 1 << 20), 0);
+	ck_assert_int_eq(kp_record_iter_init(&ia, a0, kp_batch_size(&ha), 1 << 20), 0);
+	ck_assert_int_eq(kp_record_iter_next(&ib, &rb), 1);  /* key 0: gone */
+	for (int i = 1; i < 4; i++) {
+		ck_assert_int_eq(kp_record_iter_next(&ib, &rb), 1);
+		ck_assert_int_eq(kp_record_iter_next(&ia, &ra), 1);
+		ck_assert_int_eq(ra.offset, rb.offset);
+		ck_assert_int_eq(ra.timestamp, rb.timestamp);
+		ck_assert_int_eq(ra.attributes, rb.attributes);
+		ck_assert_int_eq(ra.key_len, rb.key_len);
+		ck_assert(memcmp(ra.key, rb.key, (size_t)rb.key_len) == 0);
+		ck_assert_int_eq(ra.value_len, rb.value_len);
+		if (rb.value_len > 0)
+			ck_assert(memcmp(ra.value, rb.value, (size_t)rb.value_len) == 0);
+		ck_assert_uint_eq(ra.headers_len, rb.headers_len);
+		ck_assert(memcmp(ra.headers, rb.headers, rb.headers_len) == 0);
+	}
+	ck_assert_int_eq(kp_record_iter_next(&ia, &ra), 0);
+	kp_record_iter_free(&ib);
+	kp_record_iter_free(&ia);
+	kp_buf_free(&before);
+	kp_buf_free(&after);
+	tst_fx_close(&f);
+}
+END_TEST
+
 START_TEST(a_producers_last_batch_stays_as_an_empty_batch)
 {
 	tst_fixture f;
@@ -779,6 +1014,9 @@ static Suite *cleaner_suite(void)
 	tcase_add_test(tc, pass_never_touches_the_active_segment);
 	tcase_add_test(tc, tombstones_stay_until_their_delete_horizon_then_go);
 	tcase_add_test(tc, every_codec_is_recompressed_with_its_own);
+	tcase_add_test(tc, a_batch_that_loses_nothing_is_copied_byte_for_byte);
+	tcase_add_test(tc, a_rewritten_batch_keeps_its_records_bytes_and_offset_range);
+	tcase_add_test(tc, stamping_a_delete_horizon_keeps_record_timestamps_and_bytes);
 	tcase_add_test(tc, a_producers_last_batch_stays_as_an_empty_batch);
 	tcase_add_test(tc, min_compaction_lag_keeps_young_segments_dirty);
 	tcase_add_test(tc, max_compaction_lag_makes_old_dirt_due_and_rolls_the_active_segment);
