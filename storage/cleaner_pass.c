@@ -282,6 +282,9 @@ typedef struct pass {
 	crec *recs_v;                 /* a batch's records */
 	st__omap_hash *hashes;        /* and their keys' hashes */
 	uint32_t *kept;               /* indexes into recs_v of those kept */
+	uint8_t *sup;                 /* NULL, or a bit per offset of [first_dirty,
+	                                 map_end): set when the map saw a later
+	                                 record of the same key (see map_build) */
 	size_t caprecs;
 	kp_buf inflated;              /* scratch: a compressed batch's records */
 	kp_buf recs;                  /* scratch: a rebuilt batch's records */
@@ -443,13 +446,28 @@ static int records_split(pass *ps, const uint8_t *p, const uint8_t *end,
 	return p == end ? 0 : KP_ERR_CORRUPT;
 }
 
+/* A record's offset: baseOffset + offsetDelta, wrapping like proto's. */
+static inline int64_t rec_offset(const kp_batch_header *h, const crec *r)
+{
+	return (int64_t)((uint64_t)h->base_offset + (uint64_t)(int64_t)r->off_delta);
+}
+
+/* Whether the superseded bits answer for the record at `off` (else the
+ * rewrite looks its key up in the map). */
+static inline bool sup_covers(const pass *ps, int64_t off)
+{
+	return ps->sup && off >= ps->p.first_dirty && off < ps->map_end;
+}
+
 /*
  * Splits every record of a validated batch into ps->recs_v (decompressing
  * into ps->inflated first) and hashes the keys into ps->hashes, prefetching
- * their slots. The number of records, or a kp_err / -ENOMEM. Views stay
- * valid until the next call.
+ * their slots -- all keys when `all`, else only those the rewrite must look
+ * up (!sup_covers). The number of records, or a kp_err / -ENOMEM. Views
+ * stay valid until the next call.
  */
-static int batch_records(pass *ps, const uint8_t *b, size_t size, const kp_batch_header *h)
+static int batch_records(pass *ps, const uint8_t *b, size_t size, const kp_batch_header *h,
+			 bool all)
 {
 	const uint8_t *p = b + KP_BATCH_HEADER_SIZE, *end = b + size;
 	int codec = kp_batch_codec(h);
@@ -488,18 +506,12 @@ static int batch_records(pass *ps, const uint8_t *b, size_t size, const kp_batch
 		return rc;
 	for (int32_t n = 0; n < h->records_count; n++) {
 		const crec *r = &ps->recs_v[n];
-		if (r->key) {
+		if (r->key && (all || !sup_covers(ps, rec_offset(h, r)))) {
 			st__omap_hash_key(&ps->map, r->key, (size_t)r->key_len, &ps->hashes[n]);
 			st__omap_prefetch(&ps->map, &ps->hashes[n]);
 		}
 	}
 	return h->records_count;
-}
-
-/* A record's offset: baseOffset + offsetDelta, wrapping like proto's. */
-static inline int64_t rec_offset(const kp_batch_header *h, const crec *r)
-{
-	return (int64_t)((uint64_t)h->base_offset + (uint64_t)(int64_t)r->off_delta);
 }
 
 /* Maps the dirty section; sets ps->map_end. */
@@ -545,11 +557,24 @@ static int map_build(pass *ps)
 				rc = 2;
 				break;
 			}
-			int irc = batch_records(ps, bytes, kp_batch_size(&h), &h);
+			int irc = batch_records(ps, bytes, kp_batch_size(&h), &h, true);
 			for (int r = 0; r < irc; r++) {
-				int64_t off = rec_offset(&h, &ps->recs_v[r]);
-				if (ps->recs_v[r].key && off >= p->first_dirty)
-					st__omap_put_hashed(&ps->map, &ps->hashes[r], off);
+				int64_t off = rec_offset(&h, &ps->recs_v[r]), prev;
+				if (!ps->recs_v[r].key || off < p->first_dirty)
+					continue;
+				/* The key's previous record is superseded now: note it,
+				 * so the rewrite need not look this record up again.
+				 * (Same slot: the second probe finds it in cache.) A
+				 * tag whose check differs (2) notes nothing; the put
+				 * marks it collided and the rewrite keeps its records,
+				 * as lookups would. */
+				if (ps->sup &&
+				    st__omap_get_hashed(&ps->map, &ps->hashes[r], &prev) == 1 &&
+				    prev < off) {
+					uint64_t bit = (uint64_t)(prev - p->first_dirty);
+					ps->sup[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+				}
+				st__omap_put_hashed(&ps->map, &ps->hashes[r], off);
 			}
 			if (irc == -ENOMEM) {
 				rc = irc;
@@ -674,7 +699,7 @@ static int rewrite_batch(pass *ps, const uint8_t *b, const kp_batch_header *h, k
 	}
 	bool has_horizon = (h->attributes & ATTR_DELETE_HORIZON) != 0;
 	bool need_horizon = false, dropped = false;
-	int n = batch_records(ps, b, size, h);
+	int n = batch_records(ps, b, size, h, false);
 	if (n < 0) {
 		if (n == -ENOMEM)
 			return n;
@@ -685,8 +710,17 @@ static int rewrite_batch(pass *ps, const uint8_t *b, const kp_batch_header *h, k
 		const crec *rec = &ps->recs_v[r];
 		int64_t latest;
 		res->records_read++;
-		if (rec->key && st__omap_get_hashed(&ps->map, &ps->hashes[r], &latest) == 1 &&
-		    rec_offset(h, rec) < latest) {
+		int64_t off = rec_offset(h, rec);
+		bool superseded;
+		if (!rec->key)
+			superseded = false;
+		else if (sup_covers(ps, off)) {
+			uint64_t bit = (uint64_t)(off - ps->p.first_dirty);
+			superseded = (ps->sup[bit >> 3] >> (bit & 7)) & 1;
+		} else
+			superseded = st__omap_get_hashed(&ps->map, &ps->hashes[r], &latest) == 1 &&
+				     off < latest;
+		if (superseded) {
 			res->records_removed++;
 			dropped = true;
 			continue;
@@ -1002,6 +1036,11 @@ static int clean_group(pass *ps, size_t g0, size_t last, size_t *g1_out)
 			if (out.len >= WRITE_CHUNK) {
 				if ((rc = write_all_at(fd, out.data, out.len, pos)) < 0)
 					break;
+				/* Starts writeback of the chunk now, so it overlaps
+				 * the rest of the rewrite and the fsync at the end
+				 * waits for little. Advice: an error here is one the
+				 * fsync reports. */
+				(void)sync_file_range(fd, pos, (off_t)out.len, SYNC_FILE_RANGE_WRITE);
 				ps->res->bytes_written += (int64_t)out.len;
 				if (!progress(ps, (int64_t)out.len, false)) {
 					rc = ST_ERR_CLOSING;
@@ -1093,6 +1132,14 @@ int st_log_clean(st_log *log, const st_clean_options *o, int64_t now_ms, st_clea
 	int64_t offsets = ps.p.cleanable_end - ps.p.first_dirty;
 	size_t want = ((size_t)offsets + 1) * 4 / 3 * 2 * ST__OMAP_SLOT_BYTES;
 	size_t bytes = o && o->map_bytes ? o->map_bytes : (size_t)128 << 20;
+	/* The superseded bits (a bit per dirty offset) spare the rewrite a
+	 * hash and a map lookup per dirty record. They come out of the
+	 * budget, and only while they are a small part of it (1/16: the map
+	 * is sized at 16 to 32 bytes per offset); otherwise the rewrite looks
+	 * every key up. */
+	size_t sup_bytes = ((size_t)offsets + 7) / 8;
+	if (sup_bytes <= bytes / 16 && (ps.sup = calloc(sup_bytes, 1)) != NULL)
+		bytes -= sup_bytes;
 	if ((rc = st__omap_init(&ps.map, want < bytes ? want : bytes)) < 0)
 		goto out;
 	double t0 = mono_s();
@@ -1141,6 +1188,7 @@ out:
 	st__omap_free(&ps.map);
 	plan_free(&ps.p);
 	free(ps.kept);
+	free(ps.sup);
 	free(ps.recs_v);
 	free(ps.hashes);
 	kp_buf_free(&ps.recs);

@@ -620,6 +620,63 @@ START_TEST(stamping_a_delete_horizon_keeps_record_timestamps_and_bytes)
 }
 END_TEST
 
+/* Writes the same history to a log: versions, tombstones, a pass, more. */
+static void write_history(tst_fixture *f, size_t map_bytes, st_clean_result *res)
+{
+	ctu_batch_opts o;
+	ctu_rec r[8];
+	st_clean_options co = { .map_bytes = map_bytes };
+
+	ctu_opts_default(&o);
+	o.headers = true;
+	write_versions(f->log, 50, 0, 40, 10, &o);
+	for (int k = 0; k < 8; k++)
+		r[k] = (ctu_rec){ 3 * k, -1 };
+	ck_assert_int_eq(ctu_append(f->log, r, 8, &o, NOW, NULL), 0);
+	roll_and_seal(f);
+	ck_assert_int_eq(st_log_clean(f->log, &co, NOW, res), 0);
+	ck_assert(res->cleaned);
+	/* A second pass: its clean section is looked up in the map, its
+	 * dirty section may use the bits. */
+	write_versions(f->log, 50, 40, 40, 10, &o);
+	roll_and_seal(f);
+	ck_assert_int_eq(st_log_clean(f->log, &co, NOW + 1, res), 0);
+	ck_assert(res->cleaned);
+	ck_assert_int_gt(res->first_dirty, 0);
+}
+
+START_TEST(superseded_bits_and_map_lookups_clean_alike)
+{
+	tst_fixture a, b;
+	st_log_config cfg;
+	st_clean_result ra, rb;
+	kp_buf ba, bb;
+
+	compact_config(&cfg);
+	fx_open(&a, "clean-bits", &cfg);
+	fx_open(&b, "clean-lookups", &cfg);
+	/* 1 MiB: the bits fit the budget. 3 KiB: the map still holds the 50
+	 * keys, but the bits (a bit per offset: 2,000 offsets a pass, 250
+	 * bytes) would take more than 1/16 of it, so the rewrite looks every
+	 * key up. */
+	write_history(&a, 1 << 20, &ra);
+	write_history(&b, 3072, &rb);
+	ck_assert_int_eq(ra.records_removed, rb.records_removed);
+	ck_assert_int_eq(ra.map_end, rb.map_end);
+	kp_buf_init(&ba);
+	kp_buf_init(&bb);
+	read_log_bytes(a.log, &ba);
+	read_log_bytes(b.log, &bb);
+	ck_assert_uint_eq(ba.len, bb.len);
+	ck_assert(memcmp(ba.data, bb.data, ba.len) == 0);
+	check_latest(a.log, 50, 79, true);
+	kp_buf_free(&ba);
+	kp_buf_free(&bb);
+	tst_fx_close(&a);
+	tst_fx_close(&b);
+}
+END_TEST
+
 START_TEST(a_producers_last_batch_stays_as_an_empty_batch)
 {
 	tst_fixture f;
@@ -1017,6 +1074,7 @@ static Suite *cleaner_suite(void)
 	tcase_add_test(tc, a_batch_that_loses_nothing_is_copied_byte_for_byte);
 	tcase_add_test(tc, a_rewritten_batch_keeps_its_records_bytes_and_offset_range);
 	tcase_add_test(tc, stamping_a_delete_horizon_keeps_record_timestamps_and_bytes);
+	tcase_add_test(tc, superseded_bits_and_map_lookups_clean_alike);
 	tcase_add_test(tc, a_producers_last_batch_stays_as_an_empty_batch);
 	tcase_add_test(tc, min_compaction_lag_keeps_young_segments_dirty);
 	tcase_add_test(tc, max_compaction_lag_makes_old_dirt_due_and_rolls_the_active_segment);
