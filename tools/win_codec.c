@@ -20,7 +20,8 @@
  *     i32 key_len, key bytes, i64 start, i64 end, i64 count, i32 late,
  *     i32 flags (FIRED 1, EMITTED 2, QUEUED 4), i64 em_start, i64 em_end,
  *     per aggregate: sum, min, max as two i64 (high, low), i64 n,
- *                    i8 has_registers, [2^p register bytes]
+ *                    i8 registers: 0 none, 1 sparse (i32 n, n x i32
+ *                    index << 6 | rank), 2 dense (2^p bytes)
  *   i64 n_tombs, then per tomb: i32 key_len, key bytes, i64 start, i64 end.
  */
 #include <errno.h>
@@ -40,14 +41,20 @@ static void put_str(struct kp_buf *out, const char *s)
 	kp_buf_put(out, s, strlen(s));
 }
 
+static void put_i64(struct kp_buf *out, int64_t v)
+{
+	char num[24];
+	kp_buf_put(out, num, win__fmt_i64(v, num));
+}
+
 static void put_ident(const struct win_result *r, struct kp_buf *out)
 {
-	char num[64];
 	put_str(out, "{\"key\":");
 	kp_buf_put(out, r->key, r->key_len);
-	snprintf(num, sizeof num, ",\"start\":%lld,\"end\":%lld", (long long)r->start,
-		 (long long)r->end);
-	put_str(out, num);
+	put_str(out, ",\"start\":");
+	put_i64(out, r->start);
+	put_str(out, ",\"end\":");
+	put_i64(out, r->end);
 }
 
 int win_result_key(const struct win_result *r, struct kp_buf *out)
@@ -60,16 +67,20 @@ int win_result_key(const struct win_result *r, struct kp_buf *out)
 int win_result_value(const struct win_engine *e, const struct win_result *r, struct kp_buf *out)
 {
 	const struct win_entry *w = r->entry;
-	char a[40], b[40], num[128];
+	char t[40];
 	put_ident(r, out);
-	win_time_format(r->start, a, sizeof a);
-	win_time_format(r->end, b, sizeof b);
-	snprintf(num, sizeof num, ",\"window\":\"%s/%s\"", a, b);
-	put_str(out, num);
+	put_str(out, ",\"window\":\"");
+	win_time_format(r->start, t, sizeof t);
+	put_str(out, t);
+	put_str(out, "/");
+	win_time_format(r->end, t, sizeof t);
+	put_str(out, t);
+	put_str(out, "\"");
 	for (size_t i = 0; i < e->spec.n_aggs; i++)
 		win__acc_json(e, i, w ? &w->acc[i] : NULL, r->count, out);
-	snprintf(num, sizeof num, ",\"emits\":%u,\"final\":%s}", r->emits, r->final ? "true" : "false");
-	put_str(out, num);
+	put_str(out, ",\"emits\":");
+	put_i64(out, r->emits);
+	put_str(out, r->final ? ",\"final\":true}" : ",\"final\":false}");
 	return out->err;
 }
 
@@ -123,9 +134,14 @@ int win_engine_save(const struct win_engine *e, struct kp_buf *out)
 				put_fixed(out, acc->min);
 				put_fixed(out, acc->max);
 				kp_buf_put_i64(out, acc->n);
-				kp_buf_put_i8(out, acc->hll != NULL);
-				if (acc->hll)
+				kp_buf_put_i8(out, acc->hll ? 2 : acc->n_sparse ? 1 : 0);
+				if (acc->hll) {
 					kp_buf_put(out, acc->hll, e->hll_bytes);
+				} else if (acc->n_sparse) {
+					kp_buf_put_i32(out, (int32_t)acc->n_sparse);
+					for (uint32_t q = 0; q < acc->n_sparse; q++)
+						kp_buf_put_i32(out, (int32_t)acc->sparse[q]);
+				}
 			}
 		}
 	}
@@ -200,13 +216,27 @@ int win_engine_load(struct win_engine *e, const uint8_t *p, size_t len, char *er
 			acc->min = read_fixed(&r);
 			acc->max = read_fixed(&r);
 			acc->n = kp_read_i64(&r);
-			if (kp_read_i8(&r)) {
+			int8_t mode = kp_read_i8(&r);
+			if (mode != 0 && e->spec.aggs[a].kind != WIN_AGG_DISTINCT) {
+				bad = true;
+			} else if (mode == 2) {
 				const uint8_t *reg = kp_read_bytes(&r, e->hll_bytes);
-				if (reg == NULL || e->spec.aggs[a].kind != WIN_AGG_DISTINCT ||
-				    (acc->hll = malloc(e->hll_bytes)) == NULL)
+				if (reg == NULL || (acc->hll = malloc(e->hll_bytes)) == NULL)
 					bad = true;
 				else
 					memcpy(acc->hll, reg, e->hll_bytes);
+			} else if (mode == 1) {
+				int32_t ns = kp_read_i32(&r);
+				if (!kp_reader_ok(&r) || ns <= 0 || (uint32_t)ns > e->hll_sparse_max)
+					bad = true;
+				for (int32_t q = 0; !bad && q < ns; q++) {
+					uint32_t v = (uint32_t)kp_read_i32(&r);
+					if (!kp_reader_ok(&r) || (v >> 6) >= e->hll_bytes || (v & 63) == 0 ||
+					    win__hll_set(e, acc, v >> 6, (uint8_t)(v & 63)) < 0)
+						bad = true;
+				}
+			} else if (mode != 0) {
+				bad = true;
 			}
 		}
 		if (bad || !kp_reader_ok(&r) || w->start >= w->end ||

@@ -36,6 +36,7 @@
  * order either.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -464,6 +465,12 @@ int win_engine_new(const struct win_spec *spec, size_t n_parts, struct win_engin
 	e->keys = calloc(e->keys_cap, sizeof *e->keys);
 	e->entry_size = sizeof(struct win_entry) + spec->n_aggs * sizeof(struct win_acc);
 	e->hll_bytes = (size_t)1 << spec->hll_precision;
+	for (size_t i = 0; i < spec->n_aggs; i++) {
+		char name[140];
+		win_agg_name(&spec->aggs[i], name, sizeof name);
+		snprintf(e->agg_label[i], sizeof e->agg_label[i], ",\"%s\":", name);
+	}
+	e->hll_sparse_max = (uint32_t)(e->hll_bytes / 16 > 4 ? e->hll_bytes / 16 : 4);
 	e->purge.purge = true;
 	if (e->max_ts == NULL || e->idle == NULL || e->keys == NULL) {
 		win_engine_free(e);
@@ -546,14 +553,14 @@ static int64_t floor_div(int64_t a, int64_t b)
 	return q;
 }
 
-/* Adds the event's fields to w. */
-static int entry_add(struct win_engine *e, struct win_entry *w, const struct win_val *v)
+/* Adds the event's prepared values to w. */
+static int entry_add(struct win_engine *e, struct win_entry *w, const struct win_prep *v)
 {
 	w->count++;
 	for (size_t i = 0; i < e->spec.n_aggs; i++) {
 		if (e->agg_slot[i] < 0)
 			continue;
-		int rc = win__acc_add(e, i, &w->acc[i], &v[e->agg_slot[i]]);
+		int rc = win__acc_add(e, i, &w->acc[i], &v[i]);
 		if (rc < 0)
 			return rc;
 	}
@@ -590,7 +597,7 @@ static void window_drop(struct win_engine *e, struct win_entry *w)
 }
 
 static int feed_fixed(struct win_engine *e, struct win_key **kp, const char *kt, size_t kl,
-		      int64_t ts, int64_t wm, const struct win_val *v)
+		      int64_t ts, int64_t wm, const struct win_prep *v)
 {
 	const struct win_spec *s = &e->spec;
 	int64_t last = floor_div(ts, s->slide_ms) * s->slide_ms;
@@ -628,7 +635,7 @@ static int feed_fixed(struct win_engine *e, struct win_key **kp, const char *kt,
 }
 
 static int feed_session(struct win_engine *e, const char *kt, size_t kl, int64_t ts, int64_t wm,
-			const struct win_val *v)
+			const struct win_prep *v)
 {
 	const struct win_spec *s = &e->spec;
 	int64_t end = ts + s->gap_ms;
@@ -737,12 +744,18 @@ int win_engine_feed(struct win_engine *e, size_t part, const char *json, size_t 
 		return WIN_BAD;
 	}
 	int64_t wm = win_engine_part_watermark(e, part);
+	struct win_prep prep[WIN_MAX_AGGS];
+	for (size_t i = 0; i < e->spec.n_aggs; i++) {
+		prep[i].ok = false;
+		if (e->agg_slot[i] >= 0)
+			win__acc_prep(e, i, &v[e->agg_slot[i]], &prep[i]);
+	}
 	int rc;
 	if (e->spec.kind == WIN_SESSION) {
-		rc = feed_session(e, kt, kl, ts, wm, v);
+		rc = feed_session(e, kt, kl, ts, wm, prep);
 	} else {
 		struct win_key *k = NULL;
-		rc = feed_fixed(e, &k, kt, kl, ts, wm, v);
+		rc = feed_fixed(e, &k, kt, kl, ts, wm, prep);
 	}
 	if (rc < 0)
 		return rc;

@@ -23,8 +23,21 @@
 struct win_acc {
 	win_fixed sum, min, max;
 	int64_t n;                    /* values seen (numbers, or distinct items) */
-	uint8_t *hll;                 /* distinct: 1 << precision registers,
-	                                 owned; NULL until the first value */
+	uint8_t *hll;                 /* distinct, dense: 1 << precision
+	                                 registers, owned; NULL while sparse */
+	uint32_t *sparse;             /* distinct, sparse: (index << 6 | rank)
+	                                 of the non-zero registers, owned, in
+	                                 arrival order; NULL when none or dense */
+	uint32_t n_sparse, cap_sparse;
+};
+
+/* One event's value for one aggregate, worked out once however many
+ * windows take the event. */
+struct win_prep {
+	bool ok;                      /* a usable value */
+	win_fixed x;                  /* numeric aggregates */
+	uint32_t idx;                 /* distinct: register and rank */
+	uint8_t rank;
 };
 
 enum {
@@ -85,14 +98,24 @@ struct win_engine {
 	size_t n_tombs, cap_tombs;
 	size_t entry_size;
 	size_t hll_bytes;
+	uint32_t hll_sparse_max;      /* sparse entries before going dense */
+	char agg_label[WIN_MAX_AGGS][160]; /* ,"sum_position_ms": */
 	struct win_stats st;
 };
+
+/* win_json.c: v in decimal into buf (>= 21 bytes); the length. */
+size_t win__fmt_i64(int64_t v, char *buf);
 
 /* win_agg.c */
 void win__acc_init(const struct win_engine *e, struct win_acc *a);
 void win__acc_free(struct win_acc *a);
-/* Adds field value v (found by the scanner) to aggregate i. -ENOMEM or 0. */
-int win__acc_add(const struct win_engine *e, size_t i, struct win_acc *a, const struct win_val *v);
+/* Works out field value v (found by the scanner) for aggregate i. */
+void win__acc_prep(const struct win_engine *e, size_t i, const struct win_val *v,
+		   struct win_prep *p);
+/* Adds a prepared value to aggregate i. -ENOMEM or 0. */
+int win__acc_add(const struct win_engine *e, size_t i, struct win_acc *a, const struct win_prep *p);
+/* Raises register idx of a to rank (sparse while few, then dense). */
+int win__hll_set(const struct win_engine *e, struct win_acc *a, uint32_t idx, uint8_t rank);
 /* dst += src (sessions merging). -ENOMEM or 0. */
 int win__acc_merge(const struct win_engine *e, size_t i, struct win_acc *dst,
 		   const struct win_acc *src);
