@@ -31,6 +31,13 @@
  * one count of its own while it queues appends, so if every callback has run
  * before it returns it answers at once (BR_RESPOND) and nothing is posted.
  *
+ * Auto-create: a Produce naming a topic that does not exist creates it
+ * when auto.create.topics.enable says so. Creating writes and fsyncs
+ * files, which a reactor must not wait for: the request is parked, the
+ * admin thread creates the missing topics, and the handler then runs again
+ * on the request's reactor with the topics in place (or refused, when the
+ * create failed).
+ *
  * Memory: the appended bytes are views into the request's frame (or a
  * rebuilt buffer owned by the state), which storage borrows until the
  * callback -- the frame lives as long as the parked request. acks=0 has no
@@ -312,8 +319,9 @@ static void produce_appended_cb(st_append *a, int err)
 			 "a request stays unanswered");
 }
 
-/* Looks the topic up, auto-creating it when the broker allows. */
-static br_topic *produce_topic(br_request *req, kp_str name, int16_t *code)
+/* Looks the topic up, auto-creating it when the broker allows and
+ * `may_create` (false once the admin thread has tried). */
+static br_topic *produce_topic(br_request *req, kp_str name, bool may_create, int16_t *code)
 {
 	br_topics *ts = req->broker->topics;
 	br_topic *t;
@@ -323,7 +331,7 @@ static br_topic *produce_topic(br_request *req, kp_str name, int16_t *code)
 	if (name.len <= 0)
 		return NULL;
 	t = br_topics_get(ts, (const char *)name.p, (size_t)name.len);
-	if (t || !req->broker->cfg.auto_create_topics_enable)
+	if (t || !req->broker->cfg.auto_create_topics_enable || !may_create)
 		return t;
 	errbuf[0] = '\0';
 	*code = br_topics_create(ts, (const char *)name.p, (size_t)name.len, -1, NULL, NULL, 0,
@@ -422,7 +430,121 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 	pp->queued = true;
 }
 
+static int produce_handle(br_request *req, bool may_create);
+
+/* A request parked while the admin thread creates its missing topics. */
+typedef struct produce_offload {
+	br_request *req;
+	kp_reader body;               /* the body as it was before decoding */
+	const kp_ProduceRequest *msg; /* decoded once, in req->arena */
+} produce_offload;
+
+/* Back on the request's reactor: the handler runs again, creating nothing,
+ * and its outcome completes the parked request as the net layer would. A
+ * handler refusing the request marks the response failed: the net layer
+ * then closes the connection naming why. @locality the request's reactor */
+static void produce_offload_done(void *arg)
+{
+	produce_offload *po = arg;
+	br_request *req = po->req;
+	int rc;
+
+	req->body = po->body;
+	rc = produce_handle(req, false);
+	if (rc == BR_PARKED)
+		return;         /* its storage callbacks complete it */
+	if (rc == BR_NO_RESPONSE)
+		req->no_response = true;
+	if (rc < 0) {
+		br__logf(ST_LOG_WARN, "produce from %s: %s", req->peer,
+			 req->fail_why[0] ? req->fail_why : "refused");
+		if (req->resp.err == 0)
+			req->resp.err = rc;
+	}
+	br_request_done(req);
+}
+
+/* @locality admin */
+static void produce_offload_run(void *arg)
+{
+	produce_offload *po = arg;
+	br_request *req = po->req;
+	const kp_ProduceRequest *msg = po->msg;
+
+	for (int32_t t = 0; t < msg->TopicData.count; t++) {
+		const kp_ProduceRequest_TopicProduceData *td = &msg->TopicData.items[t];
+		int16_t code;
+		br_topic *topic;
+
+		if (td->PartitionData.count <= 0)
+			continue;
+		topic = produce_topic(req, td->Name, true, &code);
+		if (topic)
+			br_topic_put(topic);
+	}
+	/* Without memory for the post, the request is lost until shutdown:
+	 * said rather than hidden, as conn.c does for its offloads. */
+	if (br_reactor_post(req->reactor, produce_offload_done, po) < 0)
+		br__logf(ST_LOG_ERROR, "out of memory returning a Produce request to %s; it is lost",
+			 req->peer);
+}
+
+/*
+ * When the request names a topic that auto-create would make, parks it for
+ * the admin thread (BR_PARKED); otherwise 0 and the caller handles it
+ * here. @locality reactor
+ */
+static int produce_offload_if_creating(br_request *req)
+{
+	kp_reader body = req->body;
+	kp_ProduceRequest *msg = kp_arena_calloc(&req->arena, 1, sizeof(*msg));
+	bool missing = false;
+
+	if (!msg || kp_ProduceRequest_decode(&req->body, req->api_version, &req->arena, msg) != 0) {
+		req->body = body;   /* the handler reports the error */
+		return 0;
+	}
+	req->body = body;
+	if (msg->Acks != 0 && msg->Acks != 1 && msg->Acks != -1)
+		return 0;
+	for (int32_t t = 0; t < msg->TopicData.count && !missing; t++) {
+		const kp_ProduceRequest_TopicProduceData *td = &msg->TopicData.items[t];
+		br_topic *topic;
+
+		if (td->PartitionData.count <= 0 || td->Name.len <= 0)
+			continue;
+		topic = br_topics_get(req->broker->topics, (const char *)td->Name.p,
+				      (size_t)td->Name.len);
+		if (topic)
+			br_topic_put(topic);
+		else
+			missing = true;
+	}
+	if (!missing)
+		return 0;
+	produce_offload *po = kp_arena_calloc(&req->arena, 1, sizeof(*po));
+	if (!po)
+		return 0;
+	po->req = req;
+	po->body = body;
+	po->msg = msg;
+	if (br_reactor_post(req->broker->admin, produce_offload_run, po) < 0)
+		return 0;   /* no memory to post: create here rather than fail */
+	return BR_PARKED;
+}
+
 int br_api_produce(br_request *req)
+{
+	if (req->broker->admin && req->broker->cfg.auto_create_topics_enable) {
+		int rc = produce_offload_if_creating(req);
+		if (rc != 0)
+			return rc;
+	}
+	return produce_handle(req, true);
+}
+
+/* The handler proper; may_create as for produce_topic(). */
+static int produce_handle(br_request *req, bool may_create)
 {
 	kp_ProduceRequest msg;
 	produce_state *ps;
@@ -493,7 +615,7 @@ int br_api_produce(br_request *req)
 		int16_t tcode = KE_INVALID_REQUIRED_ACKS;
 
 		if (np > 0 && (msg.Acks == 0 || msg.Acks == 1 || msg.Acks == -1))
-			topic = produce_topic(req, td->Name, &tcode);
+			topic = produce_topic(req, td->Name, may_create, &tcode);
 		for (int32_t p = 0; p < np; p++) {
 			produce_part *pp = &ps->parts[k++];
 
