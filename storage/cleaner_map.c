@@ -31,6 +31,9 @@
  * every key with that tag (never drops a latest value, only keeps some
  * stale ones until a later pass, whose hash inputs are the same, so such
  * keys simply stay uncompacted -- rare: about one pair in 2^48 per run).
+ * Records cleaner_pass.c's superseded bits noted before the collision go:
+ * each has a later record with the same 64-bit fingerprint, which a lookup
+ * made before the collision would have trusted too.
  * What slips through is two keys equal in tag and check whose runs meet:
  * 64 bits of XXH3 plus the home position, about n * run / 2^64 for n keys
  * (1e-10 for a hundred million keys), far below a disk's silent error rate.

@@ -13,7 +13,9 @@
  *   2. Map. It reads the dirty section, batch by batch (CRC-checked), and
  *      records each key's latest offset (cleaner_map.c). A map that fills
  *      up ends the mapped range at a batch boundary (map_end); the rest
- *      waits for the next pass.
+ *      waits for the next pass. When a key's offset moves on, the old one
+ *      is noted in the superseded bits (a bit per dirty offset), so the
+ *      rewrite drops dirty records without hashing their keys again.
  *   3. Rewrite. Every closed segment from the log start to map_end is
  *      rewritten, neighbours merged while their sizes add up to at most
  *      segment.bytes (and their offsets fit the index's int32): a record is
@@ -23,7 +25,9 @@
  *      last sequence survives), record offsets and timestamps, headers,
  *      producer id, epoch and base sequence, leader epoch, codec. A batch
  *      that loses nothing is copied byte for byte; one that loses records
- *      is re-encoded and recompressed with its own codec; one that loses
+ *      gets a new header and the records it keeps copied byte for byte
+ *      (their bytes hold only deltas against baseOffset and baseTimestamp,
+ *      which stay), recompressed with its own codec; one that loses
  *      them all goes, unless it is its producer's latest batch, which stays
  *      as an empty batch (a header with no records, as Kafka writes it) so
  *      the idempotence state rebuilt from the log (producer.c) survives.
@@ -34,7 +38,8 @@
  * Tombstones (KIP-534). The first pass that keeps a tombstone stamps its
  * batch with a delete horizon = now + delete.retention.ms: attribute bit 6
  * set and the horizon in baseTimestamp (record timestamp deltas are
- * re-based on it, so record timestamps do not change). A later pass drops
+ * re-based on it, so record timestamps do not change: such a batch's
+ * records are re-encoded, their key, value and headers bytes copied). A later pass drops
  * the tombstone once now >= the horizon. The horizon lives in the batch, so
  * it survives restarts and a lost cleaner checkpoint.
  *
