@@ -646,8 +646,9 @@ int cl_consumer_poll(cl_consumer *c, int timeout_ms, const cl_message **msgs, si
 			c->qhead = c->cur->next;
 			if (c->qhead == NULL)
 				c->qtail = NULL;
-			/* A partition or the buffer at its limit waits for this. */
-			if (c->cur->p->queued-- >= 4 || c->qbytes >= c->conf.prefetch_max_bytes)
+			/* Fetching waits for this when the buffer is full. */
+			c->cur->p->queued--;
+			if (c->qbytes >= c->conf.prefetch_max_bytes)
 				kick(c);
 			c->qbytes -= c->cur->len;
 			c->cur_off = 0;

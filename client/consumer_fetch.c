@@ -9,9 +9,9 @@
  * leader. Leaders come from the data cluster's Metadata cache (c->fc),
  * refreshed when a partition has none or a fetch says the leader moved.
  *
- * A Fetch goes to each leader for the partitions ready there (resolved,
- * leader known, no backoff, not already being fetched, fewer than 4
- * chunks queued for poll); several leaders are fetched from at once. The
+ * One Fetch at a time goes to each leader, for every partition ready there
+ * (resolved, leader known, no backoff); several leaders are fetched from at
+ * once, and nothing is fetched while the queue holds prefetch_max_bytes. The
  * complete batches of each partition's answer are queued as one chunk and
  * the fetch offset moves past them, so the next Fetch goes out before poll
  * has read the last; a batch cut at the size limit is asked again whole.
@@ -714,19 +714,32 @@ static void fetch_done(void *arg, int err, int16_t v, kp_reader *body)
 
 static bool fetch_ready(const struct cl__cons_part *p, int64_t now)
 {
-	/* A partition with a few chunks queued waits for poll, so one busy
-	 * partition does not fill the whole prefetch buffer. */
 	return p->assigned && !p->failed && !p->need_resolve && !p->fetching &&
-	       p->fetch_offset >= 0 && p->leader >= 0 && p->retry_at <= now && p->queued < 4;
+	       p->fetch_offset >= 0 && p->leader >= 0 && p->retry_at <= now;
+}
+
+/* True when a Fetch to leader is out. */
+static bool leader_busy(const cl_consumer *c, int32_t leader)
+{
+	for (const struct cl__cons_part *p = c->parts; p; p = p->next)
+		if (p->fetching && p->leader == leader)
+			return true;
+	return false;
 }
 
 void cl__cons_fetch_step(cl_consumer *c, int64_t now)
 {
+	/* One Fetch per leader at a time, for all its ready partitions: a
+	 * second request on the wire would wait behind a long poll. The
+	 * prefetch bound is global, so a Fetch always asks for everything
+	 * and waits at the broker only when every partition is at its end. */
 	while (c->qbytes < c->conf.prefetch_max_bytes) {
 		int32_t leader = -1;
 		size_t n = 0;
 		for (struct cl__cons_part *p = c->parts; p; p = p->next) {
 			if (!fetch_ready(p, now) || (leader >= 0 && p->leader != leader))
+				continue;
+			if (leader < 0 && leader_busy(c, p->leader))
 				continue;
 			leader = p->leader;
 			n++;
