@@ -249,18 +249,8 @@ int win_engine_load(struct win_engine *e, const uint8_t *p, size_t len, char *er
 		if (win__heap_push(&e->purge, w) < 0 ||
 		    (!(flags & WIN_F_FIRED) && win__heap_push(&e->fire, w) < 0))
 			return -ENOMEM;
-		if (flags & WIN_F_QUEUED) {
-			if (e->n_queue == e->cap_queue) {
-				size_t cap = e->cap_queue ? e->cap_queue * 2 : 256;
-				struct win_entry **q = realloc(e->queue, cap * sizeof *q);
-				if (q == NULL)
-					return -ENOMEM;
-				e->queue = q;
-				e->cap_queue = cap;
-			}
-			e->queue[e->n_queue++] = w;
-			w->flags |= WIN_F_QUEUED;
-		}
+		if ((flags & WIN_F_QUEUED) && win__queue_add(e, w) < 0)
+			return -ENOMEM;
 	}
 	int64_t nt = kp_read_i64(&r);
 	if (!kp_reader_ok(&r) || nt < 0 || (uint64_t)nt > len)
@@ -270,15 +260,8 @@ int win_engine_load(struct win_engine *e, const uint8_t *p, size_t len, char *er
 		int64_t s = kp_read_i64(&r), en = kp_read_i64(&r);
 		if (k == NULL || !kp_reader_ok(&r))
 			return cmd_perr(err, errlen, "truncated or corrupt (tombstone %lld)", (long long)i);
-		if (e->n_tombs == e->cap_tombs) {
-			size_t cap = e->cap_tombs ? e->cap_tombs * 2 : 64;
-			struct win_tomb *t = realloc(e->tombs, cap * sizeof *t);
-			if (t == NULL)
-				return -ENOMEM;
-			e->tombs = t;
-			e->cap_tombs = cap;
-		}
-		e->tombs[e->n_tombs++] = (struct win_tomb){ k, s, en };
+		if (win__tomb_add(e, k, s, en) < 0)
+			return -ENOMEM;
 	}
 	if (kp_reader_left(&r) != 0)
 		return cmd_perr(err, errlen, "corrupt (%zu bytes after the state)", kp_reader_left(&r));

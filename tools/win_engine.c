@@ -154,7 +154,8 @@ static void heap_down(const struct win_engine *e, struct win_heap *h, size_t i)
 	heap_set(h, i, w);
 }
 
-static int heap_push(const struct win_engine *e, struct win_heap *h, struct win_entry *w)
+/* Puts w last in h (growing it), out of heap order until sifted. */
+static int heap_append(struct win_heap *h, struct win_entry *w)
 {
 	if (h->n == h->cap) {
 		size_t cap = h->cap ? h->cap * 2 : 256;
@@ -167,6 +168,13 @@ static int heap_push(const struct win_engine *e, struct win_heap *h, struct win_
 	h->a[h->n] = w;
 	*heap_idx(h, w) = h->n;
 	h->n++;
+	return 0;
+}
+
+static int heap_push(const struct win_engine *e, struct win_heap *h, struct win_entry *w)
+{
+	if (heap_append(h, w) < 0)
+		return -ENOMEM;
 	heap_up(e, h, h->n - 1);
 	return 0;
 }
@@ -197,20 +205,9 @@ static void heap_fix(const struct win_engine *e, struct win_heap *h, struct win_
 
 int win__heap_push(struct win_heap *h, struct win_entry *w)
 {
-	/* Only the loader uses this, before any key changes: order is fixed
-	 * up by a rebuild right after (see win_engine_load). */
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 256;
-		struct win_entry **a = realloc(h->a, cap * sizeof *a);
-		if (a == NULL)
-			return -ENOMEM;
-		h->a = a;
-		h->cap = cap;
-	}
-	h->a[h->n] = w;
-	*heap_idx(h, w) = h->n;
-	h->n++;
-	return 0;
+	/* Only the loader uses this: win__heaps_rebuild() orders the heaps
+	 * once every window is in. */
+	return heap_append(h, w);
 }
 
 static void heap_rebuild(const struct win_engine *e, struct win_heap *h)
@@ -374,7 +371,7 @@ void win__entry_free(struct win_engine *e, struct win_entry *w)
 	free(w);
 }
 
-static int queue_add(struct win_engine *e, struct win_entry *w)
+int win__queue_add(struct win_engine *e, struct win_entry *w)
 {
 	if (w->flags & WIN_F_QUEUED)
 		return 0;
@@ -404,7 +401,7 @@ static void queue_drop(struct win_engine *e, struct win_entry *w)
 	w->flags &= ~(uint32_t)WIN_F_QUEUED;
 }
 
-static int tomb_add(struct win_engine *e, struct win_key *k, int64_t start, int64_t end)
+int win__tomb_add(struct win_engine *e, struct win_key *k, int64_t start, int64_t end)
 {
 	if (e->n_tombs == e->cap_tombs) {
 		size_t cap = e->cap_tombs ? e->cap_tombs * 2 : 64;
@@ -627,7 +624,7 @@ static int feed_fixed(struct win_engine *e, struct win_key **kp, const char *kt,
 			w->late++;
 			e->st.late_updates++;
 		}
-		if ((w->flags & WIN_F_FIRED) && queue_add(e, w) < 0)
+		if ((w->flags & WIN_F_FIRED) && win__queue_add(e, w) < 0)
 			return -ENOMEM;
 		accepted = true;
 	}
@@ -668,7 +665,7 @@ static int feed_session(struct win_engine *e, const char *kt, size_t kl, int64_t
 					return -ENOMEM;
 			w->count += o->count;
 			w->late += o->late;
-			if ((o->flags & WIN_F_EMITTED) && tomb_add(e, k, o->em_start, o->em_end) < 0)
+			if ((o->flags & WIN_F_EMITTED) && win__tomb_add(e, k, o->em_start, o->em_end) < 0)
 				return -ENOMEM;
 			window_drop(e, o);
 		}
@@ -693,7 +690,7 @@ static int feed_session(struct win_engine *e, const char *kt, size_t kl, int64_t
 		w->late++;
 		e->st.late_updates++;
 	}
-	if ((w->flags & WIN_F_FIRED) && queue_add(e, w) < 0)
+	if ((w->flags & WIN_F_FIRED) && win__queue_add(e, w) < 0)
 		return -ENOMEM;
 	return WIN_ACCEPTED;
 }
@@ -805,7 +802,7 @@ int win_engine_emit(struct win_engine *e, bool flush_all, win_emit_fn *fn, void 
 		struct win_entry *w = e->fire.a[0];
 		heap_remove(e, &e->fire, w);
 		w->flags |= WIN_F_FIRED;
-		if (queue_add(e, w) < 0)
+		if (win__queue_add(e, w) < 0)
 			return -ENOMEM;
 	}
 	while (e->purge.n && win__purge_time(e, e->purge.a[0]) <= fin) {
@@ -813,14 +810,14 @@ int win_engine_emit(struct win_engine *e, bool flush_all, win_emit_fn *fn, void 
 		heap_remove(e, &e->purge, w);
 		heap_remove(e, &e->fire, w);
 		w->flags |= WIN_F_FINAL | WIN_F_FIRED;
-		if (queue_add(e, w) < 0)
+		if (win__queue_add(e, w) < 0)
 			return -ENOMEM;
 	}
 	if (flush_all) {
 		for (size_t i = 0; i < e->keys_cap; i++) {
 			struct win_key *k = e->keys[i];
 			for (uint32_t j = 0; k && j < k->n; j++)
-				if (queue_add(e, k->w[j]) < 0)
+				if (win__queue_add(e, k->w[j]) < 0)
 					return -ENOMEM;
 		}
 	}

@@ -131,6 +131,10 @@ void win__entry_free(struct win_engine *e, struct win_entry *w);
 struct win_key *win__key_get(struct win_engine *e, const char *text, size_t len, bool create);
 int win__key_insert_window(struct win_engine *e, struct win_key *k, struct win_entry *w);
 int win__heap_push(struct win_heap *h, struct win_entry *w);
+/* Queues w for the next emit (once). -ENOMEM or 0. */
+int win__queue_add(struct win_engine *e, struct win_entry *w);
+/* Remembers that (k, start, end) must be deleted from the output. */
+int win__tomb_add(struct win_engine *e, struct win_key *k, int64_t start, int64_t end);
 /* Restores heap order once the loader has pushed every window. */
 void win__heaps_rebuild(struct win_engine *e);
 int64_t win__purge_time(const struct win_engine *e, const struct win_entry *w);
