@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -194,6 +195,7 @@ struct job {
 	uint64_t results, late_sent;
 	kp_buf kb, vb;
 	bool commit_warned;
+	int lock_fd;                  /* flock'ed <checkpoint>.lock, -1 */
 };
 
 static void on_delivery(void *app, const cl_delivery *d)
@@ -533,7 +535,7 @@ static void progress(struct job *j, const char *prefix, double secs, int64_t run
 
 static int run_job(struct windows_args *a)
 {
-	struct job j = { .a = a };
+	struct job j = { .a = a, .lock_fd = -1 };
 	int rc = CMD_EXIT_ERROR;
 	char err[512];
 	cl_opts o = { .client_id = "rewind-windows", .request_timeout_ms = a->timeout_ms };
@@ -556,6 +558,21 @@ static int run_job(struct windows_args *a)
 		goto out;
 	if (a->late_topic[0] && ensure_topic(j.cl, a->late_topic, 1, false) != 0)
 		goto out;
+	/* One job per checkpoint: two would overwrite each other's state. The
+	 * lock goes with the process, SIGKILL included. */
+	char lock_path[600];
+	snprintf(lock_path, sizeof lock_path, "%s.lock", a->checkpoint);
+	j.lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (j.lock_fd < 0) {
+		fail("cannot create '%s': %s; check the directory (or pass --checkpoint FILE)",
+		     lock_path, strerror(errno));
+		goto out;
+	}
+	if (flock(j.lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		fail("another rewind windows is running with checkpoint '%s' (group '%s'); stop it "
+		     "first, or give this job its own --group", a->checkpoint, a->group);
+		goto out;
+	}
 	int erc = win_engine_new(&a->spec, j.n_parts, &j.eng, err, sizeof err);
 	if (erc < 0) {
 		fail("%s", erc == -ENOMEM ? "out of memory" : err);
@@ -722,6 +739,8 @@ out:
 	free(j.topic_parts);
 	kp_buf_free(&j.kb);
 	kp_buf_free(&j.vb);
+	if (j.lock_fd >= 0)
+		close(j.lock_fd);
 	return rc;
 }
 

@@ -662,6 +662,9 @@ struct windows_args {
 	int64_t max_events;           /* stop after this many input records (-1: none) */
 	int32_t output_partitions;    /* -1: as the first input topic */
 	int timeout_ms;
+	char *key_copies[WIN_MAX_KEYS]; /* owned copies of --key values, split
+	                                   at commas; spec.keys point into them */
+	size_t n_key_copies;
 };
 
 /* Parses `windows` arguments (argv[0] "windows"). 0 (free with

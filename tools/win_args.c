@@ -59,11 +59,19 @@ static int parse_agg(const char *v, struct windows_args *a, char *err, size_t er
 	return 0;
 }
 
-/* --key a,b or repeated --key: each name borrowed from argv (copied into
- * an owned buffer when split). */
-static int parse_key(char *v, struct windows_args *a, char *err, size_t errlen)
+/* --key a,b or repeated --key: split in an owned copy (argv stays as it
+ * is), spec.keys pointing into it. */
+static int parse_key(const char *arg, struct windows_args *a, char *err, size_t errlen)
 {
 	struct win_spec *s = &a->spec;
+	if (a->n_key_copies >= WIN_MAX_KEYS)
+		return cmd_perr(err, errlen, "at most %d key fields", WIN_MAX_KEYS);
+	char *v = strdup(arg);
+	if (v == NULL)
+		return cmd_perr(err, errlen, "out of memory");
+	a->key_copies[a->n_key_copies++] = v;
+	if (*v == '\0')
+		return cmd_perr(err, errlen, "--key: an empty field name");
 	for (char *p = v; p && *p;) {
 		char *comma = strchr(p, ',');
 		if (comma)
@@ -147,7 +155,7 @@ int cmd_windows_parse(int argc, char **argv, struct windows_args *a, char *err, 
 			a->spec.time_field = v;
 		} else if (cmd_is_opt(arg, "--key")) {
 			VALUE("--key");
-			if (parse_key((char *)v, a, err, errlen) < 0)
+			if (parse_key(v, a, err, errlen) < 0)
 				return -1;
 		} else if (cmd_is_opt(arg, "--agg")) {
 			VALUE("--agg");
@@ -285,4 +293,7 @@ void cmd_windows_args_free(struct windows_args *a)
 {
 	free(a->inputs);
 	a->inputs = NULL;
+	for (size_t i = 0; i < a->n_key_copies; i++)
+		free(a->key_copies[i]);
+	a->n_key_copies = 0;
 }

@@ -326,6 +326,13 @@ def case_model():
     r = rewind("windows", "events", "--output", "x", "-b", "127.0.0.1:1", "--timeout", "2000",
                ok=False)
     check(r.returncode == 1 and "broker" in r.stderr, "no broker: " + r.stderr)
+    # A second job on the same checkpoint is refused while the first runs
+    # (here: while something holds its lock).
+    import fcntl
+    with open(os.path.join(TMP, "windows-m.ckpt.lock"), "a") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        r = rewind(*job, "-e", ok=False)
+        check(r.returncode == 1 and "another rewind windows" in r.stderr, "lock: " + r.stderr)
     r = rewind("windows", "verify", "m", "nope", "-b", broker.bootstrap, ok=False)
     check(r.returncode == 1 and "does not exist" in r.stderr, "verify unknown: " + r.stderr)
 

@@ -137,8 +137,7 @@ static char err[512];
 START_TEST(arguments_parse_with_defaults)
 {
 	struct windows_args a;
-	char keys[] = "video_id,event";
-	ck_assert_int_eq(PARSE(&a, "events", "--output", "m1", "--key", keys, "--hopping", "5m/1m",
+	ck_assert_int_eq(PARSE(&a, "events", "--output", "m1", "--key", "video_id,event", "--hopping", "5m/1m",
 			       "--agg", "count", "--agg=sum:position_ms", "--agg", "distinct:user_id",
 			       "--allowed-lateness", "2m", "-e"), 0);
 	ck_assert_uint_eq(a.n_inputs, 1);
@@ -202,6 +201,8 @@ START_TEST(arguments_refuse_nonsense_with_a_sentence)
 	REFUSED("two output topics", "verify", "m1");
 	REFUSED("4 to 16", "e", "--output", "o", "--hll-precision", "20");
 	REFUSED("needs a value", "e", "--output");
+	REFUSED("empty field", "e", "--output", "o", "--key", "a,,b");
+	REFUSED("empty field", "e", "--output", "o", "--key", "");
 }
 END_TEST
 
