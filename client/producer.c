@@ -103,6 +103,7 @@ struct ppart {
 	int32_t acked_seq;            /* the sequence the broker expects next,
 	                                 as far as answers tell */
 	bool recovering;
+	bool have_ack;                /* a batch of this epoch was acknowledged */
 	int64_t retry_at;
 	int32_t leader;
 	uint64_t leader_gen;          /* cluster generation leader was read at */
@@ -164,6 +165,8 @@ struct cl_producer {
 	/* io thread only */
 	struct event *timer;
 	int64_t timer_at;             /* INT64_MAX when not armed */
+	struct event *drain_ev;       /* drain_soon() */
+	bool drain_pending;
 	enum pid_state pid_state;
 	int64_t pid;
 	int16_t epoch;
@@ -316,6 +319,31 @@ static void arm_timer(cl_producer *p, int64_t at)
 	p->timer_at = at;
 }
 
+static void on_drain_ev(evutil_socket_t fd, short what, void *arg)
+{
+	cl_producer *p = arg;
+	(void)fd;
+	(void)what;
+	p->drain_pending = false;
+	drain(p);
+}
+
+/*
+ * Drains at the next turn of the loop rather than now. Every callback of
+ * a wire or of the cluster uses this: when a connection fails, its wire
+ * fails each pending request in turn, and a drain run from the first
+ * failure would send newer batches of a partition whose older batch is in
+ * a request not yet failed -- out of sequence. Deferred, the drain sees
+ * every failure first.
+ */
+static void drain_soon(cl_producer *p)
+{
+	if (!p->drain_pending && p->drain_ev && !p->io_closing) {
+		p->drain_pending = true;
+		event_active(p->drain_ev, 0, 0);
+	}
+}
+
 static void on_kick(void *arg)
 {
 	cl_producer *p = arg;
@@ -413,7 +441,7 @@ static void batch_retry(cl_producer *p, struct pbatch *b, int err)
 static void refresh_done(void *arg, int err)
 {
 	(void)err;
-	drain(arg);
+	drain_soon(arg);
 }
 
 static void refresh_metadata(cl_producer *p)
@@ -462,6 +490,7 @@ static void renumber(cl_producer *p)
 			}
 			pp->next_seq = seq;
 			pp->acked_seq = 0;
+			pp->have_ack = false;
 			pp->recovering = false;
 		}
 	}
@@ -509,7 +538,7 @@ static void on_init_pid(void *arg, int err, int16_t version, kp_reader *body)
 			refresh_metadata(p);
 		return;
 	}
-	drain(p);
+	drain_soon(p);
 }
 
 static void request_pid(cl_producer *p)
@@ -592,6 +621,7 @@ static void batch_answer(cl_producer *p, struct pbatch *b, int16_t code, int64_t
 	if (code == 0 || code == KAFKA_DUPLICATE_SEQUENCE) {
 		if (b->base_seq >= 0)
 			pp->acked_seq = b->base_seq + b->count;
+		pp->have_ack = true;
 		batch_complete(p, b, 0, code == 0 ? base_offset : -1);
 		return;
 	}
@@ -640,7 +670,7 @@ static void on_produce(void *arg, int err, int16_t version, kp_reader *body)
 		for (int i = 0; i < r->n; i++)
 			batch_answer(p, r->b[i], 0, -1, &refresh);
 		preq_free(r);
-		drain(p);
+		drain_soon(p);
 		return;
 	}
 	kp_ProduceResponse m;
@@ -651,7 +681,7 @@ static void on_produce(void *arg, int err, int16_t version, kp_reader *body)
 		err = CL_ERR_PROTOCOL;
 	}
 	if (err != 0) {
-		if (err != CL_ERR_PROTOCOL)
+			if (err != CL_ERR_PROTOCOL)
 			errf(p, "Produce to %s: %s", cl_wire_addr(r->wire), cl_wire_errmsg(r->wire));
 		for (int i = 0; i < r->n; i++) {
 			struct ppart *pp = r->b[i]->part;
@@ -702,7 +732,7 @@ static void on_produce(void *arg, int err, int16_t version, kp_reader *body)
 	preq_free(r);
 	if (refresh)
 		refresh_metadata(p);
-	drain(p);
+	drain_soon(p);
 }
 
 /* Builds b's final bytes (sequence, id, compression, CRC). */
@@ -906,6 +936,13 @@ static void drain(cl_producer *p)
 					}
 					pp->recovering = false;
 				}
+				/* A broker that has no state for this producer on the
+				 * partition takes any sequence first (Kafka's rule,
+				 * for state lost to retention): until one batch is
+				 * acknowledged, a second in flight could be written
+				 * ahead of a first that failed. One at a time then. */
+				if (p->conf.idempotence && !pp->have_ack && pp->n_inflight > 0)
+					continue;
 				uint64_t gen = cl_cluster_generation(p->cl);
 				if (pp->leader_gen != gen) {
 					pp->leader = cl_cluster_leader(p->cl, t->name, pp->id);
@@ -1053,7 +1090,7 @@ static void on_topic_meta(void *arg, int err)
 	if (again)
 		io_topic_meta(p);
 	else
-		drain(p);
+		drain_soon(p);
 }
 
 /* Under p->mu: the topic named name, added when new. */
@@ -1426,7 +1463,13 @@ static void io_setup(void *arg)
 		cl_cluster_set_auto_create(p->cl, p->conf.allow_auto_create);
 		cl_cluster_set_refresh_backoff(p->cl, p->conf.retry_backoff_ms);
 		p->timer = evtimer_new(cl_io_base(p->io), on_timer, p);
-		if (p->timer == NULL) {
+		p->drain_ev = event_new(cl_io_base(p->io), -1, 0, on_drain_ev, p);
+		if (p->timer == NULL || p->drain_ev == NULL) {
+			if (p->timer)
+				event_free(p->timer);
+			if (p->drain_ev)
+				event_free(p->drain_ev);
+			p->timer = p->drain_ev = NULL;
 			cl_cluster_free(p->cl);
 			p->cl = NULL;
 			s->rc = -ENOMEM;
@@ -1449,7 +1492,9 @@ static void io_teardown(void *arg)
 	p->cl = NULL;
 	if (p->timer)
 		event_free(p->timer);
-	p->timer = NULL;
+	if (p->drain_ev)
+		event_free(p->drain_ev);
+	p->timer = p->drain_ev = NULL;
 }
 
 static int conf_err(char *err, size_t errlen, const char *msg)

@@ -13,6 +13,9 @@ Cases (all by default):
   restart   a broker SIGTERMed and one SIGKILLed in the middle of a long
             produce (restarted on the same port and data dir): every record
             acknowledged exactly once and in order in each partition
+  proxy     connections cut right after a Produce request reached the
+            broker (cut_proxy.py): the retries are duplicates, answered
+            from the broker's idempotence state; every record once, in order
   errors    unknown topic with auto-create off, broker down (a message and
             a non-zero exit within the timeout), bad flags, --help
   perf      rewind perf produce --json: every record delivered
@@ -32,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from broker_harness import Broker, wait_until  # noqa: E402
 
 BROKER, REWIND = sys.argv[1], sys.argv[2]
-CASES = sys.argv[3:] or ["codecs", "murmur2", "restart", "errors", "perf"]
+CASES = sys.argv[3:] or ["codecs", "murmur2", "restart", "proxy", "errors", "perf"]
 
 
 def fail(msg):
@@ -166,6 +169,26 @@ def data_bytes(b, topic):
     return total
 
 
+def check_once_in_order(bootstrap, topic, n_records, what):
+    """Values 0..n_records-1 each exactly once, increasing in each partition."""
+    got = kcat_read(bootstrap, topic, "%p|%k|%s\n").decode().splitlines()
+    seen = {}
+    per_part = {}
+    for line in got:
+        part, key, val = line.split("|")
+        v = int(val)
+        if v in seen:
+            fail("%s: record %d appears twice (partitions %s and %s)" % (what, v, seen[v], part))
+        seen[v] = part
+        per_part.setdefault(part, []).append(v)
+    missing = [i for i in range(n_records) if i not in seen]
+    if missing:
+        fail("%s: %d acknowledged records missing, first %r" % (what, len(missing), missing[:5]))
+    for part, vals in per_part.items():
+        if vals != sorted(vals):
+            fail("%s: partition %s is out of order" % (what, part))
+
+
 def case_restart(b):
     n_records = 150000
     for how in ["TERM", "KILL"]:
@@ -214,23 +237,55 @@ def case_restart(b):
         stderr = err[0].decode(errors="replace") if err else ""
         if proc.returncode != 0:
             fail("produce across a SIG%s restart exited %d: %s" % (how, proc.returncode, stderr))
-        got = kcat_read(b.bootstrap, topic, "%p|%k|%s\n").decode().splitlines()
-        seen = {}
-        per_part = {}
-        for line in got:
-            part, key, val = line.split("|")
-            v = int(val)
-            if v in seen:
-                fail("SIG%s: record %d appears twice (partitions %s and %s)" % (how, v, seen[v], part))
-            seen[v] = part
-            per_part.setdefault(part, []).append(v)
-        missing = [i for i in range(n_records) if i not in seen]
-        if missing:
-            fail("SIG%s: %d acknowledged records missing, first %r" % (how, len(missing), missing[:5]))
-        for part, vals in per_part.items():
-            if vals != sorted(vals):
-                fail("SIG%s: partition %s is out of order" % (how, part))
+        check_once_in_order(b.bootstrap, topic, n_records, "SIG" + how)
         print("restart SIG%s: %d records once each, in order (%s)" % (how, n_records, stderr.strip()))
+
+
+def case_proxy(b):
+    """Connections cut right after a Produce request reached the broker
+    (cut_proxy.py): the retries are duplicates the broker must recognise by
+    the producer's sequence numbers; every record once, in order."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    n_records = 300000
+    with tempfile.TemporaryDirectory() as tmp:
+        events = os.path.join(tmp, "cuts")
+        proxy = subprocess.Popen(["/usr/bin/python3", os.path.join(here, "cut_proxy.py"), events, "100"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        b2 = None
+        try:
+            line = proxy.stdout.readline().decode()
+            if not line.startswith("port "):
+                fail("cut_proxy said %r" % line)
+            pport = int(line.split()[1])
+            b2 = Broker(BROKER, tmp, "num.partitions=6",
+                        "advertised.listeners=PLAINTEXT://127.0.0.1:%d" % pport)
+            b2.start()
+            proxy.stdin.write(b"%d\n" % b2.port)
+            proxy.stdin.flush()
+            data = "".join("k%d:%d\n" % (i % 6, i) for i in range(n_records)).encode()
+            p = run(["produce", "cut", "--bootstrap", "127.0.0.1:%d" % pport, "-K", ":",
+                     "--batch-size", "16384", "--timeout", "120000"], stdin=data, timeout=300)
+            if p.returncode != 0:
+                fail("produce through cut_proxy: %s" % p.stderr.decode(errors="replace"))
+            os.kill(proxy.pid, signal.SIGUSR1)
+            with open(events) as f:
+                cuts = sum(1 for _ in f)
+            if cuts == 0:
+                fail("the proxy never cut a connection")
+            check_once_in_order(b2.bootstrap, "cut", n_records, "cut connections")
+            dups = b2.text().count("answered with its offsets, not appended again")
+            if dups == 0:
+                fail("no retry was answered as a duplicate (%d cuts)" % cuts)
+            print("proxy: %d cuts, %d retries answered as duplicates, %d records once each in order"
+                  % (cuts, dups, n_records))
+            b2.stop()
+            b2 = None
+        finally:
+            if b2 is not None:
+                print(b2.tail(40))
+                b2.kill()
+            proxy.kill()
+            proxy.wait()
 
 
 def case_errors(b):
