@@ -12,18 +12,18 @@ whole and in request order. Over raw requests on one socket:
   - a pipeline of [Metadata creating a topic, ApiVersions, Metadata
     creating another, ApiVersions]: four answers, in request order, with
     their correlation ids (the parked ones hold back what follows);
-  - with one network thread and num.partitions=1000 (third broker), a
+  - with one network thread and num.partitions=300 (third broker), a
     Metadata creating a topic on one connection, then -- once its first
     partition directory shows the create has begun -- ApiVersions on
     another: the ApiVersions answer arrives while the create is still
-    under way (fewer than 1000 partition directories) and the Metadata
+    under way (fewer than 300 partition directories) and the Metadata
     answer outstanding -- had the create run on the network thread, the
     second connection would not even have been read (order asserted,
     never a duration, as test_admin_thread.py does for CreateTopics);
   - Produce v3 (acks=-1) to a missing topic: created, appended at offset
     0; and acks=0 to another missing topic: created, nothing answered, the
     record there (a Metadata and ApiVersions after it are answered);
-  - the same one-network-thread check with a Produce creating a 1000-
+  - the same one-network-thread check with a Produce creating a 300-
     partition topic;
   - with auto.create.topics.enable=false (second broker): the topic is
     UNKNOWN_TOPIC_OR_PARTITION and nothing is created, for Metadata and
@@ -205,7 +205,7 @@ def run_enabled(boot):
 
 
 def run_wide(boot, data):
-    # Produce first: the topic it creates is the 1000-partition one.
+    # Produce first: the topic it creates is the 300-partition one.
     slow = Conn(boot)
     quick = Conn(boot)
     slow.send(0, 3, 1, produce_v3("ac-wide-p", -1))
@@ -219,8 +219,8 @@ def run_wide(boot, data):
     made = len([d for d in os.listdir(data) if re.fullmatch(r"ac-wide-p-\d+", d)])
     # (The Produce itself is answered only after its fdatasync, so its
     # answer coming later proves nothing: the create must be unfinished.)
-    check(corr == 2 and made < 1000,
-          "ApiVersions answered while a Produce auto-create of 1000 partitions ran "
+    check(corr == 2 and made < 300,
+          "ApiVersions answered while a Produce auto-create of 300 partitions ran "
           "off the network thread (%d partitions made by then)" % made)
     corr, body = slow.recv()
     check(corr == 1 and parse_produce_v3(body).get(("ac-wide-p", 0)) == (0, 0),
@@ -237,14 +237,14 @@ def run_wide(boot, data):
     corr, _ = quick.recv()
     made = len([d for d in os.listdir(data) if re.fullmatch(r"ac-wide-\d+", d)])
     pending = select.select([slow.s], [], [], 0)[0]
-    check(corr == 2 and not pending and made < 1000,
-          "ApiVersions answered while a Metadata auto-create of 1000 partitions ran "
+    check(corr == 2 and not pending and made < 300,
+          "ApiVersions answered while a Metadata auto-create of 300 partitions ran "
           "off the network thread (%d partitions made by then)" % made)
     corr, body = slow.recv()
-    check(corr == 1 and parse_metadata_v1(body).get("ac-wide") == (0, 1000),
+    check(corr == 1 and parse_metadata_v1(body).get("ac-wide") == (0, 300),
           "the wide topic was created and described")
-    check(len([d for d in os.listdir(data) if re.fullmatch(r"ac-wide-\d+", d)]) == 1000,
-          "1000 partition directories on disk")
+    check(len([d for d in os.listdir(data) if re.fullmatch(r"ac-wide-\d+", d)]) == 300,
+          "300 partition directories on disk")
     slow.s.close()
     quick.s.close()
 
@@ -271,7 +271,7 @@ def main():
                 "num.partitions=3")
     off = Broker(BROKER, os.path.join(tmp, "off"), "auto.create.topics.enable=false")
     wide = Broker(BROKER, os.path.join(tmp, "wide"), "auto.create.topics.enable=true",
-                  "num.partitions=1000", "num.network.threads=1")
+                  "num.partitions=300", "num.network.threads=1")
     for b in (on, off, wide):
         os.makedirs(b.tmp)
     try:
