@@ -11,7 +11,8 @@
  * member revoke every partition (poll stops handing them out), commit
  * their positions (the coordinator still takes the old generation while it
  * prepares the rebalance) and join again. A member whose application
- * stops polling for max.poll.interval.ms leaves, as Java's does. Commits
+ * stops polling for max.poll.interval.ms commits and leaves, as Java's
+ * leaves; its next poll joins again. Commits
  * are OffsetCommit with the generation and member id (-1 and "" for
  * partitions assigned by hand, as Java's assign() consumers commit).
  *
@@ -828,6 +829,11 @@ void cl__cons_group_step(cl_consumer *c, int64_t now)
 		cl__cons_revoke_all(c);
 		c->joined = false;
 		c->stalled = true;
+		/* What poll handed out counts as consumed: commit it first (the
+		 * same wire keeps the order), so whoever takes the partitions
+		 * does not read it again. */
+		if (c->conf.enable_auto_commit && !c->commit_inflight)
+			cl__cons_commit(c, CL_COMMIT_REJOIN, 0);
 		if (!c->leave_inflight)
 			cl__cons_leave(c);
 		return;

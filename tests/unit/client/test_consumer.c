@@ -6,7 +6,8 @@
  * a time, commits outside group management read back by OffsetFetch, a
  * group member that gets every partition, the errors poll reports
  * (OFFSET_OUT_OF_RANGE with auto.offset.reset=error, an unknown topic),
- * bad arguments, and wakeup.
+ * bad arguments, wakeup, and a member that stops polling for
+ * max.poll.interval.ms leaving and joining again on its next poll.
  */
 #include <check.h>
 #include <pthread.h>
@@ -361,6 +362,55 @@ START_TEST(bad_arguments_are_refused)
 }
 END_TEST
 
+/* The group's state and member count, by DescribeGroups. */
+static void group_state(const char *group, char *state, size_t len, size_t *members)
+{
+	cl_client *cl;
+	cl_group_desc *d;
+	char err[256];
+	ck_assert_int_eq(cl_client_new(broker.bootstrap, NULL, &cl, err, sizeof err), 0);
+	ck_assert_int_eq(cl_describe_group(cl, group, &d), 0);
+	snprintf(state, len, "%s", d->state);
+	*members = d->n_members;
+	cl_group_desc_free(d);
+	cl_client_free(cl);
+}
+
+START_TEST(a_member_that_stops_polling_leaves_and_the_next_poll_rejoins)
+{
+	produce("c-stall", 0, 3, KP_CODEC_NONE, 3, 0);
+	cl_consumer_conf conf;
+	cl_consumer_conf_init(&conf);
+	conf.group_id = "c-stall-g";
+	conf.auto_offset_reset = CL_RESET_EARLIEST;
+	conf.max_poll_interval_ms = 1000;
+	conf.heartbeat_interval_ms = 200;
+	cl_consumer *c = consumer(&conf);
+	const char *t = "c-stall";
+	int64_t off[8];
+	char state[32];
+	size_t members = 0;
+	ck_assert_int_eq(cl_consumer_subscribe(c, &t, 1), 0);
+	ck_assert_int_eq(poll_n(c, 3, 10, off), 3);
+	/* No poll now: within a few max.poll.interval.ms the member is gone. */
+	time_t end = time(NULL) + 20;
+	do {
+		struct timespec ts = { 0, 100 * 1000000L };
+		nanosleep(&ts, NULL);
+		group_state("c-stall-g", state, sizeof state, &members);
+	} while (members != 0 && time(NULL) < end);
+	ck_assert_uint_eq(members, 0);
+	ck_assert_ptr_nonnull(strstr(cl_consumer_errmsg(c), "max.poll.interval.ms"));
+	/* Polling again joins again and reads what came meanwhile. */
+	produce("c-stall", 0, 2, KP_CODEC_NONE, 2, 0);
+	ck_assert_int_eq(poll_n(c, 2, 10, off), 2);
+	ck_assert_int_eq(off[0], 3);
+	group_state("c-stall-g", state, sizeof state, &members);
+	ck_assert_uint_eq(members, 1);
+	cl_consumer_close(c);
+}
+END_TEST
+
 static void *wake_later(void *arg)
 {
 	struct timespec ts = { 0, 100 * 1000000L };
@@ -398,6 +448,7 @@ static Suite *consumer_suite(void)
 	tcase_add_test(t, an_unknown_topic_is_reported);
 	tcase_add_test(t, bad_arguments_are_refused);
 	tcase_add_test(t, wakeup_ends_a_poll_without_records);
+	tcase_add_test(t, a_member_that_stops_polling_leaves_and_the_next_poll_rejoins);
 	suite_add_tcase(s, t);
 	return s;
 }
