@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -677,6 +678,95 @@ START_TEST(superseded_bits_and_map_lookups_clean_alike)
 }
 END_TEST
 
+typedef struct raw_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	int err;
+} raw_wait;
+
+static void raw_done(st_append *a, int err)
+{
+	raw_wait *w = a->arg;
+	pthread_mutex_lock(&w->mu);
+	w->done = true;
+	w->err = err;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Appends the batch bytes as they are and waits for them. */
+static void append_raw(st_log *log, uint8_t *data, size_t len)
+{
+	raw_wait w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
+	st_append a;
+
+	memset(&a, 0, sizeof(a));
+	a.data = data;
+	a.len = len;
+	a.cb = raw_done;
+	a.arg = &w;
+	ck_assert_int_eq(st_log_append(log, &a, NOW), 0);
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	ck_assert_int_eq(w.err, 0);
+}
+
+START_TEST(a_batch_with_a_record_outside_its_offsets_is_kept_whole)
+{
+	tst_fixture f;
+	st_log_config cfg;
+	ctu_batch_opts o;
+	st_clean_result res;
+	kp_buf bad, before, after;
+	kp_batch_header hb, ha;
+	ctu_rec r[3] = { { 0, 0 }, { 1, 0 }, { 2, 0 } };
+
+	compact_config(&cfg);
+	fx_open(&f, "clean-bad-offset", &cfg);
+	ctu_opts_default(&o);
+	/* Three records; the third claims offsetDelta 5 in a batch whose
+	 * lastOffsetDelta is 2 (a one-byte varint either way), CRC fixed. */
+	kp_buf_init(&bad);
+	ck_assert_int_eq(ctu_build(&bad, r, 3, &o), 0);
+	kp_reader rd = kp_reader_make(bad.data + KP_BATCH_HEADER_SIZE, bad.len - KP_BATCH_HEADER_SIZE);
+	for (int i = 0; i < 2; i++) {
+		int32_t body = kp_read_varint(&rd);
+		ck_assert_ptr_nonnull(kp_read_bytes(&rd, (size_t)body));
+	}
+	uint8_t *rec = (uint8_t *)rd.p;
+	ck_assert_int_eq(rec[0] & 0x80, 0);     /* length: one byte */
+	/* rec: length, attributes, timestampDelta (varlong), offsetDelta */
+	size_t offd = 2;
+	while (rec[offd] & 0x80)
+		offd++;
+	offd++;
+	ck_assert_int_eq(rec[offd], 2 * 2);     /* zigzag of 2 */
+	rec[offd] = 2 * 5;
+	kp_batch_update_crc(bad.data, bad.len);
+	append_raw(f.log, bad.data, bad.len);
+	r[0] = (ctu_rec){ 0, 1 };               /* supersedes the bad batch's key 0 */
+	ck_assert_int_eq(ctu_append(f.log, r, 1, &o, NOW, NULL), 0);
+	roll_and_seal(&f);
+	kp_buf_init(&before);
+	kp_buf_init(&after);
+	read_log_bytes(f.log, &before);
+
+	clean(&f, NOW, &res);
+	ck_assert(res.cleaned);
+	read_log_bytes(f.log, &after);
+	const uint8_t *b0 = find_batch(&before, 0, &hb), *a0 = find_batch(&after, 0, &ha);
+	ck_assert_uint_eq(kp_batch_size(&ha), kp_batch_size(&hb));
+	ck_assert(memcmp(a0, b0, kp_batch_size(&hb)) == 0);
+	kp_buf_free(&bad);
+	kp_buf_free(&before);
+	kp_buf_free(&after);
+	tst_fx_close(&f);
+}
+END_TEST
+
 START_TEST(a_producers_last_batch_stays_as_an_empty_batch)
 {
 	tst_fixture f;
@@ -1075,6 +1165,7 @@ static Suite *cleaner_suite(void)
 	tcase_add_test(tc, a_rewritten_batch_keeps_its_records_bytes_and_offset_range);
 	tcase_add_test(tc, stamping_a_delete_horizon_keeps_record_timestamps_and_bytes);
 	tcase_add_test(tc, superseded_bits_and_map_lookups_clean_alike);
+	tcase_add_test(tc, a_batch_with_a_record_outside_its_offsets_is_kept_whole);
 	tcase_add_test(tc, a_producers_last_batch_stays_as_an_empty_batch);
 	tcase_add_test(tc, min_compaction_lag_keeps_young_segments_dirty);
 	tcase_add_test(tc, max_compaction_lag_makes_old_dirt_due_and_rolls_the_active_segment);
