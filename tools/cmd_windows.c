@@ -547,8 +547,7 @@ static int run_job(struct windows_args *a)
 		goto out;
 	}
 	if (cl_client_connect(j.cl) < 0) {
-		fail("cannot reach a broker at %s: %s; start rewind-broker or pass --bootstrap "
-		     "HOST:PORT", a->bootstrap, cl_client_errmsg(j.cl));
+		fail("cannot reach a broker at %s: %s", a->bootstrap, cl_client_errmsg(j.cl));
 		goto out;
 	}
 	if (plan_parts(&j) != 0)

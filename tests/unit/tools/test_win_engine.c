@@ -399,6 +399,13 @@ static struct latest latest_of(const struct sink *k)
 	return l;
 }
 
+static void latest_free(struct latest *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->kv[i]);
+	free(l->kv);
+}
+
 static void latest_eq(const struct latest *a, const struct latest *b)
 {
 	ck_assert_uint_eq(a->n, b->n);
@@ -525,6 +532,11 @@ static void same_results_for_kind(enum win_kind kind)
 	ck_assert_uint_gt(a.n, 20);
 	latest_eq(&a, &b);
 	latest_eq(&a, &c);
+	latest_free(&a);
+	latest_free(&b);
+	latest_free(&c);
+	for (size_t i = 0; i < NEV; i++)
+		free(events[i]);
 }
 
 START_TEST(tumbling_results_do_not_depend_on_partition_interleaving_or_checkpoints)
