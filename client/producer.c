@@ -628,7 +628,13 @@ static void batch_answer(cl_producer *p, struct pbatch *b, int16_t code, int64_t
 	if (code == KAFKA_OUT_OF_ORDER_SEQUENCE || code == KAFKA_UNKNOWN_PRODUCER_ID ||
 	    code == KAFKA_INVALID_PRODUCER_EPOCH || code == KAFKA_PRODUCER_FENCED) {
 		/* Behind an earlier failed batch: just retry in order. As the
-		 * oldest unacknowledged one: the broker lost our state. */
+		 * oldest unacknowledged one: the broker lost our state. Older
+		 * than what the broker acknowledged: no retry can help. */
+		if (code == KAFKA_OUT_OF_ORDER_SEQUENCE && b->base_seq >= 0 &&
+		    b->base_seq < pp->acked_seq && pp->acked_seq - b->base_seq < (1 << 30)) {
+			batch_fail(p, b, cl_err_kafka(code));
+			return;
+		}
 		if (b->base_seq == pp->acked_seq || code != KAFKA_OUT_OF_ORDER_SEQUENCE)
 			need_bump(p);
 		batch_retry(p, b, cl_err_kafka(code));
