@@ -5,7 +5,8 @@
  * the next batch moves (KIP-480), explicit partitions are honoured, offsets
  * come back in order, and the errors: a partition past the count, an
  * unknown topic the client may not create, no broker, a full buffer, a
- * broker that went away (delivery.timeout.ms).
+ * broker that went away (delivery.timeout.ms). Batches are also read back
+ * from the broker's segment file: sizes, codec, producer id, sequences.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -282,6 +283,101 @@ START_TEST(records_for_a_stopped_broker_time_out_with_msg_timed_out)
 }
 END_TEST
 
+/* The batches as the broker stored them, read from the segment file. */
+struct on_disk {
+	int n;
+	int32_t count[64];
+	int32_t base_seq[64];
+	int64_t pid[64];
+	int codec[64];
+};
+
+static void read_batches(const char *topic, int32_t part, struct on_disk *d)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/data/%s-%d/%020d.log", broker.dir, topic, part, 0);
+	FILE *f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "no segment %s", path);
+	static uint8_t buf[1 << 22];
+	size_t len = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+	memset(d, 0, sizeof *d);
+	for (size_t pos = 0; pos < len && d->n < 64;) {
+		kp_batch_header h;
+		ck_assert_int_eq(kp_batch_validate(buf + pos, len - pos, &h), 0);
+		d->count[d->n] = h.records_count;
+		d->base_seq[d->n] = h.base_sequence;
+		d->pid[d->n] = h.producer_id;
+		d->codec[d->n] = kp_batch_codec(&h);
+		d->n++;
+		pos += kp_batch_size(&h);
+	}
+}
+
+START_TEST(linger_gathers_records_and_batch_size_closes_batches)
+{
+	struct reports *r = calloc(1, sizeof *r);
+	cl_producer_conf c;
+	cl_producer_conf_init(&c);
+	c.linger_ms = 60000;       /* nothing leaves before a batch is full or flushed */
+	c.batch_size = 2000;
+	c.codec = KP_CODEC_LZ4;
+	cl_producer *p = producer(r, &c, broker.bootstrap);
+	char v[101];
+	memset(v, 'b', 100);
+	v[100] = '\0';
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(send_kv(p, "batching", 2, NULL, v, i), 0);
+	ck_assert_int_eq(cl_producer_flush(p, 20000), 0);
+	ck_assert_int_eq(r->n, 100);
+	ck_assert_int_eq(cl_producer_close(p, 5000), 0);
+
+	struct on_disk d;
+	read_batches("batching", 2, &d);
+	/* ~2000 bytes of ~110-byte records per batch: full batches of the
+	 * same size, the last one what flush found */
+	ck_assert_int_ge(d.n, 5);
+	int32_t total = 0, seq = 0;
+	for (int i = 0; i < d.n; i++) {
+		ck_assert_int_le(d.count[i], 2000 / 100);
+		if (i + 1 < d.n)
+			ck_assert_int_eq(d.count[i], d.count[0]);
+		/* idempotent: one producer id, sequences back to back */
+		ck_assert_int_ge(d.pid[i], 0);
+		ck_assert_int_eq(d.pid[i], d.pid[0]);
+		ck_assert_int_eq(d.base_seq[i], seq);
+		ck_assert_int_eq(d.codec[i], KP_CODEC_LZ4);
+		seq += d.count[i];
+		total += d.count[i];
+	}
+	ck_assert_int_eq(total, 100);
+	free(r);
+}
+END_TEST
+
+START_TEST(without_idempotence_batches_carry_no_producer_id)
+{
+	struct reports *r = calloc(1, sizeof *r);
+	cl_producer_conf c;
+	cl_producer_conf_init(&c);
+	c.idempotence = false;
+	c.acks = 1;
+	c.linger_ms = 60000;
+	cl_producer *p = producer(r, &c, broker.bootstrap);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(send_kv(p, "plain", 0, "k", "v", i), 0);
+	ck_assert_int_eq(cl_producer_close(p, 20000), 0);   /* close flushes */
+	ck_assert_int_eq(r->n, 10);
+	struct on_disk d;
+	read_batches("plain", 0, &d);
+	ck_assert_int_eq(d.n, 1);
+	ck_assert_int_eq(d.count[0], 10);
+	ck_assert_int_eq(d.pid[0], -1);
+	ck_assert_int_eq(d.base_seq[0], -1);
+	free(r);
+}
+END_TEST
+
 static Suite *producer_suite(void)
 {
 	Suite *s = suite_create("client_producer");
@@ -291,6 +387,8 @@ static Suite *producer_suite(void)
 	tcase_add_test(t, keyed_records_land_in_their_murmur2_partition_in_order);
 	tcase_add_test(t, null_key_records_stick_to_one_partition_per_batch);
 	tcase_add_test(t, small_batches_still_deliver_every_record_in_order);
+	tcase_add_test(t, linger_gathers_records_and_batch_size_closes_batches);
+	tcase_add_test(t, without_idempotence_batches_carry_no_producer_id);
 	tcase_add_test(t, a_partition_past_the_count_is_unknown);
 	tcase_add_test(t, an_unknown_topic_is_refused_when_the_client_may_not_create_it);
 	tcase_add_test(t, no_broker_is_an_error_within_max_block_ms);
