@@ -8,6 +8,11 @@
     b.stop()             # SIGTERM; fails on a non-zero exit or a sanitizer report
     b.kill()             # SIGKILL, for cleanup paths
     free_port()          # a loopback port nothing listens on
+    c = RawConn(b.bootstrap)   # raw Kafka frames over one socket:
+    c.send(18, 0, 1, b"")      #   ApiVersions v0, correlation id 1
+    corr, body = c.recv()      #   the answer's correlation id and body
+    check = Checks()           # check(cond, "what") prints ok:/FAIL: lines;
+    check.exit()               # at the end: summary, exit status 1 on a failure
 
 Each start logs to its own file (TMP/broker-N.log), so "ready" and
 "listening on" are read from this start's log only. Only the process this
@@ -16,9 +21,12 @@ here sleeps a fixed time.
 """
 import os
 import re
+import select
 import signal
 import socket
+import struct
 import subprocess
+import sys
 import time
 
 
@@ -133,3 +141,63 @@ class Broker:
 
     def tail(self, n=40):
         return "".join("  | " + l + "\n" for l in self.text().splitlines()[-n:])
+
+
+class RawConn:
+    """One socket speaking raw Kafka frames: requests with header v1 (api
+    key, version, correlation id, client id), answers read whole as
+    (correlation id, body after the v0 response header)."""
+
+    def __init__(self, bootstrap, client_id=b"raw", timeout=30):
+        host, port = bootstrap.split(":")
+        self.s = socket.create_connection((host, int(port)), timeout=timeout)
+        self.client_id = client_id
+
+    def send(self, api_key, version, corr, body):
+        msg = struct.pack(">hhih", api_key, version, corr, len(self.client_id)) + \
+            self.client_id + body
+        self.s.sendall(struct.pack(">i", len(msg)) + msg)
+
+    def ready(self, timeout):
+        """True when an answer (or EOF) is there to read within timeout s."""
+        return bool(select.select([self.s], [], [], timeout)[0])
+
+    def read_exact(self, n):
+        out = b""
+        while len(out) < n:
+            chunk = self.s.recv(n - len(out))
+            if not chunk:
+                raise EOFError("the broker closed the connection")
+            out += chunk
+        return out
+
+    def recv(self):
+        size = struct.unpack(">i", self.read_exact(4))[0]
+        b = self.read_exact(size)
+        return struct.unpack_from(">i", b, 0)[0], b[4:]
+
+    def close(self):
+        self.s.close()
+
+
+class Checks:
+    """Named checks that go on after a failure: check(cond, what) prints
+    "ok: what" or "FAIL: what"; exit() prints the failures and exits 1 if
+    there were any, else says all passed."""
+
+    def __init__(self):
+        self.failures = []
+
+    def __call__(self, cond, what):
+        print(("ok: " if cond else "FAIL: ") + what, flush=True)
+        if not cond:
+            self.failures.append(what)
+        return cond
+
+    def exit(self):
+        if self.failures:
+            print("%d check(s) failed:" % len(self.failures))
+            for f in self.failures:
+                print("  -", f)
+            sys.exit(1)
+        print("all checks passed")

@@ -32,49 +32,20 @@ Processes this test starts are stopped by PID.
 """
 import os
 import re
-import select
 import shutil
-import socket
 import struct
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from broker_harness import Broker, BrokerError, wait_until  # noqa: E402
+from broker_harness import Broker, BrokerError, Checks, RawConn, wait_until  # noqa: E402
 
 BROKER = sys.argv[1]
-failures = []
+check = Checks()
 
 
-def check(cond, what):
-    print(("ok: " if cond else "FAIL: ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-class Conn:
-    def __init__(self, bootstrap):
-        host, port = bootstrap.split(":")
-        self.s = socket.create_connection((host, int(port)), timeout=30)
-
-    def send(self, key, version, corr, body):
-        hdr = struct.pack(">hhih", key, version, corr, 2) + b"mc"
-        msg = hdr + body
-        self.s.sendall(struct.pack(">i", len(msg)) + msg)
-
-    def _read(self, n):
-        out = b""
-        while len(out) < n:
-            chunk = self.s.recv(n - len(out))
-            if not chunk:
-                raise EOFError("the broker closed the connection")
-            out += chunk
-        return out
-
-    def recv(self):
-        size = struct.unpack(">i", self._read(4))[0]
-        b = self._read(size)
-        return struct.unpack_from(">i", b, 0)[0], b[4:]
+def Conn(bootstrap):
+    return RawConn(bootstrap, client_id=b"autocreate")
 
 
 def metadata_v1(names):
@@ -173,7 +144,7 @@ def run_produce(boot):
     t = parse_metadata_v1(body)
     check(t.get("ac-prod") == (0, 3) and t.get("ac-prod0") == (0, 3),
           "both produced-to topics exist with num.partitions partitions: %r" % (t,))
-    c.s.close()
+    c.close()
 
 
 def run_enabled(boot):
@@ -201,7 +172,7 @@ def run_enabled(boot):
     check(parse_metadata_v1(got[0][1]).get("ac-p1") == (0, 3) and
           parse_metadata_v1(got[2][1]).get("ac-p2") == (0, 3),
           "the pipelined Metadata requests created their topics")
-    c.s.close()
+    c.close()
 
 
 def run_wide(boot, data):
@@ -225,8 +196,8 @@ def run_wide(boot, data):
     corr, body = slow.recv()
     check(corr == 1 and parse_produce_v3(body).get(("ac-wide-p", 0)) == (0, 0),
           "the Produce that created the wide topic was appended")
-    slow.s.close()
-    quick.s.close()
+    slow.close()
+    quick.close()
 
     slow = Conn(boot)
     quick = Conn(boot)
@@ -236,7 +207,7 @@ def run_wide(boot, data):
     quick.send(18, 0, 2, b"")
     corr, _ = quick.recv()
     made = len([d for d in os.listdir(data) if re.fullmatch(r"ac-wide-\d+", d)])
-    pending = select.select([slow.s], [], [], 0)[0]
+    pending = slow.ready(0)
     check(corr == 2 and not pending and made < 300,
           "ApiVersions answered while a Metadata auto-create of 300 partitions ran "
           "off the network thread (%d partitions made by then)" % made)
@@ -245,8 +216,8 @@ def run_wide(boot, data):
           "the wide topic was created and described")
     check(len([d for d in os.listdir(data) if re.fullmatch(r"ac-wide-\d+", d)]) == 300,
           "300 partition directories on disk")
-    slow.s.close()
-    quick.s.close()
+    slow.close()
+    quick.close()
 
 
 def run_disabled(boot, data):
@@ -262,7 +233,7 @@ def run_disabled(boot, data):
     check(t.get("ac-never") == (3, 0), "auto-create off: UNKNOWN_TOPIC_OR_PARTITION: %r" % (t,))
     check(not any(d.startswith("ac-never") for d in os.listdir(data)),
           "auto-create off: no directory was created")
-    c.s.close()
+    c.close()
 
 
 def main():
@@ -286,17 +257,12 @@ def main():
         run_disabled(off.bootstrap, off.data)
         off.stop()
     except (BrokerError, EOFError, OSError) as e:
-        failures.append(str(e))
+        check(False, str(e))
     finally:
         for b in (on, off, wide):
             b.kill()
         shutil.rmtree(tmp, ignore_errors=True)
-    if failures:
-        print("%d check(s) failed:" % len(failures))
-        for f in failures:
-            print("  -", f)
-        sys.exit(1)
-    print("all checks passed")
+    check.exit()
 
 
 if __name__ == "__main__":

@@ -28,16 +28,14 @@ with kafka-python 2.0.2, acks=all):
 Processes this test starts are stopped by PID.
 """
 import os
-import select
 import shutil
-import socket
 import struct
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from broker_harness import Broker, BrokerError  # noqa: E402
+from broker_harness import Broker, BrokerError, Checks, RawConn  # noqa: E402
 
 from kafka import KafkaProducer  # noqa: E402
 from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
@@ -45,24 +43,17 @@ from kafka.admin import KafkaAdminClient, NewTopic  # noqa: E402
 BROKER = sys.argv[1]
 WAIT_MS = 10000          # every parked Fetch's MaxWaitMs
 ANSWER_S = 4.0           # it must be answered with data well before that
-failures = []
+check = Checks()
 
 
-def check(cond, what):
-    print(("ok: " if cond else "FAIL: ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-class FetchConn:
-    """One socket sending Fetch v4 requests and reading their answers."""
+class FetchConn(RawConn):
+    """Fetch v4 requests over one socket, and their answers."""
 
     def __init__(self, bootstrap):
-        host, port = bootstrap.split(":")
-        self.s = socket.create_connection((host, int(port)), timeout=30)
+        super().__init__(bootstrap, client_id=b"wake")
         self.corr = 0
 
-    def send(self, parts, min_bytes=1, max_wait=WAIT_MS):
+    def send_fetch(self, parts, min_bytes=1, max_wait=WAIT_MS):
         """parts: [(topic, partition, offset)]. Sends, does not wait."""
         self.corr += 1
         by_topic = {}
@@ -75,30 +66,14 @@ class FetchConn:
             body += struct.pack(">h", len(tb)) + tb + struct.pack(">i", len(ps))
             for p, o in ps:
                 body += struct.pack(">iqi", p, o, 1 << 20)
-        hdr = struct.pack(">hhih", 1, 4, self.corr, 4) + b"wake"
-        msg = hdr + body
-        self.s.sendall(struct.pack(">i", len(msg)) + msg)
-        self.sent_at = time.monotonic()
+        self.send(1, 4, self.corr, body)
 
-    def ready(self, timeout):
-        return bool(select.select([self.s], [], [], timeout)[0])
-
-    def _read(self, n):
-        out = b""
-        while len(out) < n:
-            chunk = self.s.recv(n - len(out))
-            if not chunk:
-                raise EOFError("the broker closed the connection")
-            out += chunk
-        return out
-
-    def recv(self):
+    def recv_fetch(self):
         """{(topic, partition): (error, high watermark, records bytes)}."""
-        size = struct.unpack(">i", self._read(4))[0]
-        b = self._read(size)
-        corr, _throttle, nt = struct.unpack_from(">iii", b, 0)
+        corr, b = self.recv()
         assert corr == self.corr, (corr, self.corr)
-        at = 12
+        _throttle, nt = struct.unpack_from(">ii", b, 0)
+        at = 8
         out = {}
         for _ in range(nt):
             tl = struct.unpack_from(">h", b, at)[0]
@@ -118,9 +93,6 @@ class FetchConn:
                 out[(topic, p)] = (err, hw, recs)
         return out
 
-    def close(self):
-        self.s.close()
-
 
 def parked(conn, what):
     """The fetch must not be answered yet: a short look, only to be sure
@@ -137,7 +109,7 @@ def answered(conn, what):
         check(False, "%s: answered within %.0f s of the produce (MaxWaitMs %d): "
               "a missed wake-up" % (what, ANSWER_S, WAIT_MS))
         return None
-    return conn.recv()
+    return conn.recv_fetch()
 
 
 def has_records(resp, topic, part):
@@ -153,16 +125,11 @@ def main():
         run(b.bootstrap)
         b.stop()
     except BrokerError as e:
-        failures.append(str(e))
+        check(False, str(e))
     finally:
         b.kill()
         shutil.rmtree(tmp, ignore_errors=True)
-    if failures:
-        print("%d check(s) failed:" % len(failures))
-        for f in failures:
-            print("  -", f)
-        sys.exit(1)
-    print("all checks passed")
+    check.exit()
 
 
 def run(boot):
@@ -177,31 +144,32 @@ def run(boot):
     def produce(topic, part, value=b"v" * 100):
         prod.send(topic, value=value, partition=part).get(timeout=30)
 
-    # One partition.
-    c = FetchConn(boot)
-    c.send([("w1", 0, 0)])
-    if parked(c, "one partition"):
-        produce("w1", 0)
-        r = answered(c, "one partition")
-        if r is not None:
-            check(has_records(r, "w1", 0), "one partition: the answer holds the new record")
-    c.close()
+    def park_produce_answer(what, parts, to):
+        """One fetch parked on parts; a record produced to `to`; the answer
+        must hold it. Returns the answer (or None)."""
+        c = FetchConn(boot)
+        c.send_fetch(parts)
+        r = None
+        if parked(c, what):
+            produce(*to)
+            r = answered(c, what)
+            if r is not None:
+                check(has_records(r, *to), what + ": the answer holds the new record")
+        c.close()
+        return r
 
+    park_produce_answer("one partition", [("w1", 0, 0)], ("w1", 0))
     # Eight partitions over two topics; the record lands on the last.
-    c = FetchConn(boot)
-    c.send([("w8a", p, 0) for p in range(4)] + [("w8b", p, 0) for p in range(4)])
-    if parked(c, "eight partitions"):
-        produce("w8b", 3)
-        r = answered(c, "eight partitions")
-        if r is not None:
-            check(has_records(r, "w8b", 3) and len(r) == 8,
-                  "eight partitions: answered with the record, all 8 partitions listed")
-    c.close()
+    r = park_produce_answer("eight partitions",
+                            [("w8a", p, 0) for p in range(4)] + [("w8b", p, 0) for p in range(4)],
+                            ("w8b", 3))
+    if r is not None:
+        check(len(r) == 8, "eight partitions: all 8 partitions listed in the answer")
 
     # Six fetches parked on one partition, on six connections.
     conns = [FetchConn(boot) for _ in range(6)]
     for x in conns:
-        x.send([("wmany", 0, 0)])
+        x.send_fetch([("wmany", 0, 0)])
     if all(parked(x, "six parked fetches") for x in conns):
         produce("wmany", 0)
         got = [answered(x, "six parked fetches") for x in conns]
@@ -212,7 +180,7 @@ def run(boot):
 
     # MinBytes above one batch: answered once enough batches are there.
     c = FetchConn(boot)
-    c.send([("wmin", 0, 0)], min_bytes=1500)
+    c.send_fetch([("wmin", 0, 0)], min_bytes=1500)
     if parked(c, "MinBytes 1500"):
         sent = 0
         resp = None
@@ -220,7 +188,7 @@ def run(boot):
             produce("wmin", 0, b"m" * 400)
             sent += 1
             if c.ready(0.05):
-                resp = c.recv()
+                resp = c.recv_fetch()
         if resp is None:
             resp = answered(c, "MinBytes 1500")
         if resp is not None:
@@ -229,14 +197,7 @@ def run(boot):
                   % (n, sent))
 
     # A relaxed flush policy: readable (and acknowledged) before the sync.
-    c = FetchConn(boot)
-    c.send([("wrelaxed", 0, 0)])
-    if parked(c, "flush.messages=1000"):
-        produce("wrelaxed", 0)
-        r = answered(c, "flush.messages=1000")
-        if r is not None:
-            check(has_records(r, "wrelaxed", 0), "flush.messages=1000: woken without a sync")
-    c.close()
+    park_produce_answer("flush.messages=1000", [("wrelaxed", 0, 0)], ("wrelaxed", 0))
 
     # Many rounds on one connection: park, produce, answer.
     c = FetchConn(boot)
@@ -244,7 +205,7 @@ def run(boot):
     slow = []
     for i in range(60):
         p = i % 2
-        c.send([("wloop", 0, offsets[0]), ("wloop", 1, offsets[1])])
+        c.send_fetch([("wloop", 0, offsets[0]), ("wloop", 1, offsets[1])])
         produce("wloop", p)
         r = answered(c, "round %d" % i)
         if r is None:

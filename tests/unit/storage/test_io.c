@@ -96,6 +96,15 @@ static void pair_init(pair *p, int fd, int64_t pos, size_t len, int c)
 	p->s = (st__io_req){ .op = ST__IO_SYNC, .fd = fd };
 }
 
+/* Submits the pair alone and waits for both requests. */
+static void pair_run(iofx *f, pair *p)
+{
+	st__io_req *reqs[] = { &p->w, &p->s };
+
+	f->s->io->submit(f->s, reqs, 2);
+	reap_all(f, 2);
+}
+
 static void check_bytes(int fd, int64_t pos, size_t len, int c)
 {
 	uint8_t *b = malloc(len);
@@ -113,9 +122,7 @@ START_TEST(linked_write_and_sync_both_complete)
 
 	fx_open(&f, 16);
 	pair_init(&p, f.fd, 4096, 100000, 'a');
-	st__io_req *reqs[] = { &p.w, &p.s };
-	f.s->io->submit(f.s, reqs, 2);
-	reap_all(&f, 2);
+	pair_run(&f, &p);
 	ck_assert_int_eq(p.w.err, 0);
 	ck_assert_uint_eq(p.w.done, 100000);
 	ck_assert(!p.w.link_broken);
@@ -134,9 +141,7 @@ START_TEST(linked_sync_is_cancelled_behind_a_failed_write)
 	fx_open(&f, 16);
 	st__store_inject_fault(f.s, ST__IO_WRITE, -EIO, 0, 1);
 	pair_init(&p, f.fd, 0, 5000, 'b');
-	st__io_req *reqs[] = { &p.w, &p.s };
-	f.s->io->submit(f.s, reqs, 2);
-	reap_all(&f, 2);
+	pair_run(&f, &p);
 	ck_assert_int_eq(p.w.err, -EIO);
 	ck_assert(p.w.link_broken);
 	ck_assert_int_eq(p.s.err, -ECANCELED);
@@ -153,9 +158,7 @@ START_TEST(failed_linked_sync_is_reported_after_its_write)
 	fx_open(&f, 16);
 	st__store_inject_fault(f.s, ST__IO_SYNC, -EIO, 0, 1);
 	pair_init(&p, f.fd, 0, 5000, 'c');
-	st__io_req *reqs[] = { &p.w, &p.s };
-	f.s->io->submit(f.s, reqs, 2);
-	reap_all(&f, 2);
+	pair_run(&f, &p);
 	ck_assert_int_eq(p.w.err, 0);
 	ck_assert_uint_eq(p.w.done, 5000);
 	ck_assert_int_eq(p.s.err, -EIO);
@@ -185,9 +188,7 @@ static int short_write_child(void)
 	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
 		return 10;
 	pair_init(&p, f.fd, 4096, 10000, 'd');
-	st__io_req *reqs[] = { &p.w, &p.s };
-	f.s->io->submit(f.s, reqs, 2);
-	reap_all(&f, 2);
+	pair_run(&f, &p);
 	if (p.w.err != -EFBIG)
 		return 11;
 	if (p.w.done != 4096)
