@@ -353,4 +353,147 @@ static inline bool cl__kstr_eq(kp_str s, const char *z)
 	return s.len >= 0 && (size_t)s.len == n && memcmp(s.p, z, n) == 0;
 }
 
+/* ============================================================ producer */
+/*
+ * Shared by producer.c (the application side: send, poll, flush, topics,
+ * lifecycle) and producer_io.c (the io thread: batches to requests,
+ * answers, retries, producer id). Fields say who may touch them: "under
+ * p->mu" ones from any thread with the mutex held, "io only" ones from the
+ * io thread alone.
+ */
+struct event;
+
+/* Buffers kept for reuse (see cl_producer.pool). */
+#define CL__POOL_MAX 16
+
+enum cl__topic_state { CL__T_UNKNOWN, CL__T_PENDING, CL__T_KNOWN, CL__T_ERROR };
+enum cl__pid_state { CL__PID_NONE, CL__PID_REQUESTING, CL__PID_READY, CL__PID_BUMP };
+
+struct cl__pbatch {
+	struct cl__pbatch *next;
+	struct cl__ppart *part;
+	kp_batch_builder bb;          /* records until built */
+	kp_buf wire;                  /* the built batch */
+	bool built;
+	void **opaques;               /* count entries */
+	int32_t cap_opaques;
+	int32_t count;
+	size_t mem;                   /* buffer memory it holds */
+	int64_t created_ms;
+	int64_t deadline_ms;          /* created + delivery_timeout_ms */
+	int32_t base_seq;             /* -1 until first sent (idempotent) */
+	int attempts;
+	/* outcome, for the delivery report */
+	int err;
+	int64_t base_offset;
+};
+
+struct cl__ppart {
+	struct cl__ptopic *t;
+	int32_t id;
+	/* under p->mu */
+	struct cl__pbatch *open;
+	struct cl__pbatch *ready_head, *ready_tail;
+	/* io thread only */
+	struct cl__pbatch *sendq_head, *sendq_tail;
+	struct cl__pbatch *infl_head, *infl_tail;
+	int n_inflight;
+	int32_t next_seq;             /* next sequence to hand out */
+	int32_t acked_seq;            /* the sequence the broker expects next,
+	                                 as far as answers tell */
+	bool recovering;
+	bool have_ack;                /* a batch of this epoch was acknowledged */
+	int64_t retry_at;
+	int32_t leader;
+	uint64_t leader_gen;          /* cluster generation leader was read at */
+};
+
+struct cl__ptopic {
+	char *name;
+	/* under p->mu */
+	enum cl__topic_state state;
+	int err;                      /* CL__T_ERROR: why */
+	int32_t n_parts;
+	struct cl__ppart **parts;
+	int32_t sticky;               /* -1: pick one at the next null key */
+	int32_t last_sticky;
+	int waiters;
+};
+
+struct cl_producer {
+	cl_producer_conf conf;
+	char bootstrap[1024];
+	char client_id[128];
+	cl_io *io;
+	cl_cluster *cl;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;            /* topic states, delivery queue */
+	struct cl__ptopic **topics;       /* grown by copying: the io thread may
+	                                 walk an older array (the first
+	                                 n_topics it read stay valid) */
+	size_t n_topics, cap_topics;
+	struct cl__ptopic ***retired;     /* older topic arrays, freed at close */
+	size_t n_retired;
+	size_t mem_used;
+	int64_t outstanding;
+	struct cl__pbatch *dr_head, *dr_tail;
+	/* Record and batch buffers kept for reuse: a fresh megabyte buffer
+	 * per batch costs page faults and the growth copies of realloc. */
+	kp_buf pool[CL__POOL_MAX];
+	int n_pool;
+	size_t pool_bytes;            /* capacity held, at most buffer_memory / 2 */
+	bool kick_pending;
+	int64_t io_wake_at;           /* when the io thread drains next */
+	int flushing;
+	bool closing;
+	int fatal;
+	uint64_t rnd;
+	char errmsg[768];
+
+	/* io thread only */
+	struct event *timer;
+	int64_t timer_at;             /* INT64_MAX when not armed */
+	struct event *drain_ev;       /* drain_soon() */
+	bool drain_pending;
+	enum cl__pid_state pid_state;
+	int64_t pid;
+	int16_t epoch;
+	int64_t pid_retry_at;
+	bool pid_inflight;            /* an InitProducerId is out */
+	int produce_inflight;
+	uint64_t seen_gen;
+	bool io_closing;
+};
+
+struct cl__prod_setup {
+	cl_producer *p;
+	cl_opts opts;
+	int rc;
+	char err[512];
+	bool done;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+/* producer.c: shared helpers. errf/errf_locked set p->errmsg (errf takes
+ * the mutex, errf_locked expects it held). */
+void cl__prod_errf(cl_producer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cl__prod_errf_locked(cl_producer *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void cl__prod_batch_free(struct cl__pbatch *b);
+void cl__prod_list_push(struct cl__pbatch **head, struct cl__pbatch **tail, struct cl__pbatch *b);
+/* Under p->mu: an empty buffer, from the pool when it has one. */
+kp_buf cl__prod_pool_get_locked(cl_producer *p);
+/* Gives a buffer back to the pool or frees it; takes the mutex. */
+void cl__prod_pool_put(cl_producer *p, kp_buf *b);
+
+/* producer_io.c: what the application side hands to the io thread with
+ * cl_io_call(). arg is the cl_producer (a struct cl__prod_setup for
+ * setup). */
+void cl__prod_on_kick(void *arg);
+void cl__prod_io_topic_meta(void *arg);
+void cl__prod_io_setup(void *arg);
+void cl__prod_io_teardown(void *arg);
+
 #endif /* REWIND_CLIENT_CL_INT_H */
