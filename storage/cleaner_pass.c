@@ -293,6 +293,7 @@ typedef struct pass {
 	size_t caprecs;
 	kp_buf inflated;              /* scratch: a compressed batch's records */
 	kp_buf recs;                  /* scratch: a rebuilt batch's records */
+	int64_t rp_durable;           /* recovery point this pass wrote, or -1 */
 } pass;
 
 /* Reports bytes; false when the callback abandons the pass. */
@@ -898,8 +899,16 @@ static int swap_group(pass *ps, size_t g0, size_t g1, st__segment *nseg, int64_t
 		rc = ST_ERR_BUSY;     /* not sealed past the group: cannot happen */
 		goto abort;
 	}
-	if ((rc = st__offset_file_write(log->dir, "recovery-point", rp)) < 0)
-		goto abort;
+	/* Once this pass has made a recovery point past this group durable,
+	 * the file cannot go below it: the only other writer (the seal, under
+	 * meta_mu like this) writes the in-memory value, which only grows and
+	 * was already at least that when this pass read it. Later groups of
+	 * the pass thus skip two fsyncs. */
+	if (ps->rp_durable < end) {
+		if ((rc = st__offset_file_write(log->dir, "recovery-point", rp)) < 0)
+			goto abort;
+		ps->rp_durable = rp;
+	}
 	st_segment_filename(name, sizeof(name), base, ".swap");
 	size_t len = swap_record(rec, sizeof(rec), base, end);
 	if ((rc = st_file_write_atomic(log->dir, name, rec, len)) < 0)
@@ -1122,6 +1131,7 @@ int st_log_clean(st_log *log, const st_clean_options *o, int64_t now_ms, st_clea
 	ps.o = o;
 	ps.res = res;
 	ps.now_ms = now_ms;
+	ps.rp_durable = -1;
 	kp_buf_init(&ps.recs);
 	kp_buf_init(&ps.inflated);
 	if ((rc = plan_take(log, now_ms, true, &ps.p)) < 0)

@@ -99,10 +99,13 @@ if ! "$bench" --dir "$dir/bench" "${bench_args[@]}" >"$results"; then
 fi
 cat "$results"
 clean=$(awk '/^result phase=clean/ { for (i = 1; i <= NF; i++) if ($i ~ /^mb_per_s=/) { sub("mb_per_s=", "", $i); print $i } }' "$results")
+cpu=$(awk '/^result phase=clean/ { for (i = 1; i <= NF; i++) if ($i ~ /^cpu_(ms_per_mb|mb_per_s)=/) { sub("^cpu_[a-z_]*=", "", $i); printf "%s ", $i } }' "$results")
 perkey=$(awk '/^result phase=map/ { for (i = 1; i <= NF; i++) if ($i ~ /^bytes_per_key=/) { sub("bytes_per_key=", "", $i); print $i } }' "$results")
 echo
 echo "== summary"
 printf '  cleaner pass:        %10s MB/s of log\n' "$clean"
+read -r cpu_ms cpu_mbs <<<"$cpu"
+printf '  cleaner pass CPU:    %10s ms per MB of log (%s MB/s on one core: what a busy machine hides)\n' "$cpu_ms" "$cpu_mbs"
 if [[ -n "$fio_mb" ]]; then
 	printf '  fio sequential write:%10s MB/s\n' "$fio_mb"
 	awk -v a="$clean" -v b="$fio_mb" 'BEGIN { printf "  ratio: %.2f  (%s)\n", a / b, (a / b >= 0.5 ? "meets 0.50" : "MISSES 0.50") }'

@@ -767,6 +767,51 @@ START_TEST(a_batch_with_a_record_outside_its_offsets_is_kept_whole)
 }
 END_TEST
 
+START_TEST(a_pass_of_several_groups_survives_an_unclean_reopen)
+{
+	tst_fixture f;
+	st_log_config cfg;
+	ctu_batch_opts o;
+	st_clean_result res;
+	int64_t rp = -1;
+
+	compact_config(&cfg);
+	fx_open(&f, "clean-groups", &cfg);
+	ctu_opts_default(&o);
+	o.pad = 60;
+	/* Each round a new key set: half of every segment is superseded by
+	 * the next round, so no cleaned segment leaves room for a whole
+	 * neighbour and every group is one segment. */
+	for (int round = 0; round < 6; round++) {
+		ctu_rec r[40];
+		for (int k = 0; k < 40; k++)
+			r[k] = (ctu_rec){ round * 20 + k, round };
+		ck_assert_int_eq(ctu_append(f.log, r, 40, &o, NOW, NULL), 0);
+	}
+	roll_and_seal(&f);
+	clean(&f, NOW, &res);
+	ck_assert(res.cleaned);
+	ck_assert_int_gt(res.segments_after, 2);
+	ck_assert_int_gt(res.records_removed, 0);
+	/* The recovery point on disk is past every group (the pass writes it
+	 * once, before its first swap record), so recovery trusts the gaps. */
+	ck_assert_int_eq(st__offset_file_read(f.dir, "recovery-point", &rp), 0);
+	ck_assert_int_ge(rp, res.map_end);
+
+	st_log_close_discard(f.log);   /* no clean-shutdown marker: recovery */
+	ck_assert_int_eq(st_log_open(f.store, f.dir, &f.cfg, NOW, &f.log), 0);
+	ctu_seen s;
+	ck_assert_int_eq(ctu_read_all(f.log, 140, &s), 0);
+	ck_assert(s.ordered);
+	ck_assert_int_eq(s.duplicates, 0);
+	ck_assert_int_eq(s.records, 140);
+	for (int k = 0; k < 140; k++)
+		ck_assert_int_eq(s.latest[k], k / 20 < 6 ? k / 20 : 5);
+	ctu_seen_free(&s);
+	tst_fx_close(&f);
+}
+END_TEST
+
 START_TEST(a_producers_last_batch_stays_as_an_empty_batch)
 {
 	tst_fixture f;
@@ -1166,6 +1211,7 @@ static Suite *cleaner_suite(void)
 	tcase_add_test(tc, stamping_a_delete_horizon_keeps_record_timestamps_and_bytes);
 	tcase_add_test(tc, superseded_bits_and_map_lookups_clean_alike);
 	tcase_add_test(tc, a_batch_with_a_record_outside_its_offsets_is_kept_whole);
+	tcase_add_test(tc, a_pass_of_several_groups_survives_an_unclean_reopen);
 	tcase_add_test(tc, a_producers_last_batch_stays_as_an_empty_batch);
 	tcase_add_test(tc, min_compaction_lag_keeps_young_segments_dirty);
 	tcase_add_test(tc, max_compaction_lag_makes_old_dirt_due_and_rolls_the_active_segment);
