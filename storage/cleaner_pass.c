@@ -68,7 +68,8 @@
  * Before a commit the pass rewrites the recovery-point file (it is at or
  * past E in memory, since the group was sealed), so recovery, which checks
  * contiguous offsets only from the recovery point on, trusts the cleaned
- * segment rather than scanning it.
+ * segment rather than scanning it. (Once a pass: the value it wrote is past
+ * every group it has, and the file never goes back below it.)
  *
  * In-memory swap. Under meta_mu (which serializes it with retention and
  * DeleteRecords, the only other changers of the head of the list) the pass
