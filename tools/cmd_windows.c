@@ -29,7 +29,17 @@
  * Checkpoint file (big-endian):
  *   8 bytes "RWWINCK1", i32 version 1, i64 records consumed,
  *   i32 n, n x (i16 topic length, topic, i32 partition, i64 next offset),
+ *   i32 m, m x i64 the output partitions' end offsets at the checkpoint,
  *   the engine's state (win_codec.c), u32 CRC32C of all bytes before it.
+ *
+ * After a crash the output may hold results written after the checkpoint
+ * by the run that died, which the restored state knows nothing about --
+ * harmless for tumbling and hopping windows (the re-run writes the same
+ * identities again), but a session identity written then and grown later
+ * would stay behind. So a restart first reads the output from the
+ * checkpoint's end offsets (from the start when there is no checkpoint:
+ * a first run may die before its first one) and hands every identity it
+ * finds to win_engine_reconcile(): written again, or deleted.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -196,6 +206,9 @@ struct job {
 	kp_buf kb, vb;
 	bool commit_warned;
 	int lock_fd;                  /* flock'ed <checkpoint>.lock, -1 */
+	int32_t out_parts;            /* the output topic's partitions */
+	int64_t *out_end;             /* per output partition: its end at the
+	                                 last checkpoint (-1: unknown) */
 };
 
 static void on_delivery(void *app, const cl_delivery *d)
@@ -359,6 +372,25 @@ static int checkpoint(struct job *j)
 			    " no checkpoint written. Check the broker and run the same command again",
 			    j->delivered, j->sent, j->failed ? ": " : "",
 			    j->failed ? cl_err_name(j->first_err) : "");
+	/* Where the output ends now that everything is acknowledged: after a
+	 * crash, what lies beyond was written by a run whose state is lost. */
+	cl_list_offset *lo = calloc((size_t)j->out_parts, sizeof *lo);
+	if (lo == NULL)
+		return fail("out of memory");
+	for (int32_t p = 0; p < j->out_parts; p++)
+		lo[p] = (cl_list_offset){ .topic = j->a->output, .partition = p,
+					  .timestamp = CL_OFFSET_LATEST };
+	rc = cl_list_offsets(j->cl, lo, (size_t)j->out_parts);
+	for (int32_t p = 0; p < j->out_parts; p++) {
+		if (rc < 0 || lo[p].error) {
+			free(lo);
+			return fail("asking where '%s' ends: %s; no checkpoint written, run the same "
+				    "command again", j->a->output, rc < 0 ? cl_client_errmsg(j->cl)
+				    : kafka_name(lo[p].error));
+		}
+		j->out_end[p] = lo[p].offset;
+	}
+	free(lo);
 	kp_buf b;
 	kp_buf_init(&b);
 	kp_buf_put(&b, CKPT_MAGIC, 8);
@@ -372,6 +404,9 @@ static int checkpoint(struct job *j)
 		kp_buf_put_i32(&b, j->parts[i].partition);
 		kp_buf_put_i64(&b, j->parts[i].next);
 	}
+	kp_buf_put_i32(&b, j->out_parts);
+	for (int32_t p = 0; p < j->out_parts; p++)
+		kp_buf_put_i64(&b, j->out_end[p]);
 	win_engine_save(j->eng, &b);
 	uint32_t crc = kp_crc32c(0, b.data, b.len);
 	kp_buf_put_i32(&b, (int32_t)crc);
@@ -450,6 +485,16 @@ static int restore(struct job *j, bool *found)
 		}
 		j->parts[i].next = next;
 	}
+	int32_t no = kp_read_i32(&r);
+	for (int32_t p = 0; kp_reader_ok(&r) && p < no; p++) {
+		int64_t end = kp_read_i64(&r);
+		if (p < j->out_parts)
+			j->out_end[p] = end;
+	}
+	if (!kp_reader_ok(&r) || no < 0) {
+		fail("checkpoint '%s' is truncated", j->a->checkpoint);
+		goto out;
+	}
 	if (win_engine_load(j->eng, r.p, kp_reader_left(&r), err, sizeof err) != 0) {
 		fail("checkpoint '%s': %s; run with the options it was written with, or use a new "
 		     "--group and --output to start over", j->a->checkpoint, err[0] ? err : "out of memory");
@@ -518,6 +563,115 @@ static long part_index(const struct job *j, const char *topic, int32_t partition
 	return -1;
 }
 
+static int output_partitions(struct job *j)
+{
+	cl_metadata *md = NULL;
+	const char *names[1] = { j->a->output };
+	if (cl_metadata_get(j->cl, names, 1, &md) < 0)
+		return fail("reading metadata of '%s': %s", j->a->output, cl_client_errmsg(j->cl));
+	const cl_topic_info *t = cl_metadata_topic(md, j->a->output);
+	j->out_parts = t && t->error == 0 ? (int32_t)t->n_partitions : 0;
+	cl_metadata_free(md);
+	if (j->out_parts <= 0)
+		return fail("output topic '%s' has no partitions yet; try again in a moment",
+			    j->a->output);
+	j->out_end = malloc((size_t)j->out_parts * sizeof *j->out_end);
+	if (j->out_end == NULL)
+		return fail("out of memory");
+	for (int32_t p = 0; p < j->out_parts; p++)
+		j->out_end[p] = -1;
+	return 0;
+}
+
+/* Parses an output key {"key":K,"start":S,"end":E}; false when it is not
+ * one of ours. */
+static bool parse_ident(const uint8_t *p, int32_t len, struct win_val *key, int64_t *start,
+			int64_t *end)
+{
+	struct win_fields f = { 0 };
+	struct win_val v[3];
+	win_fields_add(&f, "key");
+	win_fields_add(&f, "start");
+	win_fields_add(&f, "end");
+	win_fixed s, e;
+	if (p == NULL || len <= 0 || win_json_scan((const char *)p, (size_t)len, &f, v) < 0 ||
+	    v[0].type == WIN_V_ABSENT || v[1].type != WIN_V_NUMBER || v[2].type != WIN_V_NUMBER ||
+	    win_num_parse(v[1].p, v[1].len, &s) < 0 || win_num_parse(v[2].p, v[2].len, &e) < 0)
+		return false;
+	*key = v[0];
+	*start = (int64_t)(s / WIN_FIXED_ONE);
+	*end = (int64_t)(e / WIN_FIXED_ONE);
+	return true;
+}
+
+/* Reads the output beyond the checkpoint's end offsets and reconciles
+ * every identity found there (see the top of this file). */
+static int reconcile_tail(struct job *j)
+{
+	char err[512];
+	cl_consumer *c = NULL;
+	cl_consumer_conf cc;
+	int rc = CMD_EXIT_ERROR;
+	size_t n_tps = 0, seen = 0;
+	cl_consumer_tp *tps = calloc((size_t)j->out_parts, sizeof *tps);
+	if (tps == NULL)
+		return fail("out of memory");
+	for (int32_t p = 0; p < j->out_parts; p++)
+		if (j->out_end[p] >= 0)
+			tps[n_tps++] = (cl_consumer_tp){ j->a->output, p, j->out_end[p], 0 };
+	if (n_tps == 0) {
+		free(tps);
+		return 0;
+	}
+	cl_consumer_conf_init(&cc);
+	cc.bootstrap = j->a->bootstrap;
+	cc.client_id = "rewind-windows";
+	cc.enable_auto_commit = false;
+	cc.auto_offset_reset = CL_RESET_EARLIEST;   /* compacted away: from the start */
+	cc.fetch_max_wait_ms = 100;
+	if (cl_consumer_new(&cc, &c, err, sizeof err) < 0 || cl_consumer_assign(c, tps, n_tps) < 0) {
+		fail("reading '%s' after the checkpoint: %s", j->a->output, c ? "assign failed" : err);
+		goto out;
+	}
+	int64_t last = now_ns();
+	for (;;) {
+		const cl_message *m;
+		int n = cl_consumer_poll(c, 100, &m, 4096);
+		if (n < 0) {
+			fail("reading '%s' after the checkpoint: %s", j->a->output, cl_consumer_errmsg(c));
+			goto out;
+		}
+		for (int i = 0; i < n; i++) {
+			struct win_val key;
+			int64_t s, e;
+			if (!parse_ident(m[i].rec.key, m[i].rec.key_len, &key, &s, &e))
+				continue;
+			if (win_engine_reconcile(j->eng, key.p, key.len, s, e) < 0) {
+				fail("out of memory");
+				goto out;
+			}
+			seen++;
+		}
+		if (n > 0)
+			last = now_ns();
+		if (n == 0 && cl_consumer_at_end(c))
+			break;
+		if (now_ns() - last > INT64_C(30000000000)) {
+			fail("reading '%s' after the checkpoint made no progress for 30 s (%s)",
+			     j->a->output, cl_consumer_errmsg(c));
+			goto out;
+		}
+	}
+	if (seen && !j->a->quiet)
+		fprintf(stderr, "windows: %zu results were written after the checkpoint by the run "
+			"that stopped; they are written again or deleted\n", seen);
+	rc = 0;
+out:
+	cl_consumer_close(c);
+	free(tps);
+	return rc;
+}
+
 static void progress(struct job *j, const char *prefix, double secs, int64_t run_events)
 {
 	struct win_stats s;
@@ -555,6 +709,8 @@ static int run_job(struct windows_args *a)
 	if (ensure_topic(j.cl, a->output, a->output_partitions > 0 ? a->output_partitions
 				: j.topic_parts[0], true) != 0)
 		goto out;
+	if (output_partitions(&j) != 0)
+		goto out;
 	if (a->late_topic[0] && ensure_topic(j.cl, a->late_topic, 1, false) != 0)
 		goto out;
 	/* One job per checkpoint: two would overwrite each other's state. The
@@ -579,6 +735,12 @@ static int run_job(struct windows_args *a)
 	}
 	bool resumed;
 	if (restore(&j, &resumed) != 0)
+		goto out;
+	/* Without a checkpoint the whole output is "after it": a first run
+	 * killed before its first checkpoint leaves results too. */
+	for (int32_t p = 0; !resumed && p < j.out_parts; p++)
+		j.out_end[p] = 0;
+	if (reconcile_tail(&j) != 0)
 		goto out;
 	if (!a->quiet)
 		fprintf(stderr, "windows: %s %zu partition(s) of %zu topic(s) -> %s (late: %s), "
@@ -736,6 +898,7 @@ out:
 	free(j.parts);
 	free(j.topic_base);
 	free(j.topic_parts);
+	free(j.out_end);
 	kp_buf_free(&j.kb);
 	kp_buf_free(&j.vb);
 	if (j.lock_fd >= 0)

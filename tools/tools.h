@@ -622,6 +622,17 @@ void win_engine_set_idle(struct win_engine *e, size_t part, bool idle);
  * first error, or -ENOMEM.
  */
 int win_engine_emit(struct win_engine *e, bool flush_all, win_emit_fn *fn, void *arg);
+/*
+ * After a restart from a checkpoint: (key, start, end) -- key the JSON
+ * text as in the output key -- was written to the output after that
+ * checkpoint, by the run that died. Makes the output end up as an
+ * uninterrupted run's: a window the engine holds and has fired is written
+ * again at the next emit (and counts as in the output, so a session that
+ * later grows deletes it); anything else gets a tombstone (what replaces it
+ * is written when it fires). 0 or -ENOMEM.
+ */
+int win_engine_reconcile(struct win_engine *e, const char *key, size_t key_len, int64_t start,
+			 int64_t end);
 void win_engine_stats(const struct win_engine *e, struct win_stats *out);
 /* The event time of partition part's watermark (INT64_MIN: none yet). */
 int64_t win_engine_part_watermark(const struct win_engine *e, size_t part);

@@ -867,19 +867,55 @@ int win_engine_emit(struct win_engine *e, bool flush_all, win_emit_fn *fn, void 
 		}
 	}
 	/* Finalized windows go now (also after a failed fn: the caller stops
-	 * and restarts from its checkpoint anyway). */
+	 * and restarts from its checkpoint anyway); then the keys left without
+	 * windows -- also ones that only carried tombstones -- leave the
+	 * table, each once. At most n keys; without the memory to list them
+	 * they just stay. */
+	struct win_key **doomed = n ? malloc(n * sizeof *doomed) : NULL;
+	size_t n_doomed = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct win_entry *w = items[i].w;
-		if (w == NULL || !(w->flags & WIN_F_FINAL))
-			continue;
-		struct win_key *k = w->key;
-		key_remove_window(k, w);
-		win__entry_free(e, w);
-		if (k->n == 0)
-			key_delete(e, k);
+		struct win_key *k = (struct win_key *)items[i].key;
+		if (w && !(w->flags & WIN_F_FINAL))
+			continue;             /* still open: its key stays */
+		if (w) {
+			key_remove_window(k, w);
+			win__entry_free(e, w);
+		}
+		if (k->n == 0 && !k->doomed && doomed) {
+			k->doomed = true;
+			doomed[n_doomed++] = k;
+		}
 	}
+	for (size_t i = 0; i < n_doomed; i++)
+		key_delete(e, doomed[i]);
+	free(doomed);
 	free(items);
 	return rc;
+}
+
+int win_engine_reconcile(struct win_engine *e, const char *key, size_t key_len, int64_t start,
+			 int64_t end)
+{
+	struct win_key *k = win__key_get(e, key, key_len, true);
+	if (k == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < k->n; i++) {
+		struct win_entry *w = k->w[i];
+		if (w->start != start || w->end != end || !(w->flags & WIN_F_FIRED))
+			continue;
+		/* Fired: write it again at the next emit; from now on the
+		 * engine knows this identity is in the output. */
+		if (!(w->flags & WIN_F_EMITTED)) {
+			w->flags |= WIN_F_EMITTED;
+			w->em_start = start;
+			w->em_end = end;
+		}
+		return win__queue_add(e, w);
+	}
+	/* Not a fired window of ours: delete it; whatever replaces it is
+	 * written when it fires. */
+	return win__tomb_add(e, k, start, end);
 }
 
 void win_engine_stats(const struct win_engine *e, struct win_stats *out)

@@ -66,6 +66,7 @@ struct win_key {
 	uint32_t len;
 	uint32_t n, cap;
 	struct win_entry **w;         /* owned array of open windows by start */
+	bool doomed;                  /* listed for deletion by win_engine_emit */
 };
 
 /* A tombstone due: an identity a session left. */

@@ -11,7 +11,8 @@ case per run (argv[3]):
           seeded random moments (>= 10 kills that hit a running process)
           and restarted from its checkpoint; the final results equal an
           uninterrupted run's, and every late event reached the late topic
-          (at least once).
+          (at least once). kill_session: the same with session windows
+          whose identities grow and merge (tombstones).
   model   60,000 events: every output value, byte for byte, against a
           Python model of the documented semantics (per-partition
           watermarks, lateness, emission count, final flag), read from the
@@ -177,18 +178,27 @@ def case_replay():
           (total, late_replay, n))
 
 
-def case_kill():
-    n = 500000
-    rate = 100000
+def case_kill(kind="tumbling"):
+    if kind == "tumbling":
+        n, rate = 500000, 100000
+        gen_opts = ["--max-disorder", "200ms", "--late-min", "1s", "--late-max", "5s"]
+        win = ["--tumbling", "1s", "--out-of-order", "300ms", "--allowed-lateness", "500ms"] + JOB
+    else:
+        # Sessions of users, late events that bridge them: identities
+        # change, and a restart must delete the ones the dead run wrote.
+        n, rate = 300000, 60000
+        gen_opts = ["--users", "20000", "--max-disorder", "100ms", "--late-min", "150ms",
+                    "--late-max", "1s"]
+        win = ["--session", "200ms", "--out-of-order", "120ms", "--allowed-lateness", "400ms",
+               "--key", "user_id", "--agg", "count", "--agg", "sum:position_ms",
+               "--agg", "distinct:video_id"]
     create("events", 3)
     gen = subprocess.Popen([REWIND, "gen-events", "--count", str(n), "--rate", str(rate),
-                            "--max-disorder", "200ms", "--late-min", "1s", "--late-max", "5s",
-                            "--out-of-order", "0.05", "--late", "0.01",
-                            "--topic", "events", "-b", broker.bootstrap, "-q"], cwd=TMP)
+                            "--out-of-order", "0.05", "--late", "0.01"] + gen_opts +
+                           ["--topic", "events", "-b", broker.bootstrap, "-q"], cwd=TMP)
     job = [REWIND, "windows", "events", "--output", "out_k", "--late-topic", "late_k",
-           "-b", broker.bootstrap, "--tumbling", "1s", "--out-of-order", "300ms",
-           "--allowed-lateness", "500ms", "--checkpoint-interval", "50ms",
-           "--max-events", str(n), "-q"] + JOB
+           "-b", broker.bootstrap, "--checkpoint-interval", "50ms",
+           "--max-events", str(n), "-q"] + win
     rng = random.Random(20261122)
     kills = cycles = 0
     finished = False
@@ -217,15 +227,18 @@ def case_kill():
     check(gen.returncode == 0, "gen-events failed")
     check(finished, "the job did not finish after %d cycles" % cycles)
     check(kills >= 10, "only %d kills hit a running job (of %d cycles)" % (kills, cycles))
-    note("%d SIGKILLs in %d runs" % (kills, cycles))
+    note("%s: %d SIGKILLs in %d runs" % (kind, kills, cycles))
     ref = rewind("windows", "events", "--output", "out_ref", "--late-topic", "late_ref",
-                 "-b", broker.bootstrap, "--tumbling", "1s", "--out-of-order", "300ms",
-                 "--allowed-lateness", "500ms", "-e", *JOB)
+                 "-b", broker.bootstrap, "-e", *win)
     v = rewind("windows", "verify", "out_ref", "out_k", "-b", broker.bootstrap, ok=False)
     check(v.returncode == 0, "killed run differs from an uninterrupted one:\n" + v.stdout)
     a, b = latest("out_ref"), latest("out_k")
     check(a == b and len(a) > 100, "latest values differ (%d vs %d)" % (len(a), len(b)))
     note("killed vs uninterrupted: " + v.stdout.strip())
+    if kind == "session":
+        merged = sum(1 for x in read_topic("out_ref") if x[3] is None)
+        check(merged > 0, "no session merged or grew after it was written")
+        note("%d session identities deleted (grown or merged) in the reference run" % merged)
     late_ref, _ = late_count(ref.stderr)
     src = lambda t: {h["rewind.source"] for *_, h in read_topic(t, keep_headers=True)}
     sk, sr = src("late_k"), src("late_ref")
@@ -357,7 +370,8 @@ def main():
     broker = Broker(BROKER_EXE, TMP, "num.partitions=3")
     broker.start()
     try:
-        {"replay": case_replay, "kill": case_kill, "model": case_model}[CASE]()
+        {"replay": case_replay, "kill": case_kill, "kill_session": lambda: case_kill("session"),
+         "model": case_model}[CASE]()
     finally:
         broker.stop()
     print("ok")
