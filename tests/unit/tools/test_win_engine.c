@@ -602,6 +602,36 @@ START_TEST(bad_specs_are_refused_with_a_sentence)
 }
 END_TEST
 
+START_TEST(reconcile_rewrites_fired_windows_and_deletes_unknown_identities)
+{
+	/* After a restart, identities the dead run wrote: a fired window of
+	 * the restored state is written again, anything else deleted. */
+	struct win_spec s = spec_user(WIN_TUMBLING);
+	s.lateness_ms = 10 * MIN;
+	struct win_engine *e = engine(&s, 1);
+	struct sink k = { .e = e };
+	click(e, 0, "alice", 1);
+	click(e, 0, "alice", 6);                 /* [0,5) fires */
+	ck_assert_int_eq(win_engine_emit(e, false, collect, &k), 0);
+	ck_assert_uint_eq(k.n, 1);
+	const char *alice = "\"alice\"", *bob = "\"bob\"";
+	ck_assert_int_eq(win_engine_reconcile(e, alice, strlen(alice), T0, T0 + 5 * MIN), 0);
+	ck_assert_int_eq(win_engine_reconcile(e, alice, strlen(alice), T0 + 5 * MIN, T0 + 10 * MIN), 0);
+	ck_assert_int_eq(win_engine_reconcile(e, bob, strlen(bob), T0, T0 + 5 * MIN), 0);
+	ck_assert_int_eq(win_engine_emit(e, false, collect, &k), 0);
+	ck_assert_uint_eq(k.n, 4);
+	ck_assert(!find(&k, "alice", 0, 5)->tomb);          /* written again */
+	ck_assert_int_eq(find(&k, "alice", 0, 5)->count, 1);
+	ck_assert(find(&k, "alice", 5, 10)->tomb);          /* not fired here */
+	ck_assert(find(&k, "bob", 0, 5)->tomb);             /* unknown */
+	struct win_stats st;
+	win_engine_stats(e, &st);
+	ck_assert_uint_eq(st.keys, 1);                       /* bob's key is gone */
+	win_engine_free(e);
+	free(k.o);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("tools_win_engine");
@@ -620,6 +650,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, session_results_do_not_depend_on_partition_interleaving_or_checkpoints);
 	tcase_add_test(tc, checkpoint_of_another_job_or_corrupt_bytes_is_refused);
 	tcase_add_test(tc, bad_specs_are_refused_with_a_sentence);
+	tcase_add_test(tc, reconcile_rewrites_fired_windows_and_deletes_unknown_identities);
 	suite_add_tcase(s, tc);
 	return s;
 }
