@@ -213,6 +213,12 @@ for ((r = 1; r <= repeat; r++)); do
 	bench e2e --bootstrap "$bootstrap" --topic e2e-$r --partitions $parts --size 1024 --rate 50 \
 		--seconds $e2e_s e2e
 done
+# The same with TCP_NODELAY on the clients (Kafka's Java clients always set
+# it; librdkafka leaves Nagle on unless socket.nagle.disable=true): context.
+for ((r = 1; r <= repeat; r++)); do
+	bench e2e-nodelay --bootstrap "$bootstrap" --topic e2en-$r --partitions $parts --size 1024 --rate 50 \
+		--seconds $e2e_s --nodelay e2e
+done
 rss_load=$(status_kb "$bpid" VmRSS)
 hwm_load=$(status_kb "$bpid" VmHWM)
 echo "  RSS: ${rss_start} kB at start, ${rss_load} kB after the runs, peak ${hwm_load} kB"
@@ -372,7 +378,7 @@ fi
 
 # ------------------------------------------------------- table
 # sel RUN TARGET MODE KEY: the values of KEY over those result lines.
-sel() { grep " target=$2 " "$results" | grep "mode=$3 " | grep " run=$1" | kv "$4" || true; }
+sel() { grep " target=$2 " "$results" | grep "mode=$3 " | grep -E " run=$1( |\$)" | kv "$4" || true; }
 med() { sel "$@" | median; }
 rng() { sel "$@" | minmax; }
 # cpu_per_gb RUN: the broker's CPU seconds per GB of record values (medians).
@@ -455,6 +461,9 @@ printf '  loopback TCP (iperf3, one stream): %s MB/s plain, %s MB/s with sendfil
 printf '  e2e at 50 MB/s, 1 KiB records, linger.ms=%s, fetch.wait.max.ms=%s: rewind p50 %s / p99 %s / p99.9 %s / max %s ms; mock p50 %s / p99 %s / p99.9 %s ms\n' \
 	"$e_linger" "$e_wait" "$e50" "$e99" "$e999" "$emax" "$m50" "$m99" "$m999"
 printf '  e2e, producer half: send -> acks=all delivery report p50 %s / p99 %s ms (rewind)\n' "$eack50" "$eack99"
+printf '  e2e with TCP_NODELAY clients (--nodelay, as Java clients): p50 %s / p99 %s / p99.9 %s ms (p99 runs %s)\n' \
+	"$(med e2e-nodelay rewind e2e p50_ms)" "$(med e2e-nodelay rewind e2e p99_ms)" \
+	"$(med e2e-nodelay rewind e2e p999_ms)" "$(rng e2e-nodelay rewind e2e p99_ms)"
 printf '  fetches answered by their timer with data readable and no wake-up queued (missed wake-ups): %s\n' \
 	"${missed_wakeups:-n/a}"
 printf '  broker CPU s per GB of values: produce 1 KiB %s, produce 100 B %s, consume 1 KiB %s, raw fetch %s, e2e %s\n' \
