@@ -76,7 +76,9 @@ enum st_log_level { ST_LOG_ERROR, ST_LOG_WARN, ST_LOG_INFO, ST_LOG_DEBUG };
 typedef void st_log_fn(void *arg, enum st_log_level level, const char *msg);
 
 typedef struct st_store_options {
-	bool use_io_uring;        /* false: pwrite + fdatasync on the writer thread */
+	bool use_io_uring;        /* true: fdatasyncs run in io_uring, in parallel
+	                             (writes are pwrite on the writer thread
+	                             either way); false: the syncs too */
 	unsigned ring_entries;    /* io_uring submission queue size; 0 = 256 */
 	st_log_fn *log;           /* NULL: lines to stderr */
 	void *log_arg;
