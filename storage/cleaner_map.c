@@ -46,6 +46,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+/* XXH3 inlined here: a short key's hash is a few dozen instructions, and a
+ * call through the shared library's PLT was a visible part of it. */
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "storage/st_int.h"
