@@ -383,10 +383,11 @@ static int checkpoint(struct job *j)
 	rc = cl_list_offsets(j->cl, lo, (size_t)j->out_parts);
 	for (int32_t p = 0; p < j->out_parts; p++) {
 		if (rc < 0 || lo[p].error) {
+			int16_t code = rc < 0 ? 0 : lo[p].error;
 			free(lo);
 			return fail("asking where '%s' ends: %s; no checkpoint written, run the same "
 				    "command again", j->a->output, rc < 0 ? cl_client_errmsg(j->cl)
-				    : kafka_name(lo[p].error));
+				    : kafka_name(code));
 		}
 		j->out_end[p] = lo[p].offset;
 	}
