@@ -46,6 +46,18 @@ struct preq {
 static void drain(cl_producer *p);
 static void fail_everything(cl_producer *p, int err);
 
+/* The topic array and its length now. The io thread walks it without the
+ * mutex: send() grows it by copying, and the first nt entries of any
+ * array it handed out stay valid (cl_producer.topics). */
+static struct cl__ptopic **topics_now(cl_producer *p, size_t *nt)
+{
+	pthread_mutex_lock(&p->mu);
+	struct cl__ptopic **topics = p->topics;
+	*nt = p->n_topics;
+	pthread_mutex_unlock(&p->mu);
+	return topics;
+}
+
 static void list_remove(struct cl__pbatch **head, struct cl__pbatch **tail, struct cl__pbatch *b)
 {
 	struct cl__pbatch *prev = NULL;
@@ -216,10 +228,8 @@ static int encode_init_pid(void *arg, int16_t version, kp_buf *body)
  * id/epoch (nothing is in flight now). */
 static void renumber(cl_producer *p)
 {
-	pthread_mutex_lock(&p->mu);
-	size_t nt = p->n_topics;
-	struct cl__ptopic **topics = p->topics;
-	pthread_mutex_unlock(&p->mu);
+	size_t nt;
+	struct cl__ptopic **topics = topics_now(p, &nt);
 	for (size_t i = 0; i < nt; i++) {
 		struct cl__ptopic *t = topics[i];
 		for (int32_t k = 0; k < t->n_parts; k++) {
@@ -646,10 +656,8 @@ static void drain(cl_producer *p)
 	int64_t next = collect(p, now);
 	bool waiting = false;
 
-	pthread_mutex_lock(&p->mu);
-	size_t nt = p->n_topics;
-	struct cl__ptopic **topics = p->topics;
-	pthread_mutex_unlock(&p->mu);
+	size_t nt;
+	struct cl__ptopic **topics = topics_now(p, &nt);
 
 	if (p->conf.idempotence && p->pid_state != CL__PID_READY) {
 		for (size_t i = 0; i < nt; i++)
@@ -853,10 +861,8 @@ static void fail_everything(cl_producer *p, int err)
 	p->fatal = err;
 	pthread_mutex_unlock(&p->mu);
 	collect(p, INT64_MAX);
-	pthread_mutex_lock(&p->mu);
-	size_t nt = p->n_topics;
-	struct cl__ptopic **topics = p->topics;
-	pthread_mutex_unlock(&p->mu);
+	size_t nt;
+	struct cl__ptopic **topics = topics_now(p, &nt);
 	for (size_t i = 0; i < nt; i++) {
 		struct cl__ptopic *t = topics[i];
 		for (int32_t k = 0; k < t->n_parts; k++) {

@@ -157,3 +157,21 @@ int broker_proc_closed_port(void)
 	close(fd);
 	return ntohs(a.sin_port);
 }
+
+struct broker_proc broker_proc_shared;
+
+void broker_proc_fixture_up(void)
+{
+	const char *sets[16];
+	memcpy(sets, broker_proc_shared.sets, sizeof sets);
+	if (broker_proc_init(&broker_proc_shared) < 0)
+		abort();   /* a test fixture: Check reports the crash */
+	memcpy(broker_proc_shared.sets, sets, sizeof sets);
+	if (broker_proc_start(&broker_proc_shared) < 0)
+		abort();
+}
+
+void broker_proc_fixture_down(void)
+{
+	broker_proc_cleanup(&broker_proc_shared);
+}

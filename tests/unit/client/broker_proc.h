@@ -26,6 +26,16 @@ int broker_proc_init(struct broker_proc *b);
 int broker_proc_start(struct broker_proc *b);
 /* SIGTERM (or SIGKILL when kill9) and wait for the exit. */
 void broker_proc_stop(struct broker_proc *b, bool kill9);
+/*
+ * One broker for a whole test program, as a Check fixture
+ * (tcase_add_unchecked_fixture(t, broker_proc_fixture_up,
+ * broker_proc_fixture_down)). Put extra settings in broker_proc_shared.sets
+ * before running the suite; they survive the start.
+ */
+extern struct broker_proc broker_proc_shared;
+void broker_proc_fixture_up(void);
+void broker_proc_fixture_down(void);
+
 /* A loopback port nobody listens on (bound, then closed). */
 int broker_proc_closed_port(void);
 /* Stops if running and removes the dir. */

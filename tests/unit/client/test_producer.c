@@ -21,19 +21,8 @@
 #include "broker_proc.h"
 #include "client/client.h"
 
-static struct broker_proc broker;
-
-static void broker_up(void)
-{
-	ck_assert_int_eq(broker_proc_init(&broker), 0);
-	broker.sets[0] = "num.partitions=3";
-	ck_assert_int_eq(broker_proc_start(&broker), 0);
-}
-
-static void broker_down(void)
-{
-	broker_proc_cleanup(&broker);
-}
+/* The program's broker (broker_proc.c), num.partitions=3. */
+static struct broker_proc *const broker = &broker_proc_shared;
 
 #define MAXREC 20000
 
@@ -83,7 +72,7 @@ START_TEST(keyed_records_land_in_their_murmur2_partition_in_order)
 	struct reports *r = calloc(1, sizeof *r);
 	cl_producer_conf c;
 	cl_producer_conf_init(&c);
-	cl_producer *p = producer(r, &c, broker.bootstrap);
+	cl_producer *p = producer(r, &c, broker->bootstrap);
 	char key[32];
 	for (int i = 0; i < 300; i++) {
 		snprintf(key, sizeof key, "key-%d", i);
@@ -117,7 +106,7 @@ START_TEST(null_key_records_stick_to_one_partition_per_batch)
 	cl_producer_conf c;
 	cl_producer_conf_init(&c);
 	c.linger_ms = 60000;      /* only flush closes the batch */
-	cl_producer *p = producer(r, &c, broker.bootstrap);
+	cl_producer *p = producer(r, &c, broker->bootstrap);
 	for (int i = 0; i < 50; i++)
 		ck_assert_int_eq(send_kv(p, "sticky", CL_PARTITION_ANY, NULL, "v", i), 0);
 	ck_assert_int_eq(cl_producer_flush(p, 20000), 0);
@@ -143,7 +132,7 @@ START_TEST(small_batches_still_deliver_every_record_in_order)
 	cl_producer_conf_init(&c);
 	c.batch_size = 500;       /* a few records per batch: many requests */
 	c.linger_ms = 0;
-	cl_producer *p = producer(r, &c, broker.bootstrap);
+	cl_producer *p = producer(r, &c, broker->bootstrap);
 	char v[100];
 	memset(v, 'x', sizeof v - 1);
 	v[sizeof v - 1] = '\0';
@@ -167,7 +156,7 @@ START_TEST(a_partition_past_the_count_is_unknown)
 	struct reports *r = calloc(1, sizeof *r);
 	cl_producer_conf c;
 	cl_producer_conf_init(&c);
-	cl_producer *p = producer(r, &c, broker.bootstrap);
+	cl_producer *p = producer(r, &c, broker->bootstrap);
 	ck_assert_int_eq(send_kv(p, "past", 3, NULL, "v", 0), cl_err_kafka(3));
 	char msg[256];
 	ck_assert_msg(strstr(cl_producer_errmsg(p, msg, sizeof msg), "no partition 3"), "%s", msg);
@@ -184,7 +173,7 @@ START_TEST(an_unknown_topic_is_refused_when_the_client_may_not_create_it)
 	cl_producer_conf c;
 	cl_producer_conf_init(&c);
 	c.allow_auto_create = false;
-	cl_producer *p = producer(r, &c, broker.bootstrap);
+	cl_producer *p = producer(r, &c, broker->bootstrap);
 	ck_assert_int_eq(send_kv(p, "never-created", CL_PARTITION_ANY, NULL, "v", 0), cl_err_kafka(3));
 	char msg[256];
 	cl_producer_errmsg(p, msg, sizeof msg);
@@ -221,7 +210,7 @@ START_TEST(a_full_buffer_is_queue_full_until_reports_are_polled)
 	cl_producer_conf_init(&c);
 	c.buffer_memory = 10000;
 	c.linger_ms = 60000;
-	cl_producer *p = producer(r, &c, broker.bootstrap);
+	cl_producer *p = producer(r, &c, broker->bootstrap);
 	char v[1001];
 	memset(v, 'q', 1000);
 	v[1000] = '\0';
@@ -295,7 +284,7 @@ struct on_disk {
 static void read_batches(const char *topic, int32_t part, struct on_disk *d)
 {
 	char path[512];
-	snprintf(path, sizeof path, "%s/data/%s-%d/%020d.log", broker.dir, topic, part, 0);
+	snprintf(path, sizeof path, "%s/data/%s-%d/%020d.log", broker->dir, topic, part, 0);
 	FILE *f = fopen(path, "rb");
 	ck_assert_msg(f != NULL, "no segment %s", path);
 	static uint8_t buf[1 << 22];
@@ -322,7 +311,7 @@ START_TEST(linger_gathers_records_and_batch_size_closes_batches)
 	c.linger_ms = 60000;       /* nothing leaves before a batch is full or flushed */
 	c.batch_size = 2000;
 	c.codec = KP_CODEC_LZ4;
-	cl_producer *p = producer(r, &c, broker.bootstrap);
+	cl_producer *p = producer(r, &c, broker->bootstrap);
 	char v[101];
 	memset(v, 'b', 100);
 	v[100] = '\0';
@@ -363,7 +352,7 @@ START_TEST(without_idempotence_batches_carry_no_producer_id)
 	c.idempotence = false;
 	c.acks = 1;
 	c.linger_ms = 60000;
-	cl_producer *p = producer(r, &c, broker.bootstrap);
+	cl_producer *p = producer(r, &c, broker->bootstrap);
 	for (int i = 0; i < 10; i++)
 		ck_assert_int_eq(send_kv(p, "plain", 0, "k", "v", i), 0);
 	ck_assert_int_eq(cl_producer_close(p, 20000), 0);   /* close flushes */
@@ -382,7 +371,7 @@ static Suite *producer_suite(void)
 {
 	Suite *s = suite_create("client_producer");
 	TCase *t = tcase_create("producer");
-	tcase_add_unchecked_fixture(t, broker_up, broker_down);
+	tcase_add_unchecked_fixture(t, broker_proc_fixture_up, broker_proc_fixture_down);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, keyed_records_land_in_their_murmur2_partition_in_order);
 	tcase_add_test(t, null_key_records_stick_to_one_partition_per_batch);
@@ -404,6 +393,7 @@ static Suite *producer_suite(void)
 
 int main(void)
 {
+	broker_proc_shared.sets[0] = "num.partitions=3";
 	SRunner *sr = srunner_create(producer_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

@@ -22,19 +22,8 @@
 #include "client/client.h"
 #include "proto/schema/kp_msgs.h"
 
-static struct broker_proc broker;
-
-static void broker_up(void)
-{
-	ck_assert_int_eq(broker_proc_init(&broker), 0);
-	broker.sets[0] = "num.partitions=3";
-	ck_assert_int_eq(broker_proc_start(&broker), 0);
-}
-
-static void broker_down(void)
-{
-	broker_proc_cleanup(&broker);
-}
+/* The program's broker (broker_proc.c), num.partitions=3. */
+static struct broker_proc *const broker = &broker_proc_shared;
 
 /* ------------------------------------------------------------ harness */
 
@@ -211,7 +200,7 @@ START_TEST(wire_handshakes_and_answers_metadata)
 {
 	struct box b;
 	box_init(&b);
-	b.port = broker.port;
+	b.port = broker->port;
 	nsend = 1;
 	cl_io_call(b.io, io_open_and_send, &b);
 	box_wait(&b, 1);
@@ -225,7 +214,7 @@ START_TEST(wire_pipelines_requests_and_answers_in_order)
 {
 	struct box b;
 	box_init(&b);
-	b.port = broker.port;
+	b.port = broker->port;
 	nsend = 200;
 	cl_io_call(b.io, io_open_and_send, &b);
 	box_wait(&b, 200);
@@ -243,7 +232,7 @@ START_TEST(wire_acks0_request_is_done_once_written)
 {
 	struct box b;
 	box_init(&b);
-	b.port = broker.port;
+	b.port = broker->port;
 	b.topic = "acks0";
 	nsend = 3;      /* an acks=0 Produce, then two Metadata */
 	cl_io_call(b.io, io_open_and_send, &b);
@@ -306,7 +295,7 @@ START_TEST(wire_close_fails_pending_requests_with_closed)
 {
 	struct box b;
 	box_init(&b);
-	b.port = broker.port;
+	b.port = broker->port;
 	b.topic = "close-now";
 	nsend = 5;
 	cl_io_call(b.io, io_open_and_send, &b);
@@ -323,7 +312,7 @@ START_TEST(wire_done_may_close_its_own_wire)
 {
 	struct box b;
 	box_init(&b);
-	b.port = broker.port;
+	b.port = broker->port;
 	b.close_in_done = true;
 	nsend = 4;
 	cl_io_call(b.io, io_open_and_send, &b);
@@ -395,7 +384,7 @@ static void cbox_run(struct cbox *c)
 START_TEST(cluster_refresh_learns_partitions_and_leaders)
 {
 	struct cbox c = { .topics = { "cl-auto" }, .n = 1, .auto_create = true,
-			  .bootstrap = broker.bootstrap };
+			  .bootstrap = broker->bootstrap };
 	cbox_run(&c);
 	ck_assert_msg(c.b.err[0] == 0, "%s: %s", cl_strerror(c.b.err[0]), c.errmsg);
 	ck_assert_int_eq(c.count, 3);
@@ -407,7 +396,7 @@ END_TEST
 START_TEST(cluster_unknown_topic_is_a_kafka_error_without_auto_create)
 {
 	struct cbox c = { .topics = { "cl-missing" }, .n = 1, .auto_create = false,
-			  .bootstrap = broker.bootstrap };
+			  .bootstrap = broker->bootstrap };
 	cbox_run(&c);
 	ck_assert_int_eq(c.b.err[0], 0);
 	ck_assert_int_eq(c.count, cl_err_kafka(3));   /* UNKNOWN_TOPIC_OR_PARTITION */
@@ -418,7 +407,7 @@ END_TEST
 START_TEST(cluster_asks_in_a_burst_all_get_answers)
 {
 	struct cbox c = { .topics = { "cl-burst" }, .n = 1, .auto_create = true,
-			  .asks = 20, .bootstrap = broker.bootstrap };
+			  .asks = 20, .bootstrap = broker->bootstrap };
 	cbox_run(&c);
 	for (int i = 0; i < 20; i++)
 		ck_assert_int_eq(c.b.err[i], 0);
@@ -457,7 +446,7 @@ static Suite *wire_suite(void)
 {
 	Suite *s = suite_create("client_wire");
 	TCase *t = tcase_create("wire");
-	tcase_add_unchecked_fixture(t, broker_up, broker_down);
+	tcase_add_unchecked_fixture(t, broker_proc_fixture_up, broker_proc_fixture_down);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, wire_handshakes_and_answers_metadata);
 	tcase_add_test(t, wire_pipelines_requests_and_answers_in_order);
@@ -477,6 +466,7 @@ static Suite *wire_suite(void)
 
 int main(void)
 {
+	broker_proc_shared.sets[0] = "num.partitions=3";
 	SRunner *sr = srunner_create(wire_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
