@@ -527,19 +527,24 @@ static int64_t final_watermark(const struct win_engine *e)
 	return m;
 }
 
+/* The minimum over the partitions not idle; when every partition is idle
+ * (the stream paused), the maximum over all: emission timing never changes
+ * a value, so writing early only means a later re-emission if more comes. */
 static int64_t fire_watermark(const struct win_engine *e)
 {
-	int64_t m = INT64_MAX;
+	int64_t m = INT64_MAX, all_max = INT64_MIN;
 	bool any = false;
 	for (size_t i = 0; i < e->n_parts; i++) {
+		int64_t w = win_engine_part_watermark(e, i);
+		if (w > all_max)
+			all_max = w;
 		if (e->idle[i])
 			continue;
-		int64_t w = win_engine_part_watermark(e, i);
 		any = true;
 		if (w < m)
 			m = w;
 	}
-	return any ? m : final_watermark(e);
+	return any ? m : all_max;
 }
 
 static int64_t floor_div(int64_t a, int64_t b)

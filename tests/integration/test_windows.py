@@ -19,6 +19,8 @@ case per run (argv[3]):
           input partitions with confluent-kafka; late and unparsable events
           in the late topic with their headers, counted; the errors
           (unknown topic, no broker, a checkpoint of other options).
+  idle    a partition that never gets a record: results are written once
+          it is idle (--idle-timeout), none is final; ISO 8601 times.
   demo    examples/kappa-demo.sh with its own broker: v1 (the bug) differs
           from v2, v2 and v3 are identical.
 
@@ -361,6 +363,42 @@ def case_demo(script):
     check("kappa demo: done" in out, "no closing line:\n" + out)
 
 
+def case_idle():
+    """A partition that never gets a record leaves the firing watermark after
+    --idle-timeout (results are written while the job runs), but keeps
+    every window from being final; ISO 8601 event times."""
+    create("idle", 4)
+    p = confluent_kafka.Producer({"bootstrap.servers": broker.bootstrap})
+    for i in range(30):
+        v = '{"k":"%s","ts":"2024-01-01T00:%02d:%02dZ","n":%d}' % ("ab"[i % 2], i // 3, i % 60, i)
+        p.produce("idle", value=v.encode(), partition=i % 3)
+    check(p.flush(10) == 0, "produce failed")
+    job = [REWIND, "windows", "idle", "--output", "io", "-b", broker.bootstrap, "--key", "k",
+           "--tumbling", "1m", "--out-of-order", "0", "--allowed-lateness", "0",
+           "--idle-timeout", "300ms", "--agg", "count", "--agg", "sum:n"]
+    live = subprocess.Popen(job, cwd=TMP, stderr=subprocess.PIPE, text=True)
+    try:
+        got = wait_until(lambda: latest("io"), timeout=30, step=0.2)
+        check(got, "no result while partition 3 was idle")
+        vals = [json.loads(v) for v in got.values()]
+        check(not any(v["final"] for v in vals), "a window is final although partition 3 "
+              "never showed its event time")
+        check(all(v["end"] <= 1704067200000 + 9 * 60000 for v in vals),
+              "a window was written before the watermark passed its end")
+    finally:
+        live.send_signal(signal.SIGTERM)
+        _, err = live.communicate(timeout=30)
+    check(live.returncode == 0 and "stopped" in err, "SIGTERM: status %d\n%s" %
+          (live.returncode, err))
+    rewind(*job[1:], "-e")
+    got = latest("io")
+    check(len(got) == 20, "expected 2 keys x 10 minutes, got %d windows" % len(got))
+    total = sum(json.loads(v)["count"] for v in got.values())
+    check(total == 30 and not any(json.loads(v)["final"] for v in got.values()),
+          "after -e: %d events, finals %s" % (total, [v for v in got.values() if '"final":true' in v]))
+    note("idle partition: %d windows written, none final" % len(got))
+
+
 def main():
     global broker
     if CASE == "demo":
@@ -371,7 +409,7 @@ def main():
     broker.start()
     try:
         {"replay": case_replay, "kill": case_kill, "kill_session": lambda: case_kill("session"),
-         "model": case_model}[CASE]()
+         "model": case_model, "idle": case_idle}[CASE]()
     finally:
         broker.stop()
     print("ok")
