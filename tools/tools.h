@@ -686,5 +686,7 @@ void cmd_windows_args_free(struct windows_args *a);
 
 /* `rewind windows ...` and `rewind windows verify A B` (cmd_windows.c). */
 int cmd_windows(int argc, char **argv);
+/* `rewind windows verify` with parsed arguments (tools/win_verify.c). */
+int cmd_windows_verify(const struct windows_args *a);
 
 #endif /* REWIND_TOOLS_H */
