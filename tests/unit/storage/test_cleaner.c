@@ -13,7 +13,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -452,14 +451,45 @@ static int split_records(const kp_buf *recs, const uint8_t **at, size_t *len, in
 	return n;
 }
 
+/* The log's bytes around one pass, and its first batch before and after. */
+typedef struct around {
+	kp_buf before, after;
+	const uint8_t *b0, *a0;       /* views into before/after */
+	kp_batch_header hb, ha;
+} around;
+
+static void clean_around(tst_fixture *f, around *x, st_clean_result *res)
+{
+	kp_buf_init(&x->before);
+	kp_buf_init(&x->after);
+	read_log_bytes(f->log, &x->before);
+	clean(f, NOW, res);
+	ck_assert(res->cleaned);
+	read_log_bytes(f->log, &x->after);
+	x->b0 = find_batch(&x->before, 0, &x->hb);
+	x->a0 = find_batch(&x->after, 0, &x->ha);
+}
+
+static void around_free(around *x)
+{
+	kp_buf_free(&x->before);
+	kp_buf_free(&x->after);
+}
+
+/* The first batch came through the pass byte for byte. */
+static void assert_first_batch_unchanged(const around *x)
+{
+	ck_assert_uint_eq(kp_batch_size(&x->ha), kp_batch_size(&x->hb));
+	ck_assert(memcmp(x->a0, x->b0, kp_batch_size(&x->hb)) == 0);
+}
+
 START_TEST(a_batch_that_loses_nothing_is_copied_byte_for_byte)
 {
 	tst_fixture f;
 	st_log_config cfg;
 	ctu_batch_opts o;
 	st_clean_result res;
-	kp_buf before, after;
-	kp_batch_header hb, ha;
+	around x;
 	ctu_rec r[5];
 
 	compact_config(&cfg);
@@ -471,19 +501,10 @@ START_TEST(a_batch_that_loses_nothing_is_copied_byte_for_byte)
 	ck_assert_int_eq(ctu_append(f.log, r, 5, &o, NOW, NULL), 0);
 	write_versions(f.log, 10, 0, 4, 5, &o);
 	roll_and_seal(&f);
-	kp_buf_init(&before);
-	kp_buf_init(&after);
-	read_log_bytes(f.log, &before);
-
-	clean(&f, NOW, &res);
-	ck_assert(res.cleaned);
+	clean_around(&f, &x, &res);
 	ck_assert_int_eq(res.records_removed, 30);
-	read_log_bytes(f.log, &after);
-	const uint8_t *b0 = find_batch(&before, 0, &hb), *a0 = find_batch(&after, 0, &ha);
-	ck_assert_uint_eq(kp_batch_size(&ha), kp_batch_size(&hb));
-	ck_assert(memcmp(a0, b0, kp_batch_size(&hb)) == 0);
-	kp_buf_free(&before);
-	kp_buf_free(&after);
+	assert_first_batch_unchanged(&x);
+	around_free(&x);
 	tst_fx_close(&f);
 }
 END_TEST
@@ -496,8 +517,8 @@ START_TEST(a_rewritten_batch_keeps_its_records_bytes_and_offset_range)
 		st_log_config cfg;
 		ctu_batch_opts o;
 		st_clean_result res;
-		kp_buf before, after, rb, ra;
-		kp_batch_header hb, ha;
+		around x;
+		kp_buf rb, ra;
 		ctu_rec r[10];
 		const uint8_t *at_b[16], *at_a[16];
 		size_t len_b[16], len_a[16];
@@ -515,17 +536,11 @@ START_TEST(a_rewritten_batch_keeps_its_records_bytes_and_offset_range)
 			r[k] = (ctu_rec){ 2 * k, 1 };  /* even keys superseded */
 		ck_assert_int_eq(ctu_append(f.log, r, 5, &o, NOW, NULL), 0);
 		roll_and_seal(&f);
-		kp_buf_init(&before);
-		kp_buf_init(&after);
 		kp_buf_init(&rb);
 		kp_buf_init(&ra);
-		read_log_bytes(f.log, &before);
-
-		clean(&f, NOW, &res);
-		ck_assert(res.cleaned);
+		clean_around(&f, &x, &res);
 		ck_assert_int_eq(res.records_removed, 5);
-		read_log_bytes(f.log, &after);
-		const uint8_t *b0 = find_batch(&before, 0, &hb), *a0 = find_batch(&after, 0, &ha);
+		const kp_batch_header hb = x.hb, ha = x.ha;
 		/* The header: same offsets, producer fields, timestamps and
 		 * codec; five records. */
 		ck_assert_int_eq(ha.records_count, 5);
@@ -536,8 +551,8 @@ START_TEST(a_rewritten_batch_keeps_its_records_bytes_and_offset_range)
 		ck_assert_int_eq(ha.producer_id, hb.producer_id);
 		ck_assert_int_eq(ha.partition_leader_epoch, hb.partition_leader_epoch);
 		/* The odd keys' records are the original bytes. */
-		batch_records_bytes(b0, &hb, &rb);
-		batch_records_bytes(a0, &ha, &ra);
+		batch_records_bytes(x.b0, &hb, &rb);
+		batch_records_bytes(x.a0, &ha, &ra);
 		ck_assert_int_eq(split_records(&rb, at_b, len_b, 16), 10);
 		ck_assert_int_eq(split_records(&ra, at_a, len_a, 16), 5);
 		for (int i = 0; i < 5; i++) {
@@ -550,8 +565,7 @@ START_TEST(a_rewritten_batch_keeps_its_records_bytes_and_offset_range)
 		for (int k = 0; k < 10; k++)
 			ck_assert_int_eq(seen.latest[k], k % 2 ? 0 : 1);
 		ctu_seen_free(&seen);
-		kp_buf_free(&before);
-		kp_buf_free(&after);
+		around_free(&x);
 		kp_buf_free(&rb);
 		kp_buf_free(&ra);
 		tst_fx_close(&f);
@@ -565,8 +579,7 @@ START_TEST(stamping_a_delete_horizon_keeps_record_timestamps_and_bytes)
 	st_log_config cfg;
 	ctu_batch_opts o;
 	st_clean_result res;
-	kp_buf before, after;
-	kp_batch_header hb, ha;
+	around x;
 	ctu_rec r[4] = { { 0, 0 }, { 1, -1 }, { 2, 0 }, { 3, 0 } };
 
 	compact_config(&cfg);
@@ -577,14 +590,8 @@ START_TEST(stamping_a_delete_horizon_keeps_record_timestamps_and_bytes)
 	r[0] = (ctu_rec){ 0, 1 };                /* key 0 superseded */
 	ck_assert_int_eq(ctu_append(f.log, r, 1, &o, NOW, NULL), 0);
 	roll_and_seal(&f);
-	kp_buf_init(&before);
-	kp_buf_init(&after);
-	read_log_bytes(f.log, &before);
-
-	clean(&f, NOW, &res);
-	ck_assert(res.cleaned);
-	read_log_bytes(f.log, &after);
-	const uint8_t *b0 = find_batch(&before, 0, &hb), *a0 = find_batch(&after, 0, &ha);
+	clean_around(&f, &x, &res);
+	const kp_batch_header hb = x.hb, ha = x.ha;
 	ck_assert(ha.attributes & 0x40);
 	ck_assert_int_eq(ha.base_timestamp, NOW + DAY);
 	ck_assert_int_eq(ha.records_count, 3);
@@ -595,8 +602,8 @@ START_TEST(stamping_a_delete_horizon_keeps_record_timestamps_and_bytes)
 	 * timestamps, keys, values and headers. */
 	kp_record_iter ib, ia;
 	kp_record rb, ra;
-	ck_assert_int_eq(kp_record_iter_init(&ib, b0, kp_batch_size(&hb), 1 << 20), 0);
-	ck_assert_int_eq(kp_record_iter_init(&ia, a0, kp_batch_size(&ha), 1 << 20), 0);
+	ck_assert_int_eq(kp_record_iter_init(&ib, x.b0, kp_batch_size(&hb), 1 << 20), 0);
+	ck_assert_int_eq(kp_record_iter_init(&ia, x.a0, kp_batch_size(&ha), 1 << 20), 0);
 	ck_assert_int_eq(kp_record_iter_next(&ib, &rb), 1);  /* key 0: gone */
 	for (int i = 1; i < 4; i++) {
 		ck_assert_int_eq(kp_record_iter_next(&ib, &rb), 1);
@@ -615,8 +622,7 @@ START_TEST(stamping_a_delete_horizon_keeps_record_timestamps_and_bytes)
 	ck_assert_int_eq(kp_record_iter_next(&ia, &ra), 0);
 	kp_record_iter_free(&ib);
 	kp_record_iter_free(&ia);
-	kp_buf_free(&before);
-	kp_buf_free(&after);
+	around_free(&x);
 	tst_fx_close(&f);
 }
 END_TEST
@@ -678,50 +684,14 @@ START_TEST(superseded_bits_and_map_lookups_clean_alike)
 }
 END_TEST
 
-typedef struct raw_wait {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool done;
-	int err;
-} raw_wait;
-
-static void raw_done(st_append *a, int err)
-{
-	raw_wait *w = a->arg;
-	pthread_mutex_lock(&w->mu);
-	w->done = true;
-	w->err = err;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
-/* Appends the batch bytes as they are and waits for them. */
-static void append_raw(st_log *log, uint8_t *data, size_t len)
-{
-	raw_wait w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
-	st_append a;
-
-	memset(&a, 0, sizeof(a));
-	a.data = data;
-	a.len = len;
-	a.cb = raw_done;
-	a.arg = &w;
-	ck_assert_int_eq(st_log_append(log, &a, NOW), 0);
-	pthread_mutex_lock(&w.mu);
-	while (!w.done)
-		pthread_cond_wait(&w.cv, &w.mu);
-	pthread_mutex_unlock(&w.mu);
-	ck_assert_int_eq(w.err, 0);
-}
-
 START_TEST(a_batch_with_a_record_outside_its_offsets_is_kept_whole)
 {
 	tst_fixture f;
 	st_log_config cfg;
 	ctu_batch_opts o;
 	st_clean_result res;
-	kp_buf bad, before, after;
-	kp_batch_header hb, ha;
+	kp_buf bad;
+	around x;
 	ctu_rec r[3] = { { 0, 0 }, { 1, 0 }, { 2, 0 } };
 
 	compact_config(&cfg);
@@ -746,23 +716,14 @@ START_TEST(a_batch_with_a_record_outside_its_offsets_is_kept_whole)
 	ck_assert_int_eq(rec[offd], 2 * 2);     /* zigzag of 2 */
 	rec[offd] = 2 * 5;
 	kp_batch_update_crc(bad.data, bad.len);
-	append_raw(f.log, bad.data, bad.len);
+	ck_assert_int_eq(ctu_append_raw(f.log, bad.data, bad.len, NOW, NULL), 0);
 	r[0] = (ctu_rec){ 0, 1 };               /* supersedes the bad batch's key 0 */
 	ck_assert_int_eq(ctu_append(f.log, r, 1, &o, NOW, NULL), 0);
 	roll_and_seal(&f);
-	kp_buf_init(&before);
-	kp_buf_init(&after);
-	read_log_bytes(f.log, &before);
-
-	clean(&f, NOW, &res);
-	ck_assert(res.cleaned);
-	read_log_bytes(f.log, &after);
-	const uint8_t *b0 = find_batch(&before, 0, &hb), *a0 = find_batch(&after, 0, &ha);
-	ck_assert_uint_eq(kp_batch_size(&ha), kp_batch_size(&hb));
-	ck_assert(memcmp(a0, b0, kp_batch_size(&hb)) == 0);
+	clean_around(&f, &x, &res);
+	assert_first_batch_unchanged(&x);
 	kp_buf_free(&bad);
-	kp_buf_free(&before);
-	kp_buf_free(&after);
+	around_free(&x);
 	tst_fx_close(&f);
 }
 END_TEST

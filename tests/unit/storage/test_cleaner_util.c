@@ -64,22 +64,15 @@ static void on_done(st_append *a, int err)
 	pthread_mutex_unlock(&w->mu);
 }
 
-int ctu_append(st_log *log, const ctu_rec *r, int n, const ctu_batch_opts *o, int64_t now_ms,
-	       int64_t *base)
+int ctu_append_raw(st_log *log, uint8_t *data, size_t len, int64_t now_ms, int64_t *base)
 {
 	waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
 	st_append a;
-	kp_buf buf;
 	int rc;
 
-	kp_buf_init(&buf);
-	if ((rc = ctu_build(&buf, r, n, o)) < 0) {
-		kp_buf_free(&buf);
-		return rc;
-	}
 	memset(&a, 0, sizeof(a));
-	a.data = buf.data;
-	a.len = buf.len;
+	a.data = data;
+	a.len = len;
 	a.leader_epoch = 0;
 	a.cb = on_done;
 	a.arg = &w;
@@ -92,6 +85,18 @@ int ctu_append(st_log *log, const ctu_rec *r, int n, const ctu_batch_opts *o, in
 	}
 	if (rc == 0 && base)
 		*base = a.base_offset;
+	return rc;
+}
+
+int ctu_append(st_log *log, const ctu_rec *r, int n, const ctu_batch_opts *o, int64_t now_ms,
+	       int64_t *base)
+{
+	kp_buf buf;
+	int rc;
+
+	kp_buf_init(&buf);
+	if ((rc = ctu_build(&buf, r, n, o)) == 0)
+		rc = ctu_append_raw(log, buf.data, buf.len, now_ms, base);
 	kp_buf_free(&buf);
 	return rc;
 }

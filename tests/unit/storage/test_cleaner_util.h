@@ -41,6 +41,10 @@ int ctu_build(kp_buf *out, const ctu_rec *r, int n, const ctu_batch_opts *o);
 int ctu_append(st_log *log, const ctu_rec *r, int n, const ctu_batch_opts *o, int64_t now_ms,
 	       int64_t *base);
 
+/* Appends batch bytes as they are (storage rewrites baseOffset and the
+ * leader epoch in place) and waits for them: 0 or an error. */
+int ctu_append_raw(st_log *log, uint8_t *data, size_t len, int64_t now_ms, int64_t *base);
+
 /* What a full read of the log found. */
 typedef struct ctu_seen {
 	int nkeys;
