@@ -52,7 +52,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/client.h"
@@ -115,13 +114,6 @@ static int fail(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return CMD_EXIT_ERROR;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static volatile sig_atomic_t stop_signal;
@@ -634,7 +626,7 @@ static int reconcile_tail(struct job *j)
 		fail("reading '%s' after the checkpoint: %s", j->a->output, c ? "assign failed" : err);
 		goto out;
 	}
-	int64_t last = now_ns();
+	int64_t last = cmd_perf_now_ns();
 	for (;;) {
 		const cl_message *m;
 		int n = cl_consumer_poll(c, 100, &m, 4096);
@@ -654,10 +646,10 @@ static int reconcile_tail(struct job *j)
 			seen++;
 		}
 		if (n > 0)
-			last = now_ns();
+			last = cmd_perf_now_ns();
 		if (n == 0 && cl_consumer_at_end(c))
 			break;
-		if (now_ns() - last > INT64_C(30000000000)) {
+		if (cmd_perf_now_ns() - last > INT64_C(30000000000)) {
 			fail("reading '%s' after the checkpoint made no progress for 30 s (%s)",
 			     j->a->output, cl_consumer_errmsg(c));
 			goto out;
@@ -798,7 +790,7 @@ static int run_job(struct windows_args *a)
 	sigaction(SIGTERM, &sa, &old_term);
 	stop_signal = 0;
 
-	int64_t start = now_ns(), last_ckpt = start, last_prog = start;
+	int64_t start = cmd_perf_now_ns(), last_ckpt = start, last_prog = start;
 	int64_t idle_ns = a->idle_timeout_ms * 1000000, ckpt_ns = a->checkpoint_interval_ms * 1000000;
 	int64_t run_events = 0;
 	bool natural_end = false, failed = false;
@@ -819,7 +811,7 @@ static int run_job(struct windows_args *a)
 			failed = true;
 			break;
 		}
-		int64_t now = now_ns();
+		int64_t now = cmd_perf_now_ns();
 		for (int i = 0; i < n; i++) {
 			const cl_message *m = &msgs[i];
 			long pi = part_index(&j, m->topic, m->partition);
@@ -864,7 +856,7 @@ static int run_job(struct windows_args *a)
 				failed = true;
 				break;
 			}
-			last_ckpt = now_ns();
+			last_ckpt = cmd_perf_now_ns();
 		}
 		if (!a->quiet && now - last_prog >= 5000000000LL) {
 			progress(&j, "windows: ", (double)(now - start) / 1e9, run_events);
@@ -881,7 +873,7 @@ static int run_job(struct windows_args *a)
 		struct win_stats s;
 		win_engine_stats(j.eng, &s);
 		progress(&j, natural_end ? "windows: done: " : "windows: stopped: ",
-			 (double)(now_ns() - start) / 1e9, run_events);
+			 (double)(cmd_perf_now_ns() - start) / 1e9, run_events);
 		fprintf(stderr, "windows: %" PRIu64 " events in windows, %" PRIu64 " late updates, %"
 			PRIu64 " late and %" PRIu64 " unparsable events %s%s, %" PRIu64 " final results; "
 			"checkpoint %s\n", s.accepted, s.late_updates, s.too_late, s.bad,

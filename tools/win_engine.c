@@ -555,8 +555,12 @@ static int64_t floor_div(int64_t a, int64_t b)
 	return q;
 }
 
-/* Adds the event's prepared values to w. */
-static int entry_add(struct win_engine *e, struct win_entry *w, const struct win_prep *v)
+/* w takes the event (its prepared values v): a late update when the
+ * span's end (the window's, or the event's own for sessions) is at or
+ * below the partition's watermark wm; a window already fired is queued to
+ * be written again. */
+static int window_take(struct win_engine *e, struct win_entry *w, const struct win_prep *v,
+		       int64_t span_end, int64_t wm)
 {
 	w->count++;
 	for (size_t i = 0; i < e->spec.n_aggs; i++) {
@@ -566,6 +570,12 @@ static int entry_add(struct win_engine *e, struct win_entry *w, const struct win
 		if (rc < 0)
 			return rc;
 	}
+	if (wm != INT64_MIN && span_end <= wm) {
+		w->late++;
+		e->st.late_updates++;
+	}
+	if ((w->flags & WIN_F_FIRED) && win__queue_add(e, w) < 0)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -622,15 +632,9 @@ static int feed_fixed(struct win_engine *e, struct win_key **kp, const char *kt,
 		}
 		if (w == NULL && (w = window_new(e, k, st, end)) == NULL)
 			return -ENOMEM;
-		int rc = entry_add(e, w, v);
+		int rc = window_take(e, w, v, end, wm);
 		if (rc < 0)
 			return rc;
-		if (wm != INT64_MIN && end <= wm) {
-			w->late++;
-			e->st.late_updates++;
-		}
-		if ((w->flags & WIN_F_FIRED) && win__queue_add(e, w) < 0)
-			return -ENOMEM;
 		accepted = true;
 	}
 	return accepted ? WIN_ACCEPTED : WIN_TOO_LATE;
@@ -688,16 +692,8 @@ static int feed_session(struct win_engine *e, const char *kt, size_t kl, int64_t
 			heap_fix(e, &e->purge, w);
 		}
 	}
-	int rc = entry_add(e, w, v);
-	if (rc < 0)
-		return rc;
-	if (wm != INT64_MIN && end <= wm) {
-		w->late++;
-		e->st.late_updates++;
-	}
-	if ((w->flags & WIN_F_FIRED) && win__queue_add(e, w) < 0)
-		return -ENOMEM;
-	return WIN_ACCEPTED;
+	int rc = window_take(e, w, v, end, wm);
+	return rc < 0 ? rc : WIN_ACCEPTED;
 }
 
 #define WIN_KEY_MAX 4096

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "client/client.h"
 #include "tools/tools.h"
@@ -26,13 +25,6 @@ static int fail(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return CMD_EXIT_ERROR;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 
@@ -132,7 +124,7 @@ static int read_latest(const struct windows_args *a, const char *topic, struct v
 		goto out;
 	}
 	int64_t idle_limit = (a->timeout_ms > 0 ? a->timeout_ms : 30000) * INT64_C(1000000);
-	int64_t last = now_ns();
+	int64_t last = cmd_perf_now_ns();
 	for (;;) {
 		const cl_message *m;
 		int n = cl_consumer_poll(c, 100, &m, 4096);
@@ -167,10 +159,10 @@ static int read_latest(const struct windows_args *a, const char *topic, struct v
 			s->n++;
 		}
 		if (n > 0)
-			last = now_ns();
+			last = cmd_perf_now_ns();
 		if (n == 0 && cl_consumer_at_end(c))
 			break;
-		if (now_ns() - last > idle_limit) {
+		if (cmd_perf_now_ns() - last > idle_limit) {
 			fail("reading '%s' made no progress for %d ms (%s); is the broker up?", topic,
 			     (int)(idle_limit / 1000000), cl_consumer_errmsg(c));
 			goto out;

@@ -32,6 +32,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -403,6 +404,7 @@ def main():
     global broker
     if CASE == "demo":
         case_demo(sys.argv[4])
+        shutil.rmtree(TMP, ignore_errors=True)
         print("ok")
         return
     broker = Broker(BROKER_EXE, TMP, "num.partitions=3")
@@ -412,6 +414,7 @@ def main():
          "model": case_model, "idle": case_idle}[CASE]()
     finally:
         broker.stop()
+    shutil.rmtree(TMP, ignore_errors=True)   # kept when a check failed
     print("ok")
 
 
