@@ -183,13 +183,15 @@ def case_replay():
 
 def case_kill(kind="tumbling"):
     if kind == "tumbling":
-        n, rate = 500000, 100000
+        # gen-events runs ~8 s: the job cannot finish before it has, so
+        # every cycle until then is a kill (>= 10 with room to spare).
+        n, rate = 500000, 60000
         gen_opts = ["--max-disorder", "200ms", "--late-min", "1s", "--late-max", "5s"]
         win = ["--tumbling", "1s", "--out-of-order", "300ms", "--allowed-lateness", "500ms"] + JOB
     else:
         # Sessions of users, late events that bridge them: identities
         # change, and a restart must delete the ones the dead run wrote.
-        n, rate = 300000, 60000
+        n, rate = 400000, 50000
         gen_opts = ["--users", "20000", "--max-disorder", "100ms", "--late-min", "150ms",
                     "--late-max", "1s"]
         win = ["--session", "200ms", "--out-of-order", "120ms", "--allowed-lateness", "400ms",
