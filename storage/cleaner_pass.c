@@ -1146,12 +1146,13 @@ int st_log_clean(st_log *log, const st_clean_options *o, int64_t now_ms, st_clea
 	 * key per offset, and the offsets it spans are known without reading
 	 * it. (Several versions per key leave it emptier; the budget caps it.) */
 	int64_t offsets = ps.p.cleanable_end - ps.p.first_dirty;
-	size_t want = ((size_t)offsets + 1) * 4 / 3 * 2 * ST__OMAP_SLOT_BYTES;
+	size_t want = (uint64_t)offsets < SIZE_MAX / 64
+		      ? (((size_t)offsets + 1) * 4 / 3 + 2) * ST__OMAP_SLOT_BYTES : SIZE_MAX;
 	size_t bytes = o && o->map_bytes ? o->map_bytes : (size_t)128 << 20;
 	/* The superseded bits (a bit per dirty offset) spare the rewrite a
 	 * hash and a map lookup per dirty record. They come out of the
 	 * budget, and only while they are a small part of it (1/16: the map
-	 * is sized at 16 to 32 bytes per offset); otherwise the rewrite looks
+	 * is sized at 16 bytes per offset); otherwise the rewrite looks
 	 * every key up. */
 	size_t sup_bytes = ((size_t)offsets + 7) / 8;
 	if (sup_bytes <= bytes / 16 && (ps.sup = calloc(sup_bytes, 1)) != NULL)

@@ -562,7 +562,7 @@ _Static_assert(sizeof(st__omap_slot) == 12, "a map slot is 12 bytes");
 
 typedef struct st__omap {
 	st__omap_slot *slots;         /* owned */
-	size_t cap;                   /* a power of two */
+	size_t cap;                   /* slots (homes by multiply-shift) */
 	size_t n, max;                /* used slots; most allowed */
 	int64_t base;                 /* offsets are stored relative to it */
 	int64_t collisions;           /* slots found colliding */
@@ -577,8 +577,7 @@ typedef struct st__omap_hash {
 #define ST__OMAP_COLLIDED UINT32_MAX
 #define ST__OMAP_SLOT_BYTES sizeof(st__omap_slot)
 
-/* A map of the largest power-of-two capacity that fits in `bytes` (at
- * least 64 slots). 0 or -ENOMEM. */
+/* A map of as many slots as fit in `bytes` (at least 64). 0 or -ENOMEM. */
 int st__omap_init(st__omap *m, size_t bytes);
 void st__omap_free(st__omap *m);
 /* Empties the map; offsets from now on are relative to base. */
