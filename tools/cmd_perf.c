@@ -80,6 +80,9 @@ static const char *const help_produce =
 	"  -n, --records N         records to send (default 1000000)\n"
 	"  -s, --record-size B     bytes per record value (default 1024)\n"
 	"  -t, --throughput N      at most N records/s (default: no limit)\n"
+	"      --spread N          record i to partition i % N (librdkafka's bench\n"
+	"                          does this); default: no key, so the sticky\n"
+	"                          partitioner fills one partition's batch at a time\n"
 	"      --acks all|1|0      (default all)\n"
 	"  -z, --codec CODEC       none (default), gzip, snappy, lz4, zstd\n"
 	"      --linger-ms MS      (default 5)\n"
@@ -124,13 +127,14 @@ static int perf_err(const char *fmt, ...)
 
 int cmd_perf_produce(int argc, char **argv)
 {
-	enum { OPT_JSON = 1000 };
+	enum { OPT_JSON = 1000, OPT_SPREAD };
 	static const struct option opts[] = {
 		{ "records", required_argument, NULL, 'n' },
 		{ "record-size", required_argument, NULL, 's' },
 		{ "throughput", required_argument, NULL, 't' },
 		CMD_PRODUCER_LONGOPTS,
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "spread", required_argument, NULL, OPT_SPREAD },
 		{ "bootstrap", required_argument, NULL, 'b' },
 		{ "bootstrap-server", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
@@ -139,7 +143,7 @@ int cmd_perf_produce(int argc, char **argv)
 	cl_producer_conf conf;
 	cl_producer_conf_init(&conf);
 	conf.client_id = "rewind-perf";
-	long long records = 1000000, size = 1024, rate = 0;
+	long long records = 1000000, size = 1024, rate = 0, spread = 0;
 	bool json = false;
 	char perr[256];
 
@@ -166,6 +170,10 @@ int cmd_perf_produce(int argc, char **argv)
 				return perf_err("--throughput '%s' must be a positive records/s", optarg);
 			break;
 		case OPT_JSON: json = true; break;
+		case OPT_SPREAD:
+			if (!cmd_parse_ll(optarg, 1, 1000000, &spread))
+				return perf_err("--spread '%s' must be a partition count (1..1000000)", optarg);
+			break;
 		case 'b': conf.bootstrap = optarg; break;
 		case 'h':
 			fputs(help_produce, stdout);
@@ -225,7 +233,8 @@ int cmd_perf_produce(int argc, char **argv)
 			while ((now = cmd_perf_now_ns()) < due)
 				cl_producer_poll(p, (int)((due - now) / 1000000));
 		}
-		cl_record r = { .topic = topic, .partition = CL_PARTITION_ANY, .key_len = -1,
+		cl_record r = { .topic = topic,
+				.partition = spread ? (int32_t)(i % spread) : CL_PARTITION_ANY, .key_len = -1,
 				.value = value, .value_len = (int32_t)size,
 				.opaque = (void *)(intptr_t)cmd_perf_now_ns() };
 		int rc;

@@ -5,17 +5,22 @@
 #
 # usage: client.sh [--quick] [--dir DIR] [--broker PATH] [--rewind PATH]
 #                  [--bench PATH] [--records N] [--size B] [--rounds R]
+#                  [--spread]
 #
 # One broker (fresh data dir in DIR, free port). Each round runs, on fresh
-# 8-partition topics created before the clock starts, the same workload through both
-# clients -- N records of B bytes, no key, acks=all, idempotent, linger.ms=5,
-# batch.size=1000000, no compression, at most 5 requests in flight per
-# connection -- and again without idempotence (acks=all still). librdkafka
-# sends record i to partition i % 8 (bench_broker); rewind uses its sticky
-# partitioner (Kafka's default since KIP-480). The order of the two clients
-# alternates between rounds. Throughput is from the first send to the last
-# delivery report in both. Prints one result line per run, the ratio per
-# round, and the median ratio.
+# 8-partition topics created before the clock starts, the same workload
+# through both clients -- N records of B bytes, no key, acks=all,
+# idempotent, linger.ms=5, batch.size=1000000, no compression, at most 5
+# requests in flight per connection -- and again without idempotence
+# (acks=all still). librdkafka sends record i to partition i % 8
+# (bench_broker); rewind perf produce runs with its defaults, records
+# without a key going to one partition per batch (the sticky partitioner,
+# Kafka's default since KIP-480); --spread makes rewind send record i to
+# partition i % 8 too (perf produce --spread 8), the same shape of traffic
+# as librdkafka's. The order of the two clients alternates between
+# rounds. Throughput is from the first send to the last delivery report in
+# both. Prints one result line per run, the ratio per round, and the median
+# ratio.
 #
 # --quick (20,000 records, one round) is what `meson test --suite bench`
 # runs: it fails only when a program fails, never on a figure. Defaults:
@@ -31,6 +36,7 @@ bench="${REWIND_BUILD_ROOT:-}/tests/bench/bench_broker"
 records=1000000
 size=1024
 rounds=3
+spread=()
 while [[ $# -gt 0 ]]; do
 	case "$1" in
 	--quick) quick=1 ;;
@@ -41,7 +47,8 @@ while [[ $# -gt 0 ]]; do
 	--records) records=${2:?--records needs a count}; shift ;;
 	--size) size=${2:?--size needs bytes}; shift ;;
 	--rounds) rounds=${2:?--rounds needs a count}; shift ;;
-	-h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--spread) spread=(--spread 8) ;;
+	-h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "client.sh: unknown argument '$1'; see 'client.sh --help'" >&2; exit 1 ;;
 	esac
 	shift
@@ -112,7 +119,7 @@ run_rewind() {
 		exit 1
 	fi
 	local args=(perf produce "$1" --bootstrap "$bootstrap" --records "$records" --record-size "$size"
-		--linger-ms 5 --batch-size 1000000 --json)
+		--linger-ms 5 --batch-size 1000000 --json "${spread[@]}")
 	[[ $2 -eq 0 ]] && args+=(--no-idempotence)
 	local out
 	if ! out=$("$rewind" "${args[@]}" 2>"$dir/rewind.err"); then

@@ -361,6 +361,13 @@ def case_perf(b):
     got = kcat_read(b.bootstrap, "perf-topic", "%o\n")
     if len(got.splitlines()) != 30000:
         fail("perf produce wrote %d records, expected 30000" % len(got.splitlines()))
+    p = run(["perf", "produce", "perf-spread", "--bootstrap", b.bootstrap, "--records", "6000",
+             "--record-size", "10", "--spread", "3", "--json"])
+    if p.returncode != 0 or json.loads(p.stdout)["records"] != 6000:
+        fail("perf produce --spread: %r" % p)
+    parts = kcat_read(b.bootstrap, "perf-spread", "%p\n").decode().split()
+    if sorted(set(parts)) != ["0", "1", "2"] or parts.count("0") != 2000:
+        fail("perf produce --spread 3 wrote to partitions %r" % sorted(set(parts)))
     p = run(["perf", "produce", "perf-rate", "--bootstrap", b.bootstrap, "--records", "2000",
              "--record-size", "10", "--throughput", "4000", "--codec", "lz4"])
     if p.returncode != 0 or b"records/s" not in p.stdout or b"p99.9" not in p.stdout:
