@@ -275,6 +275,15 @@ START_TEST(watermark_is_the_minimum_over_partitions_and_idle_ones_only_delay_emi
 	win_engine_emit(e, false, collect, &k);
 	ck_assert(find(&k, "bob", 0, 5)->final);
 	ck_assert(find(&k, "alice", 0, 5)->final);
+	/* Every partition idle (the stream paused): the largest watermark
+	 * fires, so alice's [30,35) is written -- not final. */
+	ck_assert_ptr_null(find(&k, "alice", 30, 35));
+	click(e, 0, "alice", 40);
+	win_engine_set_idle(e, 0, true);
+	win_engine_set_idle(e, 1, true);
+	win_engine_emit(e, false, collect, &k);
+	ck_assert_ptr_nonnull(find(&k, "alice", 30, 35));
+	ck_assert(!find(&k, "alice", 30, 35)->final);
 	win_engine_free(e);
 	free(k.o);
 }
