@@ -176,7 +176,7 @@ static st__omap_slot *probe(const st__omap *m, const st__omap_hash *h)
 	}
 }
 
-void st__omap_put_hashed(st__omap *m, const st__omap_hash *h, int64_t offset)
+int64_t st__omap_put_hashed(st__omap *m, const st__omap_hash *h, int64_t offset)
 {
 	assert(offset >= m->base && offset - m->base < (int64_t)ST__OMAP_COLLIDED);
 	st__omap_slot *s = probe(m, h);
@@ -187,16 +187,18 @@ void st__omap_put_hashed(st__omap *m, const st__omap_hash *h, int64_t offset)
 		s->fp_hi = (uint32_t)(h->fp >> 32);
 		s->rel = (uint32_t)(offset - m->base);
 		m->n++;
-		return;
+		return -1;
 	}
 	if (s->rel == ST__OMAP_COLLIDED)
-		return;
+		return -1;
 	if (CHECK(fp) != CHECK(h->fp)) {
 		s->rel = ST__OMAP_COLLIDED;
 		m->collisions++;
-		return;
+		return -1;
 	}
+	int64_t prev = m->base + s->rel;
 	s->rel = (uint32_t)(offset - m->base);
+	return prev;
 }
 
 int st__omap_get_hashed(const st__omap *m, const st__omap_hash *h, int64_t *latest)
@@ -218,7 +220,7 @@ void st__omap_put(st__omap *m, const void *key, size_t len, int64_t offset)
 {
 	st__omap_hash h;
 	st__omap_hash_key(m, key, len, &h);
-	st__omap_put_hashed(m, &h, offset);
+	(void)st__omap_put_hashed(m, &h, offset);
 }
 
 int st__omap_get(const st__omap *m, const void *key, size_t len, int64_t *latest)

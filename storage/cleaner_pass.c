@@ -566,22 +566,19 @@ static int map_build(pass *ps)
 			}
 			int irc = batch_records(ps, bytes, kp_batch_size(&h), &h, true);
 			for (int r = 0; r < irc; r++) {
-				int64_t off = rec_offset(&h, &ps->recs_v[r]), prev;
+				int64_t off = rec_offset(&h, &ps->recs_v[r]);
 				if (!ps->recs_v[r].key || off < p->first_dirty)
 					continue;
 				/* The key's previous record is superseded now: note it,
-				 * so the rewrite need not look this record up again.
-				 * (Same slot: the second probe finds it in cache.) A
-				 * tag whose check differs (2) notes nothing; the put
+				 * so the rewrite need not look this record up again. A
+				 * tag whose check differs notes nothing (-1): the put
 				 * marks it collided and the rewrite keeps its records,
 				 * as lookups would. */
-				if (ps->sup &&
-				    st__omap_get_hashed(&ps->map, &ps->hashes[r], &prev) == 1 &&
-				    prev < off) {
+				int64_t prev = st__omap_put_hashed(&ps->map, &ps->hashes[r], off);
+				if (ps->sup && prev >= 0 && prev < off) {
 					uint64_t bit = (uint64_t)(prev - p->first_dirty);
 					ps->sup[bit >> 3] |= (uint8_t)(1u << (bit & 7));
 				}
-				st__omap_put_hashed(&ps->map, &ps->hashes[r], off);
 			}
 			if (irc == -ENOMEM) {
 				rc = irc;

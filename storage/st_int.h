@@ -592,8 +592,9 @@ static inline void st__omap_prefetch(const st__omap *m, const st__omap_hash *h)
 	__builtin_prefetch(&m->slots[h->home]);
 }
 /* Records that the key was seen at `offset` (offsets arrive ascending, each
- * in [base, base + UINT32_MAX - 1)). Needs room for one more. */
-void st__omap_put_hashed(st__omap *m, const st__omap_hash *h, int64_t offset);
+ * in [base, base + UINT32_MAX - 1)). Needs room for one more. Returns the
+ * key's previous offset, or -1 (new key, or its tag collided). */
+int64_t st__omap_put_hashed(st__omap *m, const st__omap_hash *h, int64_t offset);
 /* 1 and *latest set, 0 if the key is not in the map, or 2 when its tag
  * collided with another key's: nothing may be dropped for it. */
 int st__omap_get_hashed(const st__omap *m, const st__omap_hash *h, int64_t *latest);

@@ -72,6 +72,14 @@ START_TEST(map_holds_the_latest_offset_of_a_key)
 	ck_assert_int_eq(st__omap_get(&m, "b", 1, &latest), 1);
 	ck_assert_int_eq(latest, 11);
 	ck_assert_uint_eq(m.n, 2);
+	/* A put tells the key's previous offset (what the pass's superseded
+	 * bits note), -1 for a key new to the map. */
+	st__omap_hash h;
+	st__omap_hash_key(&m, "a", 1, &h);
+	ck_assert_int_eq(st__omap_put_hashed(&m, &h, 20), 15);
+	st__omap_hash_key(&m, "c", 1, &h);
+	ck_assert_int_eq(st__omap_put_hashed(&m, &h, 21), -1);
+	ck_assert_int_eq(st__omap_put_hashed(&m, &h, 22), 21);
 	st__omap_free(&m);
 }
 END_TEST
