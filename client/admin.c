@@ -68,14 +68,12 @@ static int begin_at_controller(cl_client *c, struct cl__req *k, int16_t api_key)
 
 int cl_create_topics(cl_client *c, cl_new_topic *t, size_t n, bool validate_only)
 {
-	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
-	int wait = 50;
 	struct cl__req k;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	cl__req_init(&k);
+	cl__req_init(&k, c);
 	for (;;) {
 		kp_CreateTopicsRequest q;
 		kp_CreateTopicsResponse m;
@@ -129,17 +127,12 @@ int cl_create_topics(cl_client *c, cl_new_topic *t, size_t n, bool validate_only
 				goto out;
 			}
 		}
-		if ((rc = kp_CreateTopicsRequest_encode(&k.body, k.v, &q)) < 0) {
-			cl__encode_failed(c, "CreateTopics", k.v, rc);
+		kp_reader r;
+		rc = kp_CreateTopicsRequest_encode(&k.body, k.v, &q);
+		if ((rc = cl__req_run(c, &k, KP_API_CREATE_TOPICS, rc, &r)) < 0 ||
+		    (rc = cl__req_parsed(c, &k, KP_API_CREATE_TOPICS,
+					 kp_CreateTopicsResponse_decode(&r, k.v, &k.arena, &m) >= 0)) < 0)
 			break;
-		}
-		if ((rc = cl__call(c, k.conn, KP_API_CREATE_TOPICS, k.v, &k.body, &k.resp)) < 0)
-			break;
-		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
-		if (kp_CreateTopicsResponse_decode(&r, k.v, &k.arena, &m) < 0) {
-			rc = cl__parse_failed(c, "CreateTopics", &k);
-			break;
-		}
 		bool again = false;
 		for (size_t i = 0; i < n; i++) {
 			t[i].error = KE_UNKNOWN_SERVER_ERROR;
@@ -158,7 +151,7 @@ int cl_create_topics(cl_client *c, cl_new_topic *t, size_t n, bool validate_only
 				again |= x->ErrorCode == KE_NOT_CONTROLLER;
 			}
 		}
-		if (again && cl__backoff(deadline, &wait))
+		if (again && cl__req_again(&k))
 			continue;
 		rc = 0;
 		break;
@@ -193,14 +186,12 @@ static bool op_answer(cl_topic_op *q, size_t n, kp_str name, int16_t code, kp_st
 
 int cl_delete_topics(cl_client *c, cl_topic_op *q, size_t n)
 {
-	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
-	int wait = 50;
 	struct cl__req k;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	cl__req_init(&k);
+	cl__req_init(&k, c);
 	for (;;) {
 		kp_DeleteTopicsRequest rq;
 		kp_DeleteTopicsResponse m;
@@ -230,17 +221,12 @@ int cl_delete_topics(cl_client *c, cl_topic_op *q, size_t n)
 			for (size_t i = 0; i < n; i++)
 				rq.TopicNames.items[i] = kp_str_from(q[i].name);
 		}
-		if ((rc = kp_DeleteTopicsRequest_encode(&k.body, k.v, &rq)) < 0) {
-			cl__encode_failed(c, "DeleteTopics", k.v, rc);
+		kp_reader r;
+		rc = kp_DeleteTopicsRequest_encode(&k.body, k.v, &rq);
+		if ((rc = cl__req_run(c, &k, KP_API_DELETE_TOPICS, rc, &r)) < 0 ||
+		    (rc = cl__req_parsed(c, &k, KP_API_DELETE_TOPICS,
+					 kp_DeleteTopicsResponse_decode(&r, k.v, &k.arena, &m) >= 0)) < 0)
 			break;
-		}
-		if ((rc = cl__call(c, k.conn, KP_API_DELETE_TOPICS, k.v, &k.body, &k.resp)) < 0)
-			break;
-		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
-		if (kp_DeleteTopicsResponse_decode(&r, k.v, &k.arena, &m) < 0) {
-			rc = cl__parse_failed(c, "DeleteTopics", &k);
-			break;
-		}
 		bool again = false;
 		ops_unanswered(q, n);
 		for (int32_t j = 0; j < m.Responses.count; j++) {
@@ -248,7 +234,7 @@ int cl_delete_topics(cl_client *c, cl_topic_op *q, size_t n)
 			again |= op_answer(q, n, x->Name, x->ErrorCode,
 					   k.v >= 5 ? x->ErrorMessage : KP_STR_NULL);
 		}
-		if (again && cl__backoff(deadline, &wait))
+		if (again && cl__req_again(&k))
 			continue;
 		rc = 0;
 		break;
@@ -261,14 +247,12 @@ int cl_delete_topics(cl_client *c, cl_topic_op *q, size_t n)
 
 int cl_create_partitions(cl_client *c, cl_topic_op *q, size_t n, bool validate_only)
 {
-	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
-	int wait = 50;
 	struct cl__req k;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	cl__req_init(&k);
+	cl__req_init(&k, c);
 	for (;;) {
 		kp_CreatePartitionsRequest rq;
 		kp_CreatePartitionsResponse m;
@@ -291,24 +275,19 @@ int cl_create_partitions(cl_client *c, cl_topic_op *q, size_t n, bool validate_o
 			x->Count = q[i].partitions;
 			x->Assignments.count = -1;   /* the broker places them */
 		}
-		if ((rc = kp_CreatePartitionsRequest_encode(&k.body, k.v, &rq)) < 0) {
-			cl__encode_failed(c, "CreatePartitions", k.v, rc);
+		kp_reader r;
+		rc = kp_CreatePartitionsRequest_encode(&k.body, k.v, &rq);
+		if ((rc = cl__req_run(c, &k, KP_API_CREATE_PARTITIONS, rc, &r)) < 0 ||
+		    (rc = cl__req_parsed(c, &k, KP_API_CREATE_PARTITIONS,
+					 kp_CreatePartitionsResponse_decode(&r, k.v, &k.arena, &m) >= 0)) < 0)
 			break;
-		}
-		if ((rc = cl__call(c, k.conn, KP_API_CREATE_PARTITIONS, k.v, &k.body, &k.resp)) < 0)
-			break;
-		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
-		if (kp_CreatePartitionsResponse_decode(&r, k.v, &k.arena, &m) < 0) {
-			rc = cl__parse_failed(c, "CreatePartitions", &k);
-			break;
-		}
 		bool again = false;
 		ops_unanswered(q, n);
 		for (int32_t j = 0; j < m.Results.count; j++) {
 			const kp_CreatePartitionsResponse_CreatePartitionsTopicResult *x = &m.Results.items[j];
 			again |= op_answer(q, n, x->Name, x->ErrorCode, x->ErrorMessage);
 		}
-		if (again && cl__backoff(deadline, &wait))
+		if (again && cl__req_again(&k))
 			continue;
 		rc = 0;
 		break;
@@ -401,7 +380,7 @@ static int describe_at(cl_client *c, cl_conn *conn, const cl_resource *r, const 
 	struct cl__req k;
 	int rc;
 
-	cl__req_init(&k);
+	cl__req_init(&k, c);
 	k.conn = conn;
 	if ((rc = cl__version(c, conn, KP_API_DESCRIBE_CONFIGS, &k.v)) < 0)
 		goto out;
@@ -420,17 +399,12 @@ static int describe_at(cl_client *c, cl_conn *conn, const cl_resource *r, const 
 		x->ResourceName = kp_str_from(r[sel[i]].name ? r[sel[i]].name : "");
 		x->ConfigurationKeys.count = -1;   /* every key */
 	}
-	if ((rc = kp_DescribeConfigsRequest_encode(&k.body, k.v, &rq)) < 0) {
-		cl__encode_failed(c, "DescribeConfigs", k.v, rc);
+	kp_reader rd;
+	rc = kp_DescribeConfigsRequest_encode(&k.body, k.v, &rq);
+	if ((rc = cl__req_run(c, &k, KP_API_DESCRIBE_CONFIGS, rc, &rd)) < 0 ||
+	    (rc = cl__req_parsed(c, &k, KP_API_DESCRIBE_CONFIGS,
+				 kp_DescribeConfigsResponse_decode(&rd, k.v, &k.arena, &m) >= 0)) < 0)
 		goto out;
-	}
-	if ((rc = cl__call(c, conn, KP_API_DESCRIBE_CONFIGS, k.v, &k.body, &k.resp)) < 0)
-		goto out;
-	kp_reader rd = kp_reader_make(k.resp.data, k.resp.len);
-	if (kp_DescribeConfigsResponse_decode(&rd, k.v, &k.arena, &m) < 0) {
-		rc = cl__parse_failed(c, "DescribeConfigs", &k);
-		goto out;
-	}
 	for (int32_t j = 0; j < m.Results.count; j++) {
 		const kp_DescribeConfigsResponse_DescribeConfigsResult *x = &m.Results.items[j];
 		for (size_t i = 0; i < nsel; i++) {
@@ -537,6 +511,16 @@ static void alter_unanswered(cl_alter_resource *x)
 	snprintf(x->message, CL_ADMIN_MSG, "the broker's answer left this resource out");
 }
 
+/* Copies one answered resource's outcome into x when it is x. Both alter
+ * APIs answer in this shape. */
+static void alter_answer(cl_alter_resource *x, int8_t type, kp_str name, int16_t code, kp_str msg)
+{
+	if (type == x->type && cl__str_eq(name, x->name)) {
+		x->error = code;
+		msg_copy(x->message, msg);
+	}
+}
+
 static int alter_incremental(cl_client *c, cl_conn *conn, int16_t v, cl_alter_resource *x,
 			     bool validate_only)
 {
@@ -546,7 +530,7 @@ static int alter_incremental(cl_client *c, cl_conn *conn, int16_t v, cl_alter_re
 	struct cl__req k;
 	int rc;
 
-	cl__req_init(&k);
+	cl__req_init(&k, c);
 	k.conn = conn;
 	k.v = v;
 	kp_IncrementalAlterConfigsRequest_init(&rq);
@@ -572,25 +556,17 @@ static int alter_incremental(cl_client *c, cl_conn *conn, int16_t v, cl_alter_re
 		e->Value = x->ops[i].op == CL_ALTER_DELETE || x->ops[i].value == NULL
 			? KP_STR_NULL : kp_str_from(x->ops[i].value);
 	}
-	if ((rc = kp_IncrementalAlterConfigsRequest_encode(&k.body, v, &rq)) < 0) {
-		cl__encode_failed(c, "IncrementalAlterConfigs", v, rc);
+	kp_reader rd;
+	rc = kp_IncrementalAlterConfigsRequest_encode(&k.body, v, &rq);
+	if ((rc = cl__req_run(c, &k, KP_API_INCREMENTAL_ALTER_CONFIGS, rc, &rd)) < 0 ||
+	    (rc = cl__req_parsed(c, &k, KP_API_INCREMENTAL_ALTER_CONFIGS,
+				 kp_IncrementalAlterConfigsResponse_decode(&rd, v, &k.arena, &m) >= 0)) < 0)
 		goto out;
-	}
-	if ((rc = cl__call(c, conn, KP_API_INCREMENTAL_ALTER_CONFIGS, v, &k.body, &k.resp)) < 0)
-		goto out;
-	kp_reader rd = kp_reader_make(k.resp.data, k.resp.len);
-	if (kp_IncrementalAlterConfigsResponse_decode(&rd, v, &k.arena, &m) < 0) {
-		rc = cl__parse_failed(c, "IncrementalAlterConfigs", &k);
-		goto out;
-	}
 	alter_unanswered(x);
 	for (int32_t j = 0; j < m.Responses.count; j++) {
 		const kp_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse *y =
 			&m.Responses.items[j];
-		if (y->ResourceType == x->type && cl__str_eq(y->ResourceName, x->name)) {
-			x->error = y->ErrorCode;
-			msg_copy(x->message, y->ErrorMessage);
-		}
+		alter_answer(x, y->ResourceType, y->ResourceName, y->ErrorCode, y->ErrorMessage);
 	}
 	rc = 0;
 out:
@@ -638,7 +614,7 @@ static int alter_legacy(cl_client *c, cl_conn *conn, cl_alter_resource *x, bool 
 	struct cl__req k;
 	int rc;
 
-	cl__req_init(&k);
+	cl__req_init(&k, c);
 	k.conn = conn;
 	if ((rc = cl__version(c, conn, KP_API_ALTER_CONFIGS, &k.v)) < 0)
 		goto out;
@@ -712,24 +688,16 @@ static int alter_legacy(cl_client *c, cl_conn *conn, cl_alter_resource *x, bool 
 		res.Configs.items[i].Name = kp_str_from(kv[i].name);
 		res.Configs.items[i].Value = kp_str_from(kv[i].value);
 	}
-	if ((rc = kp_AlterConfigsRequest_encode(&k.body, k.v, &rq)) < 0) {
-		cl__encode_failed(c, "AlterConfigs", k.v, rc);
+	kp_reader rd;
+	rc = kp_AlterConfigsRequest_encode(&k.body, k.v, &rq);
+	if ((rc = cl__req_run(c, &k, KP_API_ALTER_CONFIGS, rc, &rd)) < 0 ||
+	    (rc = cl__req_parsed(c, &k, KP_API_ALTER_CONFIGS,
+				 kp_AlterConfigsResponse_decode(&rd, k.v, &k.arena, &m) >= 0)) < 0)
 		goto out;
-	}
-	if ((rc = cl__call(c, conn, KP_API_ALTER_CONFIGS, k.v, &k.body, &k.resp)) < 0)
-		goto out;
-	kp_reader rd = kp_reader_make(k.resp.data, k.resp.len);
-	if (kp_AlterConfigsResponse_decode(&rd, k.v, &k.arena, &m) < 0) {
-		rc = cl__parse_failed(c, "AlterConfigs", &k);
-		goto out;
-	}
 	alter_unanswered(x);
 	for (int32_t j = 0; j < m.Responses.count; j++) {
 		const kp_AlterConfigsResponse_AlterConfigsResourceResponse *y = &m.Responses.items[j];
-		if (y->ResourceType == x->type && cl__str_eq(y->ResourceName, x->name)) {
-			x->error = y->ErrorCode;
-			msg_copy(x->message, y->ErrorMessage);
-		}
+		alter_answer(x, y->ResourceType, y->ResourceName, y->ErrorCode, y->ErrorMessage);
 	}
 	rc = 0;
 out:
@@ -782,16 +750,11 @@ static int log_dirs_add(cl_log_dirs *l, size_t *cap, int32_t broker, int16_t ver
 			for (int32_t p = 0; p < tp->Partitions.count; p++) {
 				const kp_DescribeLogDirsResponse_DescribeLogDirsPartition *pp =
 					&tp->Partitions.items[p];
-				if (l->n_replicas == *cap) {
-					size_t nc = *cap ? *cap * 2 : 32;
-					cl_replica_size *nr = kp_arena_calloc(&l->mem, nc, sizeof *nr);
-					if (nr == NULL)
-						return -ENOMEM;
-					if (l->n_replicas)
-						memcpy(nr, l->replicas, l->n_replicas * sizeof *nr);
-					l->replicas = nr;
-					*cap = nc;
-				}
+				cl_replica_size *nr = cl__arena_reserve(&l->mem, l->replicas,
+									l->n_replicas, cap, sizeof *nr);
+				if (nr == NULL)
+					return -ENOMEM;
+				l->replicas = nr;
 				l->replicas[l->n_replicas++] = (cl_replica_size){
 					.broker = broker, .log_dir = dir, .topic = name,
 					.partition = pp->PartitionIndex, .size = pp->PartitionSize,
@@ -803,65 +766,57 @@ static int log_dirs_add(cl_log_dirs *l, size_t *cap, int32_t broker, int16_t ver
 	return l->mem.err ? -ENOMEM : 0;
 }
 
+/* The answers DescribeLogDirs gathers, broker by broker. */
+struct log_dirs_acc {
+	cl_log_dirs *l;
+	size_t cap;                   /* of l->replicas */
+};
+
+/* One broker's DescribeLogDirs answer, appended to the log_dirs_acc arg. */
+static int log_dirs_at(cl_client *c, struct cl__req *k, int32_t node, void *arg)
+{
+	struct log_dirs_acc *acc = arg;
+	kp_DescribeLogDirsRequest rq;
+	kp_DescribeLogDirsResponse m;
+	kp_reader rd;
+	int rc;
+
+	kp_DescribeLogDirsRequest_init(&rq);
+	rq.Topics.count = -1;   /* every replica */
+	rc = kp_DescribeLogDirsRequest_encode(&k->body, k->v, &rq);
+	if ((rc = cl__req_run(c, k, KP_API_DESCRIBE_LOG_DIRS, rc, &rd)) < 0 ||
+	    (rc = cl__req_parsed(c, k, KP_API_DESCRIBE_LOG_DIRS,
+				 kp_DescribeLogDirsResponse_decode(&rd, k->v, &k->arena, &m) >= 0)) < 0 ||
+	    (rc = cl__broker_error(c, node, KP_API_DESCRIBE_LOG_DIRS,
+				   k->v >= 3 ? m.ErrorCode : 0)) < 0)
+		return rc;
+	if ((rc = log_dirs_add(acc->l, &acc->cap, node, k->v, &m)) < 0)
+		return nomem(c, "reading DescribeLogDirs");
+	return 0;
+}
+
 int cl_describe_log_dirs(cl_client *c, cl_log_dirs **out)
 {
-	cl_metadata *md = NULL;
-	cl_log_dirs *l = NULL;
+	struct log_dirs_acc acc = { NULL, 0 };
 	struct cl__req k;
-	size_t cap = 0;
 	int rc;
 
 	*out = NULL;
-	cl__req_init(&k);
-	if ((rc = cl__any_conn(c, &k.conn)) < 0 ||
-	    (rc = cl__metadata_on(c, k.conn, NULL, 0, false, &md)) < 0)
-		goto out;
-	if ((l = calloc(1, sizeof *l)) == NULL) {
+	cl__req_init(&k, c);
+	if ((acc.l = calloc(1, sizeof *acc.l)) == NULL) {
 		rc = nomem(c, "describing log dirs");
 		goto out;
 	}
-	kp_arena_init(&l->mem, 0);
-	for (size_t b = 0; b < md->n_brokers; b++) {
-		kp_DescribeLogDirsRequest rq;
-		kp_DescribeLogDirsResponse m;
-		int32_t node = md->brokers[b].node_id;
-
-		cl__req_reset(&k);
-		if ((rc = cl_client_broker(c, node, &k.conn)) < 0 ||
-		    (rc = cl__version(c, k.conn, KP_API_DESCRIBE_LOG_DIRS, &k.v)) < 0)
-			goto out;
-		kp_DescribeLogDirsRequest_init(&rq);
-		rq.Topics.count = -1;   /* every replica */
-		if ((rc = kp_DescribeLogDirsRequest_encode(&k.body, k.v, &rq)) < 0) {
-			cl__encode_failed(c, "DescribeLogDirs", k.v, rc);
-			goto out;
-		}
-		if ((rc = cl__call(c, k.conn, KP_API_DESCRIBE_LOG_DIRS, k.v, &k.body, &k.resp)) < 0)
-			goto out;
-		kp_reader rd = kp_reader_make(k.resp.data, k.resp.len);
-		if (kp_DescribeLogDirsResponse_decode(&rd, k.v, &k.arena, &m) < 0) {
-			rc = cl__parse_failed(c, "DescribeLogDirs", &k);
-			goto out;
-		}
-		if (k.v >= 3 && m.ErrorCode != 0) {
-			rc = cl_err_kafka(m.ErrorCode);
-			cl__errf(c, "broker %d answered DescribeLogDirs with %s (%s)", node,
-				 cl_strerror(rc), cl_kafka_err_desc(m.ErrorCode));
-			goto out;
-		}
-		if ((rc = log_dirs_add(l, &cap, node, k.v, &m)) < 0) {
-			nomem(c, "reading DescribeLogDirs");
-			goto out;
-		}
-	}
+	kp_arena_init(&acc.l->mem, 0);
+	if ((rc = cl__req_each_broker(c, &k, KP_API_DESCRIBE_LOG_DIRS, log_dirs_at, &acc)) < 0)
+		goto out;
+	cl_log_dirs *l = acc.l;
 	if (l->n_replicas)
 		qsort(l->replicas, l->n_replicas, sizeof *l->replicas, replica_cmp);
 	*out = l;
-	l = NULL;
-	rc = 0;
+	acc.l = NULL;
 out:
-	cl_log_dirs_free(l);
-	cl_metadata_free(md);
+	cl_log_dirs_free(acc.l);
 	cl__req_free(&k);
 	return rc;
 }

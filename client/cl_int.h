@@ -132,19 +132,52 @@ int16_t cl__api_min_version(int16_t api_key);
 
 /*
  * One admin request's buffers and scratch arena, with the connection and
- * version it goes to: the common state of the helpers in groups.c and
- * admin.c. init before use, reset between tries, free at the end.
+ * version it goes to and its retry budget: the common state of the helpers
+ * in groups.c and admin.c. init before use, reset between tries, free at
+ * the end.
  */
 struct cl__req {
 	kp_buf body, resp;
 	kp_arena arena;
 	int16_t v;                    /* the version spoken, -1 until known */
 	cl_conn *conn;                /* borrowed from the client */
+	int64_t deadline;             /* ms (cl__now_ms): c's request timeout
+	                                 from init */
+	int wait;                     /* the next backoff, ms */
 };
-void cl__req_init(struct cl__req *k);
+void cl__req_init(struct cl__req *k, const cl_client *c);
 /* Empties body and arena for another try (resp is reset by the call). */
 void cl__req_reset(struct cl__req *k);
 void cl__req_free(struct cl__req *k);
+/* cl__backoff() on k's deadline: true after sleeping when there is time to
+ * ask again. */
+bool cl__req_again(struct cl__req *k);
+/*
+ * Sends the request k->body holds to k->conn at k->v and points *r at the
+ * answer. enc_rc is what kp_<Name>Request_encode returned for k->body: a
+ * failed encode is reported (errmsg names the API of api_key) and
+ * returned without sending.
+ */
+int cl__req_run(cl_client *c, struct cl__req *k, int16_t api_key, int enc_rc, kp_reader *r);
+/* 0 when parsed (the answer decoded and has the shape asked for), else
+ * CL_ERR_PROTOCOL with errmsg naming the API, version and broker. */
+int cl__req_parsed(cl_client *c, const struct cl__req *k, int16_t api_key, bool parsed);
+/* For every broker Metadata names, in its order: k at that broker with
+ * api_key's version and emptied buffers, then each(c, k, node, arg); stops
+ * at the first error and returns it. The "ask every broker" of ListGroups
+ * and DescribeLogDirs. */
+typedef int cl__broker_fn(cl_client *c, struct cl__req *k, int32_t node, void *arg);
+int cl__req_each_broker(cl_client *c, struct cl__req *k, int16_t api_key, cl__broker_fn *each,
+			void *arg);
+/* 0 for code 0; else the client error for a whole-answer ErrorCode, with
+ * errmsg "broker <node> answered <API> with ...". */
+int cl__broker_error(cl_client *c, int32_t node, int16_t api_key, int16_t code);
+/*
+ * Room for element n of an array arr (capacity *cap, elements of sz bytes)
+ * growing in a: arr itself while it has room, else a copy twice as large
+ * (16 at first; the old one stays in the arena). NULL when a fails.
+ */
+void *cl__arena_reserve(kp_arena *a, void *arr, size_t n, size_t *cap, size_t sz);
 /* Sets the client's errmsg for a request that does not encode; returns rc. */
 int cl__encode_failed(cl_client *c, const char *api, int16_t v, int rc);
 /* Sets the client's errmsg for an answer on k->conn that does not parse;

@@ -1,6 +1,8 @@
 /*
  * client.c -- a cluster seen from a bootstrap list: the broker table,
- * connections per broker, Metadata and FindCoordinator.
+ * connections per broker, Metadata and FindCoordinator, and the request
+ * loop the admin helpers of admin.c and groups.c share (struct cl__req:
+ * encode, send, decode, retry, ask every broker).
  *
  * The client learns brokers (node id -> host:port) from every Metadata and
  * FindCoordinator answer and opens a connection to a broker the first time
@@ -226,6 +228,12 @@ int cl__call(cl_client *c, cl_conn *conn, int16_t api_key, int16_t version,
 	return rc;
 }
 
+static const char *api_name(int16_t api_key)
+{
+	const kp_api_info *a = kp_api_find(api_key);
+	return a ? a->name : "?";
+}
+
 int cl__version(cl_client *c, cl_conn *conn, int16_t api_key, int16_t *version)
 {
 	int16_t v = cl_conn_api_version(conn, api_key);
@@ -233,24 +241,25 @@ int cl__version(cl_client *c, cl_conn *conn, int16_t api_key, int16_t *version)
 		*version = v;
 		return 0;
 	}
-	const kp_api_info *a = kp_api_find(api_key);
 	int16_t lo, hi;
 	if (cl_conn_broker_range(conn, api_key, &lo, &hi))
 		cl__errf(c, "the broker at %s offers %s v%d-v%d, none of which rewind's client speaks; "
-			 "upgrade rewind or the broker", cl_conn_addr(conn), a ? a->name : "?", lo, hi);
+			 "upgrade rewind or the broker", cl_conn_addr(conn), api_name(api_key), lo, hi);
 	else
 		cl__errf(c, "the broker at %s does not offer the %s API; it may be too old "
-			 "or not have this feature", cl_conn_addr(conn), a ? a->name : "?");
+			 "or not have this feature", cl_conn_addr(conn), api_name(api_key));
 	return CL_ERR_UNSUPPORTED;
 }
 
-void cl__req_init(struct cl__req *k)
+void cl__req_init(struct cl__req *k, const cl_client *c)
 {
 	kp_buf_init(&k->body);
 	kp_buf_init(&k->resp);
 	kp_arena_init(&k->arena, 0);
 	k->v = -1;
 	k->conn = NULL;
+	k->deadline = cl__now_ms() + cl__request_timeout(&c->opts);
+	k->wait = 50;
 }
 
 void cl__req_reset(struct cl__req *k)
@@ -285,6 +294,72 @@ bool cl__backoff(int64_t deadline, int *ms)
 	cl__sleep_ms(*ms);
 	*ms = *ms * 2 > 1000 ? 1000 : *ms * 2;
 	return true;
+}
+
+bool cl__req_again(struct cl__req *k)
+{
+	return cl__backoff(k->deadline, &k->wait);
+}
+
+int cl__req_run(cl_client *c, struct cl__req *k, int16_t api_key, int enc_rc, kp_reader *r)
+{
+	int rc;
+	if (enc_rc < 0)
+		return cl__encode_failed(c, api_name(api_key), k->v, enc_rc);
+	if ((rc = cl__call(c, k->conn, api_key, k->v, &k->body, &k->resp)) < 0)
+		return rc;
+	*r = kp_reader_make(k->resp.data, k->resp.len);
+	return 0;
+}
+
+int cl__req_parsed(cl_client *c, const struct cl__req *k, int16_t api_key, bool parsed)
+{
+	return parsed ? 0 : cl__parse_failed(c, api_name(api_key), k);
+}
+
+int cl__req_each_broker(cl_client *c, struct cl__req *k, int16_t api_key, cl__broker_fn *each,
+			void *arg)
+{
+	cl_metadata *md = NULL;
+	int rc;
+
+	/* Metadata for no topics: the broker list is all we need. */
+	if ((rc = cl__any_conn(c, &k->conn)) < 0 ||
+	    (rc = cl__metadata_on(c, k->conn, NULL, 0, false, &md)) < 0)
+		return rc;
+	for (size_t b = 0; b < md->n_brokers && rc == 0; b++) {
+		int32_t node = md->brokers[b].node_id;
+		cl__req_reset(k);
+		if ((rc = cl_client_broker(c, node, &k->conn)) == 0 &&
+		    (rc = cl__version(c, k->conn, api_key, &k->v)) == 0)
+			rc = each(c, k, node, arg);
+	}
+	cl_metadata_free(md);
+	return rc;
+}
+
+int cl__broker_error(cl_client *c, int32_t node, int16_t api_key, int16_t code)
+{
+	if (code == 0)
+		return 0;
+	int rc = cl_err_kafka(code);
+	cl__errf(c, "broker %d answered %s with %s (%s)", node, api_name(api_key),
+		 cl_strerror(rc), cl_kafka_err_desc(code));
+	return rc;
+}
+
+void *cl__arena_reserve(kp_arena *a, void *arr, size_t n, size_t *cap, size_t sz)
+{
+	if (n < *cap)
+		return arr;
+	size_t ncap = *cap ? *cap * 2 : 16;
+	void *grown = kp_arena_calloc(a, ncap, sz);
+	if (grown == NULL)
+		return NULL;
+	if (n)
+		memcpy(grown, arr, n * sz);
+	*cap = ncap;
+	return grown;
 }
 
 bool cl__str_eq(kp_str s, const char *c)

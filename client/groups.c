@@ -40,89 +40,69 @@ static int listing_cmp(const void *a, const void *b)
 	return strcmp(x->group, y->group);
 }
 
+/* The listing ListGroups gathers, broker by broker. */
+struct list_acc {
+	cl_group_list *l;
+	size_t cap;                   /* of l->groups */
+};
+
+/* One broker's ListGroups answer, appended to the list_acc arg. */
+static int list_groups_at(cl_client *c, struct cl__req *k, int32_t node, void *arg)
+{
+	struct list_acc *acc = arg;
+	cl_group_list *l = acc->l;
+	kp_ListGroupsRequest q;
+	kp_ListGroupsResponse m;
+	kp_reader r;
+	int rc;
+
+	kp_ListGroupsRequest_init(&q);
+	rc = kp_ListGroupsRequest_encode(&k->body, k->v, &q);
+	if ((rc = cl__req_run(c, k, KP_API_LIST_GROUPS, rc, &r)) < 0 ||
+	    (rc = cl__req_parsed(c, k, KP_API_LIST_GROUPS,
+				 kp_ListGroupsResponse_decode(&r, k->v, &k->arena, &m) >= 0)) < 0 ||
+	    (rc = cl__broker_error(c, node, KP_API_LIST_GROUPS, m.ErrorCode)) < 0)
+		return rc;
+	for (int32_t i = 0; i < m.Groups.count; i++) {
+		cl_group_listing *g = cl__arena_reserve(&l->mem, l->groups, l->n_groups, &acc->cap,
+							sizeof *g);
+		if (g == NULL)
+			return -ENOMEM;
+		l->groups = g;
+		const kp_ListGroupsResponse_ListedGroup *s = &m.Groups.items[i];
+		cl_group_listing *d = &l->groups[l->n_groups++];
+		d->group = cl__strdup(&l->mem, s->GroupId);
+		d->protocol_type = cl__strdup(&l->mem, s->ProtocolType);
+		d->state = cl__strdup(&l->mem, k->v >= 4 ? s->GroupState : KP_STR_LIT(""));
+	}
+	return l->mem.err ? -ENOMEM : 0;
+}
+
 int cl_list_groups(cl_client *c, cl_group_list **out)
 {
-	cl_metadata *md = NULL;
-	cl_group_list *l = NULL;
+	struct list_acc acc = { NULL, 0 };
 	struct cl__req k;
-	size_t cap = 0;
 	int rc;
 
 	*out = NULL;
-	cl__req_init(&k);
-	/* Metadata for no topics: the broker list is all we need. */
-	if ((rc = cl__any_conn(c, &k.conn)) < 0 ||
-	    (rc = cl__metadata_on(c, k.conn, NULL, 0, false, &md)) < 0)
-		goto out;
-	l = calloc(1, sizeof *l);
-	if (l == NULL) {
+	cl__req_init(&k, c);
+	acc.l = calloc(1, sizeof *acc.l);
+	if (acc.l == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	kp_arena_init(&l->mem, 0);
-	for (size_t b = 0; b < md->n_brokers; b++) {
-		kp_ListGroupsRequest q;
-		kp_ListGroupsResponse m;
-
-		kp_buf_reset(&k.body);
-		kp_arena_reset(&k.arena);
-		if ((rc = cl_client_broker(c, md->brokers[b].node_id, &k.conn)) < 0)
-			goto out;
-		if ((rc = cl__version(c, k.conn, KP_API_LIST_GROUPS, &k.v)) < 0)
-			goto out;
-		kp_ListGroupsRequest_init(&q);
-		if ((rc = kp_ListGroupsRequest_encode(&k.body, k.v, &q)) < 0) {
-			cl__encode_failed(c, "ListGroups", k.v, rc);
-			goto out;
-		}
-		if ((rc = cl__call(c, k.conn, KP_API_LIST_GROUPS, k.v, &k.body, &k.resp)) < 0)
-			goto out;
-		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
-		if (kp_ListGroupsResponse_decode(&r, k.v, &k.arena, &m) < 0) {
-			rc = cl__parse_failed(c, "ListGroups", &k);
-			goto out;
-		}
-		if (m.ErrorCode != 0) {
-			rc = cl_err_kafka(m.ErrorCode);
-			cl__errf(c, "broker %d answered ListGroups with %s (%s)",
-				 md->brokers[b].node_id, cl_strerror(rc),
-				 cl_kafka_err_desc(m.ErrorCode));
-			goto out;
-		}
-		for (int32_t i = 0; i < m.Groups.count; i++) {
-			if (l->n_groups == cap) {
-				size_t ncap = cap ? cap * 2 : 16;
-				cl_group_listing *g = kp_arena_calloc(&l->mem, ncap, sizeof *g);
-				if (g == NULL) {
-					rc = -ENOMEM;
-					goto out;
-				}
-				if (l->n_groups)
-					memcpy(g, l->groups, l->n_groups * sizeof *g);
-				l->groups = g;
-				cap = ncap;
-			}
-			const kp_ListGroupsResponse_ListedGroup *s = &m.Groups.items[i];
-			cl_group_listing *d = &l->groups[l->n_groups++];
-			d->group = cl__strdup(&l->mem, s->GroupId);
-			d->protocol_type = cl__strdup(&l->mem, s->ProtocolType);
-			d->state = cl__strdup(&l->mem, k.v >= 4 ? s->GroupState : KP_STR_LIT(""));
-		}
-		if (l->mem.err) {
-			rc = -ENOMEM;
-			goto out;
-		}
-	}
+	kp_arena_init(&acc.l->mem, 0);
+	if ((rc = cl__req_each_broker(c, &k, KP_API_LIST_GROUPS, list_groups_at, &acc)) < 0)
+		goto out;
+	cl_group_list *l = acc.l;
 	if (l->n_groups)
 		qsort(l->groups, l->n_groups, sizeof *l->groups, listing_cmp);
 	*out = l;
-	l = NULL;
-	rc = 0;
+	acc.l = NULL;
 out:
 	if (rc == -ENOMEM)
 		cl__errf(c, "out of memory listing groups");
-	cl_group_list_free(l);
-	cl_metadata_free(md);
+	cl_group_list_free(acc.l);
 	cl__req_free(&k);
 	return rc;
 }
@@ -183,13 +163,11 @@ int cl_consumer_assignment_parse(const uint8_t *p, size_t len, kp_arena *mem,
 
 int cl_describe_group(cl_client *c, const char *group, cl_group_desc **out)
 {
-	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
-	int wait = 50;
 	struct cl__req k;
 	int rc;
 
 	*out = NULL;
-	cl__req_init(&k);
+	cl__req_init(&k, c);
 	for (;;) {
 		kp_DescribeGroupsRequest q;
 		kp_DescribeGroupsResponse m;
@@ -200,20 +178,15 @@ int cl_describe_group(cl_client *c, const char *group, cl_group_desc **out)
 		kp_DescribeGroupsRequest_init(&q);
 		q.Groups.count = 1;
 		q.Groups.items = &g;
-		if ((rc = kp_DescribeGroupsRequest_encode(&k.body, k.v, &q)) < 0) {
-			cl__encode_failed(c, "DescribeGroups", k.v, rc);
+		kp_reader r;
+		rc = kp_DescribeGroupsRequest_encode(&k.body, k.v, &q);
+		if ((rc = cl__req_run(c, &k, KP_API_DESCRIBE_GROUPS, rc, &r)) < 0 ||
+		    (rc = cl__req_parsed(c, &k, KP_API_DESCRIBE_GROUPS,
+					 kp_DescribeGroupsResponse_decode(&r, k.v, &k.arena, &m) >= 0 &&
+					 m.Groups.count == 1)) < 0)
 			break;
-		}
-		if ((rc = cl__call(c, k.conn, KP_API_DESCRIBE_GROUPS, k.v, &k.body, &k.resp)) < 0)
-			break;
-		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
-		if (kp_DescribeGroupsResponse_decode(&r, k.v, &k.arena, &m) < 0 ||
-		    m.Groups.count != 1) {
-			rc = cl__parse_failed(c, "DescribeGroups", &k);
-			break;
-		}
 		const kp_DescribeGroupsResponse_DescribedGroup *s = &m.Groups.items[0];
-		if (retry_coordinator(s->ErrorCode) && cl__backoff(deadline, &wait))
+		if (retry_coordinator(s->ErrorCode) && cl__req_again(&k))
 			continue;
 
 		cl_group_desc *d = calloc(1, sizeof *d);
@@ -288,16 +261,10 @@ static int committed_cmp(const void *a, const void *b)
 static int committed_add(cl_group_offsets *o, size_t *cap, kp_str topic, int32_t partition,
 			 int64_t offset, kp_str metadata, int16_t error)
 {
-	if (o->n_offsets == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		cl_committed *n = kp_arena_calloc(&o->mem, ncap, sizeof *n);
-		if (n == NULL)
-			return -ENOMEM;
-		if (o->n_offsets)
-			memcpy(n, o->offsets, o->n_offsets * sizeof *n);
-		o->offsets = n;
-		*cap = ncap;
-	}
+	cl_committed *n = cl__arena_reserve(&o->mem, o->offsets, o->n_offsets, cap, sizeof *n);
+	if (n == NULL)
+		return -ENOMEM;
+	o->offsets = n;
 	cl_committed *e = &o->offsets[o->n_offsets++];
 	e->topic = cl__strdup(&o->mem, topic);
 	e->partition = partition;
@@ -331,13 +298,11 @@ static int offset_fetch_encode(struct cl__req *k, const char *group)
 
 int cl_offset_fetch(cl_client *c, const char *group, cl_group_offsets **out)
 {
-	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
-	int wait = 50;
 	struct cl__req k;
 	int rc;
 
 	*out = NULL;
-	cl__req_init(&k);
+	cl__req_init(&k, c);
 	for (;;) {
 		kp_OffsetFetchResponse m;
 
@@ -349,20 +314,15 @@ int cl_offset_fetch(cl_client *c, const char *group, cl_group_offsets **out)
 				 "cannot list all of a group's offsets", cl_conn_addr(k.conn));
 			break;
 		}
-		if ((rc = offset_fetch_encode(&k, group)) < 0) {
-			cl__encode_failed(c, "OffsetFetch", k.v, rc);
+		kp_reader r;
+		rc = offset_fetch_encode(&k, group);
+		if ((rc = cl__req_run(c, &k, KP_API_OFFSET_FETCH, rc, &r)) < 0 ||
+		    (rc = cl__req_parsed(c, &k, KP_API_OFFSET_FETCH,
+					 kp_OffsetFetchResponse_decode(&r, k.v, &k.arena, &m) >= 0 &&
+					 (k.v < 8 || m.Groups.count == 1))) < 0)
 			break;
-		}
-		if ((rc = cl__call(c, k.conn, KP_API_OFFSET_FETCH, k.v, &k.body, &k.resp)) < 0)
-			break;
-		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
-		if (kp_OffsetFetchResponse_decode(&r, k.v, &k.arena, &m) < 0 ||
-		    (k.v >= 8 && m.Groups.count != 1)) {
-			rc = cl__parse_failed(c, "OffsetFetch", &k);
-			break;
-		}
 		int16_t code = k.v >= 8 ? m.Groups.items[0].ErrorCode : m.ErrorCode;
-		if (retry_coordinator(code) && cl__backoff(deadline, &wait))
+		if (retry_coordinator(code) && cl__req_again(&k))
 			continue;
 		if (code != 0) {
 			rc = cl_err_kafka(code);
@@ -451,14 +411,12 @@ static void tp_set_error(cl_tp_offset *q, size_t n, kp_str topic, int32_t partit
 
 int cl_offset_commit(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
 {
-	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
-	int wait = 50;
 	struct cl__req k;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	cl__req_init(&k);
+	cl__req_init(&k, c);
 	for (;;) {
 		kp_OffsetCommitRequest rq;
 		kp_OffsetCommitResponse m;
@@ -499,17 +457,12 @@ int cl_offset_commit(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
 		}
 		if (rc < 0)
 			break;
-		if ((rc = kp_OffsetCommitRequest_encode(&k.body, k.v, &rq)) < 0) {
-			cl__encode_failed(c, "OffsetCommit", k.v, rc);
+		kp_reader r;
+		rc = kp_OffsetCommitRequest_encode(&k.body, k.v, &rq);
+		if ((rc = cl__req_run(c, &k, KP_API_OFFSET_COMMIT, rc, &r)) < 0 ||
+		    (rc = cl__req_parsed(c, &k, KP_API_OFFSET_COMMIT,
+					 kp_OffsetCommitResponse_decode(&r, k.v, &k.arena, &m) >= 0)) < 0)
 			break;
-		}
-		if ((rc = cl__call(c, k.conn, KP_API_OFFSET_COMMIT, k.v, &k.body, &k.resp)) < 0)
-			break;
-		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
-		if (kp_OffsetCommitResponse_decode(&r, k.v, &k.arena, &m) < 0) {
-			rc = cl__parse_failed(c, "OffsetCommit", &k);
-			break;
-		}
 		bool again = false;
 		for (size_t i = 0; i < n; i++)
 			q[i].error = 3; /* unanswered: UNKNOWN_TOPIC_OR_PARTITION */
@@ -521,7 +474,7 @@ int cl_offset_commit(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
 				if (retry_coordinator(p->ErrorCode))
 					again = true;
 			}
-		if (again && cl__backoff(deadline, &wait))
+		if (again && cl__req_again(&k))
 			continue;
 		rc = 0;
 		break;
@@ -534,14 +487,12 @@ int cl_offset_commit(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
 
 int cl_offset_delete(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
 {
-	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
-	int wait = 50;
 	struct cl__req k;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	cl__req_init(&k);
+	cl__req_init(&k, c);
 	for (;;) {
 		kp_OffsetDeleteRequest rq;
 		kp_OffsetDeleteResponse m;
@@ -575,18 +526,13 @@ int cl_offset_delete(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
 		}
 		if (rc < 0)
 			break;
-		if ((rc = kp_OffsetDeleteRequest_encode(&k.body, k.v, &rq)) < 0) {
-			cl__encode_failed(c, "OffsetDelete", k.v, rc);
+		kp_reader r;
+		rc = kp_OffsetDeleteRequest_encode(&k.body, k.v, &rq);
+		if ((rc = cl__req_run(c, &k, KP_API_OFFSET_DELETE, rc, &r)) < 0 ||
+		    (rc = cl__req_parsed(c, &k, KP_API_OFFSET_DELETE,
+					 kp_OffsetDeleteResponse_decode(&r, k.v, &k.arena, &m) >= 0)) < 0)
 			break;
-		}
-		if ((rc = cl__call(c, k.conn, KP_API_OFFSET_DELETE, k.v, &k.body, &k.resp)) < 0)
-			break;
-		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
-		if (kp_OffsetDeleteResponse_decode(&r, k.v, &k.arena, &m) < 0) {
-			rc = cl__parse_failed(c, "OffsetDelete", &k);
-			break;
-		}
-		if (retry_coordinator(m.ErrorCode) && cl__backoff(deadline, &wait))
+		if (retry_coordinator(m.ErrorCode) && cl__req_again(&k))
 			continue;
 		if (m.ErrorCode != 0) {
 			rc = cl_err_kafka(m.ErrorCode);
@@ -615,12 +561,10 @@ int cl_offset_delete(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
 
 int cl_delete_group(cl_client *c, const char *group)
 {
-	int64_t deadline = cl__now_ms() + cl__request_timeout(&c->opts);
-	int wait = 50;
 	struct cl__req k;
 	int rc;
 
-	cl__req_init(&k);
+	cl__req_init(&k, c);
 	for (;;) {
 		kp_DeleteGroupsRequest q;
 		kp_DeleteGroupsResponse m;
@@ -631,20 +575,15 @@ int cl_delete_group(cl_client *c, const char *group)
 		kp_DeleteGroupsRequest_init(&q);
 		q.GroupsNames.count = 1;
 		q.GroupsNames.items = &g;
-		if ((rc = kp_DeleteGroupsRequest_encode(&k.body, k.v, &q)) < 0) {
-			cl__encode_failed(c, "DeleteGroups", k.v, rc);
+		kp_reader r;
+		rc = kp_DeleteGroupsRequest_encode(&k.body, k.v, &q);
+		if ((rc = cl__req_run(c, &k, KP_API_DELETE_GROUPS, rc, &r)) < 0 ||
+		    (rc = cl__req_parsed(c, &k, KP_API_DELETE_GROUPS,
+					 kp_DeleteGroupsResponse_decode(&r, k.v, &k.arena, &m) >= 0 &&
+					 m.Results.count == 1)) < 0)
 			break;
-		}
-		if ((rc = cl__call(c, k.conn, KP_API_DELETE_GROUPS, k.v, &k.body, &k.resp)) < 0)
-			break;
-		kp_reader r = kp_reader_make(k.resp.data, k.resp.len);
-		if (kp_DeleteGroupsResponse_decode(&r, k.v, &k.arena, &m) < 0 ||
-		    m.Results.count != 1) {
-			rc = cl__parse_failed(c, "DeleteGroups", &k);
-			break;
-		}
 		int16_t code = m.Results.items[0].ErrorCode;
-		if (retry_coordinator(code) && cl__backoff(deadline, &wait))
+		if (retry_coordinator(code) && cl__req_again(&k))
 			continue;
 		rc = cl_err_kafka(code);
 		if (rc < 0)
