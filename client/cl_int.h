@@ -189,6 +189,26 @@ bool cl__backoff(int64_t deadline, int *ms);
 /* Whether a protocol string equals a C string. */
 bool cl__str_eq(kp_str s, const char *c);
 
+/* Whether a Kafka error says the group coordinator moved, is not there yet
+ * or is loading: find it again and ask again. */
+bool cl__coordinator_moved(int16_t code);
+/* A Kafka error code's name, "?" for one we do not know. */
+const char *cl__kname(int16_t code);
+
+/*
+ * OffsetFetch of every topic of group, in version v (>= 2; v8+ puts the
+ * group in a batch of one), encoded into body; scratch from a. The
+ * consumer (consumer_fetch.c) and the admin helper (groups.c) both ask so.
+ */
+int cl__offset_fetch_encode(kp_buf *body, int16_t v, kp_arena *a, const char *group);
+/* Calls each(arg, ...) for every partition of an OffsetFetch answer m of
+ * version v, in either shape (v8+: its first group, which the caller has
+ * checked is there), until each returns non-zero; returns that or 0. */
+typedef int cl__committed_fn(void *arg, kp_str topic, int32_t partition, int64_t offset,
+			     kp_str metadata, int16_t error);
+int cl__offset_fetch_each(const kp_OffsetFetchResponse *m, int16_t v, cl__committed_fn *each,
+			  void *arg);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t cl__now_ms(void);
 /* Sleeps ms milliseconds (client-side retry backoff only). */

@@ -623,7 +623,7 @@ const cl_topic_info *cl_metadata_topic(const cl_metadata *md, const char *name)
 
 /* ----------------------------------------------------------- coordinator */
 
-static bool coordinator_retriable(int16_t code)
+bool cl__coordinator_moved(int16_t code)
 {
 	return code == 14 /* COORDINATOR_LOAD_IN_PROGRESS */ ||
 	       code == 15 /* COORDINATOR_NOT_AVAILABLE */ ||
@@ -682,7 +682,7 @@ int cl_coordinator(cl_client *c, const char *group, cl_conn **out)
 		int32_t port = v >= 4 ? m.Coordinators.items[0].Port : m.Port;
 		if (code != 0) {
 			rc = cl_err_kafka(code);
-			if (coordinator_retriable(code) && cl__now_ms() + backoff < deadline) {
+			if (cl__coordinator_moved(code) && cl__now_ms() + backoff < deadline) {
 				cl__sleep_ms(backoff);
 				backoff = backoff * 2 > 1000 ? 1000 : backoff * 2;
 				continue;

@@ -62,12 +62,6 @@ static void req_free(struct req *k)
 	free(k);
 }
 
-static const char *kname(int16_t e)
-{
-	const char *n = cl_kafka_err_name(e);
-	return n ? n : "?";
-}
-
 /* The rows' topic groups (names borrowed from the parts). */
 static int req_groups(struct req *k, struct cl__tgroup **g, size_t *ng)
 {
@@ -84,52 +78,32 @@ static bool row_current(const struct cl__cons_row *r)
 static int offsets_encode(void *arg, int16_t v, kp_buf *body)
 {
 	struct req *k = arg;
-	kp_OffsetFetchRequest q;
-	kp_OffsetFetchRequest_init(&q);
-	if (v >= 8) {
-		kp_OffsetFetchRequest_OffsetFetchRequestGroup *g = kp_arena_calloc(&k->a, 1, sizeof *g);
-		if (g == NULL)
-			return KP_ERR_NOMEM;
-		kp_OffsetFetchRequest_OffsetFetchRequestGroup_init(g);
-		g->GroupId = kp_str_from(k->c->group_id);
-		g->Topics.count = -1;         /* every topic */
-		q.Groups.count = 1;
-		q.Groups.items = g;
-	} else {
-		q.GroupId = kp_str_from(k->c->group_id);
-		q.Topics.count = -1;          /* every topic: v2+ */
-	}
-	return kp_OffsetFetchRequest_encode(body, v, &q);
+	return cl__offset_fetch_encode(body, v, &k->a, k->c->group_id);
+}
+
+/* Finds the committed offset of the row (the committed_find arg). */
+struct committed_find {
+	const struct cl__cons_row *r;
+	int64_t offset;               /* -1 until found */
+};
+
+static int committed_match(void *arg, kp_str topic, int32_t partition, int64_t offset,
+			   kp_str metadata, int16_t error)
+{
+	struct committed_find *f = arg;
+	(void)metadata;
+	if (partition != f->r->p->partition || error != 0 || !cl__kstr_eq(topic, f->r->p->topic))
+		return 0;
+	f->offset = offset;
+	return 1;
 }
 
 /* The committed offset the answer gives for r, or -1. */
 static int64_t committed_of(const kp_OffsetFetchResponse *m, int16_t v, const struct cl__cons_row *r)
 {
-	if (v >= 8) {
-		const kp_OffsetFetchResponse_OffsetFetchResponseGroup *g = &m->Groups.items[0];
-		for (int32_t ti = 0; ti < g->Topics.count; ti++) {
-			if (!cl__kstr_eq(g->Topics.items[ti].Name, r->p->topic))
-				continue;
-			for (int32_t pi = 0; pi < g->Topics.items[ti].Partitions.count; pi++) {
-				const kp_OffsetFetchResponse_OffsetFetchResponsePartitions *p =
-					&g->Topics.items[ti].Partitions.items[pi];
-				if (p->PartitionIndex == r->p->partition && p->ErrorCode == 0)
-					return p->CommittedOffset;
-			}
-		}
-		return -1;
-	}
-	for (int32_t ti = 0; ti < m->Topics.count; ti++) {
-		if (!cl__kstr_eq(m->Topics.items[ti].Name, r->p->topic))
-			continue;
-		for (int32_t pi = 0; pi < m->Topics.items[ti].Partitions.count; pi++) {
-			const kp_OffsetFetchResponse_OffsetFetchResponsePartition *p =
-				&m->Topics.items[ti].Partitions.items[pi];
-			if (p->PartitionIndex == r->p->partition && p->ErrorCode == 0)
-				return p->CommittedOffset;
-		}
-	}
-	return -1;
+	struct committed_find f = { r, -1 };
+	cl__offset_fetch_each(m, v, committed_match, &f);
+	return f.offset;
 }
 
 static void offsets_done(void *arg, int err, int16_t v, kp_reader *body)
@@ -148,12 +122,12 @@ static void offsets_done(void *arg, int err, int16_t v, kp_reader *body)
 	if (ok)
 		code = v >= 8 ? m.Groups.items[0].ErrorCode : m.ErrorCode;
 	if (!ok || code != 0) {
-		if (err < 0 || code == 14 || code == 15 || code == 16) {
+		if (err < 0 || cl__coordinator_moved(code)) {
 			c->coord = -1;
 			c->coord_retry_at = now + cl__cons_backoff(c, &c->coord_backoff);
 		}
 		cl__cons_note(c, "fetching the committed offsets of group '%s': %s", c->group_id,
-			      err < 0 ? cl_strerror(err) : ok ? kname(code) : "an answer that does not parse");
+			      err < 0 ? cl_strerror(err) : ok ? cl__kname(code) : "an answer that does not parse");
 		for (size_t i = 0; i < k->n; i++) {
 			k->rows[i].p->resolving = false;
 			k->rows[i].p->retry_at = now + 200;
@@ -235,14 +209,14 @@ static void list_apply(cl_consumer *c, struct cl__cons_row *r, int16_t e, int64_
 		p->fetch_offset = p->position = offset;
 	} else if (e == 3 || e == 5 || e == 6 || cl_kafka_err_retriable(e)) {
 		cl__cons_note(c, "finding where to start %s [%d]: %s", p->topic, p->partition,
-			      kname(e));
+			      cl__kname(e));
 		p->retry_at = now + 200;
 		p->leader = -1;
 		c->need_metadata = true;
 	} else {
 		p->failed = true;
 		cl__cons_report(c, cl_err_kafka(e), "finding where to start %s [%d]: %s (%s)",
-				p->topic, p->partition, kname(e), cl_kafka_err_desc(e));
+				p->topic, p->partition, cl__kname(e), cl_kafka_err_desc(e));
 	}
 }
 
@@ -395,7 +369,7 @@ static void meta_done(void *arg, int err)
 		    !cl_kafka_err_retriable(cl_err_kafka_code(n)) && cl_err_kafka_code(n) != 5) {
 			p->failed = true;
 			cl__cons_report(c, n, "topic '%s': %s (%s)", p->topic,
-					kname(cl_err_kafka_code(n)),
+					cl__kname(cl_err_kafka_code(n)),
 					cl_kafka_err_desc(cl_err_kafka_code(n)));
 			continue;
 		}
@@ -688,7 +662,7 @@ static void fetch_done(void *arg, int err, int16_t v, kp_reader *body)
 		}
 		c->need_metadata = true;
 	} else if (m.ErrorCode != 0) {
-		cl__cons_note(c, "Fetch from broker %d: %s", k->leader, kname(m.ErrorCode));
+		cl__cons_note(c, "Fetch from broker %d: %s", k->leader, cl__kname(m.ErrorCode));
 		for (size_t i = 0; i < k->n; i++)
 			k->rows[i].p->retry_at = now + 200;
 	} else {

@@ -34,17 +34,6 @@
 
 #include "client/cl_int.h"
 
-static bool coordinator_error(int16_t e)
-{
-	return e == 14 || e == 15 || e == 16;
-}
-
-static const char *kname(int16_t e)
-{
-	const char *n = cl_kafka_err_name(e);
-	return n ? n : "?";
-}
-
 /* A request to the coordinator failed in transport or by a coordinator
  * error: find it again before the next request. */
 static void coord_lost(cl_consumer *c)
@@ -110,13 +99,13 @@ static void find_done(void *arg, int err, int16_t v, kp_reader *body)
 		int32_t port = v >= 4 ? m.Coordinators.items[0].Port : m.Port;
 		char h[256];
 		snprintf(h, sizeof h, "%.*s", host.len > 0 ? (int)host.len : 0, (const char *)host.p);
-		if (code != 0 && (coordinator_error(code) || cl_kafka_err_retriable(code))) {
+		if (code != 0 && (cl__coordinator_moved(code) || cl_kafka_err_retriable(code))) {
 			cl__cons_note(c, "finding the coordinator of group '%s': %s", c->group_id,
-				      kname(code));
+				      cl__kname(code));
 			c->coord_retry_at = now + cl__cons_backoff(c, &c->coord_backoff);
 		} else if (code != 0) {
 			cl__cons_report(c, cl_err_kafka(code), "finding the coordinator of group "
-					"'%s': %s (%s)", c->group_id, kname(code),
+					"'%s': %s (%s)", c->group_id, cl__kname(code),
 					cl_kafka_err_desc(code));
 			c->group_failed = true;
 		} else if (!c->closing && cl_cluster_node_set(c->gc, node, h, port) == 0) {
@@ -256,8 +245,8 @@ static void commit_done(void *arg, int err, int16_t v, kp_reader *body)
 		rc = cl_err_kafka(first);
 		if (first) {
 			cl__cons_note(c, "committing offsets of group '%s': %s (%s)", c->group_id,
-				      kname(first), cl_kafka_err_desc(first));
-			if (coordinator_error(first))
+				      cl__kname(first), cl_kafka_err_desc(first));
+			if (cl__coordinator_moved(first))
 				coord_lost(c);
 			if ((first == 27 || first == 22 || first == 25) && !c->manual)
 				c->joined = false;
@@ -464,8 +453,8 @@ static void sync_done(void *arg, int err, int16_t v, kp_reader *body)
 			c->member_id[0] = '\0';
 		join_end(c, k, false, true);
 	} else if (m.ErrorCode != 0) {
-		cl__cons_note(c, "SyncGroup of group '%s': %s", c->group_id, kname(m.ErrorCode));
-		if (coordinator_error(m.ErrorCode))
+		cl__cons_note(c, "SyncGroup of group '%s': %s", c->group_id, cl__kname(m.ErrorCode));
+		if (cl__coordinator_moved(m.ErrorCode))
 			coord_lost(c);
 		join_end(c, k, false, false);
 	} else if (cl_consumer_assignment_parse(m.Assignment.p,
@@ -625,13 +614,13 @@ static void join_done(void *arg, int err, int16_t v, kp_reader *body)
 		join_end(c, k, false, true);
 	} else if (m.ErrorCode == 27) {
 		join_end(c, k, false, true);
-	} else if (coordinator_error(m.ErrorCode)) {
-		cl__cons_note(c, "joining group '%s': %s", c->group_id, kname(m.ErrorCode));
+	} else if (cl__coordinator_moved(m.ErrorCode)) {
+		cl__cons_note(c, "joining group '%s': %s", c->group_id, cl__kname(m.ErrorCode));
 		coord_lost(c);
 		join_end(c, k, false, false);
 	} else if (m.ErrorCode != 0) {
 		cl__cons_report(c, cl_err_kafka(m.ErrorCode), "joining group '%s': %s (%s)",
-				c->group_id, kname(m.ErrorCode), cl_kafka_err_desc(m.ErrorCode));
+				c->group_id, cl__kname(m.ErrorCode), cl_kafka_err_desc(m.ErrorCode));
 		c->group_failed = true;
 		join_end(c, k, false, false);
 	} else {
@@ -723,12 +712,12 @@ static void hb_done(void *arg, int err, int16_t v, kp_reader *body)
 		if (m.ErrorCode == 25)
 			c->member_id[0] = '\0';
 		c->joined = false;
-	} else if (coordinator_error(m.ErrorCode)) {
+	} else if (cl__coordinator_moved(m.ErrorCode)) {
 		coord_lost(c);
 		c->next_heartbeat = now + cl__cons_backoff(c, &c->group_backoff);
 	} else if (m.ErrorCode != 0) {
 		cl__cons_report(c, cl_err_kafka(m.ErrorCode), "heartbeat to group '%s': %s (%s)",
-				c->group_id, kname(m.ErrorCode), cl_kafka_err_desc(m.ErrorCode));
+				c->group_id, cl__kname(m.ErrorCode), cl_kafka_err_desc(m.ErrorCode));
 		c->group_failed = true;
 	} else {
 		c->group_backoff = 0;

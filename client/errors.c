@@ -152,6 +152,12 @@ const char *cl_kafka_err_name(int16_t code)
 	return e ? e->name : NULL;
 }
 
+const char *cl__kname(int16_t code)
+{
+	const char *n = cl_kafka_err_name(code);
+	return n ? n : "?";
+}
+
 const char *cl_kafka_err_desc(int16_t code)
 {
 	const struct kafka_err *e = kafka_err_find(code);

@@ -26,12 +26,6 @@ static int call_begin(cl_client *c, struct cl__req *k, const char *group, int16_
 	return cl__version(c, k->conn, api_key, &k->v);
 }
 
-/* A coordinator error worth finding the coordinator again for. */
-static bool retry_coordinator(int16_t code)
-{
-	return code == 14 || code == 15 || code == 16;
-}
-
 /* ------------------------------------------------------------ ListGroups */
 
 static int listing_cmp(const void *a, const void *b)
@@ -186,7 +180,7 @@ int cl_describe_group(cl_client *c, const char *group, cl_group_desc **out)
 					 m.Groups.count == 1)) < 0)
 			break;
 		const kp_DescribeGroupsResponse_DescribedGroup *s = &m.Groups.items[0];
-		if (retry_coordinator(s->ErrorCode) && cl__req_again(&k))
+		if (cl__coordinator_moved(s->ErrorCode) && cl__req_again(&k))
 			continue;
 
 		cl_group_desc *d = calloc(1, sizeof *d);
@@ -257,31 +251,12 @@ static int committed_cmp(const void *a, const void *b)
 	return (x->partition > y->partition) - (x->partition < y->partition);
 }
 
-/* Copies one partition's answer into o (capacity grows in o->mem). */
-static int committed_add(cl_group_offsets *o, size_t *cap, kp_str topic, int32_t partition,
-			 int64_t offset, kp_str metadata, int16_t error)
-{
-	cl_committed *n = cl__arena_reserve(&o->mem, o->offsets, o->n_offsets, cap, sizeof *n);
-	if (n == NULL)
-		return -ENOMEM;
-	o->offsets = n;
-	cl_committed *e = &o->offsets[o->n_offsets++];
-	e->topic = cl__strdup(&o->mem, topic);
-	e->partition = partition;
-	e->offset = offset;
-	e->metadata = cl__strdup(&o->mem, metadata);
-	e->error = error;
-	return o->mem.err ? -ENOMEM : 0;
-}
-
-/* Encodes OffsetFetch for every topic of group in version k->v (>= 2). */
-static int offset_fetch_encode(struct cl__req *k, const char *group)
+int cl__offset_fetch_encode(kp_buf *body, int16_t v, kp_arena *a, const char *group)
 {
 	kp_OffsetFetchRequest q;
 	kp_OffsetFetchRequest_init(&q);
-	if (k->v >= 8) {
-		kp_OffsetFetchRequest_OffsetFetchRequestGroup *g =
-			kp_arena_calloc(&k->arena, 1, sizeof *g);
+	if (v >= 8) {
+		kp_OffsetFetchRequest_OffsetFetchRequestGroup *g = kp_arena_calloc(a, 1, sizeof *g);
 		if (g == NULL)
 			return KP_ERR_NOMEM;
 		kp_OffsetFetchRequest_OffsetFetchRequestGroup_init(g);
@@ -293,7 +268,62 @@ static int offset_fetch_encode(struct cl__req *k, const char *group)
 		q.GroupId = kp_str_from(group);
 		q.Topics.count = -1;          /* all topics: v2+ */
 	}
-	return kp_OffsetFetchRequest_encode(&k->body, k->v, &q);
+	return kp_OffsetFetchRequest_encode(body, v, &q);
+}
+
+int cl__offset_fetch_each(const kp_OffsetFetchResponse *m, int16_t v, cl__committed_fn *each,
+			  void *arg)
+{
+	int rc = 0;
+	if (v >= 8) {
+		const kp_OffsetFetchResponse_OffsetFetchResponseGroup *g = &m->Groups.items[0];
+		for (int32_t ti = 0; rc == 0 && ti < g->Topics.count; ti++) {
+			const kp_OffsetFetchResponse_OffsetFetchResponseTopics *t = &g->Topics.items[ti];
+			for (int32_t pi = 0; rc == 0 && pi < t->Partitions.count; pi++) {
+				const kp_OffsetFetchResponse_OffsetFetchResponsePartitions *p =
+					&t->Partitions.items[pi];
+				rc = each(arg, t->Name, p->PartitionIndex, p->CommittedOffset,
+					  p->Metadata, p->ErrorCode);
+			}
+		}
+		return rc;
+	}
+	for (int32_t ti = 0; rc == 0 && ti < m->Topics.count; ti++) {
+		const kp_OffsetFetchResponse_OffsetFetchResponseTopic *t = &m->Topics.items[ti];
+		for (int32_t pi = 0; rc == 0 && pi < t->Partitions.count; pi++) {
+			const kp_OffsetFetchResponse_OffsetFetchResponsePartition *p =
+				&t->Partitions.items[pi];
+			rc = each(arg, t->Name, p->PartitionIndex, p->CommittedOffset, p->Metadata,
+				  p->ErrorCode);
+		}
+	}
+	return rc;
+}
+
+/* What cl_offset_fetch gathers: every partition of the answer. */
+struct committed_acc {
+	cl_group_offsets *o;
+	size_t cap;
+};
+
+/* cl__committed_fn: one partition into the committed_acc arg. */
+static int committed_add(void *arg, kp_str topic, int32_t partition, int64_t offset,
+			 kp_str metadata, int16_t error)
+{
+	struct committed_acc *acc = arg;
+	cl_group_offsets *o = acc->o;
+	cl_committed *n = cl__arena_reserve(&o->mem, o->offsets, o->n_offsets, &acc->cap,
+					    sizeof *n);
+	if (n == NULL)
+		return -ENOMEM;
+	o->offsets = n;
+	cl_committed *e = &o->offsets[o->n_offsets++];
+	e->topic = cl__strdup(&o->mem, topic);
+	e->partition = partition;
+	e->offset = offset;
+	e->metadata = cl__strdup(&o->mem, metadata);
+	e->error = error;
+	return o->mem.err ? -ENOMEM : 0;
 }
 
 int cl_offset_fetch(cl_client *c, const char *group, cl_group_offsets **out)
@@ -315,14 +345,14 @@ int cl_offset_fetch(cl_client *c, const char *group, cl_group_offsets **out)
 			break;
 		}
 		kp_reader r;
-		rc = offset_fetch_encode(&k, group);
+		rc = cl__offset_fetch_encode(&k.body, k.v, &k.arena, group);
 		if ((rc = cl__req_run(c, &k, KP_API_OFFSET_FETCH, rc, &r)) < 0 ||
 		    (rc = cl__req_parsed(c, &k, KP_API_OFFSET_FETCH,
 					 kp_OffsetFetchResponse_decode(&r, k.v, &k.arena, &m) >= 0 &&
 					 (k.v < 8 || m.Groups.count == 1))) < 0)
 			break;
 		int16_t code = k.v >= 8 ? m.Groups.items[0].ErrorCode : m.ErrorCode;
-		if (retry_coordinator(code) && cl__req_again(&k))
+		if (cl__coordinator_moved(code) && cl__req_again(&k))
 			continue;
 		if (code != 0) {
 			rc = cl_err_kafka(code);
@@ -331,35 +361,13 @@ int cl_offset_fetch(cl_client *c, const char *group, cl_group_offsets **out)
 			break;
 		}
 		cl_group_offsets *o = calloc(1, sizeof *o);
-		size_t cap = 0;
 		if (o == NULL) {
 			rc = -ENOMEM;
 			break;
 		}
 		kp_arena_init(&o->mem, 0);
-		rc = 0;
-		if (k.v >= 8) {
-			const kp_OffsetFetchResponse_OffsetFetchResponseGroup *g = &m.Groups.items[0];
-			for (int32_t ti = 0; rc == 0 && ti < g->Topics.count; ti++) {
-				const kp_OffsetFetchResponse_OffsetFetchResponseTopics *t = &g->Topics.items[ti];
-				for (int32_t pi = 0; rc == 0 && pi < t->Partitions.count; pi++) {
-					const kp_OffsetFetchResponse_OffsetFetchResponsePartitions *p =
-						&t->Partitions.items[pi];
-					rc = committed_add(o, &cap, t->Name, p->PartitionIndex,
-							   p->CommittedOffset, p->Metadata, p->ErrorCode);
-				}
-			}
-		} else {
-			for (int32_t ti = 0; rc == 0 && ti < m.Topics.count; ti++) {
-				const kp_OffsetFetchResponse_OffsetFetchResponseTopic *t = &m.Topics.items[ti];
-				for (int32_t pi = 0; rc == 0 && pi < t->Partitions.count; pi++) {
-					const kp_OffsetFetchResponse_OffsetFetchResponsePartition *p =
-						&t->Partitions.items[pi];
-					rc = committed_add(o, &cap, t->Name, p->PartitionIndex,
-							   p->CommittedOffset, p->Metadata, p->ErrorCode);
-				}
-			}
-		}
+		struct committed_acc acc = { o, 0 };
+		rc = cl__offset_fetch_each(&m, k.v, committed_add, &acc);
 		if (rc < 0) {
 			cl_group_offsets_free(o);
 			break;
@@ -471,7 +479,7 @@ int cl_offset_commit(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
 				const kp_OffsetCommitResponse_OffsetCommitResponsePartition *p =
 					&m.Topics.items[ti].Partitions.items[pi];
 				tp_set_error(q, n, m.Topics.items[ti].Name, p->PartitionIndex, p->ErrorCode);
-				if (retry_coordinator(p->ErrorCode))
+				if (cl__coordinator_moved(p->ErrorCode))
 					again = true;
 			}
 		if (again && cl__req_again(&k))
@@ -532,7 +540,7 @@ int cl_offset_delete(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
 		    (rc = cl__req_parsed(c, &k, KP_API_OFFSET_DELETE,
 					 kp_OffsetDeleteResponse_decode(&r, k.v, &k.arena, &m) >= 0)) < 0)
 			break;
-		if (retry_coordinator(m.ErrorCode) && cl__req_again(&k))
+		if (cl__coordinator_moved(m.ErrorCode) && cl__req_again(&k))
 			continue;
 		if (m.ErrorCode != 0) {
 			rc = cl_err_kafka(m.ErrorCode);
@@ -583,7 +591,7 @@ int cl_delete_group(cl_client *c, const char *group)
 					 m.Results.count == 1)) < 0)
 			break;
 		int16_t code = m.Results.items[0].ErrorCode;
-		if (retry_coordinator(code) && cl__req_again(&k))
+		if (cl__coordinator_moved(code) && cl__req_again(&k))
 			continue;
 		rc = cl_err_kafka(code);
 		if (rc < 0)
