@@ -108,6 +108,28 @@ int cl__node_set(cl_client *c, int32_t node_id, const char *host, int port);
 int cl__metadata_on(cl_client *c, cl_conn *conn, const char *const *topics, size_t n,
 		    bool all_topics, cl_metadata **out);
 
+/* Calls set(arg, node id, host, port) for every broker of a Metadata
+ * answer, host as a C string (cut at 255 bytes), until one fails; returns
+ * that or 0. Both node tables (cl_client's, cl_cluster's) learn so.
+ * @locality any */
+typedef int cl__node_fn(void *arg, int32_t node_id, const char *host, int port);
+int cl__metadata_brokers(const kp_MetadataResponse *m, cl__node_fn *set, void *arg);
+
+/* What a FindCoordinator answer says of the one group asked about. */
+struct cl__coord {
+	int16_t error;
+	int32_t node;
+	char host[256];
+	int32_t port;
+};
+/* FindCoordinator for group in version v (v4+ batches keys: a batch of
+ * one), encoded into body; the blocking cl_coordinator() and the consumer
+ * both ask so. @locality any */
+int cl__find_coordinator_encode(kp_buf *body, int16_t v, const char *group);
+/* Reads a FindCoordinator answer of version v (scratch from a) into *out;
+ * false when it does not parse or (v4+) answers other than one key. */
+bool cl__find_coordinator_decode(kp_reader *r, int16_t v, kp_arena *a, struct cl__coord *out);
+
 /* Forgets a node's connection after it broke (closes it). */
 void cl__conn_drop(cl_client *c, cl_conn *conn);
 

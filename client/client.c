@@ -175,6 +175,8 @@ static struct cl__node *node_find(cl_client *c, int32_t node_id)
 	return NULL;
 }
 
+/* cluster.c keeps a table of the same shape apart: its nodes hold io-thread
+ * wires, closed differently from these blocking connections. */
 int cl__node_set(cl_client *c, int32_t node_id, const char *host, int port)
 {
 	struct cl__node *n = node_find(c, node_id);
@@ -470,6 +472,65 @@ static int copy_ids(kp_arena *mem, const int32_t *ids, int32_t count, int32_t **
 	return 0;
 }
 
+/* Copies a protocol host name into a C string of 256 bytes. */
+static void host_copy(char host[256], kp_str h)
+{
+	snprintf(host, 256, "%.*s", h.len > 0 ? (int)h.len : 0, (const char *)h.p);
+}
+
+int cl__metadata_brokers(const kp_MetadataResponse *m, cl__node_fn *set, void *arg)
+{
+	for (int32_t i = 0; i < m->Brokers.count; i++) {
+		const kp_MetadataResponse_MetadataResponseBroker *b = &m->Brokers.items[i];
+		char host[256];
+		host_copy(host, b->Host);
+		int rc = set(arg, b->NodeId, host, b->Port);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int client_node_set(void *c, int32_t node_id, const char *host, int port)
+{
+	return cl__node_set(c, node_id, host, port);
+}
+
+int cl__find_coordinator_encode(kp_buf *body, int16_t v, const char *group)
+{
+	kp_FindCoordinatorRequest q;
+	kp_str key = kp_str_from(group);
+	kp_FindCoordinatorRequest_init(&q);
+	if (v >= 4) {
+		q.CoordinatorKeys.count = 1;
+		q.CoordinatorKeys.items = &key;
+	} else {
+		q.Key = key;
+	}
+	return kp_FindCoordinatorRequest_encode(body, v, &q);
+}
+
+bool cl__find_coordinator_decode(kp_reader *r, int16_t v, kp_arena *a, struct cl__coord *out)
+{
+	kp_FindCoordinatorResponse m;
+	if (kp_FindCoordinatorResponse_decode(r, v, a, &m) < 0 ||
+	    (v >= 4 && m.Coordinators.count != 1))
+		return false;
+	if (v >= 4) {
+		const kp_FindCoordinatorResponse_Coordinator *x = &m.Coordinators.items[0];
+		out->error = x->ErrorCode;
+		out->node = x->NodeId;
+		host_copy(out->host, x->Host);
+		out->port = x->Port;
+	} else {
+		out->error = m.ErrorCode;
+		out->node = m.NodeId;
+		host_copy(out->host, m.Host);
+		out->port = m.Port;
+	}
+	return true;
+}
+
 static int part_cmp(const void *a, const void *b)
 {
 	const cl_partition_info *x = a, *y = b;
@@ -522,14 +583,8 @@ int cl__metadata_on(cl_client *c, cl_conn *conn, const char *const *topics, size
 		rc = CL_ERR_PROTOCOL;
 		goto out;
 	}
-	for (int32_t i = 0; i < m.Brokers.count; i++) {
-		const kp_MetadataResponse_MetadataResponseBroker *b = &m.Brokers.items[i];
-		char host[256];
-		snprintf(host, sizeof host, "%.*s", b->Host.len > 0 ? b->Host.len : 0,
-			 (const char *)b->Host.p);
-		if ((rc = cl__node_set(c, b->NodeId, host, b->Port)) < 0)
-			goto out;
-	}
+	if ((rc = cl__metadata_brokers(&m, client_node_set, c)) < 0)
+		goto out;
 
 	cl_metadata *md = calloc(1, sizeof *md);
 	if (md == NULL) {
@@ -645,9 +700,7 @@ int cl_coordinator(cl_client *c, const char *group, cl_conn **out)
 	for (;;) {
 		cl_conn *conn;
 		int16_t v;
-		kp_FindCoordinatorRequest q;
-		kp_FindCoordinatorResponse m;
-		kp_str key = kp_str_from(group);
+		struct cl__coord co;
 
 		if ((rc = cl__any_conn(c, &conn)) < 0)
 			break;
@@ -655,31 +708,20 @@ int cl_coordinator(cl_client *c, const char *group, cl_conn **out)
 			break;
 		kp_buf_reset(&body);
 		kp_arena_reset(&arena);
-		kp_FindCoordinatorRequest_init(&q);
-		if (v >= 4) {
-			q.CoordinatorKeys.count = 1;
-			q.CoordinatorKeys.items = &key;
-		} else {
-			q.Key = key;
-		}
-		if ((rc = kp_FindCoordinatorRequest_encode(&body, v, &q)) < 0) {
+		if ((rc = cl__find_coordinator_encode(&body, v, group)) < 0) {
 			cl__errf(c, "cannot encode FindCoordinator v%d: %s", v, cl_strerror(rc));
 			break;
 		}
 		if ((rc = cl__call(c, conn, KP_API_FIND_COORDINATOR, v, &body, &resp)) < 0)
 			break;
 		kp_reader r = kp_reader_make(resp.data, resp.len);
-		if (kp_FindCoordinatorResponse_decode(&r, v, &arena, &m) < 0 ||
-		    (v >= 4 && m.Coordinators.count != 1)) {
+		if (!cl__find_coordinator_decode(&r, v, &arena, &co)) {
 			cl__errf(c, "the FindCoordinator v%d answer from %s does not parse",
 				 v, cl_conn_addr(conn));
 			rc = CL_ERR_PROTOCOL;
 			break;
 		}
-		int16_t code = v >= 4 ? m.Coordinators.items[0].ErrorCode : m.ErrorCode;
-		int32_t node = v >= 4 ? m.Coordinators.items[0].NodeId : m.NodeId;
-		kp_str host = v >= 4 ? m.Coordinators.items[0].Host : m.Host;
-		int32_t port = v >= 4 ? m.Coordinators.items[0].Port : m.Port;
+		int16_t code = co.error;
 		if (code != 0) {
 			rc = cl_err_kafka(code);
 			if (cl__coordinator_moved(code) && cl__now_ms() + backoff < deadline) {
@@ -691,14 +733,11 @@ int cl_coordinator(cl_client *c, const char *group, cl_conn **out)
 				 cl_conn_addr(conn), cl_strerror(rc), cl_kafka_err_desc(code));
 			break;
 		}
-		char hostc[256];
-		snprintf(hostc, sizeof hostc, "%.*s", host.len > 0 ? host.len : 0,
-			 (const char *)host.p);
-		if ((rc = cl__node_set(c, node, hostc, port)) < 0) {
+		if ((rc = cl__node_set(c, co.node, co.host, co.port)) < 0) {
 			cl__errf(c, "out of memory");
 			break;
 		}
-		rc = cl_client_broker(c, node, out);
+		rc = cl_client_broker(c, co.node, out);
 		break;
 	}
 	kp_buf_free(&body);

@@ -264,6 +264,11 @@ static void run_waiters(struct waiter *w, int err)
 	}
 }
 
+static int cluster_node_set(void *c, int32_t node_id, const char *host, int port)
+{
+	return cl_cluster_node_set(c, node_id, host, port);
+}
+
 static int apply_metadata(cl_cluster *c, kp_reader *body, int16_t version)
 {
 	kp_MetadataResponse m;
@@ -275,14 +280,8 @@ static int apply_metadata(cl_cluster *c, kp_reader *body, int16_t version)
 		kp_arena_free(&a);
 		return CL_ERR_PROTOCOL;
 	}
-	for (int32_t i = 0; i < m.Brokers.count; i++) {
-		const kp_MetadataResponse_MetadataResponseBroker *b = &m.Brokers.items[i];
-		char host[256];
-		snprintf(host, sizeof host, "%.*s", b->Host.len > 0 ? b->Host.len : 0,
-			 (const char *)b->Host.p);
-		if ((rc = cl_cluster_node_set(c, b->NodeId, host, b->Port)) < 0)
-			goto out;
-	}
+	if ((rc = cl__metadata_brokers(&m, cluster_node_set, c)) < 0)
+		goto out;
 	for (int32_t i = 0; i < m.Topics.count; i++) {
 		const kp_MetadataResponse_MetadataResponseTopic *mt = &m.Topics.items[i];
 		if (mt->Name.len <= 0)

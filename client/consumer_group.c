@@ -63,16 +63,7 @@ int cl__cons_coord_send(cl_consumer *c, int16_t api, cl_wire_encode_fn *enc,
 static int find_encode(void *arg, int16_t v, kp_buf *body)
 {
 	cl_consumer *c = arg;
-	kp_FindCoordinatorRequest q;
-	kp_str key = kp_str_from(c->group_id);
-	kp_FindCoordinatorRequest_init(&q);
-	if (v >= 4) {
-		q.CoordinatorKeys.count = 1;
-		q.CoordinatorKeys.items = &key;
-	} else {
-		q.Key = key;
-	}
-	return kp_FindCoordinatorRequest_encode(body, v, &q);
+	return cl__find_coordinator_encode(body, v, c->group_id);
 }
 
 static void find_done(void *arg, int err, int16_t v, kp_reader *body)
@@ -82,23 +73,17 @@ static void find_done(void *arg, int err, int16_t v, kp_reader *body)
 	kp_arena_init(&a, 0);
 	pthread_mutex_lock(&c->mu);
 	c->coord_inflight = false;
-	kp_FindCoordinatorResponse m;
+	struct cl__coord co;
 	int64_t now = cl__now_ms();
 	if (err < 0) {
 		cl__cons_note(c, "finding the coordinator of group '%s': %s", c->group_id,
 			      cl_strerror(err));
 		c->coord_retry_at = now + cl__cons_backoff(c, &c->coord_backoff);
-	} else if (kp_FindCoordinatorResponse_decode(body, v, &a, &m) < 0 ||
-		   (v >= 4 && m.Coordinators.count != 1)) {
+	} else if (!cl__find_coordinator_decode(body, v, &a, &co)) {
 		cl__cons_note(c, "the FindCoordinator v%d answer does not parse", v);
 		c->coord_retry_at = now + cl__cons_backoff(c, &c->coord_backoff);
 	} else {
-		int16_t code = v >= 4 ? m.Coordinators.items[0].ErrorCode : m.ErrorCode;
-		int32_t node = v >= 4 ? m.Coordinators.items[0].NodeId : m.NodeId;
-		kp_str host = v >= 4 ? m.Coordinators.items[0].Host : m.Host;
-		int32_t port = v >= 4 ? m.Coordinators.items[0].Port : m.Port;
-		char h[256];
-		snprintf(h, sizeof h, "%.*s", host.len > 0 ? (int)host.len : 0, (const char *)host.p);
+		int16_t code = co.error;
 		if (code != 0 && (cl__coordinator_moved(code) || cl_kafka_err_retriable(code))) {
 			cl__cons_note(c, "finding the coordinator of group '%s': %s", c->group_id,
 				      cl__kname(code));
@@ -108,8 +93,8 @@ static void find_done(void *arg, int err, int16_t v, kp_reader *body)
 					"'%s': %s (%s)", c->group_id, cl__kname(code),
 					cl_kafka_err_desc(code));
 			c->group_failed = true;
-		} else if (!c->closing && cl_cluster_node_set(c->gc, node, h, port) == 0) {
-			c->coord = node;
+		} else if (!c->closing && cl_cluster_node_set(c->gc, co.node, co.host, co.port) == 0) {
+			c->coord = co.node;
 			c->coord_backoff = 0;
 		}
 	}
