@@ -13,6 +13,10 @@
     corr, body = c.recv()      #   the answer's correlation id and body
     check = Checks()           # check(cond, "what") prints ok:/FAIL: lines;
     check.exit()               # at the end: summary, exit status 1 on a failure
+    stop = FailFast(b, tmpdir) # stop.check(cond, "what"): the first failure
+                               # exits 1 with the broker log, after cleanup;
+                               # stop.count: the checks that passed
+    note("text")               # a progress line, flushed
 
 Each start logs to its own file (TMP/broker-N.log), so "ready" and
 "listening on" are read from this start's log only. Only the process this
@@ -22,6 +26,7 @@ here sleeps a fixed time.
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -178,6 +183,38 @@ class RawConn:
 
     def close(self):
         self.s.close()
+
+
+def note(msg):
+    print(msg, flush=True)
+
+
+class FailFast:
+    """Checks that end the test at the first failure: check(cond, what)
+    counts a pass, or calls fail(what), which writes "FAIL: what", then
+    whatever before() writes (the test's own processes, say), then the tail
+    of the broker's log; kills the broker, removes tmp and exits 1."""
+
+    def __init__(self, broker, tmp, tail=60, before=None):
+        self.broker = broker
+        self.tmp = tmp
+        self.tail = tail
+        self.before = before
+        self.count = 0
+
+    def fail(self, msg):
+        sys.stderr.write("FAIL: %s\n" % msg)
+        if self.before is not None:
+            self.before()
+        sys.stderr.write("---- broker log (last start)\n" + self.broker.tail(self.tail))
+        self.broker.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        sys.exit(1)
+
+    def check(self, cond, msg):
+        if not cond:
+            self.fail(msg)
+        self.count += 1
 
 
 class Checks:

@@ -45,19 +45,19 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from broker_harness import Broker, BrokerError, free_port, wait_until  # noqa: E402
+from broker_harness import (Broker, BrokerError, FailFast, free_port, note,  # noqa: E402
+                            wait_until)
 
 BROKER, REWIND, CASE = sys.argv[1], sys.argv[2], sys.argv[3]
 TMP = tempfile.mkdtemp(prefix="rewind-consume-")
 broker = Broker(BROKER, TMP, "num.partitions=1", "group.initial.rebalance.delay.ms=0",
                 "offsets.topic.num.partitions=4")
 procs = []
-checks = 0
 FMT = r"%t|%p|%o|%k|%K|%s|%S|%R|%h|%T\n"
 
 
-def fail(msg):
-    sys.stderr.write("FAIL: %s\n" % msg)
+def stop_procs():
+    """On a failure: ends this script's processes and shows their stderr."""
     for p in procs:
         if p.poll() is None:
             p.kill()
@@ -65,21 +65,10 @@ def fail(msg):
         err = getattr(p, "err_path", None)
         if err and os.path.exists(err):
             sys.stderr.write("---- %s stderr\n%s\n" % (p.name, open(err, errors="replace").read()[-2000:]))
-    sys.stderr.write("---- broker log\n" + broker.tail(30))
-    broker.kill()
-    shutil.rmtree(TMP, ignore_errors=True)
-    sys.exit(1)
 
 
-def check(cond, msg):
-    global checks
-    if not cond:
-        fail(msg)
-    checks += 1
-
-
-def note(msg):
-    print(msg, flush=True)
+stop = FailFast(broker, TMP, tail=30, before=stop_procs)
+fail, check = stop.fail, stop.check
 
 
 def kcat_produce(topic, lines, *extra, partition=None):
@@ -566,7 +555,7 @@ def main():
             p.wait(30)
     broker.stop()
     shutil.rmtree(TMP, ignore_errors=True)
-    note("ok: %d checks" % checks)
+    note("ok: %d checks" % stop.count)
 
 
 if __name__ == "__main__":

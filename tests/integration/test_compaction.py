@@ -28,7 +28,6 @@ Only the broker this script started is signalled, by PID.
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from broker_harness import Broker, BrokerError, wait_until  # noqa: E402
+from broker_harness import (Broker, BrokerError, FailFast, free_port, note,  # noqa: E402
+                            wait_until)
 
 import confluent_kafka  # noqa: E402
 from confluent_kafka import admin as cadmin  # noqa: E402
@@ -47,14 +47,6 @@ REWIND = sys.argv[2]
 TMP = tempfile.mkdtemp(prefix="rewind-compaction-")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 METRICS_PORT = free_port()
 broker = Broker(BROKER, TMP, "num.partitions=1", "log.cleaner.backoff.ms=50",
                 "log.cleaner.min.cleanable.ratio=0.01", "offsets.topic.num.partitions=1",
@@ -63,26 +55,8 @@ broker = Broker(BROKER, TMP, "num.partitions=1", "log.cleaner.backoff.ms=50",
 KEYS = 120
 VERSIONS = 15
 BASE_TS = 1_600_000_000_000
-checks = 0
-
-
-def fail(msg):
-    sys.stderr.write("FAIL: %s\n" % msg)
-    sys.stderr.write("---- broker log (last start)\n" + broker.tail(60))
-    broker.kill()
-    shutil.rmtree(TMP, ignore_errors=True)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    global checks
-    if not cond:
-        fail(msg)
-    checks += 1
-
-
-def note(msg):
-    print(msg, flush=True)
+stop = FailFast(broker, TMP)
+fail, check = stop.fail, stop.check
 
 
 def create(topic, **configs):
@@ -356,7 +330,7 @@ def main():
         topic = "compact-" + codec
         verify_compacted(topic, expect[topic], checkpoint(topic))
     broker.stop()
-    note("ok: %d checks" % checks)
+    note("ok: %d checks" % stop.count)
 
 
 try:
