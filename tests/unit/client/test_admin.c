@@ -14,24 +14,22 @@
 #include "broker_proc.h"
 #include "client/client.h"
 
-static struct broker_proc broker;
+static struct broker_proc *const broker = &broker_proc_shared;
 static cl_client *cl;
 
+/* A fresh broker (broker_proc.c's fixture) and a client per test. */
 static void broker_up(void)
 {
 	char err[256];
-	ck_assert_int_eq(broker_proc_init(&broker), 0);
-	broker.sets[0] = "num.partitions=2";
-	broker.sets[1] = "log.retention.hours=10";
-	ck_assert_int_eq(broker_proc_start(&broker), 0);
-	ck_assert_int_eq(cl_client_new(broker.bootstrap, NULL, &cl, err, sizeof err), 0);
+	broker_proc_fixture_up();
+	ck_assert_int_eq(cl_client_new(broker->bootstrap, NULL, &cl, err, sizeof err), 0);
 }
 
 static void broker_down(void)
 {
 	cl_client_free(cl);
 	cl = NULL;
-	broker_proc_cleanup(&broker);
+	broker_proc_fixture_down();
 }
 
 static const cl_config_entry *entry(const cl_config_resource *r, const char *name)
@@ -188,7 +186,7 @@ START_TEST(partitions_grow_only_and_log_dirs_and_delete)
 		if (strcmp(ld->replicas[i].topic, "grow") == 0) {
 			ck_assert_int_eq(ld->replicas[i].partition, (int32_t)n);
 			ck_assert_int_ge(ld->replicas[i].size, 0);
-			ck_assert_ptr_nonnull(strstr(ld->replicas[i].log_dir, broker.dir));
+			ck_assert_ptr_nonnull(strstr(ld->replicas[i].log_dir, broker->dir));
 			n++;
 		}
 	ck_assert_uint_eq(n, 4);
@@ -240,6 +238,8 @@ static Suite *suite(void)
 
 int main(void)
 {
+	broker_proc_shared.sets[0] = "num.partitions=2";
+	broker_proc_shared.sets[1] = "log.retention.hours=10";
 	SRunner *sr = srunner_create(suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);

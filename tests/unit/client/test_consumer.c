@@ -19,21 +19,7 @@
 #include "broker_proc.h"
 #include "client/client.h"
 
-static struct broker_proc broker;
-
-static void broker_up(void)
-{
-	ck_assert_int_eq(broker_proc_init(&broker), 0);
-	broker.sets[0] = "num.partitions=2";
-	broker.sets[1] = "group.initial.rebalance.delay.ms=0";
-	broker.sets[2] = "offsets.topic.num.partitions=2";
-	ck_assert_int_eq(broker_proc_start(&broker), 0);
-}
-
-static void broker_down(void)
-{
-	broker_proc_cleanup(&broker);
-}
+static struct broker_proc *const broker = &broker_proc_shared;
 
 /* n records "v<i>" keyed "k<i>" with header h=<i> to topic/partition, in
  * batches of `per_batch` (flushed between) with codec. */
@@ -44,7 +30,7 @@ static void produce(const char *topic, int32_t partition, int n, int codec, int 
 	cl_producer *p;
 	char err[256];
 	cl_producer_conf_init(&c);
-	c.bootstrap = broker.bootstrap;
+	c.bootstrap = broker->bootstrap;
 	c.codec = codec;
 	c.linger_ms = 1000; /* batches end at the flushes below */
 	ck_assert_msg(cl_producer_new(&c, &p, err, sizeof err) == 0, "%s", err);
@@ -70,7 +56,7 @@ static cl_consumer *consumer(cl_consumer_conf *c)
 {
 	cl_consumer *cons;
 	char err[256];
-	c->bootstrap = broker.bootstrap;
+	c->bootstrap = broker->bootstrap;
 	ck_assert_msg(cl_consumer_new(c, &cons, err, sizeof err) == 0, "%s", err);
 	return cons;
 }
@@ -227,7 +213,7 @@ START_TEST(commit_outside_a_group_is_read_back)
 	cl_client *cl;
 	cl_group_offsets *o;
 	char err[256];
-	ck_assert_int_eq(cl_client_new(broker.bootstrap, NULL, &cl, err, sizeof err), 0);
+	ck_assert_int_eq(cl_client_new(broker->bootstrap, NULL, &cl, err, sizeof err), 0);
 	ck_assert_msg(cl_offset_fetch(cl, "c-commit-g", &o) == 0, "%s", cl_client_errmsg(cl));
 	ck_assert_uint_eq(o->n_offsets, 1);
 	ck_assert_int_eq(o->offsets[0].partition, 1);
@@ -266,7 +252,7 @@ START_TEST(a_lone_group_member_gets_every_partition)
 	cl_client *cl;
 	cl_group_desc *d;
 	char err[256];
-	ck_assert_int_eq(cl_client_new(broker.bootstrap, NULL, &cl, err, sizeof err), 0);
+	ck_assert_int_eq(cl_client_new(broker->bootstrap, NULL, &cl, err, sizeof err), 0);
 	ck_assert_int_eq(cl_describe_group(cl, "c-group-g", &d), 0);
 	ck_assert_str_eq(d->state, "Stable");
 	ck_assert_str_eq(d->protocol, "roundrobin");
@@ -341,12 +327,12 @@ START_TEST(bad_arguments_are_refused)
 	cl_consumer_conf_init(&conf);
 	ck_assert_int_eq(cl_consumer_new(&conf, &c, err, sizeof err), CL_ERR_ARG);
 	ck_assert_ptr_null(c);
-	conf.bootstrap = broker.bootstrap;
+	conf.bootstrap = broker->bootstrap;
 	conf.session_timeout_ms = 0;
 	ck_assert_int_eq(cl_consumer_new(&conf, &c, err, sizeof err), CL_ERR_ARG);
 	cl_consumer_conf_init(&conf);
 	conf.group_id = "";
-	conf.bootstrap = broker.bootstrap;
+	conf.bootstrap = broker->bootstrap;
 	ck_assert_int_eq(cl_consumer_new(&conf, &c, err, sizeof err), CL_ERR_ARG);
 	cl_consumer_conf_init(&conf);
 	c = consumer(&conf);
@@ -368,7 +354,7 @@ static void group_state(const char *group, char *state, size_t len, size_t *memb
 	cl_client *cl;
 	cl_group_desc *d;
 	char err[256];
-	ck_assert_int_eq(cl_client_new(broker.bootstrap, NULL, &cl, err, sizeof err), 0);
+	ck_assert_int_eq(cl_client_new(broker->bootstrap, NULL, &cl, err, sizeof err), 0);
 	ck_assert_int_eq(cl_describe_group(cl, group, &d), 0);
 	snprintf(state, len, "%s", d->state);
 	*members = d->n_members;
@@ -437,7 +423,7 @@ static Suite *consumer_suite(void)
 {
 	Suite *s = suite_create("consumer");
 	TCase *t = tcase_create("broker");
-	tcase_add_unchecked_fixture(t, broker_up, broker_down);
+	tcase_add_unchecked_fixture(t, broker_proc_fixture_up, broker_proc_fixture_down);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, assigned_partition_is_read_in_order_with_keys_values_headers);
 	tcase_add_test(t, one_record_per_poll_walks_compressed_batches);
@@ -455,6 +441,9 @@ static Suite *consumer_suite(void)
 
 int main(void)
 {
+	broker_proc_shared.sets[0] = "num.partitions=2";
+	broker_proc_shared.sets[1] = "group.initial.rebalance.delay.ms=0";
+	broker_proc_shared.sets[2] = "offsets.topic.num.partitions=2";
 	SRunner *sr = srunner_create(consumer_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
