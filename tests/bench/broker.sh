@@ -39,6 +39,8 @@
 # iperf3 when they are not installed. DIR defaults to a new directory under $TMPDIR (or /tmp),
 # removed afterwards. Only brokers this script started are signalled, by PID.
 set -euo pipefail
+me=broker.sh
+. "$(dirname "$0")/bench_lib.sh"
 
 quick=0
 dir=""
@@ -101,10 +103,7 @@ echo "load average at start: $load_start"
 echo "data dir: $dir"
 echo
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "" }'; }
 minmax() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) print lo "-" hi }'; }
-# kv KEY: the value of KEY=... in the result line on stdin.
-kv() { awk -v k="$1" '{ for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) print a[2] } }'; }
 clk_tck=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
@@ -112,32 +111,11 @@ status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 # start_broker NAME: rewind-broker on $dir/NAME/data, free ports; sets bpid
 # and bootstrap.
 start_broker() {
-	local d="$dir/$1"
-	rm -rf "$d"
-	mkdir -p "$d"
-	"$broker" --set log.dirs="$d/data" --set listeners=PLAINTEXT://127.0.0.1:0 \
-		--set metrics.listener=127.0.0.1:0 2>"$d/broker.log" &
-	bpid=$!
-	local deadline=$((SECONDS + 20))
-	until grep -q ' ready' "$d/broker.log" 2>/dev/null; do
-		if ! kill -0 "$bpid" 2>/dev/null || [[ $SECONDS -ge $deadline ]]; then
-			echo "broker.sh: rewind-broker did not start; its log:" >&2
-			tail -n 20 "$d/broker.log" >&2
-			exit 1
-		fi
-		sleep 0.05
-	done
-	bootstrap=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\).*/\1/p' "$d/broker.log" | head -n 1)
+	rm -rf "$dir/$1"
+	mkdir -p "$dir/$1"
+	bench_start_broker "$dir/$1" --set metrics.listener=127.0.0.1:0
 }
-stop_broker() {
-	kill -TERM "$bpid"
-	if ! wait "$bpid"; then
-		echo "broker.sh: rewind-broker exited with an error; its log: $dir/$1/broker.log" >&2
-		bpid=""
-		exit 1
-	fi
-	bpid=""
-}
+stop_broker() { bench_stop_broker "$dir/$1"; }
 
 results="$dir/results.txt"
 : >"$results"

@@ -27,6 +27,8 @@
 # 1,000,000 records of 1024 bytes, 3 rounds. Only the broker this script
 # started is signalled, by PID.
 set -euo pipefail
+me=client.sh
+. "$(dirname "$0")/bench_lib.sh"
 
 quick=0
 dir=""
@@ -75,25 +77,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$broker" --set log.dirs="$dir/data" --set listeners=PLAINTEXT://127.0.0.1:0 \
-	--set metrics.listener= --set num.partitions=8 2>"$dir/broker.log" &
-bpid=$!
-deadline=$((SECONDS + 20))
-until grep -q ' ready' "$dir/broker.log" 2>/dev/null; do
-	if ! kill -0 "$bpid" 2>/dev/null || [[ $SECONDS -ge $deadline ]]; then
-		echo "client.sh: rewind-broker did not start; its log:" >&2
-		tail -n 20 "$dir/broker.log" >&2
-		exit 1
-	fi
-	sleep 0.05
-done
-bootstrap=$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\).*/\1/p' "$dir/broker.log" | head -n 1)
+bench_start_broker "$dir" --set metrics.listener= --set num.partitions=8
 
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); broker $bootstrap"
 echo "== $records records of $size bytes, acks=all, linger.ms=5, batch.size=1000000, $rounds round(s)"
-
-kv() { awk -v k="$1" '{ for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) print a[2] } }'; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "" }'; }
 
 # run_rdkafka TOPIC IDEM: prints records/s
 run_rdkafka() {
@@ -149,10 +136,4 @@ done
 echo "== median ratio rewind/librdkafka (records/s): idempotent $(printf '%s\n' "${ratios_idem[@]}" | median)," \
 	"not idempotent $(printf '%s\n' "${ratios_plain[@]}" | median) (bar: >= 0.9)"
 
-kill -TERM "$bpid"
-if ! wait "$bpid"; then
-	bpid=""
-	echo "client.sh: rewind-broker exited with an error; its log: $dir/broker.log" >&2
-	exit 1
-fi
-bpid=""
+bench_stop_broker "$dir"
