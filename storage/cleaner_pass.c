@@ -32,7 +32,9 @@
  *      as an empty batch (a header with no records, as Kafka writes it) so
  *      the idempotence state rebuilt from the log (producer.c) survives.
  *      Control batches are kept as they are. Batches at or after map_end
- *      are copied.
+ *      are copied. A group's output ends at E - 1 like the old segments
+ *      (an empty batch there when its last records went), because
+ *      recovery reads a gap between segments as a lost tail.
  *   4. Swap, per merged group (below).
  *
  * Tombstones (KIP-534). The first pass that keeps a tombstone stamps its
@@ -655,6 +657,30 @@ static int finish_batch(kp_buf *out, size_t start)
 }
 
 /*
+ * Appends the batch that ends a cleaned segment at its old end: an empty
+ * batch (no records, no producer) at offset `last`, the last offset the old
+ * segments held. Without it a segment whose last records were cleaned away
+ * would end before the next segment starts, and recovery could not tell
+ * that gap from a tail a crash took (it drops everything after such a
+ * gap). Kafka's cleaner writes empty batches too; clients read past them.
+ */
+static int put_end_batch(kp_buf *out, int64_t last, int32_t leader_epoch)
+{
+	kp_batch_header h = {
+		.base_offset = last,
+		.partition_leader_epoch = leader_epoch,
+		.last_offset_delta = 0,
+		.producer_id = -1,
+		.producer_epoch = -1,
+		.base_sequence = -1,
+	};
+	size_t start = out->len;
+
+	put_header(out, &h, 0, -1, -1, 0);
+	return finish_batch(out, start);
+}
+
+/*
  * Appends kept record r as it was, or -- when its batch gets a new
  * baseTimestamp (a delete horizon stamped this pass) -- with its timestamp
  * delta re-based so the record's timestamp stays `ts` (LogAppendTime
@@ -980,6 +1006,22 @@ abort:
  * small cleaned segments merge on the first pass. *g1 is set to the end of
  * the group.
  */
+/* Indexes the batch the rewrite just appended to out at `before` (pos: the
+ * file position of out's first byte) and notes its last offset. */
+static int index_out_batch(st__segment *nseg, const kp_buf *out, size_t before, int64_t pos,
+			   int64_t *last_out)
+{
+	kp_batch_header nh;
+	int rc = kp_batch_header_parse(out->data + before, out->len - before, &nh);
+
+	assert(rc == 0);
+	*last_out = kp_batch_last_offset(&nh);
+	pthread_mutex_lock(&nseg->mu);
+	rc = st__segment_index_batch_locked(nseg, &nh, pos + (int64_t)before, nseg->index_interval);
+	pthread_mutex_unlock(&nseg->mu);
+	return rc;
+}
+
 static int clean_group(pass *ps, size_t g0, size_t last, size_t *g1_out)
 {
 	st_log *log = ps->log;
@@ -1004,6 +1046,8 @@ static int clean_group(pass *ps, size_t g0, size_t last, size_t *g1_out)
 	}
 	kp_buf_init(&out);
 	size_t g1 = g0;
+	int64_t last_out = base - 1;      /* last offset the output holds */
+	int32_t last_epoch = -1;          /* leader epoch of the last batch read */
 	for (size_t i = g0; i < last && rc == 0; i++) {
 		st__segment *seg = p->segs[i];
 		if (i > g0 && (pos + (int64_t)out.len + p->size[i] > p->cfg.segment_bytes ||
@@ -1021,6 +1065,7 @@ static int clean_group(pass *ps, size_t g0, size_t last, size_t *g1_out)
 		st__scan_init(&sc, sfd, 0, p->size[i]);
 		while ((rc = st__scan_next(&sc, true, &h, &at, &bytes)) == 1) {
 			size_t before = out.len;
+			last_epoch = h.partition_leader_epoch;
 			if (!progress(ps, (int64_t)kp_batch_size(&h), false)) {
 				rc = ST_ERR_CLOSING;
 				break;
@@ -1035,14 +1080,7 @@ static int clean_group(pass *ps, size_t g0, size_t last, size_t *g1_out)
 				break;
 			}
 			if (out.len > before) {
-				kp_batch_header nh;
-				rc = kp_batch_header_parse(out.data + before, out.len - before, &nh);
-				assert(rc == 0);
-				pthread_mutex_lock(&nseg->mu);
-				rc = st__segment_index_batch_locked(nseg, &nh, pos + (int64_t)before,
-								    nseg->index_interval);
-				pthread_mutex_unlock(&nseg->mu);
-				if (rc < 0)
+				if ((rc = index_out_batch(nseg, &out, before, pos, &last_out)) < 0)
 					break;
 			}
 			if (out.len >= WRITE_CHUNK) {
@@ -1066,6 +1104,12 @@ static int clean_group(pass *ps, size_t g0, size_t last, size_t *g1_out)
 		if (rc < 0 && rc != ST_ERR_CLOSING && rc != -ENOMEM)
 			st__logf(log->store, ST_LOG_ERROR, "%s.log: compaction stopped: %s",
 				 seg->prefix, st_strerror(rc));
+	}
+	/* The output ends where the old segments ended (see put_end_batch). */
+	if (rc == 0 && g1 > g0 && last_out < p->end[g1 - 1] - 1) {
+		size_t before = out.len;
+		if ((rc = put_end_batch(&out, p->end[g1 - 1] - 1, last_epoch)) == 0)
+			rc = index_out_batch(nseg, &out, before, pos, &last_out);
 	}
 	if (rc == 0 && out.len > 0) {
 		if ((rc = write_all_at(fd, out.data, out.len, pos)) == 0) {

@@ -416,16 +416,15 @@ int st__log_recover(st_log *log, bool clean, int64_t now_ms)
 			seg->size = seg->readable = valid;
 		}
 		/* After a truncation, or if the next segment does not start
-		 * where this one ends, nothing after this one is trustworthy. */
-		if (i + 1 < log->nsegs && (bad || log->segs[i + 1]->base < expected)) {
+		 * where this one ends, nothing after this one is trustworthy.
+		 * (A cleaned segment still ends where the old ones did: the
+		 * cleaner closes it with an empty batch at that offset. So a gap
+		 * here is a tail a crash took, never compaction's.) */
+		if (i + 1 < log->nsegs && (bad || log->segs[i + 1]->base != expected)) {
 			drop_tail(log, i + 1);
 			dir_changed = true;
 		}
 		seg->next_offset = expected;
-		/* A compacted segment's last batches may be gone: the next
-		 * segment starts where it says. */
-		if (i + 1 < log->nsegs)
-			expected = log->segs[i + 1]->base;
 		if (fdatasync(seg->fd) < 0)
 			return -errno;
 		if (i + 1 == log->nsegs)

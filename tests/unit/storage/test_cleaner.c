@@ -781,6 +781,57 @@ START_TEST(a_pass_of_several_groups_survives_an_unclean_reopen)
 }
 END_TEST
 
+/* Every segment ends with batches of a hot key that later segments
+ * supersede, so cleaning empties each segment's tail. The cleaned segments
+ * must still end where the old ones did, or a recovery that scans them
+ * (here: the recovery-point file is lost) would take the gap for a torn tail
+ * and drop every segment after it. */
+START_TEST(a_cleaned_segment_ends_where_the_old_ones_did)
+{
+	tst_fixture f;
+	st_log_config cfg;
+	ctu_batch_opts o;
+	st_clean_result res;
+	char path[4096];
+
+	compact_config(&cfg);
+	fx_open(&f, "clean-ends", &cfg);
+	ctu_opts_default(&o);
+	o.pad = 300;   /* a cleaned segment leaves no room for a neighbour */
+	for (int round = 0; round < 6; round++) {
+		ctu_rec uniq[8];
+		for (int k = 0; k < 8; k++)
+			uniq[k] = (ctu_rec){ 1 + round * 8 + k, 0 };
+		ck_assert_int_eq(ctu_append(f.log, uniq, 8, &o, NOW, NULL), 0);
+		for (int v = 0; v < 3; v++) {
+			ctu_rec hot = { 0, round * 3 + v };
+			ck_assert_int_eq(ctu_append(f.log, &hot, 1, &o, NOW, NULL), 0);
+		}
+		roll_and_seal(&f);
+	}
+	clean(&f, NOW, &res);
+	ck_assert(res.cleaned);
+	ck_assert_int_eq(res.records_removed, 17);
+	ck_assert_int_gt(res.segments_after, 2);
+
+	st_log_close_discard(f.log);   /* no clean-shutdown marker: recovery */
+	snprintf(path, sizeof(path), "%s/recovery-point", f.dir);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(st_log_open(f.store, f.dir, &f.cfg, NOW, &f.log), 0);
+	for (size_t i = 0; i + 1 < f.log->nsegs; i++)
+		ck_assert_int_eq(f.log->segs[i]->next_offset, f.log->segs[i + 1]->base);
+	ctu_seen s;
+	ck_assert_int_eq(ctu_read_all(f.log, 49, &s), 0);
+	ck_assert(s.ordered);
+	ck_assert_int_eq(s.records, 49);
+	ck_assert_int_eq(s.latest[0], 17);
+	for (int k = 1; k < 49; k++)
+		ck_assert_int_eq(s.latest[k], 0);
+	ctu_seen_free(&s);
+	tst_fx_close(&f);
+}
+END_TEST
+
 START_TEST(a_producers_last_batch_stays_as_an_empty_batch)
 {
 	tst_fixture f;
@@ -1181,6 +1232,7 @@ static Suite *cleaner_suite(void)
 	tcase_add_test(tc, superseded_bits_and_map_lookups_clean_alike);
 	tcase_add_test(tc, a_batch_with_a_record_outside_its_offsets_is_kept_whole);
 	tcase_add_test(tc, a_pass_of_several_groups_survives_an_unclean_reopen);
+	tcase_add_test(tc, a_cleaned_segment_ends_where_the_old_ones_did);
 	tcase_add_test(tc, a_producers_last_batch_stays_as_an_empty_batch);
 	tcase_add_test(tc, min_compaction_lag_keeps_young_segments_dirty);
 	tcase_add_test(tc, max_compaction_lag_makes_old_dirt_due_and_rolls_the_active_segment);
