@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "client/client.h"
@@ -73,13 +72,6 @@ static void on_delivery(void *app, const cl_delivery *d)
 		s->first_err = d->err;
 		snprintf(s->first_where, sizeof s->first_where, "%s [%d]", d->topic, d->partition);
 	}
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -211,7 +203,7 @@ int cmd_produce(int argc, char **argv)
 	}
 
 	bool tty = isatty(2);
-	int64_t start = mono_ns(), last_progress = start;
+	int64_t start = cmd_perf_now_ns(), last_progress = start;
 	int64_t sent = 0, lineno = 0;
 	size_t sep_len = keysep ? strlen(keysep) : 0;
 	char *line = NULL;
@@ -263,7 +255,7 @@ int cmd_produce(int argc, char **argv)
 		sent++;
 		if ((sent & 1023) == 0) {
 			cl_producer_poll(p, 0);
-			int64_t now = mono_ns();
+			int64_t now = cmd_perf_now_ns();
 			if (tty && now - last_progress > 500000000) {
 				double secs = (double)(now - start) / 1e9;
 				fprintf(stderr, "\rproduced %" PRId64 " records, %" PRId64 " acknowledged (%.0f records/s)  ",
