@@ -217,7 +217,13 @@ done
 for ((r = 1; r <= repeat; r++)); do
 	bench consume-64 --mock --topic c64 --partitions $parts64 --records $n64 --size 1024 produce consume
 done
-bench e2e --mock --topic e2e --partitions $parts --size 1024 --rate 50 --seconds $e2e_s e2e
+# The mock keeps only the last ~5 MiB of a partition in memory: on a loaded
+# machine its e2e consumer can fall behind that and lose records (offset
+# out of range). That is the reference peer failing, not rewind: its e2e
+# figures are then n/a and the run goes on.
+if ! ( bench e2e --mock --topic e2e --partitions $parts --size 1024 --rate 50 --seconds $e2e_s e2e ); then
+	echo "  note: the mock cluster's e2e run did not complete (see above); its e2e figures are n/a"
+fi
 rm -rf "$dir/load"
 sync
 echo

@@ -74,7 +74,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from broker_harness import Broker, BrokerError  # noqa: E402
+from broker_harness import Broker, BrokerError, wait_until  # noqa: E402
 
 import confluent_kafka  # noqa: E402
 from confluent_kafka import TopicPartition as CTP  # noqa: E402
@@ -657,7 +657,9 @@ def case_restart_live():
     gens0 = [n for g, n in generations() if g == group]
     broker.restart()
     note("broker restarted under the group (generations before: %s)" % gens0)
-    check(re.search(r"loaded \d+ groups", broker.text()),
+    # The groups thread loads __consumer_offsets after the listener is up
+    # (requests wait for it), so the line may come a moment later.
+    check(wait_until(lambda: re.search(r"loaded \d+ groups", broker.text()), 30),
           "the restarted broker's log says nothing about loading groups")
     consume_all(ms, produce(topic, P, K, "two"), "after the restart")
     pump(ms, covers(ms, P, [3, 3]), 30, "a and b to hold 3/3 again")
