@@ -29,7 +29,6 @@
  *                 generation; v3+: rack -- read and ignored here;
  *   assignment:   [string topic, [int32 partition]], bytes user_data.
  * rewind writes version 0 with null user data (every client reads it).
- * cl_consumer_assignment_parse() (groups.c) decodes assignments.
  *
  * Pure: no I/O, arrays from the caller's arena. @locality any
  */
@@ -83,34 +82,92 @@ int cl_consumer_subscription_encode(kp_buf *out, const char *const *topics, size
 	return out->err;
 }
 
+/* Reads the version and the topic count, each topic at least `min_topic`
+ * bytes; false when that does not fit the bytes left. */
+static bool read_head(kp_reader *r, size_t min_topic, int32_t *n)
+{
+	int16_t version = kp_read_i16(r);
+	*n = kp_read_i32(r);
+	return kp_reader_ok(r) && version >= 0 && *n >= 0 &&
+	       (size_t)*n <= kp_reader_left(r) / min_topic;
+}
+
+/* Reads a topic name (int16 length, never null) into *s (a view of the
+ * bytes); false when it is null or runs short. */
+static bool read_topic(kp_reader *r, kp_str *s)
+{
+	int16_t sl = kp_read_i16(r);
+	if (sl < 0)
+		return false;
+	s->p = kp_read_bytes(r, (size_t)sl);
+	s->len = sl;
+	return kp_reader_ok(r);
+}
+
 int cl_consumer_subscription_parse(const uint8_t *p, size_t len, kp_arena *mem,
 				   const char ***topics, size_t *n_topics)
 {
 	kp_reader r = kp_reader_make(p, len);
+	int32_t n;
 
 	*topics = NULL;
 	*n_topics = 0;
-	int16_t version = kp_read_i16(&r);
-	int32_t n = kp_read_i32(&r);
 	/* Each topic needs at least its int16 length. */
-	if (!kp_reader_ok(&r) || version < 0 || n < 0 || (size_t)n > kp_reader_left(&r) / 2)
+	if (!read_head(&r, 2, &n))
 		return CL_ERR_PROTOCOL;
 	const char **t = n ? kp_arena_calloc(mem, (size_t)n, sizeof *t) : NULL;
 	if (n && t == NULL)
 		return KP_ERR_NOMEM;
 	for (int32_t i = 0; i < n; i++) {
-		int16_t sl = kp_read_i16(&r);
-		if (sl < 0)
+		kp_str name;
+		if (!read_topic(&r, &name))
 			return CL_ERR_PROTOCOL;
-		const uint8_t *s = kp_read_bytes(&r, (size_t)sl);
-		if (!kp_reader_ok(&r))
-			return CL_ERR_PROTOCOL;
-		if ((t[i] = cl__strdup(mem, (kp_str){ s, sl })) == NULL)
+		if ((t[i] = cl__strdup(mem, name)) == NULL)
 			return KP_ERR_NOMEM;
 	}
 	/* user_data and the later versions' fields are not ours to read; a
 	 * subscription that stops right after the topics is accepted too
 	 * (some clients leave user_data out). */
+	*topics = t;
+	*n_topics = (size_t)n;
+	return 0;
+}
+
+int cl_consumer_assignment_parse(const uint8_t *p, size_t len, kp_arena *mem,
+				 cl_assigned_topic **topics, size_t *n_topics)
+{
+	kp_reader r = kp_reader_make(p, len);
+	int32_t n;
+
+	*topics = NULL;
+	*n_topics = 0;
+	if (len == 0)
+		return 0; /* a member with nothing assigned (yet) */
+	/* Each topic needs at least a string length and an array count. */
+	if (!read_head(&r, 6, &n))
+		return CL_ERR_PROTOCOL;
+	cl_assigned_topic *t = n ? kp_arena_calloc(mem, (size_t)n, sizeof *t) : NULL;
+	if (n && t == NULL)
+		return KP_ERR_NOMEM;
+	for (int32_t i = 0; i < n; i++) {
+		kp_str name;
+		if (!read_topic(&r, &name))
+			return CL_ERR_PROTOCOL;
+		int32_t np = kp_read_i32(&r);
+		if (!kp_reader_ok(&r) || np < 0 || (size_t)np > kp_reader_left(&r) / 4)
+			return CL_ERR_PROTOCOL;
+		t[i].topic = cl__strdup(mem, name);
+		t[i].n_partitions = (size_t)np;
+		t[i].partitions = np ? kp_arena_calloc(mem, (size_t)np, sizeof(int32_t)) : NULL;
+		if (t[i].topic == NULL || (np && t[i].partitions == NULL))
+			return KP_ERR_NOMEM;
+		for (int32_t j = 0; j < np; j++)
+			t[i].partitions[j] = kp_read_i32(&r);
+	}
+	/* User data (and, from v1, owned partitions' generation) follow; they
+	 * are the assignor's business. */
+	if (!kp_reader_ok(&r))
+		return CL_ERR_PROTOCOL;
 	*topics = t;
 	*n_topics = (size_t)n;
 	return 0;

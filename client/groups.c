@@ -2,7 +2,9 @@
  * groups.c -- consumer-group administration: ListGroups, DescribeGroups,
  * OffsetFetch, OffsetCommit (as an administrator), OffsetDelete and
  * DeleteGroups, each at the group's coordinator (ListGroups at every
- * broker), and the decoder of the consumer protocol's assignment bytes.
+ * broker). DescribeGroups decodes each member's assignment with
+ * cl_consumer_assignment_parse() (assignor.c, with the rest of the
+ * consumer protocol's bytes).
  *
  * Versions differ in shape (OffsetFetch v8+ batches groups, FindCoordinator
  * v4+ batches keys); each helper builds and reads the shape of the version
@@ -107,50 +109,6 @@ void cl_group_list_free(cl_group_list *l)
 		return;
 	kp_arena_free(&l->mem);
 	free(l);
-}
-
-/* ----------------------------------------------------- consumer protocol */
-
-int cl_consumer_assignment_parse(const uint8_t *p, size_t len, kp_arena *mem,
-				 cl_assigned_topic **topics, size_t *n_topics)
-{
-	kp_reader r = kp_reader_make(p, len);
-
-	*topics = NULL;
-	*n_topics = 0;
-	if (len == 0)
-		return 0; /* a member with nothing assigned (yet) */
-	int16_t version = kp_read_i16(&r);
-	int32_t n = kp_read_i32(&r);
-	/* Each topic needs at least a string length and an array count. */
-	if (!kp_reader_ok(&r) || version < 0 || n < 0 || (size_t)n > kp_reader_left(&r) / 6)
-		return CL_ERR_PROTOCOL;
-	cl_assigned_topic *t = n ? kp_arena_calloc(mem, (size_t)n, sizeof *t) : NULL;
-	if (n && t == NULL)
-		return KP_ERR_NOMEM;
-	for (int32_t i = 0; i < n; i++) {
-		int16_t sl = kp_read_i16(&r);
-		if (sl < 0)
-			return CL_ERR_PROTOCOL;
-		const uint8_t *s = kp_read_bytes(&r, (size_t)sl);
-		int32_t np = kp_read_i32(&r);
-		if (!kp_reader_ok(&r) || np < 0 || (size_t)np > kp_reader_left(&r) / 4)
-			return CL_ERR_PROTOCOL;
-		t[i].topic = cl__strdup(mem, (kp_str){ s, sl });
-		t[i].n_partitions = (size_t)np;
-		t[i].partitions = np ? kp_arena_calloc(mem, (size_t)np, sizeof(int32_t)) : NULL;
-		if (t[i].topic == NULL || (np && t[i].partitions == NULL))
-			return KP_ERR_NOMEM;
-		for (int32_t j = 0; j < np; j++)
-			t[i].partitions[j] = kp_read_i32(&r);
-	}
-	/* User data (and, from v1, owned partitions' generation) follow; they
-	 * are the assignor's business. */
-	if (!kp_reader_ok(&r))
-		return CL_ERR_PROTOCOL;
-	*topics = t;
-	*n_topics = (size_t)n;
-	return 0;
 }
 
 /* -------------------------------------------------------- DescribeGroups */
