@@ -214,7 +214,7 @@ static int scan_window(st__scan *sc, int64_t pos, size_t n, const uint8_t **out)
 int st__scan_next(st__scan *sc, bool whole, kp_batch_header *h, int64_t *at,
 		  const uint8_t **bytes)
 {
-	const uint8_t *p;
+	const uint8_t *p = NULL;   /* set by scan_window; -O3 cannot see it */
 	int rc;
 
 	if (sc->pos >= sc->limit)

@@ -392,7 +392,7 @@ static int do_list(struct ctx *x)
 		cmd_table_init(&t, 4);
 		cmd_table_row(&t, "TOPIC", "PARTITIONS", "SIZE", "BYTES");
 		for (size_t i = 0; i < n; i++) {
-			char pb[16], sb[32], bb[32];
+			char pb[24], sb[32], bb[32];
 			int64_t sz = topic_size(ld, v[i]);
 			snprintf(pb, sizeof pb, "%zu", v[i]->n_partitions);
 			cmd_table_row(&t, v[i]->name, pb, cmd_human_bytes(sz, sb, sizeof sb),
