@@ -135,9 +135,7 @@ int cmd_perf_produce(int argc, char **argv)
 		CMD_PRODUCER_LONGOPTS,
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "spread", required_argument, NULL, OPT_SPREAD },
-		{ "bootstrap", required_argument, NULL, 'b' },
-		{ "bootstrap-server", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
+		CMD_BOOTSTRAP_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	cl_producer_conf conf;

@@ -143,9 +143,7 @@ int cmd_perf_consume(int argc, char **argv)
 		{ "partition-max-bytes", required_argument, NULL, OPT_PART_MAX },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "json", no_argument, NULL, OPT_JSON },
-		{ "bootstrap", required_argument, NULL, 'b' },
-		{ "bootstrap-server", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
+		CMD_BOOTSTRAP_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *mode = "consume";
@@ -266,9 +264,7 @@ int cmd_perf_e2e(int argc, char **argv)
 		CMD_PRODUCER_LONGOPTS,
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "json", no_argument, NULL, OPT_JSON },
-		{ "bootstrap", required_argument, NULL, 'b' },
-		{ "bootstrap-server", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
+		CMD_BOOTSTRAP_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *mode = "e2e";

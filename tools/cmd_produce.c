@@ -107,9 +107,7 @@ int cmd_produce(int argc, char **argv)
 		{ "partition", required_argument, NULL, 'p' },
 		CMD_PRODUCER_LONGOPTS,
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "bootstrap", required_argument, NULL, 'b' },
-		{ "bootstrap-server", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
+		CMD_BOOTSTRAP_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	cl_producer_conf conf;

@@ -415,6 +415,13 @@ enum { CMD_OPT_ACKS = 900, CMD_OPT_LINGER, CMD_OPT_BATCH, CMD_OPT_NO_IDEM };
 	{ "linger-ms", required_argument, NULL, CMD_OPT_LINGER },     \
 	{ "batch-size", required_argument, NULL, CMD_OPT_BATCH },     \
 	{ "no-idempotence", no_argument, NULL, CMD_OPT_NO_IDEM }
+/* --bootstrap (and Kafka's tools' --bootstrap-server) as 'b' and --help as
+ * 'h': the getopt_long entries of every command that talks to a broker
+ * through getopt_long (produce, perf produce/consume/e2e). */
+#define CMD_BOOTSTRAP_LONGOPTS                                        \
+	{ "bootstrap", required_argument, NULL, 'b' },                \
+	{ "bootstrap-server", required_argument, NULL, 'b' },         \
+	{ "help", no_argument, NULL, 'h' }
 /* 1 when opt was one of them and is now in conf, 0 when it is not one of
  * them, -1 with a sentence in err for a bad value. */
 int cmd_producer_opt(int opt, const char *arg, struct cl_producer_conf *conf, char *err,
