@@ -147,6 +147,18 @@ struct cl__tgroup {
 int cl__group_by_topic(kp_arena *a, const char *const *names, const size_t *sel,
 		       size_t nsel, struct cl__tgroup **out, size_t *nout);
 
+/*
+ * ListOffsets (replica -1) for the topic groups g[0..ng), encoded in
+ * version v into body (arrays from a): entry idx of a group asks for
+ * what ask(arg, idx, ...) gives, its partition and timestamp (a time or
+ * CL_OFFSET_EARLIEST/LATEST). cl_list_offsets() and the consumer both ask
+ * so. 0, KP_ERR_NOMEM or the encoder's error. @locality any
+ */
+typedef void cl__offset_ask_fn(const void *arg, size_t idx, int32_t *partition,
+			       int64_t *timestamp);
+int cl__list_offsets_encode(kp_buf *body, int16_t v, kp_arena *a, const struct cl__tgroup *g,
+			    size_t ng, cl__offset_ask_fn *ask, const void *arg);
+
 /* The lowest version of api_key the helpers build and read (older shapes
  * mean something else); the client_min of cl_version_pick(). conn.c; also
  * used by the asynchronous wire.c. Pure. */

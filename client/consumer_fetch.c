@@ -162,6 +162,14 @@ static void offsets_done(void *arg, int err, int16_t v, kp_reader *body)
 
 /* --------------------------------------------------------- ListOffsets */
 
+/* cl__offset_ask_fn over a request's rows. */
+static void row_ask(const void *arg, size_t idx, int32_t *partition, int64_t *timestamp)
+{
+	const struct cl__cons_row *r = &((const struct req *)arg)->rows[idx];
+	*partition = r->p->partition;
+	*timestamp = r->spec == CL_OFFSET_AT_TIME ? r->ts : r->spec;
+}
+
 static int list_encode(void *arg, int16_t v, kp_buf *body)
 {
 	struct req *k = arg;
@@ -169,32 +177,7 @@ static int list_encode(void *arg, int16_t v, kp_buf *body)
 	size_t ng;
 	if (req_groups(k, &g, &ng) < 0)
 		return KP_ERR_NOMEM;
-	kp_ListOffsetsRequest q;
-	kp_ListOffsetsRequest_init(&q);
-	q.ReplicaId = -1;
-	q.Topics.items = kp_arena_calloc(&k->a, ng, sizeof *q.Topics.items);
-	if (q.Topics.items == NULL)
-		return KP_ERR_NOMEM;
-	q.Topics.count = (int32_t)ng;
-	for (size_t t = 0; t < ng; t++) {
-		kp_ListOffsetsRequest_ListOffsetsTopic *tt = &q.Topics.items[t];
-		kp_ListOffsetsRequest_ListOffsetsTopic_init(tt);
-		tt->Name = kp_str_from(g[t].topic);
-		tt->Partitions.items = kp_arena_calloc(&k->a, g[t].n, sizeof *tt->Partitions.items);
-		if (tt->Partitions.items == NULL)
-			return KP_ERR_NOMEM;
-		tt->Partitions.count = (int32_t)g[t].n;
-		for (size_t j = 0; j < g[t].n; j++) {
-			const struct cl__cons_row *r = &k->rows[g[t].idx[j]];
-			kp_ListOffsetsRequest_ListOffsetsPartition *pp = &tt->Partitions.items[j];
-			kp_ListOffsetsRequest_ListOffsetsPartition_init(pp);
-			pp->PartitionIndex = r->p->partition;
-			pp->Timestamp = r->spec == CL_OFFSET_AT_TIME ? r->ts : r->spec;
-			if (v == 0)
-				pp->MaxNumOffsets = 1;
-		}
-	}
-	return kp_ListOffsetsRequest_encode(body, v, &q);
+	return cl__list_offsets_encode(body, v, &k->a, g, ng, row_ask, k);
 }
 
 static void list_apply(cl_consumer *c, struct cl__cons_row *r, int16_t e, int64_t offset, int64_t now)

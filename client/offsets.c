@@ -5,6 +5,8 @@
  * Each partition is asked at its leader (from Metadata), one request per
  * leader with the partitions grouped by topic, as Kafka's clients do.
  * Partitions the metadata cannot place get their error without a request.
+ * The request's builder (cl__list_offsets_encode) and the grouping by topic
+ * (cl__group_by_topic) serve the consumer's own ListOffsets too.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -49,6 +51,43 @@ int cl__group_by_topic(kp_arena *a, const char *const *names, const size_t *sel,
 	return 0;
 }
 
+int cl__list_offsets_encode(kp_buf *body, int16_t v, kp_arena *a, const struct cl__tgroup *g,
+			    size_t ng, cl__offset_ask_fn *ask, const void *arg)
+{
+	kp_ListOffsetsRequest rq;
+	kp_ListOffsetsRequest_init(&rq);
+	rq.ReplicaId = -1;
+	rq.Topics.items = kp_arena_calloc(a, ng, sizeof *rq.Topics.items);
+	if (rq.Topics.items == NULL)
+		return KP_ERR_NOMEM;
+	rq.Topics.count = (int32_t)ng;
+	for (size_t k = 0; k < ng; k++) {
+		kp_ListOffsetsRequest_ListOffsetsTopic *t = &rq.Topics.items[k];
+		kp_ListOffsetsRequest_ListOffsetsTopic_init(t);
+		t->Name = kp_str_from(g[k].topic);
+		t->Partitions.items = kp_arena_calloc(a, g[k].n, sizeof *t->Partitions.items);
+		if (t->Partitions.items == NULL)
+			return KP_ERR_NOMEM;
+		t->Partitions.count = (int32_t)g[k].n;
+		for (size_t j = 0; j < g[k].n; j++) {
+			kp_ListOffsetsRequest_ListOffsetsPartition *p = &t->Partitions.items[j];
+			kp_ListOffsetsRequest_ListOffsetsPartition_init(p);
+			ask(arg, g[k].idx[j], &p->PartitionIndex, &p->Timestamp);
+			if (v == 0)
+				p->MaxNumOffsets = 1;
+		}
+	}
+	return kp_ListOffsetsRequest_encode(body, v, &rq);
+}
+
+/* cl__offset_ask_fn over the caller's cl_list_offset array. */
+static void entry_ask(const void *arg, size_t idx, int32_t *partition, int64_t *timestamp)
+{
+	const cl_list_offset *q = arg;
+	*partition = q[idx].partition;
+	*timestamp = q[idx].timestamp;
+}
+
 /* One ListOffsets request to `leader` for the entries sel[0..nsel). */
 static int list_offsets_at(cl_client *c, int32_t leader, cl_list_offset *q,
 			   const char *const *names, const size_t *sel, size_t nsel)
@@ -69,33 +108,12 @@ static int list_offsets_at(cl_client *c, int32_t leader, cl_list_offset *q,
 
 	struct cl__tgroup *g;
 	size_t ng;
-	kp_ListOffsetsRequest rq;
-	kp_ListOffsetsRequest_init(&rq);
-	rq.ReplicaId = -1;
 	if ((rc = cl__group_by_topic(&arena, names, sel, nsel, &g, &ng)) < 0)
 		goto nomem;
-	rq.Topics.items = kp_arena_calloc(&arena, ng, sizeof *rq.Topics.items);
-	if (rq.Topics.items == NULL)
+	rc = cl__list_offsets_encode(&body, v, &arena, g, ng, entry_ask, q);
+	if (rc == KP_ERR_NOMEM)
 		goto nomem;
-	rq.Topics.count = (int32_t)ng;
-	for (size_t k = 0; k < ng; k++) {
-		kp_ListOffsetsRequest_ListOffsetsTopic *t = &rq.Topics.items[k];
-		kp_ListOffsetsRequest_ListOffsetsTopic_init(t);
-		t->Name = kp_str_from(g[k].topic);
-		t->Partitions.items = kp_arena_calloc(&arena, g[k].n, sizeof *t->Partitions.items);
-		if (t->Partitions.items == NULL)
-			goto nomem;
-		t->Partitions.count = (int32_t)g[k].n;
-		for (size_t j = 0; j < g[k].n; j++) {
-			kp_ListOffsetsRequest_ListOffsetsPartition *p = &t->Partitions.items[j];
-			kp_ListOffsetsRequest_ListOffsetsPartition_init(p);
-			p->PartitionIndex = q[g[k].idx[j]].partition;
-			p->Timestamp = q[g[k].idx[j]].timestamp;
-			if (v == 0)
-				p->MaxNumOffsets = 1;
-		}
-	}
-	if ((rc = kp_ListOffsetsRequest_encode(&body, v, &rq)) < 0) {
+	if (rc < 0) {
 		cl__errf(c, "cannot encode ListOffsets v%d: %s", v, cl_strerror(rc));
 		goto out;
 	}
