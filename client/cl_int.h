@@ -159,6 +159,11 @@ typedef void cl__offset_ask_fn(const void *arg, size_t idx, int32_t *partition,
 int cl__list_offsets_encode(kp_buf *body, int16_t v, kp_arena *a, const struct cl__tgroup *g,
 			    size_t ng, cl__offset_ask_fn *ask, const void *arg);
 
+/* The last answer for (topic, partition) in a ListOffsets answer m, or
+ * NULL when m leaves it out. @locality any */
+const kp_ListOffsetsResponse_ListOffsetsPartitionResponse *
+cl__list_offsets_find(const kp_ListOffsetsResponse *m, const char *topic, int32_t partition);
+
 /* The lowest version of api_key the helpers build and read (older shapes
  * mean something else); the client_min of cl_version_pick(). conn.c; also
  * used by the asynchronous wire.c. Pure. */

@@ -225,21 +225,10 @@ static void list_done(void *arg, int err, int16_t v, kp_reader *body)
 	} else {
 		for (size_t i = 0; i < k->n; i++) {
 			struct cl__cons_row *r = &k->rows[i];
-			int16_t e = 3; /* unanswered: UNKNOWN_TOPIC_OR_PARTITION */
-			int64_t off = -1;
-			for (int32_t ti = 0; ti < m.Topics.count; ti++) {
-				if (!cl__kstr_eq(m.Topics.items[ti].Name, r->p->topic))
-					continue;
-				for (int32_t pi = 0; pi < m.Topics.items[ti].Partitions.count; pi++) {
-					const kp_ListOffsetsResponse_ListOffsetsPartitionResponse *pp =
-						&m.Topics.items[ti].Partitions.items[pi];
-					if (pp->PartitionIndex == r->p->partition) {
-						e = pp->ErrorCode;
-						off = pp->Offset;
-					}
-				}
-			}
-			list_apply(c, r, e, off, now);
+			const kp_ListOffsetsResponse_ListOffsetsPartitionResponse *pp =
+				cl__list_offsets_find(&m, r->p->topic, r->p->partition);
+			/* unanswered: UNKNOWN_TOPIC_OR_PARTITION */
+			list_apply(c, r, pp ? pp->ErrorCode : 3, pp ? pp->Offset : -1, now);
 		}
 	}
 	cl__cons_tick(c);

@@ -80,6 +80,21 @@ int cl__list_offsets_encode(kp_buf *body, int16_t v, kp_arena *a, const struct c
 	return kp_ListOffsetsRequest_encode(body, v, &rq);
 }
 
+const kp_ListOffsetsResponse_ListOffsetsPartitionResponse *
+cl__list_offsets_find(const kp_ListOffsetsResponse *m, const char *topic, int32_t partition)
+{
+	const kp_ListOffsetsResponse_ListOffsetsPartitionResponse *found = NULL;
+	for (int32_t ti = 0; ti < m->Topics.count; ti++) {
+		const kp_ListOffsetsResponse_ListOffsetsTopicResponse *t = &m->Topics.items[ti];
+		if (!cl__kstr_eq(t->Name, topic))
+			continue;
+		for (int32_t pi = 0; pi < t->Partitions.count; pi++)
+			if (t->Partitions.items[pi].PartitionIndex == partition)
+				found = &t->Partitions.items[pi];
+	}
+	return found;
+}
+
 /* cl__offset_ask_fn over the caller's cl_list_offset array. */
 static void entry_ask(const void *arg, size_t idx, int32_t *partition, int64_t *timestamp)
 {
@@ -126,28 +141,14 @@ static int list_offsets_at(cl_client *c, int32_t leader, cl_list_offset *q,
 		rc = CL_ERR_PROTOCOL;
 		goto out;
 	}
-	/* Entries the answer leaves out keep this error. */
 	for (size_t i = 0; i < nsel; i++) {
-		q[sel[i]].error = 3; /* UNKNOWN_TOPIC_OR_PARTITION */
-		q[sel[i]].offset = -1;
-		q[sel[i]].found_timestamp = -1;
-	}
-	for (int32_t ti = 0; ti < m.Topics.count; ti++) {
-		const kp_ListOffsetsResponse_ListOffsetsTopicResponse *t = &m.Topics.items[ti];
-		for (int32_t pi = 0; pi < t->Partitions.count; pi++) {
-			const kp_ListOffsetsResponse_ListOffsetsPartitionResponse *p =
-				&t->Partitions.items[pi];
-			for (size_t i = 0; i < nsel; i++) {
-				cl_list_offset *e = &q[sel[i]];
-				if (e->partition != p->PartitionIndex ||
-				    (size_t)t->Name.len != strlen(e->topic) ||
-				    memcmp(t->Name.p, e->topic, (size_t)t->Name.len) != 0)
-					continue;
-				e->error = p->ErrorCode;
-				e->offset = p->Offset;
-				e->found_timestamp = p->Timestamp;
-			}
-		}
+		cl_list_offset *e = &q[sel[i]];
+		const kp_ListOffsetsResponse_ListOffsetsPartitionResponse *p =
+			cl__list_offsets_find(&m, e->topic, e->partition);
+		/* An entry the answer leaves out: UNKNOWN_TOPIC_OR_PARTITION. */
+		e->error = p ? p->ErrorCode : 3;
+		e->offset = p ? p->Offset : -1;
+		e->found_timestamp = p ? p->Timestamp : -1;
 	}
 	rc = 0;
 	goto out;
