@@ -471,6 +471,9 @@ int br_api_fetch(br_request *req)
 			it->part = br_topic_part(topic, it->fp->Partition);
 			if (!it->part)
 				it->code = KE_UNKNOWN_TOPIC_OR_PARTITION;
+			else
+				it->code = br_part_check_leader_epoch(it->part,
+								      it->fp->CurrentLeaderEpoch);
 		}
 		if (!tr->Partitions.items) {
 			fetch_unref(fs);

@@ -109,6 +109,11 @@ int br_api_list_offsets(br_request *req)
 				o->ErrorCode = br_request_note_error(req, KE_UNKNOWN_TOPIC_OR_PARTITION);
 				continue;
 			}
+			int16_t epoch_code = br_part_check_leader_epoch(part, rp->CurrentLeaderEpoch);
+			if (epoch_code != KE_NONE) {
+				o->ErrorCode = br_request_note_error(req, epoch_code);
+				continue;
+			}
 			list_offsets_partition(req, part, rp->Timestamp, o);
 		}
 		if (topic)

@@ -94,7 +94,6 @@ static void topic_fill(br_request *req, br_topic *topic, bool ops,
 		kp_MetadataResponse_MetadataResponsePartition *p = &out->Partitions.items[i];
 		br_part *part = br_topic_part(topic, i);
 		int32_t *nodes = kp_arena_alloc(&req->arena, sizeof(int32_t));
-		int32_t epoch = part ? st_log_latest_epoch(part->log) : -1;
 
 		kp_MetadataResponse_MetadataResponsePartition_init(p);
 		if (!nodes)
@@ -103,7 +102,7 @@ static void topic_fill(br_request *req, br_topic *topic, bool ops,
 		p->ErrorCode = br_request_note_error(req, part ? KE_NONE : KE_LEADER_NOT_AVAILABLE);
 		p->PartitionIndex = i;
 		p->LeaderId = node;
-		p->LeaderEpoch = epoch < 0 ? 0 : epoch;
+		p->LeaderEpoch = part ? br_part_leader_epoch(part) : 0;
 		p->ReplicaNodes.count = 1;
 		p->ReplicaNodes.items = nodes;
 		p->IsrNodes.count = 1;

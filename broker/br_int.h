@@ -99,6 +99,8 @@ enum br_kafka_error_code {
 	KE_GROUP_ID_NOT_FOUND = 69,
 	KE_FETCH_SESSION_ID_NOT_FOUND = 70,
 	KE_INVALID_FETCH_SESSION_EPOCH = 71,
+	KE_FENCED_LEADER_EPOCH = 74,
+	KE_UNKNOWN_LEADER_EPOCH = 75,
 	KE_MEMBER_ID_REQUIRED = 79,
 	KE_GROUP_MAX_SIZE_REACHED = 81,
 	KE_FENCED_INSTANCE_ID = 82,
@@ -461,6 +463,19 @@ void br_topic_put(br_topic *topic);
 
 /* The partition, or NULL when out of range. Borrowed from the topic. */
 br_part *br_topic_part(br_topic *topic, int32_t index);
+
+/* The partition's leader epoch as Metadata reports it (0 before any epoch
+ * is recorded). @locality any */
+int32_t br_part_leader_epoch(br_part *part);
+
+/*
+ * Checks a request's CurrentLeaderEpoch (Fetch v9+, ListOffsets v4+)
+ * against the partition's, as Kafka's leader does: -1 skips the check, an
+ * older epoch is FENCED_LEADER_EPOCH (the client's metadata is stale), a
+ * newer one UNKNOWN_LEADER_EPOCH (this broker is behind). KE_NONE when it
+ * matches. @locality any
+ */
+int16_t br_part_check_leader_epoch(br_part *part, int32_t current_leader_epoch);
 
 /*
  * Creates a topic with n_parts partitions (num.partitions when n_parts is

@@ -694,6 +694,24 @@ br_part *br_topic_part(br_topic *topic, int32_t index)
 	return parts[index];
 }
 
+int32_t br_part_leader_epoch(br_part *part)
+{
+	int32_t epoch = st_log_latest_epoch(part->log);
+	return epoch < 0 ? 0 : epoch;
+}
+
+int16_t br_part_check_leader_epoch(br_part *part, int32_t current_leader_epoch)
+{
+	if (current_leader_epoch < 0)
+		return KE_NONE;
+	int32_t epoch = br_part_leader_epoch(part);
+	if (current_leader_epoch < epoch)
+		return KE_FENCED_LEADER_EPOCH;
+	if (current_leader_epoch > epoch)
+		return KE_UNKNOWN_LEADER_EPOCH;
+	return KE_NONE;
+}
+
 void br_topics_foreach(br_topics *t, void (*fn)(br_topic *topic, void *arg), void *arg)
 {
 	struct topic **snap;

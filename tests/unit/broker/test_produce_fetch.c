@@ -440,6 +440,7 @@ typedef struct fetch_args {
 	int32_t session_id, session_epoch;
 	int8_t isolation;
 	const uint8_t *topic_id;   /* v13+ */
+	int32_t current_epoch;     /* CurrentLeaderEpoch (v9+); 0 matches */
 } fetch_args;
 
 typedef struct fetch_result {
@@ -470,6 +471,7 @@ static fetch_result fetch(const char *topic, int32_t part, const fetch_args *a)
 	fp.Partition = part;
 	fp.FetchOffset = a->offset;
 	fp.PartitionMaxBytes = a->part_max ? a->part_max : 1 << 20;
+	fp.CurrentLeaderEpoch = a->current_epoch;
 	if (a->version >= 13)
 		memcpy(ft.TopicId.b, a->topic_id, 16);
 	else
@@ -1111,9 +1113,10 @@ START_TEST(fetch_parked_for_a_gone_client_completes_without_it)
 }
 END_TEST
 
-/* ListOffsets for one partition: (offset, timestamp, error). */
-static void list_offsets(const char *topic, int32_t part, int64_t ts, int16_t version,
-			 int64_t *off, int64_t *found_ts, int16_t *err)
+/* ListOffsets for one partition with a CurrentLeaderEpoch (v4+):
+ * (offset, timestamp, error). */
+static void list_offsets_at_epoch(const char *topic, int32_t part, int64_t ts, int16_t version,
+				  int32_t epoch, int64_t *off, int64_t *found_ts, int16_t *err)
 {
 	kp_ListOffsetsRequest m;
 	kp_ListOffsetsRequest_ListOffsetsTopic lt;
@@ -1127,6 +1130,7 @@ static void list_offsets(const char *topic, int32_t part, int64_t ts, int16_t ve
 	kp_ListOffsetsRequest_ListOffsetsPartition_init(&lp);
 	lp.PartitionIndex = part;
 	lp.Timestamp = ts;
+	lp.CurrentLeaderEpoch = epoch;
 	lt.Name = kp_str_from(topic);
 	lt.Partitions.count = 1;
 	lt.Partitions.items = &lp;
@@ -1144,6 +1148,50 @@ static void list_offsets(const char *topic, int32_t part, int64_t ts, int16_t ve
 	*err = resp.Topics.items[0].Partitions.items[0].ErrorCode;
 	treq_free(t);
 }
+
+/* ListOffsets for one partition without an epoch check. */
+static void list_offsets(const char *topic, int32_t part, int64_t ts, int16_t version,
+			 int64_t *off, int64_t *found_ts, int16_t *err)
+{
+	list_offsets_at_epoch(topic, part, ts, version, -1, off, found_ts, err);
+}
+
+/* A client whose metadata names a newer leader epoch than the broker's is
+ * told UNKNOWN_LEADER_EPOCH (it retries after refreshing); -1 and the
+ * partition's own epoch (0 on a single node) pass. */
+START_TEST(current_leader_epoch_is_checked_by_fetch_and_list_offsets)
+{
+	fetch_result f;
+	int64_t off, ts;
+	int16_t err;
+
+	broker_open();
+	topic_create("t", 1, NULL, NULL);
+	produce_ok("t", 0, KP_CODEC_NONE, 0, 3, 1000);
+	f = fetch("t", 0, &(fetch_args){ .version = 12, .offset = 0, .current_epoch = 5 });
+	ck_assert_int_eq(f.err, KE_UNKNOWN_LEADER_EPOCH);
+	ck_assert_int_eq(f.records.len, 0);
+	fetch_result_free(&f);
+	f = fetch("t", 0, &(fetch_args){ .version = 12, .offset = 0, .current_epoch = 0 });
+	ck_assert_int_eq(f.err, KE_NONE);
+	ck_assert_int_gt(f.records.len, 0);
+	fetch_result_free(&f);
+	f = fetch("t", 0, &(fetch_args){ .version = 12, .offset = 0, .current_epoch = -1 });
+	ck_assert_int_eq(f.err, KE_NONE);
+	fetch_result_free(&f);
+	/* Before v9 the field is not on the wire: no check. */
+	f = fetch("t", 0, &(fetch_args){ .version = 8, .offset = 0, .current_epoch = 5 });
+	ck_assert_int_eq(f.err, KE_NONE);
+	fetch_result_free(&f);
+
+	list_offsets_at_epoch("t", 0, -1, 5, 5, &off, &ts, &err);
+	ck_assert_int_eq(err, KE_UNKNOWN_LEADER_EPOCH);
+	list_offsets_at_epoch("t", 0, -1, 5, 0, &off, &ts, &err);
+	ck_assert_int_eq(err, KE_NONE);
+	ck_assert_int_eq(off, 3);
+	broker_close();
+}
+END_TEST
 
 START_TEST(list_offsets_earliest_latest_by_time_and_max_timestamp)
 {
@@ -1593,6 +1641,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, fetch_long_poll_times_out_with_what_is_there);
 	tcase_add_test(tc, fetch_parked_for_a_gone_client_completes_without_it);
 	tcase_add_test(tc, list_offsets_earliest_latest_by_time_and_max_timestamp);
+	tcase_add_test(tc, current_leader_epoch_is_checked_by_fetch_and_list_offsets);
 	tcase_add_test(tc, delete_records_raises_the_log_start_offset);
 	tcase_add_test(tc, init_producer_id_hands_out_unique_ids_that_survive_a_restart);
 	tcase_add_test(tc, init_producer_id_bumps_the_epoch_of_an_id_it_handed_out);
