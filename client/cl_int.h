@@ -147,17 +147,27 @@ struct cl__tgroup {
 int cl__group_by_topic(kp_arena *a, const char *const *names, const size_t *sel,
 		       size_t nsel, struct cl__tgroup **out, size_t *nout);
 
+/* Entry idx of a request's topic group (struct cl__tgroup): its partition
+ * and the number the request carries for it (a time, an offset). */
+typedef void cl__part_ask_fn(const void *arg, size_t idx, int32_t *partition, int64_t *value);
 /*
  * ListOffsets (replica -1) for the topic groups g[0..ng), encoded in
- * version v into body (arrays from a): entry idx of a group asks for
- * what ask(arg, idx, ...) gives, its partition and timestamp (a time or
- * CL_OFFSET_EARLIEST/LATEST). cl_list_offsets() and the consumer both ask
- * so. 0, KP_ERR_NOMEM or the encoder's error. @locality any
+ * version v into body (arrays from a): each entry asks for the partition
+ * and timestamp (a time or CL_OFFSET_EARLIEST/LATEST) ask(arg, idx, ...)
+ * gives. cl_list_offsets() and the consumer both ask so. 0, KP_ERR_NOMEM or
+ * the encoder's error. @locality any
  */
-typedef void cl__offset_ask_fn(const void *arg, size_t idx, int32_t *partition,
-			       int64_t *timestamp);
 int cl__list_offsets_encode(kp_buf *body, int16_t v, kp_arena *a, const struct cl__tgroup *g,
-			    size_t ng, cl__offset_ask_fn *ask, const void *arg);
+			    size_t ng, cl__part_ask_fn *ask, const void *arg);
+
+/* OffsetCommit for group as member (generation -1 and "" outside group
+ * management) of the topic groups g[0..ng), each entry committing the
+ * partition and offset ask(arg, idx, ...) gives, with empty metadata;
+ * encoded in version v into body (arrays from a). cl_offset_commit() and
+ * the consumer both commit so. @locality any */
+int cl__offset_commit_encode(kp_buf *body, int16_t v, kp_arena *a, const char *group,
+			     int32_t generation, const char *member, const struct cl__tgroup *g,
+			     size_t ng, cl__part_ask_fn *ask, const void *arg);
 
 /* The last answer for (topic, partition) in a ListOffsets answer m, or
  * NULL when m leaves it out. @locality any */

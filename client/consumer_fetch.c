@@ -162,7 +162,7 @@ static void offsets_done(void *arg, int err, int16_t v, kp_reader *body)
 
 /* --------------------------------------------------------- ListOffsets */
 
-/* cl__offset_ask_fn over a request's rows. */
+/* cl__part_ask_fn over a request's rows. */
 static void row_ask(const void *arg, size_t idx, int32_t *partition, int64_t *timestamp)
 {
 	const struct cl__cons_row *r = &((const struct req *)arg)->rows[idx];

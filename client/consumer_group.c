@@ -139,6 +139,14 @@ static bool commit_wants(const struct cl__cons_part *p, enum cl__cons_commit_why
 	return mine && p->position >= 0 && p->position != p->committed;
 }
 
+/* cl__part_ask_fn over a commit's rows. */
+static void row_ask(const void *arg, size_t idx, int32_t *partition, int64_t *offset)
+{
+	const struct cl__cons_row *r = &((const struct commit_ctx *)arg)->rows[idx];
+	*partition = r->p->partition;
+	*offset = r->offset;
+}
+
 static int commit_encode(void *arg, int16_t v, kp_buf *body)
 {
 	struct commit_ctx *k = arg;
@@ -146,32 +154,8 @@ static int commit_encode(void *arg, int16_t v, kp_buf *body)
 	size_t ng;
 	if (cl__cons_row_groups(&k->a, k->rows, k->n, &g, &ng) < 0)
 		return KP_ERR_NOMEM;
-	kp_OffsetCommitRequest q;
-	kp_OffsetCommitRequest_init(&q);
-	q.GroupId = kp_str_from(k->c->group_id);
-	q.GenerationIdOrMemberEpoch = k->generation;
-	q.MemberId = kp_str_from(k->member);
-	q.Topics.items = kp_arena_calloc(&k->a, ng, sizeof *q.Topics.items);
-	if (q.Topics.items == NULL)
-		return KP_ERR_NOMEM;
-	q.Topics.count = (int32_t)ng;
-	for (size_t t = 0; t < ng; t++) {
-		kp_OffsetCommitRequest_OffsetCommitRequestTopic *tt = &q.Topics.items[t];
-		kp_OffsetCommitRequest_OffsetCommitRequestTopic_init(tt);
-		tt->Name = kp_str_from(g[t].topic);
-		tt->Partitions.items = kp_arena_calloc(&k->a, g[t].n, sizeof *tt->Partitions.items);
-		if (tt->Partitions.items == NULL)
-			return KP_ERR_NOMEM;
-		tt->Partitions.count = (int32_t)g[t].n;
-		for (size_t j = 0; j < g[t].n; j++) {
-			kp_OffsetCommitRequest_OffsetCommitRequestPartition *pp = &tt->Partitions.items[j];
-			kp_OffsetCommitRequest_OffsetCommitRequestPartition_init(pp);
-			pp->PartitionIndex = k->rows[g[t].idx[j]].p->partition;
-			pp->CommittedOffset = k->rows[g[t].idx[j]].offset;
-			pp->CommittedMetadata = KP_STR_LIT("");
-		}
-	}
-	return kp_OffsetCommitRequest_encode(body, v, &q);
+	return cl__offset_commit_encode(body, v, &k->a, k->c->group_id, k->generation, k->member,
+					g, ng, row_ask, k);
 }
 
 /* What a finished commit (or one that could not be sent) leads to. */

@@ -366,6 +366,45 @@ static int tp_groups(struct cl__req *k, const cl_tp_offset *q, size_t n,
 	return cl__group_by_topic(&k->arena, names, sel, n, g, ng);
 }
 
+/* cl__part_ask_fn over the caller's cl_tp_offset array. */
+static void tp_ask(const void *arg, size_t idx, int32_t *partition, int64_t *offset)
+{
+	const cl_tp_offset *q = arg;
+	*partition = q[idx].partition;
+	*offset = q[idx].offset;
+}
+
+int cl__offset_commit_encode(kp_buf *body, int16_t v, kp_arena *a, const char *group,
+			     int32_t generation, const char *member, const struct cl__tgroup *g,
+			     size_t ng, cl__part_ask_fn *ask, const void *arg)
+{
+	kp_OffsetCommitRequest q;
+	kp_OffsetCommitRequest_init(&q);
+	q.GroupId = kp_str_from(group);
+	q.GenerationIdOrMemberEpoch = generation;
+	q.MemberId = kp_str_from(member);
+	q.Topics.items = kp_arena_calloc(a, ng, sizeof *q.Topics.items);
+	if (q.Topics.items == NULL)
+		return KP_ERR_NOMEM;
+	q.Topics.count = (int32_t)ng;
+	for (size_t t = 0; t < ng; t++) {
+		kp_OffsetCommitRequest_OffsetCommitRequestTopic *tt = &q.Topics.items[t];
+		kp_OffsetCommitRequest_OffsetCommitRequestTopic_init(tt);
+		tt->Name = kp_str_from(g[t].topic);
+		tt->Partitions.items = kp_arena_calloc(a, g[t].n, sizeof *tt->Partitions.items);
+		if (tt->Partitions.items == NULL)
+			return KP_ERR_NOMEM;
+		tt->Partitions.count = (int32_t)g[t].n;
+		for (size_t j = 0; j < g[t].n; j++) {
+			kp_OffsetCommitRequest_OffsetCommitRequestPartition *p = &tt->Partitions.items[j];
+			kp_OffsetCommitRequest_OffsetCommitRequestPartition_init(p);
+			ask(arg, g[t].idx[j], &p->PartitionIndex, &p->CommittedOffset);
+			p->CommittedMetadata = KP_STR_LIT("");
+		}
+	}
+	return kp_OffsetCommitRequest_encode(body, v, &q);
+}
+
 /* Finds q's entry for (topic, partition) and sets its error. */
 static void tp_set_error(cl_tp_offset *q, size_t n, kp_str topic, int32_t partition,
 			 int16_t error)
@@ -384,47 +423,16 @@ int cl_offset_commit(cl_client *c, const char *group, cl_tp_offset *q, size_t n)
 		return 0;
 	cl__req_init(&k, c);
 	for (;;) {
-		kp_OffsetCommitRequest rq;
 		kp_OffsetCommitResponse m;
 		struct cl__tgroup *g;
 		size_t ng;
 
 		if ((rc = call_begin(c, &k, group, KP_API_OFFSET_COMMIT)) < 0)
 			break;
-		kp_OffsetCommitRequest_init(&rq);
-		rq.GroupId = kp_str_from(group);
-		rq.GenerationIdOrMemberEpoch = -1;
-		rq.MemberId = KP_STR_LIT("");
 		if ((rc = tp_groups(&k, q, n, &g, &ng)) < 0)
 			break;
-		rq.Topics.items = kp_arena_calloc(&k.arena, ng, sizeof *rq.Topics.items);
-		if (rq.Topics.items == NULL) {
-			rc = KP_ERR_NOMEM;
-			break;
-		}
-		rq.Topics.count = (int32_t)ng;
-		for (size_t t = 0; t < ng && rc == 0; t++) {
-			kp_OffsetCommitRequest_OffsetCommitRequestTopic *tt = &rq.Topics.items[t];
-			kp_OffsetCommitRequest_OffsetCommitRequestTopic_init(tt);
-			tt->Name = kp_str_from(g[t].topic);
-			tt->Partitions.items = kp_arena_calloc(&k.arena, g[t].n, sizeof *tt->Partitions.items);
-			if (tt->Partitions.items == NULL) {
-				rc = KP_ERR_NOMEM;
-				break;
-			}
-			tt->Partitions.count = (int32_t)g[t].n;
-			for (size_t j = 0; j < g[t].n; j++) {
-				kp_OffsetCommitRequest_OffsetCommitRequestPartition *p = &tt->Partitions.items[j];
-				kp_OffsetCommitRequest_OffsetCommitRequestPartition_init(p);
-				p->PartitionIndex = q[g[t].idx[j]].partition;
-				p->CommittedOffset = q[g[t].idx[j]].offset;
-				p->CommittedMetadata = KP_STR_LIT("");
-			}
-		}
-		if (rc < 0)
-			break;
 		kp_reader r;
-		rc = kp_OffsetCommitRequest_encode(&k.body, k.v, &rq);
+		rc = cl__offset_commit_encode(&k.body, k.v, &k.arena, group, -1, "", g, ng, tp_ask, q);
 		if ((rc = cl__req_run(c, &k, KP_API_OFFSET_COMMIT, rc, &r)) < 0 ||
 		    (rc = cl__req_parsed(c, &k, KP_API_OFFSET_COMMIT,
 					 kp_OffsetCommitResponse_decode(&r, k.v, &k.arena, &m) >= 0)) < 0)

@@ -52,7 +52,7 @@ int cl__group_by_topic(kp_arena *a, const char *const *names, const size_t *sel,
 }
 
 int cl__list_offsets_encode(kp_buf *body, int16_t v, kp_arena *a, const struct cl__tgroup *g,
-			    size_t ng, cl__offset_ask_fn *ask, const void *arg)
+			    size_t ng, cl__part_ask_fn *ask, const void *arg)
 {
 	kp_ListOffsetsRequest rq;
 	kp_ListOffsetsRequest_init(&rq);
@@ -95,7 +95,7 @@ cl__list_offsets_find(const kp_ListOffsetsResponse *m, const char *topic, int32_
 	return found;
 }
 
-/* cl__offset_ask_fn over the caller's cl_list_offset array. */
+/* cl__part_ask_fn over the caller's cl_list_offset array. */
 static void entry_ask(const void *arg, size_t idx, int32_t *partition, int64_t *timestamp)
 {
 	const cl_list_offset *q = arg;
