@@ -448,13 +448,6 @@ void cl__cons_metadata_step(cl_consumer *c, int64_t now);
 /* Fetches from every leader with ready partitions. */
 void cl__cons_fetch_step(cl_consumer *c, int64_t now);
 
-/* A kp_str equal to the C string z. */
-static inline bool cl__kstr_eq(kp_str s, const char *z)
-{
-	size_t n = strlen(z);
-	return s.len >= 0 && (size_t)s.len == n && memcmp(s.p, z, n) == 0;
-}
-
 /* ============================================================ producer */
 /*
  * Shared by producer.c (the application side: send, poll, flush, topics,

@@ -92,7 +92,7 @@ static int committed_match(void *arg, kp_str topic, int32_t partition, int64_t o
 {
 	struct committed_find *f = arg;
 	(void)metadata;
-	if (partition != f->r->p->partition || error != 0 || !cl__kstr_eq(topic, f->r->p->topic))
+	if (partition != f->r->p->partition || error != 0 || !cl__str_eq(topic, f->r->p->topic))
 		return 0;
 	f->offset = offset;
 	return 1;
@@ -538,7 +538,7 @@ static void ids_done(void *arg, int err, int16_t v, kp_reader *body)
 		for (int32_t t = 0; t < m.Topics.count; t++)
 			for (struct cl__cons_part *p = c->parts; p; p = p->next)
 				if (m.Topics.items[t].ErrorCode == 0 &&
-				    cl__kstr_eq(m.Topics.items[t].Name, p->topic)) {
+				    cl__str_eq(m.Topics.items[t].Name, p->topic)) {
 					memcpy(p->topic_id, m.Topics.items[t].TopicId.b, 16);
 					p->have_id = true;
 				}
@@ -645,7 +645,7 @@ static void fetch_done(void *arg, int err, int16_t v, kp_reader *body)
 				for (size_t i = 0; i < k->n; i++) {
 					const struct cl__cons_part *p = k->rows[i].p;
 					bool topic = v >= 13 ? memcmp(t->TopicId.b, p->topic_id, 16) == 0
-							     : cl__kstr_eq(t->Topic, p->topic);
+							     : cl__str_eq(t->Topic, p->topic);
 					if (topic && p->partition == pd->PartitionIndex)
 						fetch_partition(c, &k->rows[i], pd->ErrorCode,
 								pd->HighWatermark, pd->Records, now);

@@ -86,7 +86,7 @@ cl__list_offsets_find(const kp_ListOffsetsResponse *m, const char *topic, int32_
 	const kp_ListOffsetsResponse_ListOffsetsPartitionResponse *found = NULL;
 	for (int32_t ti = 0; ti < m->Topics.count; ti++) {
 		const kp_ListOffsetsResponse_ListOffsetsTopicResponse *t = &m->Topics.items[ti];
-		if (!cl__kstr_eq(t->Name, topic))
+		if (!cl__str_eq(t->Name, topic))
 			continue;
 		for (int32_t pi = 0; pi < t->Partitions.count; pi++)
 			if (t->Partitions.items[pi].PartitionIndex == partition)
