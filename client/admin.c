@@ -54,7 +54,8 @@ static int controller_conn(cl_client *c, cl_conn **out)
 	return cl_client_broker(c, ctl, out);
 }
 
-/* Connection and version for an admin API at the controller. */
+/* Connection and version for an admin API at the controller (groups.c's
+ * call_begin is the same at a group's coordinator). */
 static int begin_at_controller(cl_client *c, struct cl__req *k, int16_t api_key)
 {
 	int rc;

@@ -233,6 +233,7 @@ int cl__offset_fetch_each(const kp_OffsetFetchResponse *m, int16_t v, cl__commit
 			  void *arg)
 {
 	int rc = 0;
+	/* Two loops alike but for the generated types of the two shapes. */
 	if (v >= 8) {
 		const kp_OffsetFetchResponse_OffsetFetchResponseGroup *g = &m->Groups.items[0];
 		for (int32_t ti = 0; rc == 0 && ti < g->Topics.count; ti++) {
@@ -374,6 +375,8 @@ static void tp_ask(const void *arg, size_t idx, int32_t *partition, int64_t *off
 	*offset = q[idx].offset;
 }
 
+/* The walk of cl__list_offsets_encode (offsets.c) over other generated
+ * types: the shape repeats, the request structs cannot be shared. */
 int cl__offset_commit_encode(kp_buf *body, int16_t v, kp_arena *a, const char *group,
 			     int32_t generation, const char *member, const struct cl__tgroup *g,
 			     size_t ng, cl__part_ask_fn *ask, const void *arg)

@@ -113,6 +113,7 @@ static void on_delivery(void *app, const cl_delivery *d)
 	pp->st.end_ns = now;
 }
 
+/* Unlike perf_fail (cmd_perf_consume.c), ends with the --help hint. */
 static int perf_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int perf_err(const char *fmt, ...)
 {
