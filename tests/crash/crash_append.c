@@ -319,23 +319,6 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-	const char *env = getenv("REWIND_CRASH_CYCLES");
-	if (argc > 1)
-		cycles = atoi(argv[1]);
-	else if (env)
-		cycles = atoi(env);
-	if (cycles < 1)
-		cycles = 1;
-
-	Suite *s = suite_create("crash");
-	TCase *tc = tcase_create("crash_append");
-	tcase_set_timeout(tc, 60 + cycles * 2);
-	tcase_add_test(tc, crash_loop_keeps_every_acknowledged_batch);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tst_crash_main(argc, argv, "crash_append",
+			      crash_loop_keeps_every_acknowledged_batch, &cycles);
 }

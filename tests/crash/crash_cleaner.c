@@ -234,22 +234,6 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-	const char *env = getenv("REWIND_CRASH_CYCLES");
-	if (argc > 1)
-		cycles = atoi(argv[1]);
-	else if (env)
-		cycles = atoi(env);
-	if (cycles < 1)
-		cycles = 1;
-	Suite *s = suite_create("crash_cleaner");
-	TCase *tc = tcase_create("crash_cleaner");
-	tcase_set_timeout(tc, 60 + cycles * 2);
-	tcase_add_test(tc, kill_during_cleaning_never_loses_a_latest_value);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_FORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tst_crash_main(argc, argv, "crash_cleaner",
+			      kill_during_cleaning_never_loses_a_latest_value, &cycles);
 }

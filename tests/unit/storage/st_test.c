@@ -305,3 +305,27 @@ void tst_fx_close(tst_fixture *f)
 	tst_rmrf(f->dir);
 	free(f->dir);
 }
+
+int tst_crash_main(int argc, char **argv, const char *name, const struct TTest *test,
+		   int *cycles)
+{
+	const char *env = getenv("REWIND_CRASH_CYCLES");
+
+	if (argc > 1)
+		*cycles = atoi(argv[1]);
+	else if (env)
+		*cycles = atoi(env);
+	if (*cycles < 1)
+		*cycles = 1;
+	Suite *s = suite_create(name);
+	TCase *tc = tcase_create(name);
+	tcase_set_timeout(tc, 60 + *cycles * 2);
+	tcase_add_test(tc, test);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -90,6 +90,17 @@ int64_t tst_file_size(const char *path);
 void tst_copy_dir(const char *from, const char *to);
 
 /*
+ * The main() of a crash loop (tests/crash/): sets *cycles from argv[1] or
+ * REWIND_CRASH_CYCLES when given (at least 1; else it keeps its default),
+ * runs `test` (a START_TEST test) in a forked Check runner named
+ * `name` with a timeout that grows with the cycles, and returns the exit
+ * status.
+ */
+struct TTest;
+int tst_crash_main(int argc, char **argv, const char *name, const struct TTest *test,
+		   int *cycles);
+
+/*
  * A store and one open log in a directory, for tests of one log. Open
  * asserts success; close closes the log (if open) and the store, removes
  * the directory and frees it.
