@@ -1,7 +1,23 @@
-# bench_lib.sh -- what the bench scripts (client.sh, broker.sh) share;
-# sourced, never run. Uses the caller's $me (the script's name, for
-# messages) and $broker (the rewind-broker program); sets bpid and
-# bootstrap. Only the broker started here is signalled, by its PID.
+# bench_lib.sh -- what the bench scripts (broker.sh, client.sh, cleaner.sh,
+# storage.sh) share; sourced, never run. Uses the caller's $me (the
+# script's name, for messages) and $broker (the rewind-broker program);
+# sets bpid and bootstrap. Only the broker started here is signalled, by
+# its PID.
+
+# bench_scratch NAME: the scratch directory $dir -- the caller's --dir, or
+# a new NAME.XXXXXX under $TMPDIR (own_dir=1: bench_scratch_drop removes
+# it at the end, a --dir given is left).
+bench_scratch() {
+	own_dir=0
+	if [[ -z "$dir" ]]; then
+		dir=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+		own_dir=1
+	fi
+	mkdir -p "$dir"
+}
+bench_scratch_drop() {
+	if [[ $own_dir -eq 1 ]]; then rm -rf "$dir"; fi
+}
 
 # median: the median of the numbers on stdin, one a line ("" for none).
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "" }'; }

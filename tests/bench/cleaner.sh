@@ -17,6 +17,8 @@
 # directory under $TMPDIR (or /tmp), removed afterwards. BENCH defaults to
 # $REWIND_BUILD_ROOT/tests/bench/bench_cleaner.
 set -euo pipefail
+me=cleaner.sh
+. "$(dirname "$0")/bench_lib.sh"
 
 quick=0
 dir=""
@@ -38,15 +40,10 @@ if [[ ! -x "$bench" ]]; then
 		"and pass --bench BUILD/tests/bench/bench_cleaner" >&2
 	exit 1
 fi
-own_dir=0
-if [[ -z "$dir" ]]; then
-	dir=$(mktemp -d "${TMPDIR:-/tmp}/rewind-bench-cleaner.XXXXXX")
-	own_dir=1
-fi
-mkdir -p "$dir"
+bench_scratch rewind-bench-cleaner
 cleanup() {
 	rm -f "$dir"/fio-*
-	if [[ $own_dir -eq 1 ]]; then rm -rf "$dir"; fi
+	bench_scratch_drop
 }
 trap cleanup EXIT
 

@@ -64,16 +64,11 @@ for p in "$broker" "$rewind" "$bench"; do
 	fi
 done
 
-own_dir=0
-if [[ -z "$dir" ]]; then
-	dir=$(mktemp -d "${TMPDIR:-/tmp}/rewind-bench-client.XXXXXX")
-	own_dir=1
-fi
-mkdir -p "$dir"
+bench_scratch rewind-bench-client
 bpid=""
 cleanup() {
 	if [[ -n "$bpid" ]]; then kill -KILL "$bpid" 2>/dev/null || true; fi
-	if [[ $own_dir -eq 1 ]]; then rm -rf "$dir"; fi
+	bench_scratch_drop
 }
 trap cleanup EXIT
 

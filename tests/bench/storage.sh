@@ -21,6 +21,8 @@
 # measure another disk. BENCH defaults to bench_storage in the build tree
 # ($REWIND_BUILD_ROOT/tests/bench/bench_storage).
 set -euo pipefail
+me=storage.sh
+. "$(dirname "$0")/bench_lib.sh"
 
 quick=0
 dir=""
@@ -43,15 +45,10 @@ if [[ ! -x "$bench" ]]; then
 	exit 1
 fi
 
-own_dir=0
-if [[ -z "$dir" ]]; then
-	dir=$(mktemp -d "${TMPDIR:-/tmp}/rewind-bench.XXXXXX")
-	own_dir=1
-fi
-mkdir -p "$dir"
+bench_scratch rewind-bench
 cleanup() {
 	rm -f "$dir"/fio-*.dat
-	if [[ $own_dir -eq 1 ]]; then rm -rf "$dir"; fi
+	bench_scratch_drop
 }
 trap cleanup EXIT
 
