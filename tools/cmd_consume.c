@@ -460,12 +460,8 @@ int cmd_consume(int argc, char **argv)
 
 	cl_opts opts = { .client_id = a.conf.client_id, .request_timeout_ms = a.timeout_ms,
 			 .connect_timeout_ms = a.timeout_ms ? a.timeout_ms : 5000 };
-	if (cl_client_new(a.bootstrap, &opts, &cl, err, sizeof err) < 0) {
-		rc = fail("--bootstrap '%s': %s", a.bootstrap, err);
-		goto out;
-	}
-	if (cl_client_connect(cl) < 0) {
-		rc = fail("cannot reach the cluster: %s", cl_client_errmsg(cl));
+	if (cmd_client_open(a.bootstrap, &opts, &cl, err, sizeof err) < 0) {
+		rc = fail("%s", err);
 		goto out;
 	}
 	if ((rc = plan_assignment(cl, &a, &tps, &n_tps)) != 0)

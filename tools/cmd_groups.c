@@ -754,13 +754,8 @@ int cmd_groups(int argc, char **argv)
 	struct ctx x = { .a = &a };
 	cl_opts opts = { .client_id = "rewind-groups", .request_timeout_ms = a.timeout_ms,
 			 .connect_timeout_ms = a.timeout_ms };
-	if (cl_client_new(a.bootstrap, &opts, &x.cl, err, sizeof err) < 0) {
-		rc = fail(&x, "--bootstrap '%s': %s", a.bootstrap, err);
-		cmd_groups_args_free(&a);
-		return rc;
-	}
-	if (cl_client_connect(x.cl) < 0) {
-		rc = fail_client(&x, "cannot reach the cluster");
+	if (cmd_client_open(a.bootstrap, &opts, &x.cl, err, sizeof err) < 0) {
+		rc = fail(&x, "%s", err);
 	} else {
 		switch (a.action) {
 		case GROUPS_LIST: rc = do_list(&x); break;

@@ -832,14 +832,8 @@ int cmd_topics(int argc, char **argv)
 	struct ctx x = { .a = &a };
 	cl_opts opts = { .client_id = "rewind-topics", .request_timeout_ms = a.timeout_ms,
 			 .connect_timeout_ms = a.timeout_ms };
-	if (cl_client_new(a.bootstrap, &opts, &x.cl, err, sizeof err) < 0) {
-		rc = fail(&x, "--bootstrap '%s': %s", a.bootstrap, err);
-		cmd_topics_args_free(&a);
-		return rc;
-	}
-	if (cl_client_connect(x.cl) < 0) {
-		rc = fail(&x, "cannot reach a broker at %s (%s); start the broker (rewind-broker) "
-			  "or pass --bootstrap HOST:PORT", a.bootstrap, cl_client_errmsg(x.cl));
+	if (cmd_client_open(a.bootstrap, &opts, &x.cl, err, sizeof err) < 0) {
+		rc = fail(&x, "%s", err);
 	} else {
 		switch (a.action) {
 		case TOPICS_CREATE: rc = do_create(&x); break;

@@ -689,12 +689,8 @@ static int run_job(struct windows_args *a)
 	kp_buf_init(&j.kb);
 	kp_buf_init(&j.vb);
 
-	if (cl_client_new(a->bootstrap, &o, &j.cl, err, sizeof err) < 0) {
-		fail("--bootstrap '%s': %s", a->bootstrap, err);
-		goto out;
-	}
-	if (cl_client_connect(j.cl) < 0) {
-		fail("cannot reach a broker at %s: %s", a->bootstrap, cl_client_errmsg(j.cl));
+	if (cmd_client_open(a->bootstrap, &o, &j.cl, err, sizeof err) < 0) {
+		fail("%s", err);
 		goto out;
 	}
 	if (plan_parts(&j) != 0)

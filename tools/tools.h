@@ -60,6 +60,20 @@ int cmd_topics(int argc, char **argv);
  */
 int cmd_gen_events(int argc, char **argv);
 
+/* ------------------------------------------------ opening the cluster */
+/* tools/client_open.c. */
+
+struct cl_client;
+struct cl_opts;
+/*
+ * A blocking client for `bootstrap` (client/client.h), connected: 0 and *out
+ * (caller frees with cl_client_free()), or -1 with *out NULL and err
+ * (errlen bytes) holding the sentence to print after the tool's name: what
+ * failed, at which address, and what to try.
+ */
+int cmd_client_open(const char *bootstrap, const struct cl_opts *opts, struct cl_client **out,
+		    char *err, size_t errlen);
+
 /* ------------------------------------------------ shared parsing helpers */
 /* tools/time_parse.c. Pure; 0 on success, -1 when s does not parse. */
 

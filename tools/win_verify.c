@@ -82,13 +82,12 @@ static int read_latest(const struct windows_args *a, const char *topic, struct v
 	int rc = CMD_EXIT_ERROR;
 	const char *names[1] = { topic };
 
-	if (cl_client_new(a->bootstrap, &o, &cl, err, sizeof err) < 0) {
-		fail("--bootstrap '%s': %s", a->bootstrap, err);
+	if (cmd_client_open(a->bootstrap, &o, &cl, err, sizeof err) < 0) {
+		fail("%s", err);
 		goto out;
 	}
 	if (cl_metadata_get(cl, names, 1, &md) < 0) {
-		fail("cannot reach a broker at %s: %s; start rewind-broker or pass --bootstrap",
-		     a->bootstrap, cl_client_errmsg(cl));
+		fail("metadata from %s: %s", a->bootstrap, cl_client_errmsg(cl));
 		goto out;
 	}
 	const cl_topic_info *t = cl_metadata_topic(md, topic);
