@@ -20,9 +20,9 @@ int cmd_client_open(const char *bootstrap, const cl_opts *opts, cl_client **out,
 		return -1;
 	}
 	if (cl_client_connect(*out) < 0) {
-		snprintf(err, errlen, "cannot reach the cluster at %s (%s); start the broker "
-			 "(rewind-broker) or pass --bootstrap HOST:PORT", bootstrap,
-			 cl_client_errmsg(*out));
+		/* The client's sentence already asks about --bootstrap. */
+		snprintf(err, errlen, "cannot reach the cluster at %s: %s; start the broker "
+			 "(rewind-broker) if it is not running", bootstrap, cl_client_errmsg(*out));
 		cl_client_free(*out);
 		*out = NULL;
 		return -1;
