@@ -143,6 +143,14 @@ static int read_segment(st__segment *seg, int64_t size, int64_t seg_limit, bool 
 				continue;
 			if (last >= limit)
 				break;
+			/* The empty batch that closes a cleaned segment (no records,
+			 * no producer; cleaner_pass.c) is not worth a response of
+			 * its own: some clients (kafka-python 2.0.2) fail on a
+			 * partition whose records hold no record. Start at the
+			 * next segment instead. */
+			if (first < 0 && h.records_count == 0 && h.producer_id < 0 &&
+			    at + (int64_t)bsize == seg_limit && sealed)
+				continue;
 			if (first < 0) {
 				first = at;
 				out->first_offset = h.base_offset;
