@@ -79,6 +79,7 @@ static void *http_main(void *arg)
 {
 	br_http *h = arg;
 
+	pthread_setname_np(pthread_self(), "rw-http");
 	event_base_dispatch(h->base);
 	return NULL;
 }

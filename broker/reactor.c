@@ -179,10 +179,20 @@ fail:
 int br__reactor_start(br_reactor *r)
 {
 	int err = pthread_create(&r->thread, NULL, reactor_main, r);
+	char name[16];
 
 	if (err != 0)
 		return -err;
 	r->started = true;
+	/* Named for `top -H` and perf. Done here, on the starting thread,
+	 * where b->admin and b->groups_thread are already set. */
+	if (r == r->broker->admin)
+		snprintf(name, sizeof name, "rw-admin");
+	else if (r == r->broker->groups_thread)
+		snprintf(name, sizeof name, "rw-groups");
+	else
+		snprintf(name, sizeof name, "rw-reactor-%d", r->index % 100);
+	pthread_setname_np(r->thread, name);
 	return 0;
 }
 

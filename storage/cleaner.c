@@ -347,6 +347,8 @@ static void *cleaner_main(void *arg)
 	st_cleaner *c = arg;
 	size_t map_bytes = c->o.dedupe_buffer_bytes / (size_t)c->nthreads;
 
+	pthread_setname_np(pthread_self(), "rw-cleaner");
+
 	pthread_mutex_lock(&c->mu);
 	while (!c->stop) {
 		c->kick = false;

@@ -973,6 +973,7 @@ static void *writer_main(void *arg)
 	st_store *s = arg;
 	writer *wr = s->w_scratch;
 
+	pthread_setname_np(pthread_self(), "rw-writer");
 	for (;;) {
 		/* A new batch may start when no batch is writing, no task
 		 * waits for the pipeline to drain, and one is free. */

@@ -9,7 +9,9 @@ another right after it: the ApiVersions answer must arrive while the
 CreateTopics answer is still outstanding. Were the create run on the network
 thread, the second connection would not even be read until it finished.
 The test asserts that order, never a duration. Then the create's answer is
-checked, and the broker must shut down cleanly.
+checked, and the broker must shut down cleanly. First, the broker's threads
+must carry their names (for `top -H` and perf): one reactor (rw-reactor-0),
+rw-admin, rw-groups and rw-writer.
 """
 import os
 import select
@@ -56,6 +58,14 @@ def main():
         b = Broker(BROKER, tmp, "num.network.threads=1")
         b.start()
         try:
+            names = sorted(open("/proc/%d/task/%s/comm" % (b.proc.pid, t)).read().strip()
+                           for t in os.listdir("/proc/%d/task" % b.proc.pid))
+            want = ["rw-admin", "rw-groups", "rw-reactor-0", "rw-writer"]
+            missing = [n for n in want if n not in names]
+            if missing or "rw-reactor-1" in names:
+                raise SystemExit("FAIL: thread names %s; want %s and one reactor" % (names, want))
+            print("ok: threads named %s" % ", ".join(n for n in names if n.startswith("rw-")))
+
             slow = socket.create_connection(("127.0.0.1", b.port))
             quick = socket.create_connection(("127.0.0.1", b.port))
             slow.sendall(request(19, 0, 1, create_topics_v0("wide", PARTITIONS)))
