@@ -312,11 +312,11 @@ run_fio() {
 		runs+=("$(awk -v b="$(fio_bw "$out" "$rw")" 'BEGIN { printf "%.1f", b / 1e6 }')")
 	done
 	# A write run's file stays until the series ends, as each produce run's
-	# topic stays on the broker: every run writes into new page-cache pages.
-	# Deleting it at once would hand its pages, still warm, to the next run,
-	# which no produce run gets (measured: 400-560 MB/s into new pages, up
-	# to 930 MB/s into a just-deleted run's, on this VM whose free pages go
-	# back to the host). See docs/BENCHMARKS.md.
+	# topic stays on the broker. Deleting it at once would hand its pages,
+	# still warm, to the next run, a head start no produce run has (measured
+	# on this VM: 400-560 MB/s into new pages, up to 930 MB/s into a
+	# just-deleted run's); both sides get the same warm() instead. See
+	# docs/BENCHMARKS.md.
 	rm -f "$dir"/fio-"$key"-*.dat "$out" "$dir/fio-$key.err"
 	fio_mb[$key]=$(printf '%s\n' "${runs[@]}" | median)
 	fio_runs[$key]=$(printf '%s\n' "${runs[@]}" | minmax)
@@ -326,7 +326,8 @@ if [[ $have_fio -eq 1 ]]; then
 	echo "== fio ($(fio --version)), size $fio_size per job, at most ${fio_runtime}s each"
 	fio_failed=0
 	run_fio write-fdatasync-$batch write --rw=write --bs="$batch" --fdatasync=1 || fio_failed=1
-	# The disk without the page cache (context): O_DIRECT, same block size.
+	# The disk without the page cache (context): O_DIRECT, in 1 MiB blocks
+	# (O_DIRECT needs aligned sizes; the producer's batch is not).
 	run_fio write-direct-fdatasync write --rw=write --bs=1m --direct=1 --fdatasync=1 || fio_failed=1
 	for ((i = 0; i < repeat; i++)); do
 		fio --name=prep --directory="$dir" --filename=fio-read-cached-1m-$i.dat --ioengine=psync --rw=write \
