@@ -176,11 +176,27 @@ static void uring_finish_now(uring *u, st__io_req *r, int err)
 	list_push(&u->done, r);
 }
 
+/* Hands the SQEs prepared so far to the kernel. SQEs it refuses stay in
+ * the ring; the next submission or wait offers them again. */
+static void uring_submit_queued(st_store *s, uring *u)
+{
+	int rc;
+
+	do
+		rc = io_uring_submit(&u->ring);
+	while (rc == -EINTR || rc == -EAGAIN || rc == -EBUSY);
+	if (rc < 0)
+		st__logf(s, ST_LOG_WARN, "io_uring_submit: %s", st_strerror(rc));
+}
+
 /*
  * Starts backlog requests in order: writes run here and now; a failed
- * write cancels its linked sync; syncs go into SQEs while there is room,
- * and are submitted. A ring that fails outright leaves its SQEs for the
- * next wait to submit again.
+ * write cancels its linked sync; syncs go into SQEs while there is room.
+ * SQEs are submitted before the next write runs, not after the last: a
+ * write's sync then starts as soon as the write is done, instead of
+ * waiting out the copies of every write queued behind it (measured with
+ * perf trace: 5 requests of 1 MB in one batch held the first sync back
+ * ~1.5 ms, and all five answers left together).
  */
 static void uring_flush(st_store *s, uring *u)
 {
@@ -190,6 +206,10 @@ static void uring_flush(st_store *s, uring *u)
 		st__io_req *r = u->backlog.head;
 
 		if (r->op == ST__IO_WRITE) {
+			if (queued) {
+				uring_submit_queued(s, u);
+				queued = false;
+			}
 			list_pop(&u->backlog);
 			write_inline(s, r);
 			uring_finish_now(u, r, r->err);
@@ -221,16 +241,8 @@ static void uring_flush(st_store *s, uring *u)
 		u->inflight++;
 		queued = true;
 	}
-	if (!queued)
-		return;
-	int rc;
-	do
-		rc = io_uring_submit(&u->ring);
-	while (rc == -EINTR || rc == -EAGAIN || rc == -EBUSY);
-	/* SQEs the kernel refused stay in the ring; the next wait submits
-	 * them again. */
-	if (rc < 0)
-		st__logf(s, ST_LOG_WARN, "io_uring_submit: %s", st_strerror(rc));
+	if (queued)
+		uring_submit_queued(s, u);
 }
 
 static void uring_submit(st_store *s, st__io_req *const *reqs, size_t n)
