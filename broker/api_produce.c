@@ -6,10 +6,12 @@
  * append -- the topic and partition exist (or are auto-created), every batch
  * is no larger than the topic's max.message.bytes, has magic 2 and a record
  * count that matches its offset deltas -- and then hands the batches to
- * st_log_append(), which checks every CRC before queueing anything (so a bad
- * batch appends nothing: CORRUPT_MESSAGE), assigns offsets (and
- * LogAppendTime when the topic says so) and queues them to storage's writer
- * thread. A batch
+ * st_log_append(), which checks every CRC and every record before queueing
+ * anything (so a bad batch appends nothing: CORRUPT_MESSAGE; records that do
+ * not parse or lack a key on a compacted topic: INVALID_RECORD; a timestamp
+ * outside message.timestamp.before/after.max.ms: INVALID_TIMESTAMP), sets a
+ * wrong maxTimestamp from the records, assigns offsets (and LogAppendTime
+ * when the topic says so) and queues them to storage's writer thread. A batch
  * whose codec differs from the topic's compression.type is rebuilt with the
  * topic's codec first (records, timestamps, headers and producer fields kept).
  * A partition with a bad batch appends nothing; other partitions of the same

@@ -505,7 +505,7 @@ void br_uuid_to_str(const uint8_t id[16], char out[23]);
 int br_uuid_parse(const char *s, size_t len, uint8_t out[16]);
 
 /* The topic configs rewind knows (Kafka's names); the count of them. */
-#define BR_TOPIC_CONFIG_KEYS 15
+#define BR_TOPIC_CONFIG_KEYS 17
 
 /* Kafka's ConfigSource values for DescribeConfigs and CreateTopics v5+. */
 enum br_config_source {

@@ -55,6 +55,8 @@ static const struct cfg_key keys[] = {
 	{ "log.flush.interval.messages", CFG_I64, F(log.flush_messages), 1, INT64_MAX, 1, NO_UNIT, true },
 	{ "log.flush.interval.ms", CFG_I64, F(log.flush_ms), 0, INT64_MAX, 1, NO_UNIT, true },
 	{ "log.message.timestamp.type", CFG_TS_TYPE, F(log.log_append_time), 0, 0, 1, NO_UNIT, true },
+	{ "log.message.timestamp.before.max.ms", CFG_I64, F(log.ts_before_max_ms), 0, INT64_MAX, 1, NO_UNIT, true },
+	{ "log.message.timestamp.after.max.ms", CFG_I64, F(log.ts_after_max_ms), 0, INT64_MAX, 1, NO_UNIT, true },
 	{ "log.retention.check.interval.ms", CFG_I64, F(log_retention_check_interval_ms), 1, INT64_MAX, 1, NO_UNIT, true },
 	{ "log.io.uring.enable", CFG_BOOL, F(io_uring), 0, 1, 1, NO_UNIT, true },
 	{ "log.cleanup.policy", CFG_POLICY, F(cleanup_compact), 0, 0, 1, NO_UNIT, true },

@@ -41,6 +41,8 @@ int16_t br_kafka_error(int err)
 		return KE_INVALID_PRODUCER_EPOCH;
 	case ST_ERR_INVALID_RECORD:
 		return KE_INVALID_RECORD;
+	case ST_ERR_INVALID_TIMESTAMP:
+		return KE_INVALID_TIMESTAMP;
 	/* proto: a batch that does not validate */
 	case KP_ERR_CRC:
 	case KP_ERR_MAGIC:

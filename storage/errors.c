@@ -30,8 +30,11 @@ const char *st_strerror(int err)
 	case ST_ERR_TRUNCATED: return "append discarded: an earlier append of the log failed";
 	case ST_ERR_OUT_OF_ORDER_SEQUENCE: return "producer sequence out of order (a gap or an old batch)";
 	case ST_ERR_INVALID_PRODUCER_EPOCH: return "producer epoch older than the partition's (fenced)";
-	case ST_ERR_INVALID_RECORD: return "invalid producer fields (negative sequence or epoch)";
+	case ST_ERR_INVALID_RECORD: return "invalid record: negative producer sequence or epoch, "
+					   "records that do not parse, or no key on a compacted log";
 	case ST_ERR_BUSY: return "the log is being cleaned by another pass";
+	case ST_ERR_INVALID_TIMESTAMP: return "invalid timestamp: a producer's LogAppendTime batch, or a "
+					      "record outside message.timestamp.before/after.max.ms of the clock";
 	default: break;
 	}
 	if (err <= -1000 && err > -2000)

@@ -54,6 +54,8 @@ void st_log_config_default(st_log_config *c)
 	c->flush_messages = 1;
 	c->flush_ms = 1000;
 	c->log_append_time = false;
+	c->ts_before_max_ms = INT64_MAX;
+	c->ts_after_max_ms = INT64_MAX;
 	c->producer_id_expiration_ms = (int64_t)24 * 3600 * 1000;
 	c->compact = false;
 	c->min_cleanable_dirty_ratio = 0.5;
@@ -69,7 +71,7 @@ static int config_check(const st_log_config *c)
 	if (c->segment_bytes < 14 || c->segment_bytes > ST__MAX_SEGMENT_BYTES ||
 	    c->segment_ms < 1 || c->retention_ms < -1 || c->retention_bytes < -1 ||
 	    c->index_interval_bytes < 0 || c->flush_messages < 1 || c->flush_ms < 0 ||
-	    c->producer_id_expiration_ms < 1 ||
+	    c->producer_id_expiration_ms < 1 || c->ts_before_max_ms < 0 || c->ts_after_max_ms < 0 ||
 	    !(c->min_cleanable_dirty_ratio >= 0 && c->min_cleanable_dirty_ratio <= 1) ||
 	    c->min_compaction_lag_ms < 0 || c->max_compaction_lag_ms < 1 ||
 	    c->delete_retention_ms < 0)
@@ -287,9 +289,77 @@ void st_log_close_discard(st_log *log)
 
 /* ---------------------------------------------------------------- append */
 
-/* Checks the batches without the lock: CRC, magic, sizes, and the offset
- * deltas a producer must send (0 .. count-1). */
-static int append_validate(const st_append *a, int64_t *records)
+/* What an append's records are held to: the log's settings at the time,
+ * read under the lock, and the broker's clock. */
+typedef struct append_rules {
+	bool log_append_time;
+	bool compact;
+	int64_t ts_before_max_ms;
+	int64_t ts_after_max_ms;
+	int64_t now_ms;
+} append_rules;
+
+/* Kafka's recordHasInvalidTimestamp: more than before.max.ms older than
+ * the clock, or more than after.max.ms newer. The distance is taken in
+ * uint64_t so that no timestamp a producer can send overflows it. */
+static bool timestamp_outside(int64_t ts, const append_rules *r)
+{
+	if (ts <= r->now_ms)
+		return (uint64_t)r->now_ms - (uint64_t)ts > (uint64_t)r->ts_before_max_ms;
+	return (uint64_t)ts - (uint64_t)r->now_ms > (uint64_t)r->ts_after_max_ms;
+}
+
+/* Kafka's LogValidator on the records of one batch whose CRC checked out.
+ * The records must parse to the batch's count and length (a compressed
+ * batch is inflated to see them, as Kafka does), a compacted log takes
+ * keyed records only, a producer may not stamp LogAppendTime, and on a
+ * CreateTime log every timestamp (but -1, "none") lies in the window. The
+ * batch's maxTimestamp is then set to its records' largest when the
+ * producer wrote another (kafkajs leaves out the records it stamps itself):
+ * retention, the time index and ListOffsets go by that field, so Kafka
+ * rewrites it too (setMaxTimestamp), and with it the CRC. */
+static int batch_records_check(uint8_t *b, const kp_batch_header *h, const append_rules *r)
+{
+	kp_record_iter it;
+	kp_record rec;
+	int64_t max_ts = -1;
+	int rc;
+
+	if (h->attributes & KP_ATTR_LOG_APPEND_TIME)
+		return ST_ERR_INVALID_TIMESTAMP;
+	if ((rc = kp_record_iter_init(&it, b, kp_batch_size(h), ST__MAX_INFLATE)) < 0) {
+		kp_record_iter_free(&it);
+		return rc;
+	}
+	while ((rc = kp_record_iter_next(&it, &rec)) == 1) {
+		if (r->compact && !rec.key) {
+			rc = ST_ERR_INVALID_RECORD;
+			break;
+		}
+		if (!r->log_append_time && rec.timestamp != -1 && timestamp_outside(rec.timestamp, r)) {
+			rc = ST_ERR_INVALID_TIMESTAMP;
+			break;
+		}
+		if (rec.timestamp > max_ts)
+			max_ts = rec.timestamp;
+	}
+	kp_record_iter_free(&it);
+	/* The CRC held, so records that do not parse are what the producer
+	 * built: Kafka's InvalidRecordException, not a corrupt transfer. */
+	if (rc == KP_ERR_SHORT || rc == KP_ERR_CORRUPT)
+		return ST_ERR_INVALID_RECORD;
+	if (rc < 0)
+		return rc;
+	if (!r->log_append_time && h->max_timestamp != max_ts) {
+		kp_store_be64(b + KP_BATCH_OFF_MAX_TIMESTAMP, (uint64_t)max_ts);
+		kp_batch_update_crc(b, kp_batch_size(h));
+	}
+	return 0;
+}
+
+/* Checks the batches without the lock: CRC, magic, sizes, the offset
+ * deltas a producer must send (0 .. count-1), then the records. */
+static int append_validate(st_append *a, const append_rules *r, int64_t *records)
 {
 	kp_batch_header h;
 	size_t pos = 0;
@@ -305,6 +375,8 @@ static int append_validate(const st_append *a, int64_t *records)
 			return rc;
 		if (h.records_count <= 0 || h.last_offset_delta != h.records_count - 1)
 			return KP_ERR_CORRUPT;
+		if ((rc = batch_records_check(a->data + pos, &h, r)) < 0)
+			return rc;
 		*records += h.records_count;
 		pos += kp_batch_size(&h);
 	}
@@ -401,11 +473,16 @@ int st_log_append(st_log *log, st_append *a, int64_t now_ms)
 	int rc;
 
 	assert(a && a->cb);
-	if ((rc = append_validate(a, &records)) < 0)
-		return rc;
+	append_rules rules = { .now_ms = now_ms };
 	pthread_mutex_lock(&log->mu);
-	bool lat = log->cfg.log_append_time;
+	rules.log_append_time = log->cfg.log_append_time;
+	rules.compact = log->cfg.compact;
+	rules.ts_before_max_ms = log->cfg.ts_before_max_ms;
+	rules.ts_after_max_ms = log->cfg.ts_after_max_ms;
 	pthread_mutex_unlock(&log->mu);
+	bool lat = rules.log_append_time;
+	if ((rc = append_validate(a, &rules, &records)) < 0)
+		return rc;
 	append_stamp(a, lat, now_ms);
 	a->duplicate = false;
 	st__pupdate_init(&up);

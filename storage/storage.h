@@ -62,8 +62,13 @@ enum st_err {
 	ST_ERR_INVALID_PRODUCER_EPOCH = -2011,/* an epoch older than the producer's
 	                                   latest on this partition (fenced) */
 	ST_ERR_INVALID_RECORD = -2012,  /* producer fields no producer can send
-	                                   (negative sequence or epoch with an id) */
+	                                   (negative sequence or epoch with an id),
+	                                   records that do not parse, or a record
+	                                   without a key on a compacted log */
 	ST_ERR_BUSY = -2013,            /* the log is being cleaned by another pass */
+	ST_ERR_INVALID_TIMESTAMP = -2014, /* a batch stamped LogAppendTime by its
+	                                   producer, or a record's timestamp outside
+	                                   ts_before/after_max_ms of the clock */
 };
 
 /* Static name for any error this module returns (st_err, kp_err or -errno). */
@@ -115,6 +120,11 @@ typedef struct st_log_config {
 	int64_t flush_ms;             /* flush.ms: with flush_messages > 1, longest a
 	                                 written batch stays unsynced; default 1000 */
 	bool log_append_time;         /* message.timestamp.type=LogAppendTime */
+	/* message.timestamp.before.max.ms / after.max.ms: on a CreateTime log a
+	 * record stamped more than this before / after the broker's clock is
+	 * refused (INT64_MAX, the default: any timestamp). */
+	int64_t ts_before_max_ms;
+	int64_t ts_after_max_ms;
 	int64_t producer_id_expiration_ms; /* producer.id.expiration.ms: a producer
 	                                 idle this long is forgotten (1 day) */
 	/* Compaction (storage/cleaner*.c), Kafka's topic settings: */
@@ -213,8 +223,12 @@ struct st_append {
 };
 
 /*
- * Validates the batches (magic, sizes, CRC: a kp_err on failure), checks
- * the producer fields of idempotent batches (producerId >= 0) against the
+ * Validates the batches (magic, sizes, CRC: a kp_err on failure) and their
+ * records as Kafka's LogValidator does (each record parses, inflating a
+ * compressed batch; keys on a compacted log; timestamps within the log's
+ * window of now_ms, the broker's wall clock), sets a CreateTime batch's
+ * maxTimestamp to its records' largest (and the CRC) when the producer got
+ * it wrong, checks the producer fields of idempotent batches (producerId >= 0) against the
  * log's producer state under the log lock -- so offsets and sequences
  * always agree -- assigns offsets, rolls the segment if segment.bytes or
  * segment.ms says so, and queues the bytes to the writer. A retry of one of
@@ -222,7 +236,8 @@ struct st_append {
  * above). Returns 0 (the callback will run exactly once) or an error (it
  * will not): a kp_err, ST_ERR_TOO_LARGE, ST_ERR_OFFLINE, ST_ERR_CLOSING,
  * ST_ERR_OUT_OF_ORDER_SEQUENCE, ST_ERR_INVALID_PRODUCER_EPOCH,
- * ST_ERR_INVALID_RECORD, -ENOMEM or -errno from a roll. Never waits for I/O
+ * ST_ERR_INVALID_RECORD, ST_ERR_INVALID_TIMESTAMP, -ENOMEM or -errno from
+ * a roll. Never waits for I/O
  * except the open() of a new segment on roll.
  * @locality any; appends to one log are ordered as their calls.
  */

@@ -21,7 +21,11 @@ librdkafka) against one rewind-broker on a free port with a temporary data dir:
   - seeking into the middle of a partition starts exactly there;
   - confluent-kafka offsets_for_times and get_watermark_offsets;
   - the broker is restarted (SIGTERM) between producing and the second
-    round of consuming: everything acknowledged is still there.
+    round of consuming: everything acknowledged is still there;
+  - records are validated as Kafka's LogValidator does: a topic with
+    message.timestamp.before/after.max.ms refuses records stamped outside
+    the window (INVALID_TIMESTAMP, 32) until AlterConfigs widens it, and a
+    compacted topic refuses a record without a key (INVALID_RECORD, 87).
 Only the broker this script started is signalled, by PID.
 """
 import os
@@ -461,6 +465,56 @@ def test_old_produce_versions(src_topic, expected):
 
 # ---- the run
 
+def ck_deliver_one(topic, key, ts):
+    """One record through confluent-kafka; its delivery error code, 0 when
+    acknowledged. Both refusals tested are not retriable, so no retries."""
+    res = []
+    prod = confluent_kafka.Producer({"bootstrap.servers": broker.bootstrap, "acks": "all"})
+    kw = {"key": key, "value": b"v", "partition": 0,
+          "on_delivery": lambda err, msg: res.append(err)}
+    if ts is not None:
+        kw["timestamp"] = ts
+    prod.produce(topic, **kw)
+    left = prod.flush(30)
+    check(left == 0 and len(res) == 1, "%s: no delivery report in 30 s" % topic)
+    return res[0].code() if res[0] is not None else 0
+
+
+def test_record_validation(ca):
+    hour = 3600 * 1000
+    futs = ca.create_topics([
+        cadmin.NewTopic("ts-window", 1, 1, config={"message.timestamp.before.max.ms": str(hour),
+                                                   "message.timestamp.after.max.ms": "60000"}),
+        cadmin.NewTopic("keys-only", 1, 1, config={"cleanup.policy": "compact"})])
+    for f in futs.values():
+        f.result(timeout=30)
+    now = int(time.time() * 1000)
+    for ts, want, what in [(now - 2 * hour, 32, "2 h old"), (now + hour, 32, "1 h ahead"),
+                           (now - hour // 2, 0, "30 min old"), (None, 0, "stamped by the client")]:
+        got = ck_deliver_one("ts-window", b"k", ts)
+        check(got == want, "ts-window, record %s: error %d, want %d" % (what, got, want))
+    res = cadmin.ConfigResource(cadmin.ConfigResource.Type.TOPIC, "ts-window")
+    cfg = ca.describe_configs([res])[res].result(timeout=30)
+    check(cfg["message.timestamp.before.max.ms"].value == str(hour) and
+          cfg["message.timestamp.after.max.ms"].value == "60000",
+          "ts-window: DescribeConfigs shows %s / %s" % (cfg["message.timestamp.before.max.ms"].value,
+                                                       cfg["message.timestamp.after.max.ms"].value))
+    # AlterConfigs (not incremental) sets before.max.ms and resets after.max.ms.
+    res = cadmin.ConfigResource(cadmin.ConfigResource.Type.TOPIC, "ts-window",
+                                set_config={"message.timestamp.before.max.ms": str(48 * hour)})
+    ca.alter_configs([res])[res].result(timeout=30)
+    for ts, what in [(now - 2 * hour, "2 h old"), (now + hour, "1 h ahead")]:
+        got = ck_deliver_one("ts-window", b"k", ts)
+        check(got == 0, "ts-window after AlterConfigs, record %s: error %d" % (what, got))
+    note("ok: message.timestamp.before/after.max.ms refuse out-of-window records (32) "
+         "and AlterConfigs applies at once")
+    got = ck_deliver_one("keys-only", None, None)
+    check(got == 87, "keys-only: a keyless record got error %d, want 87 (INVALID_RECORD)" % got)
+    got = ck_deliver_one("keys-only", b"k", None)
+    check(got == 0, "keys-only: a keyed record got error %d" % got)
+    note("ok: a compacted topic refuses a record without a key (87)")
+
+
 def main():
     try:
         broker.start()
@@ -536,6 +590,8 @@ def main():
     for client, topic, _, _ in plan:
         ck_offsets_for_times(topic, acked[topic])
     note("ok: offsets_for_times on every topic")
+
+    test_record_validation(ca)
 
     try:
         broker.stop()

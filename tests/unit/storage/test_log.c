@@ -734,6 +734,212 @@ START_TEST(concurrent_appenders_and_readers_see_consistent_log)
 }
 END_TEST
 
+/* ----------------------------------------------- records (LogValidator) */
+
+/* One record for rec_batch(): key NULL means keyless. */
+typedef struct rec_spec {
+	int64_t ts;
+	const char *key;
+} rec_spec;
+
+static void rec_batch(kp_buf *out, int codec, const rec_spec *r, int n)
+{
+	kp_batch_builder b;
+
+	kp_buf_init(out);
+	kp_batch_builder_init(&b, codec, 0);
+	for (int i = 0; i < n; i++)
+		ck_assert_int_eq(kp_batch_builder_add(&b, r[i].ts, r[i].key,
+						      r[i].key ? (int32_t)strlen(r[i].key) : -1,
+						      "value", 5, NULL, 0), 0);
+	ck_assert_int_eq(kp_batch_builder_finish(&b, out), 0);
+	kp_batch_builder_free(&b);
+}
+
+/* Appends buf and waits for its callback; st_log_append()'s error, or 0. */
+static int append_buf(st_log *log, kp_buf *buf, int64_t now_ms)
+{
+	tst_wait w;
+	st_append a;
+
+	tst_wait_init(&w);
+	memset(&a, 0, sizeof(a));
+	a.data = buf->data;
+	a.len = buf->len;
+	a.cb = tst_wait_cb;
+	a.arg = &w;
+	int rc = st_log_append(log, &a, now_ms);
+	if (rc == 0)
+		ck_assert_int_eq(tst_wait_for(&w), 0);
+	tst_wait_destroy(&w);
+	return rc;
+}
+
+/* The header of the batch holding `offset`, as stored; its CRC must hold. */
+static void stored_header(st_log *log, int64_t offset, kp_batch_header *h)
+{
+	st_slice sl;
+	uint8_t buf[4096];
+
+	ck_assert_int_eq(st_log_read(log, offset, 1, -1, &sl), 0);
+	ck_assert_int_lt(sl.len, sizeof(buf));
+	ck_assert_int_eq(pread(sl.fd, buf, sl.len, sl.file_pos), (ssize_t)sl.len);
+	ck_assert_int_eq(kp_batch_validate(buf, sl.len, h), 0);
+	st_slice_release(&sl);
+}
+
+/* kafkajs writes maxTimestamp as the largest timestamp its caller gave,
+ * leaving out the records it stamps itself; Kafka sets the field from the
+ * records, and so does storage, plain or compressed, CRC and all. */
+START_TEST(max_timestamp_is_taken_from_the_records)
+{
+	static const int codecs[] = { KP_CODEC_NONE, KP_CODEC_GZIP, KP_CODEC_ZSTD };
+	const rec_spec r[] = { { 500, "a" }, { 900, "b" }, { 700, "c" } };
+	tst_fixture f;
+	kp_batch_header h;
+	int64_t off, ts;
+
+	tst_fx_open(&f, "log", NULL);
+	for (int c = 0; c < 3; c++) {
+		kp_buf buf;
+		rec_batch(&buf, codecs[c], r, 3);
+		/* As the producer claims it: 600, not 900. */
+		kp_store_be64(buf.data + KP_BATCH_OFF_MAX_TIMESTAMP, 600);
+		kp_batch_update_crc(buf.data, buf.len);
+		ck_assert_int_eq(append_buf(f.log, &buf, 1000), 0);
+		stored_header(f.log, c * 3, &h);
+		ck_assert_int_eq(h.max_timestamp, 900);
+		ck_assert_int_eq(kp_batch_codec(&h), codecs[c]);
+		kp_buf_free(&buf);
+	}
+	/* A right maxTimestamp is left as it is (the bytes and CRC too). */
+	kp_buf buf;
+	rec_batch(&buf, KP_CODEC_NONE, r, 3);
+	uint8_t *copy = malloc(buf.len);
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, buf.data, buf.len);
+	ck_assert_int_eq(append_buf(f.log, &buf, 1000), 0);
+	ck_assert_int_eq(memcmp(buf.data + KP_BATCH_OFF_MAX_TIMESTAMP, copy + KP_BATCH_OFF_MAX_TIMESTAMP,
+				buf.len - KP_BATCH_OFF_MAX_TIMESTAMP), 0);
+	free(copy);
+	kp_buf_free(&buf);
+	/* ListOffsets by time now finds the record at 900 in the first batch. */
+	ck_assert_int_eq(st_log_offset_for_timestamp(f.log, 800, &off, &ts), 0);
+	ck_assert_int_eq(off, 1);
+	ck_assert_int_eq(ts, 900);
+	tst_fx_close(&f);
+}
+END_TEST
+
+/* message.timestamp.before.max.ms / after.max.ms on a CreateTime log, and
+ * the LogAppendTime a producer may not claim. */
+START_TEST(timestamps_outside_the_window_are_refused)
+{
+	static const struct { int64_t ts; int rc; } cases[] = {
+		{ 8999, ST_ERR_INVALID_TIMESTAMP }, { 9000, 0 }, { 10000, 0 }, { 10500, 0 },
+		{ 10501, ST_ERR_INVALID_TIMESTAMP }, { -1, 0 },
+		{ INT64_MIN, ST_ERR_INVALID_TIMESTAMP }, { INT64_MAX, ST_ERR_INVALID_TIMESTAMP },
+	};
+	tst_fixture f;
+	st_log_config cfg;
+	kp_buf buf;
+
+	st_log_config_default(&cfg);
+	cfg.ts_before_max_ms = 1000;
+	cfg.ts_after_max_ms = 500;
+	tst_fx_open(&f, "log", &cfg);
+	int64_t end = 0;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rec_spec r[] = { { cases[i].ts, "a" } };
+		rec_batch(&buf, KP_CODEC_NONE, r, 1);
+		ck_assert_msg(append_buf(f.log, &buf, 10000) == cases[i].rc, "timestamp %" PRId64,
+			      cases[i].ts);
+		end += cases[i].rc == 0 ? 1 : 0;
+		ck_assert_int_eq(st_log_end_offset(f.log), end);
+		kp_buf_free(&buf);
+	}
+	/* One record out of the window refuses the whole batch. */
+	rec_spec two[] = { { 10000, "a" }, { 8999, "b" } };
+	rec_batch(&buf, KP_CODEC_NONE, two, 2);
+	ck_assert_int_eq(append_buf(f.log, &buf, 10000), ST_ERR_INVALID_TIMESTAMP);
+	ck_assert_int_eq(st_log_end_offset(f.log), end);
+	kp_buf_free(&buf);
+	/* A producer's batch marked LogAppendTime. */
+	rec_spec one[] = { { 10000, "a" } };
+	rec_batch(&buf, KP_CODEC_NONE, one, 1);
+	buf.data[KP_BATCH_OFF_ATTRIBUTES + 1] |= KP_ATTR_LOG_APPEND_TIME;
+	kp_batch_update_crc(buf.data, buf.len);
+	ck_assert_int_eq(append_buf(f.log, &buf, 10000), ST_ERR_INVALID_TIMESTAMP);
+	kp_buf_free(&buf);
+	/* The window is for CreateTime: a LogAppendTime log stamps its own. */
+	cfg.log_append_time = true;
+	ck_assert_int_eq(st_log_set_config(f.log, &cfg), 0);
+	rec_spec old[] = { { 5, "a" } };
+	rec_batch(&buf, KP_CODEC_NONE, old, 1);
+	ck_assert_int_eq(append_buf(f.log, &buf, 10000), 0);
+	kp_buf_free(&buf);
+	cfg.ts_before_max_ms = -1;
+	ck_assert_int_eq(st_log_set_config(f.log, &cfg), ST_ERR_CONFIG);
+	tst_fx_close(&f);
+}
+END_TEST
+
+START_TEST(compacted_log_refuses_records_without_key)
+{
+	const rec_spec mixed[] = { { 100, "a" }, { 101, NULL } };
+	tst_fixture f;
+	st_log_config cfg;
+	kp_buf buf;
+
+	st_log_config_default(&cfg);
+	cfg.compact = true;
+	tst_fx_open(&f, "log", &cfg);
+	rec_batch(&buf, KP_CODEC_NONE, mixed, 2);
+	ck_assert_int_eq(append_buf(f.log, &buf, 1000), ST_ERR_INVALID_RECORD);
+	kp_buf_free(&buf);
+	/* Compressed: the records are inflated to see their keys. */
+	rec_batch(&buf, KP_CODEC_LZ4, mixed, 2);
+	ck_assert_int_eq(append_buf(f.log, &buf, 1000), ST_ERR_INVALID_RECORD);
+	kp_buf_free(&buf);
+	ck_assert_int_eq(st_log_end_offset(f.log), 0);
+	rec_batch(&buf, KP_CODEC_NONE, mixed, 1);
+	ck_assert_int_eq(append_buf(f.log, &buf, 1000), 0);
+	kp_buf_free(&buf);
+	/* Without compaction a keyless record is fine. */
+	cfg.compact = false;
+	ck_assert_int_eq(st_log_set_config(f.log, &cfg), 0);
+	rec_batch(&buf, KP_CODEC_NONE, mixed, 2);
+	ck_assert_int_eq(append_buf(f.log, &buf, 1000), 0);
+	kp_buf_free(&buf);
+	ck_assert_int_eq(st_log_end_offset(f.log), 3);
+	tst_fx_close(&f);
+}
+END_TEST
+
+/* A batch whose CRC holds but whose records do not add up: what the
+ * producer built, so INVALID_RECORD (not CORRUPT_MESSAGE, which a client
+ * retries). */
+START_TEST(records_that_do_not_parse_are_invalid)
+{
+	const rec_spec r[] = { { 100, "a" }, { 101, "b" } };
+	tst_fixture f;
+	kp_buf buf;
+
+	tst_fx_open(&f, "log", NULL);
+	rec_batch(&buf, KP_CODEC_NONE, r, 2);
+	/* The first record's length (a zigzag varint, one byte here) one
+	 * larger: it swallows a byte of the next record. */
+	uint8_t *len = buf.data + KP_BATCH_HEADER_SIZE;
+	ck_assert_int_lt(*len, 0x7e);
+	*len += 2;
+	kp_batch_update_crc(buf.data, buf.len);
+	ck_assert_int_eq(append_buf(f.log, &buf, 1000), ST_ERR_INVALID_RECORD);
+	ck_assert_int_eq(st_log_end_offset(f.log), 0);
+	kp_buf_free(&buf);
+	tst_fx_close(&f);
+}
+END_TEST
+
 START_TEST(config_out_of_range_is_refused)
 {
 	tst_fixture f;
@@ -781,6 +987,10 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, close_waits_for_queued_appends);
 	tcase_add_test(tc, concurrent_appenders_and_readers_see_consistent_log);
 	tcase_add_test(tc, config_out_of_range_is_refused);
+	tcase_add_test(tc, max_timestamp_is_taken_from_the_records);
+	tcase_add_test(tc, timestamps_outside_the_window_are_refused);
+	tcase_add_test(tc, compacted_log_refuses_records_without_key);
+	tcase_add_test(tc, records_that_do_not_parse_are_invalid);
 	suite_add_tcase(s, tc);
 	return s;
 }

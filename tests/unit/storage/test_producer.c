@@ -257,7 +257,8 @@ START_TEST(producer_fields_no_producer_sends_are_invalid_record)
 	ck_assert_int_eq(st_log_end_offset(f.log), 0);
 	ck_assert_int_eq(producer_count(f.log), 0);
 	ck_assert_str_eq(st_strerror(ST_ERR_INVALID_RECORD),
-			 "invalid producer fields (negative sequence or epoch)");
+			 "invalid record: negative producer sequence or epoch, "
+			 "records that do not parse, or no key on a compacted log");
 	tst_fx_close(&f);
 }
 END_TEST
