@@ -107,20 +107,16 @@ int tst_wait_for(tst_wait *w)
 	return err;
 }
 
-int tst_append_sync(st_log *log, int part, int nrec, int64_t ts0, size_t pad,
-		    int32_t epoch, int64_t now_ms, st_append *out)
+int tst_append_buf(st_log *log, const kp_buf *buf, int32_t epoch, int64_t now_ms, st_append *out)
 {
-	kp_buf buf;
 	tst_wait w;
 	st_append a;
 	int rc;
 
-	kp_buf_init(&buf);
-	ck_assert_int_eq(tst_build_batch(&buf, part, st_log_end_offset(log), nrec, ts0, pad), 0);
 	tst_wait_init(&w);
 	memset(&a, 0, sizeof(a));
-	a.data = buf.data;
-	a.len = buf.len;
+	a.data = buf->data;
+	a.len = buf->len;
 	a.leader_epoch = epoch;
 	a.cb = tst_wait_cb;
 	a.arg = &w;
@@ -130,6 +126,17 @@ int tst_append_sync(st_log *log, int part, int nrec, int64_t ts0, size_t pad,
 	if (out)
 		*out = a;
 	tst_wait_destroy(&w);
+	return rc;
+}
+
+int tst_append_sync(st_log *log, int part, int nrec, int64_t ts0, size_t pad,
+		    int32_t epoch, int64_t now_ms, st_append *out)
+{
+	kp_buf buf;
+
+	kp_buf_init(&buf);
+	ck_assert_int_eq(tst_build_batch(&buf, part, st_log_end_offset(log), nrec, ts0, pad), 0);
+	int rc = tst_append_buf(log, &buf, epoch, now_ms, out);
 	kp_buf_free(&buf);
 	return rc;
 }

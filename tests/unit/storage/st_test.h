@@ -59,6 +59,9 @@ int tst_wait_for(tst_wait *w);
  */
 int tst_append_sync(st_log *log, int part, int nrec, int64_t ts0, size_t pad,
 		    int32_t epoch, int64_t now_ms, st_append *out);
+/* Appends the batches in buf (borrowed; storage rewrites their offsets) and
+ * waits likewise; same returns and *out. */
+int tst_append_buf(st_log *log, const kp_buf *buf, int32_t epoch, int64_t now_ms, st_append *out);
 
 /*
  * Reads the whole readable log from `from` and checks it: every batch

@@ -756,25 +756,6 @@ static void rec_batch(kp_buf *out, int codec, const rec_spec *r, int n)
 	kp_batch_builder_free(&b);
 }
 
-/* Appends buf and waits for its callback; st_log_append()'s error, or 0. */
-static int append_buf(st_log *log, kp_buf *buf, int64_t now_ms)
-{
-	tst_wait w;
-	st_append a;
-
-	tst_wait_init(&w);
-	memset(&a, 0, sizeof(a));
-	a.data = buf->data;
-	a.len = buf->len;
-	a.cb = tst_wait_cb;
-	a.arg = &w;
-	int rc = st_log_append(log, &a, now_ms);
-	if (rc == 0)
-		ck_assert_int_eq(tst_wait_for(&w), 0);
-	tst_wait_destroy(&w);
-	return rc;
-}
-
 /* The header of the batch holding `offset`, as stored; its CRC must hold. */
 static void stored_header(st_log *log, int64_t offset, kp_batch_header *h)
 {
@@ -806,7 +787,7 @@ START_TEST(max_timestamp_is_taken_from_the_records)
 		/* As the producer claims it: 600, not 900. */
 		kp_store_be64(buf.data + KP_BATCH_OFF_MAX_TIMESTAMP, 600);
 		kp_batch_update_crc(buf.data, buf.len);
-		ck_assert_int_eq(append_buf(f.log, &buf, 1000), 0);
+		ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, NULL), 0);
 		stored_header(f.log, c * 3, &h);
 		ck_assert_int_eq(h.max_timestamp, 900);
 		ck_assert_int_eq(kp_batch_codec(&h), codecs[c]);
@@ -818,7 +799,7 @@ START_TEST(max_timestamp_is_taken_from_the_records)
 	uint8_t *copy = malloc(buf.len);
 	ck_assert_ptr_nonnull(copy);
 	memcpy(copy, buf.data, buf.len);
-	ck_assert_int_eq(append_buf(f.log, &buf, 1000), 0);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, NULL), 0);
 	ck_assert_int_eq(memcmp(buf.data + KP_BATCH_OFF_MAX_TIMESTAMP, copy + KP_BATCH_OFF_MAX_TIMESTAMP,
 				buf.len - KP_BATCH_OFF_MAX_TIMESTAMP), 0);
 	free(copy);
@@ -852,7 +833,7 @@ START_TEST(timestamps_outside_the_window_are_refused)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		rec_spec r[] = { { cases[i].ts, "a" } };
 		rec_batch(&buf, KP_CODEC_NONE, r, 1);
-		ck_assert_msg(append_buf(f.log, &buf, 10000) == cases[i].rc, "timestamp %" PRId64,
+		ck_assert_msg(tst_append_buf(f.log, &buf, 0, 10000, NULL) == cases[i].rc, "timestamp %" PRId64,
 			      cases[i].ts);
 		end += cases[i].rc == 0 ? 1 : 0;
 		ck_assert_int_eq(st_log_end_offset(f.log), end);
@@ -861,7 +842,7 @@ START_TEST(timestamps_outside_the_window_are_refused)
 	/* One record out of the window refuses the whole batch. */
 	rec_spec two[] = { { 10000, "a" }, { 8999, "b" } };
 	rec_batch(&buf, KP_CODEC_NONE, two, 2);
-	ck_assert_int_eq(append_buf(f.log, &buf, 10000), ST_ERR_INVALID_TIMESTAMP);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 10000, NULL), ST_ERR_INVALID_TIMESTAMP);
 	ck_assert_int_eq(st_log_end_offset(f.log), end);
 	kp_buf_free(&buf);
 	/* A producer's batch marked LogAppendTime. */
@@ -869,14 +850,14 @@ START_TEST(timestamps_outside_the_window_are_refused)
 	rec_batch(&buf, KP_CODEC_NONE, one, 1);
 	buf.data[KP_BATCH_OFF_ATTRIBUTES + 1] |= KP_ATTR_LOG_APPEND_TIME;
 	kp_batch_update_crc(buf.data, buf.len);
-	ck_assert_int_eq(append_buf(f.log, &buf, 10000), ST_ERR_INVALID_TIMESTAMP);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 10000, NULL), ST_ERR_INVALID_TIMESTAMP);
 	kp_buf_free(&buf);
 	/* The window is for CreateTime: a LogAppendTime log stamps its own. */
 	cfg.log_append_time = true;
 	ck_assert_int_eq(st_log_set_config(f.log, &cfg), 0);
 	rec_spec old[] = { { 5, "a" } };
 	rec_batch(&buf, KP_CODEC_NONE, old, 1);
-	ck_assert_int_eq(append_buf(f.log, &buf, 10000), 0);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 10000, NULL), 0);
 	kp_buf_free(&buf);
 	cfg.ts_before_max_ms = -1;
 	ck_assert_int_eq(st_log_set_config(f.log, &cfg), ST_ERR_CONFIG);
@@ -895,21 +876,21 @@ START_TEST(compacted_log_refuses_records_without_key)
 	cfg.compact = true;
 	tst_fx_open(&f, "log", &cfg);
 	rec_batch(&buf, KP_CODEC_NONE, mixed, 2);
-	ck_assert_int_eq(append_buf(f.log, &buf, 1000), ST_ERR_INVALID_RECORD);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, NULL), ST_ERR_INVALID_RECORD);
 	kp_buf_free(&buf);
 	/* Compressed: the records are inflated to see their keys. */
 	rec_batch(&buf, KP_CODEC_LZ4, mixed, 2);
-	ck_assert_int_eq(append_buf(f.log, &buf, 1000), ST_ERR_INVALID_RECORD);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, NULL), ST_ERR_INVALID_RECORD);
 	kp_buf_free(&buf);
 	ck_assert_int_eq(st_log_end_offset(f.log), 0);
 	rec_batch(&buf, KP_CODEC_NONE, mixed, 1);
-	ck_assert_int_eq(append_buf(f.log, &buf, 1000), 0);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, NULL), 0);
 	kp_buf_free(&buf);
 	/* Without compaction a keyless record is fine. */
 	cfg.compact = false;
 	ck_assert_int_eq(st_log_set_config(f.log, &cfg), 0);
 	rec_batch(&buf, KP_CODEC_NONE, mixed, 2);
-	ck_assert_int_eq(append_buf(f.log, &buf, 1000), 0);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, NULL), 0);
 	kp_buf_free(&buf);
 	ck_assert_int_eq(st_log_end_offset(f.log), 3);
 	tst_fx_close(&f);
@@ -933,7 +914,7 @@ START_TEST(records_that_do_not_parse_are_invalid)
 	ck_assert_int_lt(*len, 0x7e);
 	*len += 2;
 	kp_batch_update_crc(buf.data, buf.len);
-	ck_assert_int_eq(append_buf(f.log, &buf, 1000), ST_ERR_INVALID_RECORD);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, NULL), ST_ERR_INVALID_RECORD);
 	ck_assert_int_eq(st_log_end_offset(f.log), 0);
 	kp_buf_free(&buf);
 	tst_fx_close(&f);

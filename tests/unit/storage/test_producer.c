@@ -38,27 +38,6 @@ static void pbatch(kp_buf *out, int64_t pid, int16_t epoch, int32_t seq, int n)
 	kp_batch_builder_free(&b);
 }
 
-/* Appends [data, len) and waits: st_log_append's error or the callback's. */
-static int append_buf(st_log *log, kp_buf *buf, int64_t now_ms, st_append *out)
-{
-	tst_wait w;
-	st_append a;
-
-	tst_wait_init(&w);
-	memset(&a, 0, sizeof(a));
-	a.data = buf->data;
-	a.len = buf->len;
-	a.cb = tst_wait_cb;
-	a.arg = &w;
-	int rc = st_log_append(log, &a, now_ms);
-	if (rc == 0)
-		rc = tst_wait_for(&w);
-	if (out)
-		*out = a;
-	tst_wait_destroy(&w);
-	return rc;
-}
-
 /* Appends one idempotent batch; *base (may be NULL) gets its base offset
  * and *dup whether it was a duplicate. */
 static int produce(st_log *log, int64_t pid, int16_t epoch, int32_t seq, int n, int64_t now_ms,
@@ -69,7 +48,7 @@ static int produce(st_log *log, int64_t pid, int16_t epoch, int32_t seq, int n, 
 
 	kp_buf_init(&buf);
 	pbatch(&buf, pid, epoch, seq, n);
-	int rc = append_buf(log, &buf, now_ms, &a);
+	int rc = tst_append_buf(log, &buf, 0, now_ms, &a);
 	kp_buf_free(&buf);
 	if (rc == 0 && base)
 		*base = a.base_offset;
@@ -295,7 +274,7 @@ START_TEST(producer_batches_of_one_append_are_checked_in_order)
 	pbatch(&buf, 1, 0, 0, 2);
 	pbatch(&buf, 1, 0, 2, 2);
 	pbatch(&buf, 2, 0, 0, 1);
-	ck_assert_int_eq(append_buf(f.log, &buf, 1000, &a), 0);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, &a), 0);
 	ck_assert(!a.duplicate);
 	ck_assert_int_eq(producer_of(f.log, 1).n_batches, 2);
 	ck_assert_int_eq(producer_of(f.log, 1).batches[1].first_offset, 2);
@@ -304,7 +283,7 @@ START_TEST(producer_batches_of_one_append_are_checked_in_order)
 	kp_buf_init(&buf);
 	pbatch(&buf, 1, 0, 4, 1);
 	pbatch(&buf, 1, 0, 9, 1);
-	ck_assert_int_eq(append_buf(f.log, &buf, 1000, NULL), ST_ERR_OUT_OF_ORDER_SEQUENCE);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, NULL), ST_ERR_OUT_OF_ORDER_SEQUENCE);
 	ck_assert_int_eq(st_log_end_offset(f.log), 5);
 	ck_assert_int_eq(producer_of(f.log, 1).n_batches, 2);
 	/* A duplicate anywhere makes the append a duplicate (Kafka's rule). */
@@ -312,7 +291,7 @@ START_TEST(producer_batches_of_one_append_are_checked_in_order)
 	kp_buf_init(&buf);
 	pbatch(&buf, 2, 0, 1, 1);
 	pbatch(&buf, 1, 0, 2, 2);
-	ck_assert_int_eq(append_buf(f.log, &buf, 1000, &a), 0);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, &a), 0);
 	ck_assert(a.duplicate);
 	ck_assert_int_eq(a.base_offset, 2);
 	ck_assert_int_eq(a.last_offset, 3);
