@@ -15,7 +15,10 @@
  * whose codec differs from the topic's compression.type is rebuilt with the
  * topic's codec first (records, timestamps, headers and producer fields kept).
  * A partition with a bad batch appends nothing; other partitions of the same
- * request are not affected, as in Kafka.
+ * request are not affected, as in Kafka. The refusal goes back with its
+ * reason (Produce v8+ ErrorMessage) and, when one record is at fault, that
+ * record's index in its batch (RecordErrors, KIP-467): storage words what
+ * it refuses (st_append.refused_why), this file what it refuses itself.
  *
  * Idempotent producers: storage checks each batch's producer id, epoch and
  * sequence under the log lock (st_log_append). A retry of a batch already
@@ -351,6 +354,31 @@ static br_topic *produce_topic(br_request *req, kp_str name, bool may_create, in
 }
 
 /*
+ * Answers one partition with a refusal: its Kafka error and, in Produce v8+,
+ * the reason as ErrorMessage and the record at fault (index >= 0) as
+ * RecordErrors, which Kafka fills for what its LogValidator refuses and
+ * Java clients show; rewind gives the reason for every refusal it has
+ * words for. The strings live in the request's arena.
+ */
+static void produce_refuse(br_request *req, produce_part *pp, int16_t code, int32_t index,
+			   const char *why)
+{
+	pp->out->ErrorCode = br_request_note_error(req, code);
+	pp->out->ErrorMessage = br__kstr_msg(&req->arena, why);
+	if (index < 0 || pp->out->ErrorMessage.len <= 0)
+		return;
+	kp_ProduceResponse_BatchIndexAndErrorMessage *e =
+		kp_arena_calloc(&req->arena, 1, sizeof(*e));
+	if (!e)
+		return;   /* the error code and message still go out */
+	kp_ProduceResponse_BatchIndexAndErrorMessage_init(e);
+	e->BatchIndex = index;
+	e->BatchIndexErrorMessage = pp->out->ErrorMessage;
+	pp->out->RecordErrors.count = 1;
+	pp->out->RecordErrors.items = e;
+}
+
+/*
  * Validates and queues one partition's records. Sets pp->out's error for a
  * refusal; on success pp->queued is set and the callback will run.
  */
@@ -374,7 +402,7 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 	if (code != KE_NONE) {
 		br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d refused: %s", req->peer,
 			 (int)tname.len, (const char *)tname.p, pd->Index, why);
-		pp->out->ErrorCode = br_request_note_error(req, code);
+		produce_refuse(req, pp, code, -1, why);
 		return;
 	}
 	if (rebuild) {
@@ -384,8 +412,9 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 			br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d: cannot recompress: %s",
 				 req->peer, (int)tname.len, (const char *)tname.p, pd->Index,
 				 kp_strerror(err));
-			pp->out->ErrorCode = br_request_note_error(req,
-				err == KP_ERR_NOMEM ? KE_UNKNOWN_SERVER_ERROR : KE_CORRUPT_MESSAGE);
+			produce_refuse(req, pp, err == KP_ERR_NOMEM ? KE_UNKNOWN_SERVER_ERROR
+								   : KE_CORRUPT_MESSAGE,
+				       -1, kp_strerror(err));
 			kp_buf_free(&pp->owned);
 			return;
 		}
@@ -414,9 +443,9 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 		kp_batch_header h;
 		atomic_fetch_sub(&ps->pending, 1);
 		/* A sequence refusal names the producer (from the first batch,
-		 * which storage has validated). */
-		if ((err == ST_ERR_OUT_OF_ORDER_SEQUENCE || err == ST_ERR_INVALID_PRODUCER_EPOCH ||
-		     err == ST_ERR_INVALID_RECORD) &&
+		 * which storage has validated); a refusal of the bytes says what
+		 * in them is wrong. */
+		if ((err == ST_ERR_OUT_OF_ORDER_SEQUENCE || err == ST_ERR_INVALID_PRODUCER_EPOCH) &&
 		    kp_batch_header_parse(pp->app.data, pp->app.len, &h) == 0)
 			br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d: producer %lld epoch %d "
 				 "sequence %d (%d records) refused: %s", req->peer, (int)tname.len,
@@ -425,8 +454,9 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 		else
 			br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d: append refused: %s",
 				 req->peer, (int)tname.len, (const char *)tname.p, pd->Index,
-				 st_strerror(err));
-		pp->out->ErrorCode = br_request_note_error(req, br_kafka_error(err));
+				 pp->app.refused_why[0] ? pp->app.refused_why : st_strerror(err));
+		produce_refuse(req, pp, br_kafka_error(err), pp->app.refused_index,
+			       pp->app.refused_why);
 		return;
 	}
 	pp->queued = true;

@@ -37,6 +37,8 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -290,14 +292,37 @@ void st_log_close_discard(st_log *log)
 /* ---------------------------------------------------------------- append */
 
 /* What an append's records are held to: the log's settings at the time,
- * read under the lock, and the broker's clock. */
+ * copied under the lock, and the broker's clock. */
 typedef struct append_rules {
-	bool log_append_time;
-	bool compact;
-	int64_t ts_before_max_ms;
-	int64_t ts_after_max_ms;
+	st_log_config cfg;
 	int64_t now_ms;
 } append_rules;
+
+/* Returns err after noting the refusal in a (see st_append.refused_why). */
+static int refuse(st_append *a, int err, int32_t index, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int refuse(st_append *a, int err, int32_t index, const char *fmt, ...)
+{
+	va_list ap;
+
+	a->refused_index = index;
+	va_start(ap, fmt);
+	vsnprintf(a->refused_why, sizeof(a->refused_why), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* now - d and now + d for d >= 0, held to int64_t (the window's ends, for
+ * the refusal's words). */
+static int64_t clock_minus(int64_t now, int64_t d)
+{
+	return now >= 0 || d <= now - INT64_MIN ? now - d : INT64_MIN;
+}
+
+static int64_t clock_plus(int64_t now, int64_t d)
+{
+	return now <= 0 || d <= INT64_MAX - now ? now + d : INT64_MAX;
+}
 
 /* Kafka's recordHasInvalidTimestamp: more than before.max.ms older than
  * the clock, or more than after.max.ms newer. The distance is taken in
@@ -305,8 +330,8 @@ typedef struct append_rules {
 static bool timestamp_outside(int64_t ts, const append_rules *r)
 {
 	if (ts <= r->now_ms)
-		return (uint64_t)r->now_ms - (uint64_t)ts > (uint64_t)r->ts_before_max_ms;
-	return (uint64_t)ts - (uint64_t)r->now_ms > (uint64_t)r->ts_after_max_ms;
+		return (uint64_t)r->now_ms - (uint64_t)ts > (uint64_t)r->cfg.ts_before_max_ms;
+	return (uint64_t)ts - (uint64_t)r->now_ms > (uint64_t)r->cfg.ts_after_max_ms;
 }
 
 /* Kafka's LogValidator on the records of one batch whose CRC checked out.
@@ -317,27 +342,37 @@ static bool timestamp_outside(int64_t ts, const append_rules *r)
  * batch's maxTimestamp is then set to its records' largest when the
  * producer wrote another (kafkajs leaves out the records it stamps itself):
  * retention, the time index and ListOffsets go by that field, so Kafka
- * rewrites it too (setMaxTimestamp), and with it the CRC. */
-static int batch_records_check(uint8_t *b, const kp_batch_header *h, const append_rules *r)
+ * rewrites it too (setMaxTimestamp), and with it the CRC. The first record
+ * at fault is named in a's refusal, as Kafka's RecordError names it. */
+static int batch_records_check(st_append *a, uint8_t *b, const kp_batch_header *h,
+			       const append_rules *r)
 {
 	kp_record_iter it;
 	kp_record rec;
 	int64_t max_ts = -1;
+	int32_t index = 0;
 	int rc;
 
 	if (h->attributes & KP_ATTR_LOG_APPEND_TIME)
-		return ST_ERR_INVALID_TIMESTAMP;
+		return refuse(a, ST_ERR_INVALID_TIMESTAMP, 0, "the producer set the timestamp type "
+			      "to LogAppendTime, which only the broker may set");
 	if ((rc = kp_record_iter_init(&it, b, kp_batch_size(h), ST__MAX_INFLATE)) < 0) {
 		kp_record_iter_free(&it);
-		return rc;
+		return refuse(a, rc, -1, "the records cannot be read: %s", kp_strerror(rc));
 	}
-	while ((rc = kp_record_iter_next(&it, &rec)) == 1) {
-		if (r->compact && !rec.key) {
-			rc = ST_ERR_INVALID_RECORD;
+	for (; (rc = kp_record_iter_next(&it, &rec)) == 1; index++) {
+		if (r->cfg.compact && !rec.key) {
+			rc = refuse(a, ST_ERR_INVALID_RECORD, index, "record %d has no key, which "
+				    "a compacted topic (cleanup.policy=compact) needs", index);
 			break;
 		}
-		if (!r->log_append_time && rec.timestamp != -1 && timestamp_outside(rec.timestamp, r)) {
-			rc = ST_ERR_INVALID_TIMESTAMP;
+		if (!r->cfg.log_append_time && rec.timestamp != -1 &&
+		    timestamp_outside(rec.timestamp, r)) {
+			rc = refuse(a, ST_ERR_INVALID_TIMESTAMP, index, "timestamp %lld of record %d "
+				    "is out of range: it should be within [%lld, %lld]",
+				    (long long)rec.timestamp, index,
+				    (long long)clock_minus(r->now_ms, r->cfg.ts_before_max_ms),
+				    (long long)clock_plus(r->now_ms, r->cfg.ts_after_max_ms));
 			break;
 		}
 		if (rec.timestamp > max_ts)
@@ -347,10 +382,14 @@ static int batch_records_check(uint8_t *b, const kp_batch_header *h, const appen
 	/* The CRC held, so records that do not parse are what the producer
 	 * built: Kafka's InvalidRecordException, not a corrupt transfer. */
 	if (rc == KP_ERR_SHORT || rc == KP_ERR_CORRUPT)
-		return ST_ERR_INVALID_RECORD;
-	if (rc < 0)
+		return refuse(a, ST_ERR_INVALID_RECORD, index, "record %d of %d does not parse (%s)",
+			      index, h->records_count, kp_strerror(rc));
+	if (rc < 0) {
+		if (!a->refused_why[0])
+			refuse(a, rc, -1, "the records cannot be read: %s", kp_strerror(rc));
 		return rc;
-	if (!r->log_append_time && h->max_timestamp != max_ts) {
+	}
+	if (!r->cfg.log_append_time && h->max_timestamp != max_ts) {
 		kp_store_be64(b + KP_BATCH_OFF_MAX_TIMESTAMP, (uint64_t)max_ts);
 		kp_batch_update_crc(b, kp_batch_size(h));
 	}
@@ -367,15 +406,18 @@ static int append_validate(st_append *a, const append_rules *r, int64_t *records
 
 	*records = 0;
 	if (!a->data || a->len == 0)
-		return KP_ERR_SHORT;
+		return refuse(a, KP_ERR_SHORT, -1, "no record batch");
 	if (a->len > (size_t)ST__MAX_SEGMENT_BYTES)
-		return ST_ERR_TOO_LARGE;
+		return refuse(a, ST_ERR_TOO_LARGE, -1, "%zu bytes of batches: more than a segment "
+			      "can hold", a->len);
 	while (pos < a->len) {
 		if ((rc = kp_batch_validate(a->data + pos, a->len - pos, &h)) < 0)
-			return rc;
+			return refuse(a, rc, -1, "the batch at byte %zu: %s", pos, kp_strerror(rc));
 		if (h.records_count <= 0 || h.last_offset_delta != h.records_count - 1)
-			return KP_ERR_CORRUPT;
-		if ((rc = batch_records_check(a->data + pos, &h, r)) < 0)
+			return refuse(a, KP_ERR_CORRUPT, -1, "the batch at byte %zu counts %d records "
+				      "but its lastOffsetDelta is %d", pos, h.records_count,
+				      h.last_offset_delta);
+		if ((rc = batch_records_check(a, a->data + pos, &h, r)) < 0)
 			return rc;
 		*records += h.records_count;
 		pos += kp_batch_size(&h);
@@ -473,14 +515,13 @@ int st_log_append(st_log *log, st_append *a, int64_t now_ms)
 	int rc;
 
 	assert(a && a->cb);
+	a->refused_index = -1;
+	a->refused_why[0] = '\0';
 	append_rules rules = { .now_ms = now_ms };
 	pthread_mutex_lock(&log->mu);
-	rules.log_append_time = log->cfg.log_append_time;
-	rules.compact = log->cfg.compact;
-	rules.ts_before_max_ms = log->cfg.ts_before_max_ms;
-	rules.ts_after_max_ms = log->cfg.ts_after_max_ms;
+	rules.cfg = log->cfg;
 	pthread_mutex_unlock(&log->mu);
-	bool lat = rules.log_append_time;
+	const bool lat = rules.cfg.log_append_time;
 	if ((rc = append_validate(a, &rules, &records)) < 0)
 		return rc;
 	append_stamp(a, lat, now_ms);
@@ -497,7 +538,8 @@ int st_log_append(st_log *log, st_append *a, int64_t now_ms)
 		goto out;
 	}
 	if ((int64_t)a->len > log->cfg.segment_bytes) {
-		rc = ST_ERR_TOO_LARGE;
+		rc = refuse(a, ST_ERR_TOO_LARGE, -1, "%zu bytes of batches: more than segment.bytes "
+			    "(%lld)", a->len, (long long)log->cfg.segment_bytes);
 		goto out;
 	}
 	if (log->end_offset > INT64_MAX - records) {
@@ -520,6 +562,9 @@ int st_log_append(st_log *log, st_append *a, int64_t now_ms)
 		rc = 0;
 		goto out;
 	}
+	if (rc == ST_ERR_INVALID_RECORD)
+		refuse(a, rc, -1, "a batch's producer id, epoch or base sequence is negative "
+		       "where no producer's is");
 	if (rc < 0 || (rc = st__pstate_reserve(&log->producers, up.n)) < 0)
 		goto out;
 	if (roll_due(log, (int64_t)a->len, records, now_ms) && (rc = roll_locked(log, now_ms)) < 0)

@@ -212,6 +212,15 @@ struct st_append {
 	bool duplicate;
 	/* OUT: set before the callback. */
 	bool durable;                 /* the bytes were fdatasync'ed */
+	/* OUT: when st_log_append() refuses the append for what its bytes
+	 * hold (a kp_err, ST_ERR_INVALID_RECORD, ST_ERR_INVALID_TIMESTAMP,
+	 * ST_ERR_TOO_LARGE): the refused record's index in its batch, from 0
+	 * (-1 when no one record is at fault), and the reason in words. The
+	 * broker hands both to the producer (Produce v8+ RecordErrors and
+	 * ErrorMessage, as Kafka's LogValidator reports them) and logs them.
+	 * "" and -1 for other refusals (ST_ERR_OFFLINE, sequence errors, ...). */
+	int32_t refused_index;
+	char refused_why[160];
 
 	/* private to storage */
 	struct st_append *next;
@@ -237,7 +246,8 @@ struct st_append {
  * will not): a kp_err, ST_ERR_TOO_LARGE, ST_ERR_OFFLINE, ST_ERR_CLOSING,
  * ST_ERR_OUT_OF_ORDER_SEQUENCE, ST_ERR_INVALID_PRODUCER_EPOCH,
  * ST_ERR_INVALID_RECORD, ST_ERR_INVALID_TIMESTAMP, -ENOMEM or -errno from
- * a roll. Never waits for I/O
+ * a roll; a refusal of the bytes themselves also fills a->refused_index
+ * and a->refused_why. Never waits for I/O
  * except the open() of a new segment on roll.
  * @locality any; appends to one log are ordered as their calls.
  */

@@ -14,7 +14,8 @@ log) with a temporary log dir, then plays clients over raw sockets:
     produce pipelined with ApiVersions);
   - a parked request whose client left is freed when it completes;
   - old message sets (magic 0/1) get UNSUPPORTED_FOR_MESSAGE_FORMAT in
-    Produce v0-v2 and INVALID_RECORD in v3+, never CORRUPT_MESSAGE;
+    Produce v0-v2 and INVALID_RECORD in v3+, never CORRUPT_MESSAGE, and
+    Produce v8 says why in its ErrorMessage (decoded by hand);
   - a slow reader is throttled (connection.max.queued.bytes) while other
     clients are served, and later gets every response, in order;
   - max.connections and connections.max.idle.ms (second broker);
@@ -173,18 +174,18 @@ def varint(v):
     return out + bytes([u])
 
 
-def record_batch(value):
+def record_batch(value, attributes=0):
     rec = b"\x00" + varint(0) + varint(0) + varint(-1) + varint(len(value)) + value + varint(0)
     rec = varint(len(rec)) + rec
     ts = int(time.time() * 1000)
-    after_crc = struct.pack(">hiqqqhii", 0, 0, ts, ts, -1, -1, -1, 1) + rec
+    after_crc = struct.pack(">hiqqqhii", attributes, 0, ts, ts, -1, -1, -1, 1) + rec
     crc = crc32c(after_crc)
     body = struct.pack(">ib", -1, 2) + struct.pack(">I", crc) + after_crc
     return struct.pack(">qi", 0, len(body)) + body
 
 
-def produce_v3(topic, value, acks=-1):
-    batch = record_batch(value)
+def produce_v3(topic, value, acks=-1, attributes=0):
+    batch = record_batch(value, attributes)
     return (struct.pack(">h", -1) + struct.pack(">hi", acks, 30000) + struct.pack(">i", 1) +
             struct.pack(">h", len(topic)) + topic + struct.pack(">i", 1) +
             struct.pack(">i", 0) + struct.pack(">i", len(batch)) + batch)
@@ -317,6 +318,32 @@ def produce_error(r):
     return struct.unpack(">h", r[at + 8:at + 10])[0]
 
 
+def produce_v8_answer(r):
+    """(error, [(batch_index, message)], error_message) of the one partition
+    of a Produce v8 response (KIP-467's layout, decoded by hand here)."""
+    at = 4
+    n_topics, tl = struct.unpack(">ih", r[at:at + 6])
+    at += 6 + tl
+    n_parts, _, err = struct.unpack(">iih", r[at:at + 10])
+    at += 10 + 24                       # base offset, log append time, log start
+    if n_topics != 1 or n_parts != 1:
+        return None
+
+    def nullable_string(at):
+        n = struct.unpack(">h", r[at:at + 2])[0]
+        return (None, at + 2) if n < 0 else (r[at + 2:at + 2 + n].decode(), at + 2 + n)
+    n_rec = struct.unpack(">i", r[at:at + 4])[0]
+    at += 4
+    recs = []
+    for _ in range(n_rec):
+        idx = struct.unpack(">i", r[at:at + 4])[0]
+        msg, at = nullable_string(at + 4)
+        recs.append((idx, msg))
+    msg, at = nullable_string(at)
+    check(len(r) == at + 4, "Produce v8 answer: only the throttle time after the partitions")
+    return err, recs, msg
+
+
 def test_old_message_formats(b):
     # Old message sets (magic 0 and 1), small ones shorter than a v2 batch
     # header and big ones longer: UNSUPPORTED_FOR_MESSAGE_FORMAT (43) in
@@ -334,10 +361,29 @@ def test_old_message_formats(b):
         got = produce_error(r) if r and r[:4] == struct.pack(">i", corr) else None
         check(got == want, "produce v%d of a magic-%d message (%d-byte value): error %r, want %d"
               % (version, magic, size, got, want))
-    # The connection and the topic still work: a v2 batch is appended.
+    # Produce v8+ says why (ErrorMessage, KIP-467); no one record is at
+    # fault, so RecordErrors stays empty.
+    s.sendall(frame(0, 8, 150, produce_raw(8, b"order", old_message_set(1, b"x" * 5))))
+    ans = produce_v8_answer(recv_frame(s))
+    check(ans == (87, [], "Produce requests with version 3 and above are only allowed to "
+                  "contain record batches with magic version 2"),
+          "produce v8 of a magic-1 message: INVALID_RECORD with Kafka's words (%r)" % (ans,))
+    # The connection and the topic still work: a v2 batch is appended, and
+    # its v8 answer carries no message.
     s.sendall(frame(0, 3, 200, produce_v3(b"order", b"after-old-formats")))
     r = recv_frame(s)
     check(r is not None and produce_error(r) == 0, "a v2 batch after the old formats is appended")
+    s.sendall(frame(0, 8, 201, produce_v3(b"order", b"v8")))
+    ans = produce_v8_answer(recv_frame(s))
+    check(ans == (0, [], None), "produce v8 of a good batch: no error, no message (%r)" % (ans,))
+    # A record at fault is named in RecordErrors: a batch the producer
+    # stamped LogAppendTime (attribute bit 3) is INVALID_TIMESTAMP, record 0.
+    s.sendall(frame(0, 8, 202, produce_v3(b"order", b"lat", attributes=0x08)))
+    ans = produce_v8_answer(recv_frame(s))
+    why = ("the producer set the timestamp type to LogAppendTime, which only the broker "
+           "may set")
+    check(ans == (32, [(0, why)], why),
+          "produce v8 of a LogAppendTime batch: INVALID_TIMESTAMP naming record 0 (%r)" % (ans,))
     s.close()
 
 

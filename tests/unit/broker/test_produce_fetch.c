@@ -359,7 +359,16 @@ typedef struct pp_result {
 	int64_t base_offset;
 	int64_t log_append_time;
 	int64_t log_start;
+	char message[256];            /* ErrorMessage (v8+), "" when null */
+	int32_t record_errors;        /* RecordErrors' count (v8+) */
+	int32_t record_index;         /* the first one's BatchIndex, or -1 */
+	char record_message[256];
 } pp_result;
+
+static void copy_kstr(char *dst, size_t cap, kp_str s)
+{
+	snprintf(dst, cap, "%.*s", s.len > 0 ? (int)s.len : 0, s.len > 0 ? (const char *)s.p : "");
+}
 
 /* Produces `records` (one partition) and returns the partition's answer.
  * acks 0 returns err -1 (no response). */
@@ -371,7 +380,7 @@ static pp_result produce(const char *topic, int32_t part, int16_t acks, int16_t 
 	kp_ProduceRequest_PartitionProduceData pd;
 	kp_ProduceResponse resp;
 	treq *t = treq_new(KP_API_PRODUCE, version);
-	pp_result res = { -1, -1, -1, -1 };
+	pp_result res = { -1, -1, -1, -1, "", 0, -1, "" };
 	kp_reader rd;
 	int rc;
 
@@ -413,6 +422,13 @@ static pp_result produce(const char *topic, int32_t part, int16_t acks, int16_t 
 		res.base_offset = p->BaseOffset;
 		res.log_append_time = p->LogAppendTimeMs;
 		res.log_start = p->LogStartOffset;
+		copy_kstr(res.message, sizeof(res.message), p->ErrorMessage);
+		res.record_errors = p->RecordErrors.count;
+		if (p->RecordErrors.count > 0) {
+			res.record_index = p->RecordErrors.items[0].BatchIndex;
+			copy_kstr(res.record_message, sizeof(res.record_message),
+				  p->RecordErrors.items[0].BatchIndexErrorMessage);
+		}
 	}
 	treq_free(t);
 	return res;
@@ -666,6 +682,61 @@ START_TEST(produce_corrupt_crc_is_corrupt_message_and_appends_nothing)
 	f = fetch("z", 0, &(fetch_args){ .version = 11, .offset = 0 });
 	ck_assert_int_eq(f.hw, 0);
 	fetch_result_free(&f);
+	broker_close();
+}
+END_TEST
+
+/* KIP-467: Produce v8+ answers a refusal with its reason (ErrorMessage)
+ * and, when one record is at fault, its index in the batch (RecordErrors);
+ * v7 has no room for either. */
+START_TEST(produce_v8_says_why_and_names_the_record)
+{
+	kp_buf b;
+	pp_result r;
+
+	broker_open();
+	topic_create("w", 1, "message.timestamp.before.max.ms", "60000");
+	kp_buf_init(&b);
+	batch_build(&b, KP_CODEC_NONE, 0, 2, 1000);   /* 1970: far outside the window */
+	r = produce("w", 0, -1, 9, &b);
+	ck_assert_int_eq(r.err, KE_INVALID_TIMESTAMP);
+	ck_assert_int_eq(r.record_errors, 1);
+	ck_assert_int_eq(r.record_index, 0);
+	ck_assert_msg(strstr(r.message, "timestamp 1000 of record 0 is out of range") != NULL,
+		      "ErrorMessage: %s", r.message);
+	ck_assert_str_eq(r.record_message, r.message);
+	r = produce("w", 0, -1, 8, &b);
+	ck_assert_int_eq(r.err, KE_INVALID_TIMESTAMP);
+	ck_assert_int_eq(r.record_index, 0);
+	r = produce("w", 0, -1, 7, &b);
+	ck_assert_int_eq(r.err, KE_INVALID_TIMESTAMP);
+	ck_assert_str_eq(r.message, "");
+	ck_assert_int_eq(r.record_errors, 0);
+	/* A bad CRC is the batch's fault: a reason, no record. */
+	b.data[b.len - 1] ^= 1;
+	r = produce("w", 0, -1, 9, &b);
+	ck_assert_int_eq(r.err, KE_CORRUPT_MESSAGE);
+	ck_assert_int_eq(r.record_errors, 0);
+	ck_assert_msg(strstr(r.message, "the batch at byte 0: ") != NULL, "ErrorMessage: %s",
+		      r.message);
+	kp_buf_free(&b);
+	/* A refusal of the handler's own. */
+	topic_create("s", 1, "max.message.bytes", "100");
+	kp_buf_init(&b);
+	batch_build(&b, KP_CODEC_NONE, 0, 10, 1000);
+	r = produce("s", 0, -1, 9, &b);
+	ck_assert_int_eq(r.err, KE_MESSAGE_TOO_LARGE);
+	ck_assert_str_eq(r.message, "batch larger than max.message.bytes");
+	ck_assert_int_eq(r.record_errors, 0);
+	kp_buf_free(&b);
+	/* An accepted batch carries neither. */
+	kp_buf_init(&b);
+	batch_build(&b, KP_CODEC_NONE, 0, 1, 1000);
+	r = produce("s", 0, -1, 9, &b);
+	ck_assert_int_eq(r.err, KE_NONE);
+	ck_assert_str_eq(r.message, "");
+	ck_assert_int_eq(r.record_errors, 0);
+	kp_buf_free(&b);
 	broker_close();
 }
 END_TEST
@@ -1628,6 +1699,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, produce_versions_3_to_9_answer_in_their_encoding);
 	tcase_add_test(tc, produce_acks0_appends_and_sends_nothing);
 	tcase_add_test(tc, produce_corrupt_crc_is_corrupt_message_and_appends_nothing);
+	tcase_add_test(tc, produce_v8_says_why_and_names_the_record);
 	tcase_add_test(tc, produce_refusal_of_one_partition_leaves_the_others_appended);
 	tcase_add_test(tc, produce_batch_over_max_message_bytes_is_message_too_large);
 	tcase_add_test(tc, produce_unknown_partition_or_topic_is_refused);

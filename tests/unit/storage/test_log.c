@@ -839,18 +839,46 @@ START_TEST(timestamps_outside_the_window_are_refused)
 		ck_assert_int_eq(st_log_end_offset(f.log), end);
 		kp_buf_free(&buf);
 	}
-	/* One record out of the window refuses the whole batch. */
+	/* One record out of the window refuses the whole batch, and the
+	 * refusal names that record and the window. */
+	st_append out;
 	rec_spec two[] = { { 10000, "a" }, { 8999, "b" } };
 	rec_batch(&buf, KP_CODEC_NONE, two, 2);
-	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 10000, NULL), ST_ERR_INVALID_TIMESTAMP);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 10000, &out), ST_ERR_INVALID_TIMESTAMP);
 	ck_assert_int_eq(st_log_end_offset(f.log), end);
+	ck_assert_int_eq(out.refused_index, 1);
+	ck_assert_str_eq(out.refused_why, "timestamp 8999 of record 1 is out of range: "
+			 "it should be within [9000, 10500]");
+	kp_buf_free(&buf);
+	/* The window's ends are held to int64_t in the words. */
+	cfg.ts_before_max_ms = INT64_MAX;
+	cfg.ts_after_max_ms = 0;
+	ck_assert_int_eq(st_log_set_config(f.log, &cfg), 0);
+	rec_spec late[] = { { 10001, "a" } };
+	rec_batch(&buf, KP_CODEC_NONE, late, 1);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 10000, &out), ST_ERR_INVALID_TIMESTAMP);
+	ck_assert_str_eq(out.refused_why, "timestamp 10001 of record 0 is out of range: "
+			 "it should be within [-9223372036854765807, 10000]");
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, -10, &out), ST_ERR_INVALID_TIMESTAMP);
+	ck_assert_str_eq(out.refused_why, "timestamp 10001 of record 0 is out of range: "
+			 "it should be within [-9223372036854775808, -10]");
+	kp_buf_free(&buf);
+	cfg.ts_before_max_ms = 0;
+	cfg.ts_after_max_ms = INT64_MAX;
+	ck_assert_int_eq(st_log_set_config(f.log, &cfg), 0);
+	rec_batch(&buf, KP_CODEC_NONE, two, 1);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 10001, &out), ST_ERR_INVALID_TIMESTAMP);
+	ck_assert_str_eq(out.refused_why, "timestamp 10000 of record 0 is out of range: "
+			 "it should be within [10001, 9223372036854775807]");
 	kp_buf_free(&buf);
 	/* A producer's batch marked LogAppendTime. */
 	rec_spec one[] = { { 10000, "a" } };
 	rec_batch(&buf, KP_CODEC_NONE, one, 1);
 	buf.data[KP_BATCH_OFF_ATTRIBUTES + 1] |= KP_ATTR_LOG_APPEND_TIME;
 	kp_batch_update_crc(buf.data, buf.len);
-	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 10000, NULL), ST_ERR_INVALID_TIMESTAMP);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 10000, &out), ST_ERR_INVALID_TIMESTAMP);
+	ck_assert_int_eq(out.refused_index, 0);
+	ck_assert_ptr_nonnull(strstr(out.refused_why, "LogAppendTime"));
 	kp_buf_free(&buf);
 	/* The window is for CreateTime: a LogAppendTime log stamps its own. */
 	cfg.log_append_time = true;
@@ -875,12 +903,17 @@ START_TEST(compacted_log_refuses_records_without_key)
 	st_log_config_default(&cfg);
 	cfg.compact = true;
 	tst_fx_open(&f, "log", &cfg);
+	st_append out;
 	rec_batch(&buf, KP_CODEC_NONE, mixed, 2);
-	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, NULL), ST_ERR_INVALID_RECORD);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, &out), ST_ERR_INVALID_RECORD);
+	ck_assert_int_eq(out.refused_index, 1);
+	ck_assert_str_eq(out.refused_why, "record 1 has no key, which a compacted topic "
+			 "(cleanup.policy=compact) needs");
 	kp_buf_free(&buf);
 	/* Compressed: the records are inflated to see their keys. */
 	rec_batch(&buf, KP_CODEC_LZ4, mixed, 2);
-	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, NULL), ST_ERR_INVALID_RECORD);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, &out), ST_ERR_INVALID_RECORD);
+	ck_assert_int_eq(out.refused_index, 1);
 	kp_buf_free(&buf);
 	ck_assert_int_eq(st_log_end_offset(f.log), 0);
 	rec_batch(&buf, KP_CODEC_NONE, mixed, 1);
@@ -914,8 +947,17 @@ START_TEST(records_that_do_not_parse_are_invalid)
 	ck_assert_int_lt(*len, 0x7e);
 	*len += 2;
 	kp_batch_update_crc(buf.data, buf.len);
-	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, NULL), ST_ERR_INVALID_RECORD);
+	st_append out;
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, &out), ST_ERR_INVALID_RECORD);
 	ck_assert_int_eq(st_log_end_offset(f.log), 0);
+	/* The first record reads past its end, into the second. */
+	ck_assert_int_eq(out.refused_index, 0);
+	ck_assert_ptr_nonnull(strstr(out.refused_why, "record 0 of 2 does not parse"));
+	/* A bad CRC is the whole batch's fault, and said so. */
+	buf.data[buf.len - 1] ^= 1;
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, &out), KP_ERR_CRC);
+	ck_assert_int_eq(out.refused_index, -1);
+	ck_assert_ptr_nonnull(strstr(out.refused_why, "the batch at byte 0: "));
 	kp_buf_free(&buf);
 	tst_fx_close(&f);
 }

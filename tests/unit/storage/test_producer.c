@@ -238,6 +238,23 @@ START_TEST(producer_fields_no_producer_sends_are_invalid_record)
 	ck_assert_str_eq(st_strerror(ST_ERR_INVALID_RECORD),
 			 "invalid record: negative producer sequence or epoch, "
 			 "records that do not parse, or no key on a compacted log");
+	/* The refusal says why, with no one record at fault; a sequence gap
+	 * (the producer's state, not the bytes) has no words of storage's. */
+	kp_buf buf;
+	st_append a;
+	kp_buf_init(&buf);
+	pbatch(&buf, 1, 0, -5, 1);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, &a), ST_ERR_INVALID_RECORD);
+	ck_assert_int_eq(a.refused_index, -1);
+	ck_assert_str_eq(a.refused_why, "a batch's producer id, epoch or base sequence is "
+			 "negative where no producer's is");
+	kp_buf_free(&buf);
+	produce_ok(f.log, 1, 0, 0, 1, 0);
+	kp_buf_init(&buf);
+	pbatch(&buf, 1, 0, 7, 1);
+	ck_assert_int_eq(tst_append_buf(f.log, &buf, 0, 1000, &a), ST_ERR_OUT_OF_ORDER_SEQUENCE);
+	ck_assert_str_eq(a.refused_why, "");
+	kp_buf_free(&buf);
 	tst_fx_close(&f);
 }
 END_TEST
