@@ -151,11 +151,16 @@ static void need_bump(cl_producer *p)
 		p->pid_state = CL__PID_BUMP;
 }
 
-/* A batch that will not be delivered. */
-static void batch_fail(cl_producer *p, struct cl__pbatch *b, int err)
+/* A batch that will not be delivered; why is the broker's reason (Produce
+ * v8+ ErrorMessage) or KP_STR_NULL. */
+static void batch_fail(cl_producer *p, struct cl__pbatch *b, int err, kp_str why)
 {
 	struct cl__ptopic *t = b->part->t;
-	if (err != CL_ERR_STOPPED)
+	if (err != CL_ERR_STOPPED && why.len > 0)
+		cl__prod_errf(p, "%d record(s) for %s [%d] not delivered: %s: %.*s", b->count,
+			      t->name, b->part->id, cl_err_name(err), (int)why.len,
+			      (const char *)why.p);
+	else if (err != CL_ERR_STOPPED)
 		cl__prod_errf(p, "%d record(s) for %s [%d] not delivered: %s%s", b->count, t->name,
 		     b->part->id, cl_err_name(err),
 		     err == CL_ERR_MSG_TIMED_OUT ? " (delivery.timeout.ms passed; is the broker up?)" : "");
@@ -188,7 +193,7 @@ static void batch_retry(cl_producer *p, struct cl__pbatch *b, int err)
 	struct cl__ppart *pp = b->part;
 	int64_t now = cl__now_ms();
 	if (now >= b->deadline_ms || b->attempts > p->conf.retries) {
-		batch_fail(p, b, now >= b->deadline_ms ? CL_ERR_MSG_TIMED_OUT : err);
+		batch_fail(p, b, now >= b->deadline_ms ? CL_ERR_MSG_TIMED_OUT : err, KP_STR_NULL);
 		return;
 	}
 	cl__prod_errf(p, "retrying %d record(s) for %s [%d] after %s", b->count, pp->t->name, pp->id,
@@ -367,9 +372,9 @@ static bool leader_error(int16_t code)
 	       code == KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
 }
 
-/* One batch's answer. */
+/* One batch's answer; why is its ErrorMessage (v8+, else null). */
 static void batch_answer(cl_producer *p, struct cl__pbatch *b, int16_t code, int64_t base_offset,
-			 bool *refresh)
+			 kp_str why, bool *refresh)
 {
 	struct cl__ppart *pp = b->part;
 	list_remove(&pp->infl_head, &pp->infl_tail, b);
@@ -388,7 +393,7 @@ static void batch_answer(cl_producer *p, struct cl__pbatch *b, int16_t code, int
 		 * than what the broker acknowledged: no retry can help. */
 		if (code == KAFKA_OUT_OF_ORDER_SEQUENCE && b->base_seq >= 0 &&
 		    b->base_seq < pp->acked_seq && pp->acked_seq - b->base_seq < (1 << 30)) {
-			batch_fail(p, b, cl_err_kafka(code));
+			batch_fail(p, b, cl_err_kafka(code), why);
 			return;
 		}
 		if (b->base_seq == pp->acked_seq || code != KAFKA_OUT_OF_ORDER_SEQUENCE)
@@ -402,7 +407,7 @@ static void batch_answer(cl_producer *p, struct cl__pbatch *b, int16_t code, int
 		batch_retry(p, b, cl_err_kafka(code));
 		return;
 	}
-	batch_fail(p, b, cl_err_kafka(code));
+	batch_fail(p, b, cl_err_kafka(code), why);
 }
 
 static void preq_free(struct preq *r)
@@ -430,7 +435,7 @@ static void on_produce(void *arg, int err, int16_t version, kp_reader *body)
 	}
 	if (err == 0 && body == NULL) {           /* acks=0: written */
 		for (int i = 0; i < r->n; i++)
-			batch_answer(p, r->b[i], 0, -1, &refresh);
+			batch_answer(p, r->b[i], 0, -1, KP_STR_NULL, &refresh);
 		preq_free(r);
 		drain_soon(p);
 		return;
@@ -467,11 +472,8 @@ static void on_produce(void *arg, int err, int16_t version, kp_reader *body)
 						continue;
 					if (seen)
 						seen[i] = true;
-					if (pr->ErrorCode != 0 && pr->ErrorMessage.len > 0)
-						cl__prod_errf(p, "%s [%d]: %s: %.*s", b->part->t->name, b->part->id,
-						     cl_kafka_err_name(pr->ErrorCode) ? cl_kafka_err_name(pr->ErrorCode) : "?",
-						     pr->ErrorMessage.len, (const char *)pr->ErrorMessage.p);
-					batch_answer(p, b, pr->ErrorCode, pr->BaseOffset, &refresh);
+					batch_answer(p, b, pr->ErrorCode, pr->BaseOffset, pr->ErrorMessage,
+						     &refresh);
 					break;
 				}
 			}
@@ -643,7 +645,7 @@ static bool expire(cl_producer *p, struct cl__ppart *pp, int64_t now)
 		pp->sendq_head = b->next;
 		if (pp->sendq_head == NULL)
 			pp->sendq_tail = NULL;
-		batch_fail(p, b, CL_ERR_MSG_TIMED_OUT);
+		batch_fail(p, b, CL_ERR_MSG_TIMED_OUT, KP_STR_NULL);
 	}
 	return pp->sendq_head != NULL || pp->n_inflight > 0;
 }
@@ -729,7 +731,7 @@ static void drain(cl_producer *p)
 					pp->sendq_head = b->next;
 					if (pp->sendq_head == NULL)
 						pp->sendq_tail = NULL;
-					batch_fail(p, b, CL_ERR_ARG);
+					batch_fail(p, b, CL_ERR_ARG, KP_STR_NULL);
 					continue;
 				}
 				if (r->n > 0 && r->bytes + b->wire.len > p->conf.max_request_size)

@@ -74,6 +74,25 @@ static void on_delivery(void *app, const cl_delivery *d)
 	}
 }
 
+/* True when the broker refused the records themselves (Kafka's codes for
+ * what its LogValidator and size checks refuse): sending the same input
+ * again fails the same way, whatever the broker's state. */
+static bool records_refused(int err)
+{
+	if (!cl_err_is_kafka(err))
+		return false;
+	switch (cl_err_kafka_code(err)) {
+	case 2:     /* CORRUPT_MESSAGE */
+	case 10:    /* MESSAGE_TOO_LARGE */
+	case 18:    /* RECORD_LIST_TOO_LARGE */
+	case 32:    /* INVALID_TIMESTAMP */
+	case 87:    /* INVALID_RECORD */
+		return true;
+	default:
+		return false;
+	}
+}
+
 static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_err(const char *fmt, ...)
 {
@@ -285,9 +304,14 @@ int cmd_produce(int argc, char **argv)
 		if (st.failed)
 			fprintf(stderr, " (first: %s at %s)", cl_err_name(st.first_err), st.first_where);
 		fprintf(stderr, "%s%s\n", msg[0] ? ": " : "", msg);
-		fprintf(stderr, "rewind produce: check that the broker at %s is up and that %s exists "
-			"('rewind topics describe %s'), then send the input again\n",
-			conf.bootstrap, topic, topic);
+		if (st.failed && records_refused(st.first_err))
+			fprintf(stderr, "rewind produce: the broker refused the records themselves; "
+				"sending them again unchanged will fail the same way (see "
+				"'rewind topics describe %s' for the topic's settings)\n", topic);
+		else
+			fprintf(stderr, "rewind produce: check that the broker at %s is up and that %s "
+				"exists ('rewind topics describe %s'), then send the input again\n",
+				conf.bootstrap, topic, topic);
 		return CMD_EXIT_ERROR;
 	}
 	if (status == CMD_EXIT_OK)

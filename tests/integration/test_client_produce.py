@@ -17,7 +17,8 @@ Cases (all by default):
             broker (cut_proxy.py): the retries are duplicates, answered
             from the broker's idempotence state; every record once, in order
   errors    unknown topic with auto-create off, broker down (a message and
-            a non-zero exit within the timeout), bad flags, --help
+            a non-zero exit within the timeout), bad flags, --help, a
+            keyless record to a compacted topic (the broker's reason shown)
   perf      rewind perf produce --json: every record delivered
 Only processes this test started are signalled, by PID; waits poll with a
 deadline.
@@ -330,6 +331,17 @@ def case_errors(b):
     expect_fail(["produce", "errs", "-K", ":"] + bs, b"a:1\nno separator\n",
                 "line 2 has no key separator")
     expect_fail(["produce", "errs", "--partition", "7"] + bs, b"x\n", "no partition 7")
+    # records the broker refuses: Produce v9 carries its reason (KIP-467's
+    # ErrorMessage), which the tool shows, and retrying is not suggested
+    p = run(["topics", "create", "compacted", "--config", "cleanup.policy=compact"] + bs)
+    if p.returncode != 0:
+        fail("topics create compacted: %s" % p.stderr)
+    expect_fail(["produce", "compacted"] + bs, b"no key\n", "INVALID_RECORD",
+                "record 0 has no key, which a compacted topic (cleanup.policy=compact) needs",
+                "refused the records themselves")
+    p = run(["produce", "compacted", "-K", ":"] + bs, stdin=b"k:keyed\n")
+    if p.returncode != 0:
+        fail("a keyed record to a compacted topic: %s" % p.stderr)
     expect_fail(["perf", "produce", "--records", "0"] + bs, b"", "--records")
     expect_fail(["perf", "nonsense"], b"", "unknown mode")
     h = run(["produce", "--help"])
