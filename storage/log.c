@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "storage/st_int.h"
@@ -727,6 +728,18 @@ int32_t st_log_latest_epoch(st_log *log)
 
 /* ------------------------------------------------------ writer-side steps */
 
+/* How often a streak of failed writes to one log is logged (see
+ * st_log.write_fails). */
+#define ST__WRITE_FAIL_LOG_MS 10000
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void st__log_write_failed(st_log *log, st_append *a, int err)
 {
 	st__segment *seg = a->priv_file;
@@ -785,11 +798,26 @@ void st__log_write_failed(st_log *log, st_append *a, int err)
 	}
 	pthread_mutex_unlock(&seg->mu);
 	int64_t end = log->end_offset;
+	int64_t now = monotonic_ms();
+	int64_t quiet = -1;           /* failures not logged before this one */
+	if (++log->write_fails == 1 || now - log->write_fail_logged_ms >= ST__WRITE_FAIL_LOG_MS) {
+		quiet = log->write_fails_unlogged;
+		log->write_fails_unlogged = 0;
+		log->write_fail_logged_ms = now;
+	} else {
+		log->write_fails_unlogged++;
+	}
 	pthread_mutex_unlock(&log->mu);
 
-	st__logf(log->store, ST_LOG_ERROR,
-		 "%s.log: write at position %" PRId64 " failed: %s; log end rolled back to %" PRId64,
-		 seg->prefix, a->priv_pos, st_strerror(err), end);
+	if (quiet == 0)
+		st__logf(log->store, ST_LOG_ERROR, "%s.log: write at position %" PRId64
+			 " failed: %s; log end rolled back to %" PRId64, seg->prefix, a->priv_pos,
+			 st_strerror(err), end);
+	else if (quiet > 0)
+		st__logf(log->store, ST_LOG_ERROR, "%s.log: write at position %" PRId64
+			 " failed: %s; log end rolled back to %" PRId64 " (%" PRId64 " more failed "
+			 "writes since the last such line)", seg->prefix, a->priv_pos,
+			 st_strerror(err), end, quiet);
 	if (trc < 0)
 		st__log_set_offline(log, trc, seg->prefix);
 	for (size_t j = 0; gone && j < ngone; j++) {
@@ -815,7 +843,17 @@ void st__log_commit(st_log *log, st_append *a)
 	if (log->auto_hw)
 		log->hw = log->readable_end;
 	log->appends++;
+	/* Only an append stamped after the last failure (its generation) shows
+	 * that writes work again; older ones were written before it. */
+	int64_t failed = a->priv_gen == log->gen ? log->write_fails : 0;
+	if (failed > 0) {
+		log->write_fails = 0;
+		log->write_fails_unlogged = 0;
+	}
 	pthread_mutex_unlock(&log->mu);
+	if (failed > 0)
+		st__logf(log->store, ST_LOG_INFO, "%s.log: writes succeed again, after %" PRId64
+			 " failed", seg->prefix, failed);
 }
 
 void st__log_set_offline(st_log *log, int err, const char *path)

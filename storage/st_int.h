@@ -493,6 +493,13 @@ struct st_log {
 	size_t nepochs, capepochs;
 	bool epochs_dirty;
 	int64_t appends, syncs;
+	/* Failed writes since the last that succeeded: a full disk fails
+	 * every append until space frees, so the first failure is logged,
+	 * the next ones at most every ST__WRITE_FAIL_LOG_MS with a count of
+	 * those not logged, and the first success after them says so. */
+	int64_t write_fails;
+	int64_t write_fails_unlogged;
+	int64_t write_fail_logged_ms; /* CLOCK_MONOTONIC */
 	st_recovery_report report;
 	st__pstate producers;         /* idempotent producers (producer.c) */
 

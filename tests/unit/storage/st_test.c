@@ -225,12 +225,19 @@ void tst_lines_hook(void *arg, enum st_log_level level, const char *msg)
 	pthread_mutex_unlock(&l->mu);
 }
 
+int tst_lines_count(tst_lines *l, const char *needle)
+{
+	int n = 0;
+	pthread_mutex_lock(&l->mu);
+	for (const char *p = l->text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
 bool tst_lines_contain(tst_lines *l, const char *needle)
 {
-	pthread_mutex_lock(&l->mu);
-	bool found = strstr(l->text, needle) != NULL;
-	pthread_mutex_unlock(&l->mu);
-	return found;
+	return tst_lines_count(l, needle) > 0;
 }
 
 int64_t tst_now_ms(void)

@@ -83,6 +83,8 @@ typedef struct tst_lines {
 void tst_lines_init(tst_lines *l);
 void tst_lines_hook(void *arg, enum st_log_level level, const char *msg);
 bool tst_lines_contain(tst_lines *l, const char *needle);
+/* How many times needle occurs in what was said (non-empty needle). */
+int tst_lines_count(tst_lines *l, const char *needle);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t tst_now_ms(void);

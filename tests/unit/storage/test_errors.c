@@ -230,13 +230,19 @@ START_TEST(enospc_fails_the_append_and_the_log_stays_consistent)
 	ck_assert_msg(tst_lines_contain(&f.lines, name), "%s", f.lines.text);
 	ck_assert_msg(tst_lines_contain(&f.lines, "No space left on device"), "%s", f.lines.text);
 
-	/* Still full: a burst fails as a whole, in order. */
+	/* Still full: a burst fails as a whole, in order; the failures that
+	 * repeat the first one within ST__WRITE_FAIL_LOG_MS are not logged
+	 * again (a producer retrying into a full disk must not flood). */
 	burst b;
 	burst_run(&b, f.log, 12, 5000);
 	ck_assert_int_eq(check_burst(&b, -ENOSPC, end, end), 0);
 	burst_free(&b);
 	ck_assert_int_eq(st_log_end_offset(f.log), end);
 	ck_assert_int_eq(tst_check_log(f.log, 0, 0, NULL), end);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(tst_append_sync(f.log, 0, 4, 1, 5000, 0, 1000, &a), -ENOSPC);
+	ck_assert_msg(tst_lines_count(&f.lines, "No space left on device") == 1, "%s",
+		      f.lines.text);
 
 	/* Closing and reopening on the full disk works: reads stay possible. */
 	st_log_close(f.log);
@@ -244,11 +250,15 @@ START_TEST(enospc_fails_the_append_and_the_log_stays_consistent)
 	ck_assert_int_eq(st_log_end_offset(f.log), end);
 	ck_assert_int_eq(tst_check_log(f.log, 0, 0, NULL), end);
 
-	/* Space again: appends continue at the same offset. */
+	/* Space again: appends continue at the same offset, and the log says
+	 * writes work again. */
+	ck_assert_int_eq(tst_append_sync(f.log, 0, 4, 1, 5000, 0, 1000, &a), -ENOSPC);
 	ck_assert_int_eq(unlink(filler), 0);
 	ck_assert_int_eq(tst_append_sync(f.log, 0, 4, 1, 5000, 0, 1000, &a), 0);
 	ck_assert_int_eq(a.base_offset, end);
 	ck_assert_int_eq(tst_check_log(f.log, 0, 0, NULL), end + 4);
+	ck_assert_msg(tst_lines_contain(&f.lines, "writes succeed again, after 1 failed"), "%s",
+		      f.lines.text);
 	/* And the directory reopens clean and whole. */
 	st_log_close(f.log);
 	ck_assert_int_eq(st_log_open(f.store, dir, &f.cfg, 1000, &f.log), 0);
