@@ -306,15 +306,15 @@ static void produce_appended_cb(st_append *a, int err)
 	produce_state *ps = pp->ps;
 
 	pp->err = err;
+	/* A failed write is logged by storage, which names the file and does
+	 * not repeat itself while a disk stays full; the appends discarded
+	 * behind it (ST_ERR_TRUNCATED) are its consequence. */
 	if (err == 0 && a->duplicate)
 		br__logf(ST_LOG_INFO, "produce to %s-%d: retry of the batch at offsets %lld-%lld "
 			 "answered with its offsets, not appended again", pp->topic->name,
 			 pp->part->index, (long long)a->base_offset, (long long)a->last_offset);
 	else if (err == 0)
 		br_part_wake_fetches(pp->part);
-	else
-		br__logf(ST_LOG_ERROR, "produce to %s-%d: append failed: %s", pp->topic->name,
-			 pp->part->index, st_strerror(err));
 	if (atomic_fetch_sub(&ps->pending, 1) != 1)
 		return;
 	/* The last callback: the handler has returned (it held a count), so the
@@ -376,6 +376,25 @@ static void produce_refuse(br_request *req, produce_part *pp, int16_t code, int3
 	e->BatchIndexErrorMessage = pp->out->ErrorMessage;
 	pp->out->RecordErrors.count = 1;
 	pp->out->RecordErrors.items = e;
+}
+
+/* How often a produce refusal for a log's state is logged per partition. */
+#define STATE_REFUSAL_LOG_MS 10000
+
+/* True when a refusal for the log's state -- offline after a failed sync,
+ * closing, a segment that cannot be created on a full disk -- is due a log
+ * line: the first, then one per STATE_REFUSAL_LOG_MS per partition, since
+ * every producer's every request meets it while the state lasts. */
+static bool state_refusal_log_due(br_part *part, int err)
+{
+	if (err != ST_ERR_OFFLINE && err != ST_ERR_CLOSING && !(err < 0 && err > -1000))
+		return true;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	int64_t last = atomic_load(&part->state_refusal_logged_ms);
+	return (last == 0 || now - last >= STATE_REFUSAL_LOG_MS) &&
+	       atomic_compare_exchange_strong(&part->state_refusal_logged_ms, &last, now);
 }
 
 /*
@@ -451,7 +470,7 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 				 "sequence %d (%d records) refused: %s", req->peer, (int)tname.len,
 				 (const char *)tname.p, pd->Index, (long long)h.producer_id,
 				 h.producer_epoch, h.base_sequence, h.records_count, st_strerror(err));
-		else
+		else if (state_refusal_log_due(pp->part, err))
 			br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d: append refused: %s",
 				 req->peer, (int)tname.len, (const char *)tname.p, pd->Index,
 				 pp->app.refused_why[0] ? pp->app.refused_why : st_strerror(err));

@@ -428,6 +428,10 @@ typedef struct br_part {
 	/* Long-poll fetches waiting for data: the data layer's list, under mu. */
 	pthread_mutex_t mu;
 	struct br_fetch_waiter *waiters;
+	/* When a produce refusal for the log's state (offline, a full disk)
+	 * was last logged, CLOCK_MONOTONIC ms: such a refusal repeats for
+	 * every request while the state lasts (api_produce.c). */
+	_Atomic int64_t state_refusal_logged_ms;
 } br_part;
 
 /* Per-topic settings (topic config overrides applied over broker defaults). */

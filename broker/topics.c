@@ -833,7 +833,12 @@ static int part_open(br_topics *t, struct topic *tp, br_part **parts, int32_t in
 		if ((err = partition_metadata_write(path, tp->pub.id)) < 0) {
 			br__logf(ST_LOG_ERROR, "partition %s: cannot write partition.metadata: %s",
 				 path, st_strerror(err));
-			st_log_close(p->log);
+			/* A directory made here goes with the failure (a full disk,
+			 * say): left behind, the next start would take it for a
+			 * partition of a topic whose creation was refused. */
+			st_log_close_discard(p->log);
+			if (path == buf)
+				remove_dir(path);
 			goto fail;
 		}
 	}
@@ -1533,7 +1538,7 @@ fail_parts:
 	for (int32_t p = 0; p < tp->pub.n_parts; p++) {
 		char *dir = tp->pub.parts[p]->dir ? strdup(tp->pub.parts[p]->dir) : NULL;
 		t->dir_parts[tp->dir_index[p]]--;
-		part_close(tp->pub.parts[p], false);
+		part_close(tp->pub.parts[p], true);
 		tp->pub.parts[p] = NULL;
 		if (dir)
 			remove_dir(dir);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "broker/br_int.h"
+#include "storage/st_int.h"   /* st__store_inject_fault */
 
 /* ------------------------------------------------------- test reactor */
 
@@ -737,6 +738,61 @@ START_TEST(produce_v8_says_why_and_names_the_record)
 	ck_assert_str_eq(r.message, "");
 	ck_assert_int_eq(r.record_errors, 0);
 	kp_buf_free(&b);
+	broker_close();
+}
+END_TEST
+
+/* Runs fn with the process's stderr (where the broker logs) going to a
+ * file; returns how many lines of what it wrote contain needle. */
+static int stderr_lines_with(void (*fn)(void), const char *needle)
+{
+	char path[] = "/tmp/rewind-stderr-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	int saved = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(dup2(fd, STDERR_FILENO), 0);
+	fn();
+	ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
+	close(saved);
+	FILE *f = fdopen(fd, "r");
+	ck_assert_ptr_nonnull(f);
+	rewind(f);
+	char line[4096];
+	int n = 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	unlink(path);
+	return n;
+}
+
+static void produce_five_to_offline_log(void)
+{
+	for (int i = 0; i < 5; i++) {
+		kp_buf b;
+		kp_buf_init(&b);
+		batch_build(&b, KP_CODEC_NONE, 0, 1, 1000);
+		ck_assert_int_eq(produce("o", 0, -1, 9, &b).err, KE_KAFKA_STORAGE_ERROR);
+		kp_buf_free(&b);
+	}
+}
+
+/* A log offline after a failed fdatasync refuses every produce with
+ * KAFKA_STORAGE_ERROR; the refusal is logged once per partition per 10 s,
+ * not once per request (storage logged the failure itself). */
+START_TEST(produce_to_an_offline_log_is_logged_once)
+{
+	kp_buf b;
+
+	broker_open();
+	topic_create("o", 1, NULL, NULL);
+	kp_buf_init(&b);
+	batch_build(&b, KP_CODEC_NONE, 0, 1, 1000);
+	st__store_inject_fault(g_b.store, ST__IO_SYNC, -EIO, 0, 1);
+	ck_assert_int_eq(produce("o", 0, -1, 9, &b).err, KE_KAFKA_STORAGE_ERROR);
+	kp_buf_free(&b);
+	ck_assert_int_eq(stderr_lines_with(produce_five_to_offline_log, "append refused"), 1);
 	broker_close();
 }
 END_TEST
@@ -1700,6 +1756,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, produce_acks0_appends_and_sends_nothing);
 	tcase_add_test(tc, produce_corrupt_crc_is_corrupt_message_and_appends_nothing);
 	tcase_add_test(tc, produce_v8_says_why_and_names_the_record);
+	tcase_add_test(tc, produce_to_an_offline_log_is_logged_once);
 	tcase_add_test(tc, produce_refusal_of_one_partition_leaves_the_others_appended);
 	tcase_add_test(tc, produce_batch_over_max_message_bytes_is_message_too_large);
 	tcase_add_test(tc, produce_unknown_partition_or_topic_is_refused);
