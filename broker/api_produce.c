@@ -387,7 +387,8 @@ static void produce_refuse(br_request *req, produce_part *pp, int16_t code, int3
  * every producer's every request meets it while the state lasts. */
 static bool state_refusal_log_due(br_part *part, int err)
 {
-	if (err != ST_ERR_OFFLINE && err != ST_ERR_CLOSING && !(err < 0 && err > -1000))
+	bool errno_err = err < 0 && err > -1000;   /* -errno: a roll that failed */
+	if (err != ST_ERR_OFFLINE && err != ST_ERR_CLOSING && !errno_err)
 		return true;
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
