@@ -56,7 +56,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "broker/br_int.h"
 
@@ -82,14 +81,6 @@ typedef struct produce_state {
 	size_t n_parts;
 	produce_part parts[];
 } produce_state;
-
-static int64_t now_realtime_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void produce_state_free(produce_state *ps)
 {
@@ -390,9 +381,7 @@ static bool state_refusal_log_due(br_part *part, int err)
 	bool errno_err = err < 0 && err > -1000;   /* -errno: a roll that failed */
 	if (err != ST_ERR_OFFLINE && err != ST_ERR_CLOSING && !errno_err)
 		return true;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	int64_t now = br__now_ms();
 	int64_t last = atomic_load(&part->state_refusal_logged_ms);
 	return (last == 0 || now - last >= STATE_REFUSAL_LOG_MS) &&
 	       atomic_compare_exchange_strong(&part->state_refusal_logged_ms, &last, now);
@@ -602,7 +591,7 @@ static int produce_handle(br_request *req, bool may_create)
 	produce_state *ps;
 	size_t n = 0, k = 0;
 	bool acks0;
-	int64_t now_ms = now_realtime_ms();
+	int64_t now_ms = br__wall_ms();
 	int err;
 
 	err = kp_ProduceRequest_decode(&req->body, req->api_version, &req->arena, &msg);

@@ -382,6 +382,7 @@ void br__reactor_quiesce(br_reactor *r);
 bool br__reactor_drained(br_reactor *r, bool requests_too);
 /* Stops the loop, joins the thread, runs tasks still queued, frees. */
 void br__reactor_free(br_reactor *r);
+/* clock.c */
 int64_t br__now_ms(void);               /* CLOCK_MONOTONIC */
 int64_t br__wall_ms(void);              /* CLOCK_REALTIME, for stored timestamps */
 int64_t br__now_ns(void);

@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -45,13 +44,6 @@ struct broker {
 	br_broker b;
 	struct event_base *base;
 };
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void usage(FILE *out)
 {
@@ -78,7 +70,7 @@ static void on_retention_timer(evutil_socket_t fd, short what, void *arg)
 	struct broker *b = arg;
 	(void)fd;
 	(void)what;
-	br_topics_enforce_retention(b->b.topics, wall_ms());
+	br_topics_enforce_retention(b->b.topics, br__wall_ms());
 }
 
 int main(int argc, char **argv)

@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -35,27 +34,6 @@ struct br__task {
 	void *arg;
 	struct br__task *next;
 };
-
-int64_t br__now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t br__wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t br__now_ms(void)
-{
-	return br__now_ns() / 1000000;
-}
 
 struct event_base *br_reactor_base(br_reactor *r)
 {

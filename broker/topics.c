@@ -48,7 +48,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "broker/br_int.h"
@@ -81,13 +80,6 @@ struct br_topics {
 };
 
 static struct topic *T(br_topic *p) { return (struct topic *)p; }
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ================================================================= ids */
 
@@ -818,7 +810,7 @@ static int part_open(br_topics *t, struct topic *tp, br_part **parts, int32_t in
 	p->topic = &tp->pub;
 	p->index = index;
 	pthread_mutex_init(&p->mu, NULL);
-	err = st_log_open(t->b->store, path, &tp->pub.cfg.log, wall_ms(), &p->log);
+	err = st_log_open(t->b->store, path, &tp->pub.cfg.log, br__wall_ms(), &p->log);
 	if (err < 0) {
 		br__logf(ST_LOG_ERROR, "partition %s: cannot open: %s", path, st_strerror(err));
 		goto fail;

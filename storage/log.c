@@ -42,7 +42,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "storage/st_int.h"
@@ -732,14 +731,6 @@ int32_t st_log_latest_epoch(st_log *log)
  * st_log.write_fails). */
 #define ST__WRITE_FAIL_LOG_MS 10000
 
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void st__log_write_failed(st_log *log, st_append *a, int err)
 {
 	st__segment *seg = a->priv_file;
@@ -798,7 +789,7 @@ void st__log_write_failed(st_log *log, st_append *a, int err)
 	}
 	pthread_mutex_unlock(&seg->mu);
 	int64_t end = log->end_offset;
-	int64_t now = monotonic_ms();
+	int64_t now = st__monotonic_ms();
 	int64_t quiet = -1;           /* failures not logged before this one */
 	if (++log->write_fails == 1 || now - log->write_fail_logged_ms >= ST__WRITE_FAIL_LOG_MS) {
 		quiet = log->write_fails_unlogged;
