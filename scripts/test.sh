@@ -46,6 +46,27 @@ print(p, f, s)
 PY
 }
 
+# Names each test of a build's testlog.json that did not pass, with the end
+# of its output: CI shows only the end of the whole log, and meson's own
+# error logs scroll past long before it.
+report_failures() {
+	[ -f "$1/meson-logs/testlog.json" ] || return 0
+	/usr/bin/python3 - "$1" <<'PY'
+import json, sys
+with open(sys.argv[1] + "/meson-logs/testlog.json") as fh:
+    for line in fh:
+        r = json.loads(line)
+        if r.get("result") in ("OK", "EXPECTEDFAIL", "SKIP"):
+            continue
+        print("== %s: %s %s (exit %s, %.0f s); the end of its output:"
+              % (sys.argv[1], r.get("name"), r.get("result"), r.get("returncode"),
+                 r.get("duration") or 0))
+        out = (r.get("stdout") or "") + (r.get("stderr") or "")
+        for l in out.splitlines()[-30:]:
+            print("   | " + l[:300])
+PY
+}
+
 status=0
 run_build build -- || status=1
 read -r p1 f1 s1 < <(count_results build)
@@ -64,6 +85,7 @@ if command -v clang >/dev/null; then
 	read -r p3 f3 s3 < <(count_results build-fuzz)
 fi
 
+for dir in build build-asan build-fuzz; do report_failures "$dir"; done
 echo "normal build: $p1 passed, $f1 failed, $s1 skipped"
 echo "asan+ubsan build: $p2 passed, $f2 failed, $s2 skipped"
 echo "fuzz build: $p3 passed, $f3 failed, $s3 skipped"
