@@ -793,6 +793,12 @@ static int part_open(br_topics *t, struct topic *tp, br_part **parts, int32_t in
 	uint8_t id[16];
 	br_part *p;
 	int err;
+	/* A new partition whose directory did not exist: st_log_open makes
+	 * it, and a failure from there on (a full disk or no inodes, say)
+	 * removes it. Left behind, the next start would take it for a
+	 * partition of a topic whose creation was refused. A directory that
+	 * was there before is never removed here. */
+	bool made_here = false;
 
 	if (!path) {
 		dir_index = pick_dir(t);
@@ -800,6 +806,7 @@ static int part_open(br_topics *t, struct topic *tp, br_part **parts, int32_t in
 				     tp->pub.name, index) >= sizeof(buf))
 			return -ENAMETOOLONG;
 		path = buf;
+		made_here = access(path, F_OK) < 0 && errno == ENOENT;
 	}
 	if (!(p = calloc(1, sizeof(*p))))
 		return -ENOMEM;
@@ -813,6 +820,8 @@ static int part_open(br_topics *t, struct topic *tp, br_part **parts, int32_t in
 	err = st_log_open(t->b->store, path, &tp->pub.cfg.log, br__wall_ms(), &p->log);
 	if (err < 0) {
 		br__logf(ST_LOG_ERROR, "partition %s: cannot open: %s", path, st_strerror(err));
+		if (made_here)
+			remove_dir(path);
 		goto fail;
 	}
 	part_log_opened(path, p->log);
@@ -825,11 +834,8 @@ static int part_open(br_topics *t, struct topic *tp, br_part **parts, int32_t in
 		if ((err = partition_metadata_write(path, tp->pub.id)) < 0) {
 			br__logf(ST_LOG_ERROR, "partition %s: cannot write partition.metadata: %s",
 				 path, st_strerror(err));
-			/* A directory made here goes with the failure (a full disk,
-			 * say): left behind, the next start would take it for a
-			 * partition of a topic whose creation was refused. */
 			st_log_close_discard(p->log);
-			if (path == buf)
+			if (made_here)
 				remove_dir(path);
 			goto fail;
 		}

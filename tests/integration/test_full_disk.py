@@ -20,6 +20,9 @@ numbered in their first 8 bytes until well past what fits. Then:
   - the ballast is deleted: new records are acknowledged at the next
     offsets without a restart, and the broker says writes work again,
     with how many failed;
+  - with space but only 1..9 inodes free, CreateTopics is
+    KAFKA_STORAGE_ERROR each time, whichever file it could not make, and
+    leaves no directory; after a restart there is no such topic;
   - a last restart recovers every acknowledged record.
 
 Mounting needs root: the test runs itself again inside a private mount
@@ -248,7 +251,35 @@ def main():
               % (m.group(1) if m else "?"))
 
         acked.update(more)
+
+        # Out of inodes with space to spare: each CreateTopics below may
+        # make only a few more files, so it fails at a different step (the
+        # topic's properties, a partition's directory, its lock file, its
+        # first segment, its partition.metadata) and must leave nothing.
+        inodes = os.statvfs(mnt).f_files
+        for spare in range(1, 10):
+            st = os.statvfs(mnt)
+            subprocess.run(["mount", "-o", "remount,nr_inodes=%d"
+                            % (st.f_files - st.f_ffree + spare), mnt], check=True)
+            name = "noinode%d" % spare
+            admin = AdminClient({"bootstrap.servers": b.bootstrap})
+            try:
+                admin.create_topics([NewTopic(name, 3, 1)])[name].result(30)
+                refused = None
+            except KafkaException as e:
+                refused = e.args[0]
+            del admin
+            check(refused is not None and refused.code() == KafkaError.KAFKA_STORAGE_ERROR,
+                  "CreateTopics with %d inode(s) free: KAFKA_STORAGE_ERROR (%r)"
+                  % (spare, refused))
+            check(not [d for d in os.listdir(b.data) if d.startswith(name + "-")],
+                  "no directory of '%s' left in log.dirs" % name)
+        subprocess.run(["mount", "-o", "remount,nr_inodes=%d" % inodes, mnt], check=True)
+
         restart("with space again")
+        names = AdminClient({"bootstrap.servers": b.bootstrap}).list_topics(timeout=10).topics
+        check(not [n for n in names if n.startswith("noinode")],
+              "after the last restart: no topic of a refused CreateTopics (%s)" % sorted(names))
         high3, got3 = read_all(b.bootstrap)
         check(high3 == high + 200, "after the last restart: high watermark %d" % high3)
         check_records(high3, got3, acked, "after the last restart")
