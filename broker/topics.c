@@ -1549,8 +1549,8 @@ fail_parts:
 		unlink(file);
 	}
 fail:
+	/* Every caller logs errbuf with the peer that asked. */
 	snprintf(errbuf, errlen, "cannot create topic %.*s: %s", (int)len, name, st_strerror(err));
-	br__logf(ST_LOG_ERROR, "%s", errbuf);
 	topic_free(tp);
 out:
 	pthread_mutex_unlock(&t->admin);
