@@ -44,8 +44,8 @@ from broker_harness import Broker, BrokerError, FailFast, note, wait_until  # no
 
 NS_MARK = "REWIND_FULL_DISK_NS"
 if os.environ.get(NS_MARK) != "1":
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        print("SKIP: mounting a tmpfs needs root and unshare(1)")
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("mount"):
+        print("SKIP: mounting a tmpfs needs root, unshare(1) and mount(8)")
         sys.exit(77)
     probe = subprocess.run(["unshare", "-m", "--propagation", "private", "true"],
                            capture_output=True, text=True)
