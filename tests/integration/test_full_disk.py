@@ -110,6 +110,18 @@ def produce(bootstrap, first, count, retries):
     return acked, failed, left
 
 
+def create_error(bootstrap, name, partitions):
+    """CreateTopics of one topic: its KafkaError, or None when created. The
+    admin client goes with the call, so none is left to reconnect through a
+    restart."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
+        return None
+    except KafkaException as e:
+        return e.args[0]
+
+
 def read_all(bootstrap):
     """Every record of partition 0 from offset 0 to the high watermark."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "full-disk-check",
@@ -210,14 +222,7 @@ def main():
         # partition's partition.metadata, so the create fails part way,
         # after it has made partition directories.
         os.truncate(topup, os.path.getsize(topup) - 2 * os.sysconf("SC_PAGE_SIZE"))
-        admin = AdminClient({"bootstrap.servers": b.bootstrap})
-        fut = admin.create_topics([NewTopic("phantom", 40, 1)])["phantom"]
-        try:
-            fut.result(30)
-            created = None
-        except KafkaException as e:
-            created = e.args[0]
-        del admin, fut       # no client left to reconnect through the restart
+        created = create_error(b.bootstrap, "phantom", 40)
         check(created is not None and created.code() == KafkaError.KAFKA_STORAGE_ERROR,
               "CreateTopics on the full disk: KAFKA_STORAGE_ERROR (%r)" % (created,))
         restart("on the full disk")
@@ -269,13 +274,7 @@ def main():
             subprocess.run(["mount", "-t", "tmpfs", "-o", "remount,nr_inodes=%d"
                             % (st.f_files - st.f_ffree + spare), "tmpfs", mnt], check=True)
             name = "noinode%d" % spare
-            admin = AdminClient({"bootstrap.servers": b.bootstrap})
-            try:
-                admin.create_topics([NewTopic(name, 3, 1)])[name].result(30)
-                refused = None
-            except KafkaException as e:
-                refused = e.args[0]
-            del admin
+            refused = create_error(b.bootstrap, name, 3)
             check(refused is not None and refused.code() == KafkaError.KAFKA_STORAGE_ERROR,
                   "CreateTopics with %d inode(s) free: KAFKA_STORAGE_ERROR (%r)"
                   % (spare, refused))
