@@ -442,6 +442,13 @@ typedef struct br_topic_config {
 	bool compact;                 /* cleanup.policy contains compact */
 	bool delete_policy;           /* cleanup.policy contains delete */
 	int32_t max_message_bytes;    /* max.message.bytes */
+	/* message.timestamp.before.max.ms, .after.max.ms and the deprecated
+	 * .difference.max.ms as configured (DescribeConfigs shows these).
+	 * log.ts_before/after_max_ms hold the windows they give: before or
+	 * after where it is not INT64_MAX (the default), else difference. */
+	int64_t ts_before_max_ms;
+	int64_t ts_after_max_ms;
+	int64_t ts_difference_max_ms;
 } br_topic_config;
 
 typedef struct br_topic {
@@ -510,7 +517,7 @@ void br_uuid_to_str(const uint8_t id[16], char out[23]);
 int br_uuid_parse(const char *s, size_t len, uint8_t out[16]);
 
 /* The topic configs rewind knows (Kafka's names); the count of them. */
-#define BR_TOPIC_CONFIG_KEYS 17
+#define BR_TOPIC_CONFIG_KEYS 18
 
 /* Kafka's ConfigSource values for DescribeConfigs and CreateTopics v5+. */
 enum br_config_source {

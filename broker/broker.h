@@ -40,6 +40,10 @@ typedef struct br_config {
 	int64_t log_retention_check_interval_ms;
 	bool io_uring;                      /* log.io.uring.enable */
 	st_log_config log;                  /* log.* defaults for every partition */
+	/* log.message.timestamp.difference.max.ms (deprecated in Kafka 3.6):
+	 * the window on either side where log.ts_before/after_max_ms are left
+	 * at their default; topics.c resolves it, as Kafka 3.6-3.9 does */
+	int64_t log_ts_difference_max_ms;
 
 	/* network */
 	char *listeners;                    /* listeners, e.g. PLAINTEXT://127.0.0.1:9092 */

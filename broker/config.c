@@ -57,6 +57,7 @@ static const struct cfg_key keys[] = {
 	{ "log.message.timestamp.type", CFG_TS_TYPE, F(log.log_append_time), 0, 0, 1, NO_UNIT, true },
 	{ "log.message.timestamp.before.max.ms", CFG_I64, F(log.ts_before_max_ms), 0, INT64_MAX, 1, NO_UNIT, true },
 	{ "log.message.timestamp.after.max.ms", CFG_I64, F(log.ts_after_max_ms), 0, INT64_MAX, 1, NO_UNIT, true },
+	{ "log.message.timestamp.difference.max.ms", CFG_I64, F(log_ts_difference_max_ms), 0, INT64_MAX, 1, NO_UNIT, true },
 	{ "log.retention.check.interval.ms", CFG_I64, F(log_retention_check_interval_ms), 1, INT64_MAX, 1, NO_UNIT, true },
 	{ "log.io.uring.enable", CFG_BOOL, F(io_uring), 0, 1, 1, NO_UNIT, true },
 	{ "log.cleanup.policy", CFG_POLICY, F(cleanup_compact), 0, 0, 1, NO_UNIT, true },
@@ -119,6 +120,7 @@ void br_config_init(br_config *c)
 	c->log_retention_check_interval_ms = 300000;
 	c->io_uring = true;
 	st_log_config_default(&c->log);
+	c->log_ts_difference_max_ms = INT64_MAX;
 	c->listeners = strdup("PLAINTEXT://127.0.0.1:9092");
 	c->advertised_listeners = NULL;
 	c->num_network_threads = 0;

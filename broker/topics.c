@@ -380,9 +380,12 @@ static const struct topic_key topic_keys[BR_TOPIC_CONFIG_KEYS] = {
 	{ "max.message.bytes", "message.max.bytes", K_INT, 0, INT32_MAX, C(max_message_bytes), 3,
 	  "largest record batch accepted" },
 	{ "message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", K_LONG, 0, INT64_MAX,
-	  C(log.ts_after_max_ms), 5, "a CreateTime record stamped further ahead of the broker's clock is refused" },
+	  C(ts_after_max_ms), 5, "a CreateTime record stamped further ahead of the broker's clock is refused" },
 	{ "message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", K_LONG, 0, INT64_MAX,
-	  C(log.ts_before_max_ms), 5, "a CreateTime record stamped further behind the broker's clock is refused" },
+	  C(ts_before_max_ms), 5, "a CreateTime record stamped further behind the broker's clock is refused" },
+	{ "message.timestamp.difference.max.ms", "log.message.timestamp.difference.max.ms", K_LONG, 0, INT64_MAX,
+	  C(ts_difference_max_ms), 5, "deprecated: the window on either side of the broker's clock where "
+	  "message.timestamp.before/after.max.ms are not set" },
 	{ "message.timestamp.type", "log.message.timestamp.type", K_TSTYPE, 0, 0, 0, 2,
 	  "CreateTime or LogAppendTime" },
 	{ "min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", K_RATIO, 0, 1, C(log.min_cleanable_dirty_ratio), 6,
@@ -417,6 +420,20 @@ static void topic_config_default(const br_config *c, br_topic_config *out)
 	out->delete_policy = c->cleanup_delete;
 	out->log.compact = out->compact;
 	out->max_message_bytes = c->message_max_bytes;
+	out->ts_before_max_ms = c->log.ts_before_max_ms;
+	out->ts_after_max_ms = c->log.ts_after_max_ms;
+	out->ts_difference_max_ms = c->log_ts_difference_max_ms;
+}
+
+/* Kafka 3.6-3.9 keep the deprecated message.timestamp.difference.max.ms
+ * working: it gives the window on a side whose own key is still at its
+ * default. Unlike those versions, a topic's difference counts even where
+ * the broker sets one too (Kafka then keeps the broker's: a topic's
+ * before.max.ms defaults to the broker's resolved window, not INT64_MAX),
+ * as it did before 3.6. */
+static int64_t timestamp_window(int64_t side, int64_t difference)
+{
+	return side != INT64_MAX ? side : difference;
 }
 
 /* Applies one key's value to cfg. false (and errbuf) for a bad value. */
@@ -522,6 +539,8 @@ static bool topic_config_build(const br_config *c, char *const overrides[], br_t
 			return false;
 	/* The log's own copy of the policy: the cleaner reads it there. */
 	out->log.compact = out->compact;
+	out->log.ts_before_max_ms = timestamp_window(out->ts_before_max_ms, out->ts_difference_max_ms);
+	out->log.ts_after_max_ms = timestamp_window(out->ts_after_max_ms, out->ts_difference_max_ms);
 	return true;
 }
 

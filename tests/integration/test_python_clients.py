@@ -506,8 +506,23 @@ def test_record_validation(ca):
     for ts, what in [(now - 2 * hour, "2 h old"), (now + hour, "1 h ahead")]:
         got = ck_deliver_one("ts-window", b"k", ts)
         check(got == 0, "ts-window after AlterConfigs, record %s: error %d" % (what, got))
-    note("ok: message.timestamp.before/after.max.ms refuse out-of-window records (32) "
-         "and AlterConfigs applies at once")
+    # The deprecated difference.max.ms (Kafka before 3.6) gives the window
+    # on the side whose own key is not set: here the future side.
+    res = cadmin.ConfigResource(cadmin.ConfigResource.Type.TOPIC, "ts-window",
+                                set_config={"message.timestamp.before.max.ms": str(48 * hour),
+                                            "message.timestamp.difference.max.ms": "60000"})
+    ca.alter_configs([res])[res].result(timeout=30)
+    for ts, want, what in [(now - 2 * hour, 0, "2 h old"), (now + hour, 32, "1 h ahead")]:
+        got = ck_deliver_one("ts-window", b"k", ts)
+        check(got == want, "ts-window with difference.max.ms, record %s: error %d, want %d"
+              % (what, got, want))
+    res = cadmin.ConfigResource(cadmin.ConfigResource.Type.TOPIC, "ts-window")
+    diff = ca.describe_configs([res])[res].result(timeout=30)["message.timestamp.difference.max.ms"]
+    check(diff.value == "60000" and not diff.is_default,
+          "ts-window: DescribeConfigs shows difference.max.ms %s (default %s)"
+          % (diff.value, diff.is_default))
+    note("ok: message.timestamp.before/after.max.ms refuse out-of-window records (32), "
+         "AlterConfigs applies at once, and difference.max.ms covers an unset side")
     got = ck_deliver_one("keys-only", None, None)
     check(got == 87, "keys-only: a keyless record got error %d, want 87 (INVALID_RECORD)" % got)
     got = ck_deliver_one("keys-only", b"k", None)

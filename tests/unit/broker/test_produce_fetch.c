@@ -742,6 +742,35 @@ START_TEST(produce_v8_says_why_and_names_the_record)
 }
 END_TEST
 
+/* A topic's message.timestamp.difference.max.ms reaches the produce path:
+ * two minutes off either way is refused, and a before.max.ms of its own
+ * widens that side only. */
+START_TEST(produce_checks_timestamps_against_the_difference_window)
+{
+	const char *keys[2] = { "message.timestamp.difference.max.ms", "message.timestamp.before.max.ms" };
+	const char *vals[2] = { "60000", "3600000" };
+	char err[256] = "";
+	int64_t now = (int64_t)time(NULL) * 1000;
+	const int64_t off[3] = { -120000, 120000, 0 };
+	const int16_t want_d[3] = { KE_INVALID_TIMESTAMP, KE_INVALID_TIMESTAMP, KE_NONE };
+	const int16_t want_b[3] = { KE_NONE, KE_INVALID_TIMESTAMP, KE_NONE };
+
+	broker_open();
+	topic_create("d", 1, keys[0], vals[0]);
+	ck_assert_int_eq(br_topics_create(g_b.topics, "b", 1, 1, keys, vals, 2, false, err,
+					  sizeof(err)), KE_NONE);
+	for (int i = 0; i < 3; i++) {
+		kp_buf b;
+		kp_buf_init(&b);
+		batch_build(&b, KP_CODEC_NONE, 0, 1, now + off[i]);
+		ck_assert_int_eq(produce("d", 0, -1, 9, &b).err, want_d[i]);
+		ck_assert_int_eq(produce("b", 0, -1, 9, &b).err, want_b[i]);
+		kp_buf_free(&b);
+	}
+	broker_close();
+}
+END_TEST
+
 /* Runs fn with the process's stderr (where the broker logs) going to a
  * file; returns how many lines of what it wrote contain needle. */
 static int stderr_lines_with(void (*fn)(void), const char *needle)
@@ -1756,6 +1785,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, produce_acks0_appends_and_sends_nothing);
 	tcase_add_test(tc, produce_corrupt_crc_is_corrupt_message_and_appends_nothing);
 	tcase_add_test(tc, produce_v8_says_why_and_names_the_record);
+	tcase_add_test(tc, produce_checks_timestamps_against_the_difference_window);
 	tcase_add_test(tc, produce_to_an_offline_log_is_logged_once);
 	tcase_add_test(tc, produce_refusal_of_one_partition_leaves_the_others_appended);
 	tcase_add_test(tc, produce_batch_over_max_message_bytes_is_message_too_large);

@@ -363,6 +363,62 @@ START_TEST(alter_configs_apply_to_open_logs_and_persist)
 }
 END_TEST
 
+/* The deprecated message.timestamp.difference.max.ms (topic) and
+ * log.message.timestamp.difference.max.ms (broker) give the window on each
+ * side whose own key is left at its default, as in Kafka 3.6-3.9;
+ * DescribeConfigs shows the keys as set. */
+START_TEST(timestamp_difference_fills_the_sides_left_unset)
+{
+	br_topic *t;
+	br_config_entry e[BR_TOPIC_CONFIG_KEYS];
+	br_config_op drop[] = { { "message.timestamp.difference.max.ms", NULL, BR_CONFIG_DELETE } };
+
+	broker_init(1);
+	ck_assert_int_eq(br_config_set(&B.cfg, "log.message.timestamp.difference.max.ms=60000",
+				       errbuf, sizeof(errbuf)), 0);
+	ck_assert_int_eq(br_config_set(&B.cfg, "log.message.timestamp.after.max.ms=5000",
+				       errbuf, sizeof(errbuf)), 0);
+	topics_open();
+	ck_assert_int_eq(create("plain", 1, NULL, NULL), KE_NONE);
+	ck_assert_int_eq(create("diff", 1, "message.timestamp.difference.max.ms", "1000"), KE_NONE);
+	ck_assert_int_eq(create("before", 1, "message.timestamp.before.max.ms", "7"), KE_NONE);
+	ck_assert_int_eq(create("neg", 1, "message.timestamp.difference.max.ms", "-1"),
+			 KE_INVALID_CONFIG);
+
+	for (int pass = 0; pass < 2; pass++) {
+		ck_assert_ptr_nonnull(t = get("plain"));
+		ck_assert_int_eq(t->cfg.log.ts_before_max_ms, 60000);
+		ck_assert_int_eq(t->cfg.log.ts_after_max_ms, 5000);
+		br_topic_configs(B.topics, t, e);
+		for (int i = 0; i < BR_TOPIC_CONFIG_KEYS; i++) {
+			if (strcmp(e[i].name, "message.timestamp.before.max.ms") == 0)
+				ck_assert_str_eq(e[i].value, "9223372036854775807");
+			if (strcmp(e[i].name, "message.timestamp.difference.max.ms") == 0) {
+				ck_assert(!e[i].is_override);
+				ck_assert_str_eq(e[i].value, "60000");
+				ck_assert_str_eq(e[i].synonym, "log.message.timestamp.difference.max.ms");
+			}
+		}
+		br_topic_put(t);
+		ck_assert_ptr_nonnull(t = get("diff"));
+		ck_assert_int_eq(t->cfg.log.ts_before_max_ms, 1000);
+		ck_assert_int_eq(t->cfg.log.ts_after_max_ms, 5000);
+		br_topic_put(t);
+		ck_assert_ptr_nonnull(t = get("before"));
+		ck_assert_int_eq(t->cfg.log.ts_before_max_ms, 7);
+		ck_assert_int_eq(t->cfg.log.ts_after_max_ms, 5000);
+		br_topic_put(t);
+		topics_reopen();
+	}
+	ck_assert_ptr_nonnull(t = get("diff"));
+	ck_assert_int_eq(br_topics_alter_configs(B.topics, t, drop, 1, true, false, errbuf,
+						 sizeof(errbuf)), KE_NONE);
+	ck_assert_int_eq(t->cfg.log.ts_before_max_ms, 60000);
+	br_topic_put(t);
+	broker_fini();
+}
+END_TEST
+
 START_TEST(delete_renames_then_removes_when_the_last_reference_goes)
 {
 	br_topic *t, *held;
@@ -561,6 +617,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, names_are_validated_like_kafka);
 	tcase_add_test(tc, unknown_config_keys_and_bad_values_are_refused);
 	tcase_add_test(tc, alter_configs_apply_to_open_logs_and_persist);
+	tcase_add_test(tc, timestamp_difference_fills_the_sides_left_unset);
 	tcase_add_test(tc, delete_renames_then_removes_when_the_last_reference_goes);
 	tcase_add_test(tc, interrupted_delete_is_finished_at_start_not_reopened);
 	tcase_add_test(tc, create_partitions_grows_and_persists);
