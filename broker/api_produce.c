@@ -54,6 +54,8 @@
  * closes its logs, which a storage callback must not do.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -369,23 +371,32 @@ static void produce_refuse(br_request *req, produce_part *pp, int16_t code, int3
 	pp->out->RecordErrors.items = e;
 }
 
-/* How often a produce refusal for a log's state is logged per partition. */
+/* How often a produce refusal for a partition's state is logged. */
 #define STATE_REFUSAL_LOG_MS 10000
 
-/* True when a refusal for the log's state -- offline after a failed sync,
- * closing, a segment that cannot be created on a full disk -- is due a log
- * line: the first, then one per STATE_REFUSAL_LOG_MS per partition, since
- * every producer's every request meets it while the state lasts. */
-static bool state_refusal_log_due(br_part *part, int err)
+/* True when a refusal that every request to the partition meets while a
+ * state lasts is due a log line: the first, then one per
+ * STATE_REFUSAL_LOG_MS per partition. */
+static bool state_refusal_log_due(br_part *part)
 {
-	bool errno_err = err < 0 && err > -1000;   /* -errno: a roll that failed */
-	if (err != ST_ERR_OFFLINE && err != ST_ERR_CLOSING && !errno_err)
-		return true;
 	int64_t now = br__now_ms();
 	int64_t last = atomic_load(&part->state_refusal_logged_ms);
 	return (last == 0 || now - last >= STATE_REFUSAL_LOG_MS) &&
 	       atomic_compare_exchange_strong(&part->state_refusal_logged_ms, &last, now);
 }
+
+/* Whether storage's refusal err is the log's state -- offline after a
+ * failed sync, closing, a segment that cannot be created on a full disk --
+ * rather than anything in the request. */
+static bool refusal_is_log_state(int err)
+{
+	bool errno_err = err < 0 && err > -1000;   /* -errno: a roll that failed */
+	return err == ST_ERR_OFFLINE || err == ST_ERR_CLOSING || errno_err;
+}
+
+/* Replicas in sync with a partition's leader: the leader alone, as
+ * Metadata lists it, on a single node. */
+#define IN_SYNC_REPLICAS 1
 
 /*
  * Validates and queues one partition's records. Sets pp->out's error for a
@@ -393,7 +404,7 @@ static bool state_refusal_log_due(br_part *part, int err)
  */
 static void produce_partition(br_request *req, produce_state *ps, produce_part *pp,
 			      kp_str tname, const kp_ProduceRequest_PartitionProduceData *pd,
-			      bool copy, int64_t now_ms)
+			      int16_t acks, int64_t now_ms)
 {
 	const uint8_t *data = pd->Records.p;
 	size_t len = pd->Records.len > 0 ? (size_t)pd->Records.len : 0;
@@ -405,6 +416,21 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 	pp->part = br_topic_part(pp->topic, pd->Index);
 	if (!pp->part) {
 		pp->out->ErrorCode = br_request_note_error(req, KE_UNKNOWN_TOPIC_OR_PARTITION);
+		return;
+	}
+	/* Kafka's check comes before the records are looked at: acks=all
+	 * promises min.insync.replicas copies, so fewer replicas in sync
+	 * refuse it (NOT_ENOUGH_REPLICAS, which producers retry); acks 0 and
+	 * 1 do not ask. */
+	if (acks == -1 && pp->topic->cfg.min_insync_replicas > IN_SYNC_REPLICAS) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "The size of the current ISR (%d) is insufficient to "
+			 "satisfy the min.isr requirement of %" PRId32 " for partition %.*s-%" PRId32,
+			 IN_SYNC_REPLICAS, pp->topic->cfg.min_insync_replicas, (int)tname.len,
+			 (const char *)tname.p, pd->Index);
+		if (state_refusal_log_due(pp->part))
+			br__logf(ST_LOG_WARN, "produce from %s refused: %s", req->peer, msg);
+		produce_refuse(req, pp, KE_NOT_ENOUGH_REPLICAS, -1, msg);
 		return;
 	}
 	code = produce_check(pp->topic, data, len, req->api_version, &rebuild, &why);
@@ -429,7 +455,8 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 		}
 		pp->app.data = pp->owned.data;
 		pp->app.len = pp->owned.len;
-	} else if (copy) {
+	} else if (acks == 0) {
+		/* Nobody waits: the frame goes with the request, not the append. */
 		kp_buf_put(&pp->owned, data, len);
 		if (pp->owned.err) {
 			pp->out->ErrorCode = br_request_note_error(req, KE_UNKNOWN_SERVER_ERROR);
@@ -460,7 +487,7 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 				 "sequence %d (%d records) refused: %s", req->peer, (int)tname.len,
 				 (const char *)tname.p, pd->Index, (long long)h.producer_id,
 				 h.producer_epoch, h.base_sequence, h.records_count, st_strerror(err));
-		else if (state_refusal_log_due(pp->part, err))
+		else if (!refusal_is_log_state(err) || state_refusal_log_due(pp->part))
 			br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d: append refused: %s",
 				 req->peer, (int)tname.len, (const char *)tname.p, pd->Index,
 				 pp->app.refused_why[0] ? pp->app.refused_why : st_strerror(err));
@@ -668,7 +695,7 @@ static int produce_handle(br_request *req, bool may_create)
 			 * for all of them; they are freed together. */
 			pp->topic = topic;
 			pp->topic_ref = p == 0;
-			produce_partition(req, ps, pp, td->Name, &td->PartitionData.items[p], acks0,
+			produce_partition(req, ps, pp, td->Name, &td->PartitionData.items[p], msg.Acks,
 					  now_ms);
 		}
 	}

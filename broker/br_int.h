@@ -442,6 +442,7 @@ typedef struct br_topic_config {
 	bool compact;                 /* cleanup.policy contains compact */
 	bool delete_policy;           /* cleanup.policy contains delete */
 	int32_t max_message_bytes;    /* max.message.bytes */
+	int32_t min_insync_replicas;  /* min.insync.replicas */
 	/* message.timestamp.before.max.ms, .after.max.ms and the deprecated
 	 * .difference.max.ms as configured (DescribeConfigs shows these).
 	 * log.ts_before/after_max_ms hold the windows they give: before or
@@ -517,7 +518,7 @@ void br_uuid_to_str(const uint8_t id[16], char out[23]);
 int br_uuid_parse(const char *s, size_t len, uint8_t out[16]);
 
 /* The topic configs rewind knows (Kafka's names); the count of them. */
-#define BR_TOPIC_CONFIG_KEYS 18
+#define BR_TOPIC_CONFIG_KEYS 19
 
 /* Kafka's ConfigSource values for DescribeConfigs and CreateTopics v5+. */
 enum br_config_source {

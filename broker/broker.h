@@ -66,6 +66,8 @@ typedef struct br_config {
 	bool cleanup_compact;               /* log.cleanup.policy has compact */
 	bool cleanup_delete;                /* log.cleanup.policy has delete */
 	int32_t message_max_bytes;          /* message.max.bytes */
+	int32_t min_insync_replicas;        /* min.insync.replicas: acks=all needs
+	                                       this many replicas in sync */
 
 	/* groups and committed offsets */
 	int32_t group_min_session_timeout_ms;   /* group.min.session.timeout.ms */

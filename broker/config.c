@@ -74,6 +74,7 @@ static const struct cfg_key keys[] = {
 	{ "default.replication.factor", CFG_I16, F(default_replication_factor), 1, INT16_MAX, 1, NO_UNIT, true },
 	{ "compression.type", CFG_CODEC, F(compression_type), 0, 0, 1, NO_UNIT, true },
 	{ "message.max.bytes", CFG_I32, F(message_max_bytes), 0, INT32_MAX, 1, NO_UNIT, true },
+	{ "min.insync.replicas", CFG_I32, F(min_insync_replicas), 1, INT32_MAX, 1, NO_UNIT, true },
 	{ "producer.id.expiration.ms", CFG_I64, F(log.producer_id_expiration_ms), 1, INT64_MAX, 1, NO_UNIT, true },
 	{ "group.min.session.timeout.ms", CFG_I32, F(group_min_session_timeout_ms), 1, INT32_MAX, 1, NO_UNIT, true },
 	{ "group.max.session.timeout.ms", CFG_I32, F(group_max_session_timeout_ms), 1, INT32_MAX, 1, NO_UNIT, true },
@@ -133,6 +134,7 @@ void br_config_init(br_config *c)
 	c->auto_create_topics_enable = true;
 	c->default_replication_factor = 1;
 	c->compression_type = -1;
+	c->min_insync_replicas = 1;
 	c->cleanup_compact = false;
 	c->cleanup_delete = true;
 	c->message_max_bytes = 1048588;

@@ -392,6 +392,8 @@ static const struct topic_key topic_keys[BR_TOPIC_CONFIG_KEYS] = {
 	  "share of the log not yet compacted at which the cleaner takes it" },
 	{ "min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", K_LONG, 0, INT64_MAX, C(log.min_compaction_lag_ms), 5,
 	  "a record stays uncompacted at least this long" },
+	{ "min.insync.replicas", "min.insync.replicas", K_INT, 1, INT32_MAX, C(min_insync_replicas), 3,
+	  "replicas that must be in sync for an acks=all produce; more than 1 refuses it on one node" },
 	{ "retention.bytes", "log.retention.bytes", K_LONG, -1, INT64_MAX, C(log.retention_bytes), 5,
 	  "most bytes kept per partition; -1 = no limit" },
 	{ "retention.ms", "log.retention.ms", K_LONG, -1, INT64_MAX, C(log.retention_ms), 5,
@@ -420,6 +422,7 @@ static void topic_config_default(const br_config *c, br_topic_config *out)
 	out->delete_policy = c->cleanup_delete;
 	out->log.compact = out->compact;
 	out->max_message_bytes = c->message_max_bytes;
+	out->min_insync_replicas = c->min_insync_replicas;
 	out->ts_before_max_ms = c->log.ts_before_max_ms;
 	out->ts_after_max_ms = c->log.ts_after_max_ms;
 	out->ts_difference_max_ms = c->log_ts_difference_max_ms;

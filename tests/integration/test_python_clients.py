@@ -465,11 +465,13 @@ def test_old_produce_versions(src_topic, expected):
 
 # ---- the run
 
-def ck_deliver_one(topic, key, ts):
+def ck_deliver_one(topic, key, ts, acks="all"):
     """One record through confluent-kafka; its delivery error code, 0 when
-    acknowledged. Both refusals tested are not retriable, so no retries."""
+    acknowledged. No retries: a retriable refusal (NOT_ENOUGH_REPLICAS)
+    comes back as it is, not after message.timeout.ms."""
     res = []
-    prod = confluent_kafka.Producer({"bootstrap.servers": broker.bootstrap, "acks": "all"})
+    prod = confluent_kafka.Producer({"bootstrap.servers": broker.bootstrap, "acks": acks,
+                                     "retries": 0})
     kw = {"key": key, "value": b"v", "partition": 0,
           "on_delivery": lambda err, msg: res.append(err)}
     if ts is not None:
@@ -485,7 +487,8 @@ def test_record_validation(ca):
     futs = ca.create_topics([
         cadmin.NewTopic("ts-window", 1, 1, config={"message.timestamp.before.max.ms": str(hour),
                                                    "message.timestamp.after.max.ms": "60000"}),
-        cadmin.NewTopic("keys-only", 1, 1, config={"cleanup.policy": "compact"})])
+        cadmin.NewTopic("keys-only", 1, 1, config={"cleanup.policy": "compact"}),
+        cadmin.NewTopic("min-isr-2", 1, 1, config={"min.insync.replicas": "2"})])
     for f in futs.values():
         f.result(timeout=30)
     now = int(time.time() * 1000)
@@ -528,6 +531,12 @@ def test_record_validation(ca):
     got = ck_deliver_one("keys-only", b"k", None)
     check(got == 0, "keys-only: a keyed record got error %d" % got)
     note("ok: a compacted topic refuses a record without a key (87)")
+    # One node has one replica in sync: acks=all cannot get two.
+    got = ck_deliver_one("min-isr-2", b"k", None)
+    check(got == 19, "min-isr-2: acks=all got error %d, want 19 (NOT_ENOUGH_REPLICAS)" % got)
+    got = ck_deliver_one("min-isr-2", b"k", None, acks="1")
+    check(got == 0, "min-isr-2: acks=1 got error %d" % got)
+    note("ok: min.insync.replicas=2 refuses acks=all (19) and takes acks=1")
 
 
 def main():

@@ -771,6 +771,48 @@ START_TEST(produce_checks_timestamps_against_the_difference_window)
 }
 END_TEST
 
+/* min.insync.replicas above the one replica a single node has refuses
+ * acks=all with NOT_ENOUGH_REPLICAS before the records are looked at, as
+ * Kafka 3 does, and appends nothing; acks=1 does not ask for replicas. */
+START_TEST(produce_acks_all_needs_min_insync_replicas_in_sync)
+{
+	br_config_op one[] = { { "min.insync.replicas", "1", BR_CONFIG_SET } };
+	char err[256];
+	kp_buf b;
+	pp_result r;
+	fetch_result f;
+
+	broker_open();
+	topic_create("m", 1, "min.insync.replicas", "2");
+	kp_buf_init(&b);
+	batch_build(&b, KP_CODEC_NONE, 0, 2, 1000);
+	r = produce("m", 0, -1, 9, &b);
+	ck_assert_int_eq(r.err, KE_NOT_ENOUGH_REPLICAS);
+	ck_assert_msg(strstr(r.message, "min.isr requirement of 2 for partition m-0") != NULL,
+		      "ErrorMessage: %s", r.message);
+	b.data[b.len - 1] ^= 1;      /* the replicas are checked first */
+	ck_assert_int_eq(produce("m", 0, -1, 9, &b).err, KE_NOT_ENOUGH_REPLICAS);
+	b.data[b.len - 1] ^= 1;
+	r = produce("m", 0, 1, 9, &b);
+	ck_assert_int_eq(r.err, KE_NONE);
+	ck_assert_int_eq(r.base_offset, 0);
+	f = fetch("m", 0, &(fetch_args){ .version = 11, .offset = 0 });
+	ck_assert_int_eq(f.hw, 2);
+	fetch_result_free(&f);
+
+	br_topic *t = br_topics_get(g_b.topics, "m", 1);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(br_topics_alter_configs(g_b.topics, t, one, 1, true, false, err,
+						 sizeof(err)), KE_NONE);
+	br_topic_put(t);
+	r = produce("m", 0, -1, 9, &b);
+	ck_assert_int_eq(r.err, KE_NONE);
+	ck_assert_int_eq(r.base_offset, 2);
+	kp_buf_free(&b);
+	broker_close();
+}
+END_TEST
+
 /* Runs fn with the process's stderr (where the broker logs) going to a
  * file; returns how many lines of what it wrote contain needle. */
 static int stderr_lines_with(void (*fn)(void), const char *needle)
@@ -1786,6 +1828,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, produce_corrupt_crc_is_corrupt_message_and_appends_nothing);
 	tcase_add_test(tc, produce_v8_says_why_and_names_the_record);
 	tcase_add_test(tc, produce_checks_timestamps_against_the_difference_window);
+	tcase_add_test(tc, produce_acks_all_needs_min_insync_replicas_in_sync);
 	tcase_add_test(tc, produce_to_an_offline_log_is_logged_once);
 	tcase_add_test(tc, produce_refusal_of_one_partition_leaves_the_others_appended);
 	tcase_add_test(tc, produce_batch_over_max_message_bytes_is_message_too_large);
