@@ -846,7 +846,10 @@ static int part_open(br_topics *t, struct topic *tp, br_part **parts, int32_t in
 			remove_dir(path);
 		goto fail;
 	}
-	part_log_opened(path, p->log);
+	/* A partition made here has nothing to report: the topic's own line
+	 * says it was created. */
+	if (!made_here)
+		part_log_opened(path, p->log);
 	/* The cleaner takes every log and cleans those whose policy says
 	 * compact (a policy can change later); st_log_close() takes it back. */
 	if (t->b->cleaner && (err = st_cleaner_add(t->b->cleaner, p->log)) < 0)

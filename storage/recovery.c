@@ -471,7 +471,10 @@ int st__log_recover(st_log *log, bool clean, int64_t now_ms)
 	 * means more scanning next time, and the epochs are in the batches.
 	 * Failing to write them (a full disk) must not keep the log closed. */
 	log->recovery_point = act->base;
-	if ((!clean || rp != act->base) &&
+	/* A new log (no segment found) starts at what an absent file means:
+	 * nothing to write, which spares each new partition a file and its
+	 * sync, and a full disk a failure to report. */
+	if ((rp != act->base || (!clean && nbases > 0)) &&
 	    (rc = st__offset_file_write(log->dir, "recovery-point", act->base)) < 0)
 		st__logf(log->store, ST_LOG_WARN, "%s/recovery-point: cannot write: %s",
 			 log->dir, st_strerror(rc));

@@ -868,6 +868,29 @@ START_TEST(produce_to_an_offline_log_is_logged_once)
 }
 END_TEST
 
+static void create_twenty_partitions(void)
+{
+	topic_create("many", 20, NULL, NULL);
+}
+
+static void reopen_topics(void)
+{
+	br_topics_close(g_b.topics);
+	ck_assert_int_eq(br_topics_open(&g_b, &g_b.topics), 0);
+}
+
+/* Creating a topic logs one line for it, not one per new partition (there
+ * is nothing to recover in a directory just made); a start logs each
+ * partition it opens, as Kafka logs each log it loads. */
+START_TEST(a_created_topic_logs_one_line_and_a_start_one_per_partition)
+{
+	broker_open();
+	ck_assert_int_eq(stderr_lines_with(create_twenty_partitions, "many"), 1);
+	ck_assert_int_eq(stderr_lines_with(reopen_topics, "many-"), 20);
+	broker_close();
+}
+END_TEST
+
 START_TEST(produce_refusal_of_one_partition_leaves_the_others_appended)
 {
 	kp_ProduceRequest m;
@@ -1830,6 +1853,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, produce_checks_timestamps_against_the_difference_window);
 	tcase_add_test(tc, produce_acks_all_needs_min_insync_replicas_in_sync);
 	tcase_add_test(tc, produce_to_an_offline_log_is_logged_once);
+	tcase_add_test(tc, a_created_topic_logs_one_line_and_a_start_one_per_partition);
 	tcase_add_test(tc, produce_refusal_of_one_partition_leaves_the_others_appended);
 	tcase_add_test(tc, produce_batch_over_max_message_bytes_is_message_too_large);
 	tcase_add_test(tc, produce_unknown_partition_or_topic_is_refused);

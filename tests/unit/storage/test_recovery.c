@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -536,6 +537,45 @@ START_TEST(recovery_scans_rolled_segments_that_were_never_sealed)
 }
 END_TEST
 
+/* A new log writes no recovery-point file: an absent one means offset 0,
+ * which is where a new log starts. A crash before its first roll then
+ * scans the one segment, as it would with the file, and every
+ * acknowledged batch is there. */
+START_TEST(a_new_log_writes_no_recovery_point_and_a_crash_keeps_its_records)
+{
+	char *dir = tst_tmpdir("rec");
+	st_log_config cfg;
+	st_store_options o;
+	st_store *s;
+	st_log *log;
+	char path[4096];
+	struct stat sb;
+
+	st_log_config_default(&cfg);
+	st_store_options_default(&o);
+	ck_assert_int_eq(st_store_open(&o, &s), 0);
+	ck_assert_int_eq(st_log_open(s, dir, &cfg, 1000, &log), 0);
+	snprintf(path, sizeof(path), "%s/recovery-point", dir);
+	ck_assert_int_eq(stat(path, &sb), -1);
+	st_log_close(log);
+	tst_rmrf(dir);
+
+	crashed_log(dir, &cfg, 25);
+	ck_assert_int_eq(stat(path, &sb), -1);
+	ck_assert_int_eq(st_log_open(s, dir, &cfg, 1000, &log), 0);
+	const st_recovery_report *rep = st_log_recovery(log);
+	ck_assert(!rep->clean);
+	ck_assert_int_eq(rep->segments_scanned, 1);
+	ck_assert_int_eq(rep->batches_scanned, 25);
+	ck_assert_int_eq(tst_check_log(log, 0, 0, NULL), st_log_end_offset(log));
+	ck_assert_int_gt(st_log_end_offset(log), 25);
+	st_log_close(log);
+	st_store_close(s);
+	tst_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(recovery_deletes_segments_after_a_torn_one)
 {
 	char *dir = tst_tmpdir("rec");
@@ -650,6 +690,7 @@ static Suite *recovery_suite(void)
 	TCase *tc = tcase_create("recovery");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, recovery_truncates_a_torn_tail_at_any_byte);
+	tcase_add_test(tc, a_new_log_writes_no_recovery_point_and_a_crash_keeps_its_records);
 	tcase_add_test(tc, recovery_truncates_at_a_garbled_batch);
 	tcase_add_test(tc, recovery_drops_garbage_after_the_last_batch);
 	tcase_add_test(tc, clean_marker_skips_validation_and_is_removed_at_open);
