@@ -11,7 +11,7 @@
  *     <dir>/00000000000000000000.index      sparse: relative offset -> position
  *     <dir>/00000000000000000000.timeindex  sparse: max timestamp -> relative offset
  *     <dir>/log-start-offset                persisted log start offset
- *     <dir>/recovery-point                  offsets below are known good
+ *     <dir>/recovery-point                  offsets below are known good (absent: 0)
  *     <dir>/leader-epoch-checkpoint         leader epoch -> start offset
  *     <dir>/00000000000000000000.snapshot   producer state below that offset
  *     <dir>/.clean-shutdown                 present only after a clean close
