@@ -394,10 +394,6 @@ static bool refusal_is_log_state(int err)
 	return err == ST_ERR_OFFLINE || err == ST_ERR_CLOSING || errno_err;
 }
 
-/* Replicas in sync with a partition's leader: the leader alone, as
- * Metadata lists it, on a single node. */
-#define IN_SYNC_REPLICAS 1
-
 /*
  * Validates and queues one partition's records. Sets pp->out's error for a
  * refusal; on success pp->queued is set and the callback will run.
@@ -422,11 +418,11 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 	 * promises min.insync.replicas copies, so fewer replicas in sync
 	 * refuse it (NOT_ENOUGH_REPLICAS, which producers retry); acks 0 and
 	 * 1 do not ask. */
-	if (acks == -1 && pp->topic->cfg.min_insync_replicas > IN_SYNC_REPLICAS) {
+	if (acks == -1 && pp->topic->cfg.min_insync_replicas > BR_IN_SYNC_REPLICAS) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "The size of the current ISR (%d) is insufficient to "
 			 "satisfy the min.isr requirement of %" PRId32 " for partition %.*s-%" PRId32,
-			 IN_SYNC_REPLICAS, pp->topic->cfg.min_insync_replicas, (int)tname.len,
+			 BR_IN_SYNC_REPLICAS, pp->topic->cfg.min_insync_replicas, (int)tname.len,
 			 (const char *)tname.p, pd->Index);
 		if (state_refusal_log_due(pp->part))
 			br__logf(ST_LOG_WARN, "produce from %s refused: %s", req->peer, msg);

@@ -520,6 +520,11 @@ int br_uuid_parse(const char *s, size_t len, uint8_t out[16]);
 /* The topic configs rewind knows (Kafka's names); the count of them. */
 #define BR_TOPIC_CONFIG_KEYS 19
 
+/* Replicas in sync with a partition's leader: the leader alone, as
+ * Metadata lists it, on a single node. min.insync.replicas above it
+ * refuses acks=all (api_produce.c). */
+#define BR_IN_SYNC_REPLICAS 1
+
 /* Kafka's ConfigSource values for DescribeConfigs and CreateTopics v5+. */
 enum br_config_source {
 	BR_SOURCE_DYNAMIC_TOPIC_CONFIG = 1,

@@ -174,6 +174,10 @@ int main(int argc, char **argv)
 		 b->cfg.node_id, b->cluster_id_str, b->cfg.n_log_dirs,
 		 config_path ? config_path : "built-in defaults",
 		 st_store_uses_io_uring(b->store) ? "io_uring" : "pwrite");
+	if (b->cfg.min_insync_replicas > BR_IN_SYNC_REPLICAS)
+		br__logf(ST_LOG_WARN, "min.insync.replicas=%d: this node is its partitions' "
+			 "only replica, so acks=all produce is refused (NOT_ENOUGH_REPLICAS) on every "
+			 "topic that does not set it to 1", (int)b->cfg.min_insync_replicas);
 
 	if (!(m.base = event_base_new())) {
 		br__logf(ST_LOG_ERROR, "cannot create the event loop");

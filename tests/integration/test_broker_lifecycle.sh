@@ -68,12 +68,16 @@ grep -q "all partitions closed cleanly" "$tmp/a.log" || fail "no clean close lin
 [ -e "$tmp/data/events-0/.clean-shutdown" ] || fail "no clean-shutdown marker"
 [ -d "$tmp/data/stray" ] || fail "stray directory touched"
 
-# 5. The next start trusts the clean marker.
-"$broker" --set log.dirs="$tmp/data" $net 2>"$tmp/c.log" &
+# 5. The next start trusts the clean marker, and says that a broker-wide
+#    min.insync.replicas above 1 cannot be met by one node.
+"$broker" --set log.dirs="$tmp/data" --set min.insync.replicas=2 $net 2>"$tmp/c.log" &
 pids+=($!)
 cpid=$!
 wait_for "$tmp/c.log" " ready"
 grep -q "events-0: clean" "$tmp/c.log" || fail "restart did not see the clean marker"
+grep -q "WARN min.insync.replicas=2: this node is its partitions' only replica" "$tmp/c.log" ||
+	fail "no warning that min.insync.replicas=2 refuses acks=all"
+grep -q "WARN min.insync" "$tmp/a.log" && fail "a warning about min.insync.replicas at its default"
 kill -INT "$cpid"
 wait "$cpid" || fail "broker exited with status $? on SIGINT"
 echo "broker lifecycle: ok"
