@@ -62,7 +62,7 @@ async function main () {
   await broker.stop()
   await broker.start()
   ;({ n } = await sendNumbers(producer, 'idem', n, 20))
-  check(/recovered/.test(broker.allText()), 'the broker reopened the partitions')
+  check(/idem-\d+: clean/.test(broker.allText()), 'the broker reopened the partitions cleanly')
 
   // A second producer: another id, its own sequences from 0.
   kafka = newKafka()
