@@ -419,7 +419,7 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 	 * refuse it (NOT_ENOUGH_REPLICAS, which producers retry); acks 0 and
 	 * 1 do not ask. */
 	if (acks == -1 && pp->topic->cfg.min_insync_replicas > BR_IN_SYNC_REPLICAS) {
-		char msg[160];
+		char msg[400];   /* room for a 249-character topic name */
 		snprintf(msg, sizeof(msg), "The size of the current ISR (%d) is insufficient to "
 			 "satisfy the min.isr requirement of %" PRId32 " for partition %.*s-%" PRId32,
 			 BR_IN_SYNC_REPLICAS, pp->topic->cfg.min_insync_replicas, (int)tname.len,
