@@ -102,42 +102,19 @@ uint32_t kp_read_u32(kp_reader *r)
 	return p ? kp_load_be32(p) : 0;
 }
 
-/*
- * Reads an unsigned LEB128 of at most max_bytes bytes whose value must fit
- * in `bits` bits. Shared by the 32- and 64-bit readers so the boundary rules
- * live in one place.
- */
+/* The varint readers: kp__uleb (kp_int.h) holds the rules. */
 static uint64_t rd_uleb(kp_reader *r, unsigned max_bytes, unsigned bits)
 {
-	uint64_t v = 0;
-	unsigned i;
+	uint64_t v;
+	int rc;
 
 	if (r->err != 0)
 		return 0;
-	for (i = 0; i < max_bytes; i++) {
-		unsigned shift = 7 * i;
-		uint8_t b;
-
-		if (r->p == r->end) {
-			rd_fail(r, KP_ERR_SHORT);
-			return 0;
-		}
-		b = *r->p++;
-		if (i == max_bytes - 1) {
-			/* Last allowed byte: no continuation, and only the
-			 * bits the type still has room for. */
-			if ((b & 0x80) || (bits - shift < 7 && (b >> (bits - shift)) != 0)) {
-				rd_fail(r, KP_ERR_CORRUPT);
-				return 0;
-			}
-		}
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80))
-			return v;
+	if ((rc = kp__uleb(&r->p, r->end, max_bytes, bits, &v)) < 0) {
+		rd_fail(r, rc);
+		return 0;
 	}
-	/* Not reached: the last iteration returns or fails. */
-	rd_fail(r, KP_ERR_CORRUPT);
-	return 0;
+	return v;
 }
 
 uint32_t kp_read_uvarint(kp_reader *r)
@@ -147,14 +124,12 @@ uint32_t kp_read_uvarint(kp_reader *r)
 
 int32_t kp_read_varint(kp_reader *r)
 {
-	uint32_t u = (uint32_t)rd_uleb(r, 5, 32);
-	return (int32_t)((u >> 1) ^ (~(u & 1) + 1));
+	return (int32_t)kp__unzigzag(rd_uleb(r, 5, 32));
 }
 
 int64_t kp_read_varlong(kp_reader *r)
 {
-	uint64_t u = rd_uleb(r, 10, 64);
-	return (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+	return kp__unzigzag(rd_uleb(r, 10, 64));
 }
 
 const uint8_t *kp_read_bytes(kp_reader *r, size_t n)

@@ -144,65 +144,84 @@ int kp_record_iter_init(kp_record_iter *it, const void *batch, size_t batch_size
 	return 0;
 }
 
-/* Reads a varint length and that many bytes: *p is NULL for length -1 when
- * nullable. Returns false (reader failed or length impossible). */
-static bool read_sized(kp_reader *r, bool nullable, const uint8_t **p, int32_t *len)
+/* Reads a zigzag varint of at most 5 bytes from [*p, end) into *v. */
+static inline bool take_varint(const uint8_t **p, const uint8_t *end, int32_t *v)
 {
-	*len = kp_read_varint(r);
-	*p = NULL;
-	if (!kp_reader_ok(r))
+	uint64_t u;
+
+	if (kp__uleb(p, end, 5, 32, &u) < 0)
+		return false;
+	*v = (int32_t)kp__unzigzag(u);
+	return true;
+}
+
+/* Reads a varint length and that many bytes from [*p, end): *out is NULL
+ * for length -1 when nullable. False when the length is impossible or the
+ * bytes are not there. */
+static inline bool take_sized(const uint8_t **p, const uint8_t *end, bool nullable,
+			      const uint8_t **out, int32_t *len)
+{
+	*out = NULL;
+	if (!take_varint(p, end, len))
 		return false;
 	if (*len == -1 && nullable)
 		return true;
-	if (*len < 0)
+	if (*len < 0 || (size_t)*len > (size_t)(end - *p))
 		return false;
-	*p = kp_read_bytes(r, (size_t)*len);
-	return *p != NULL;
+	*out = *p;
+	*p += *len;
+	return true;
 }
 
+/*
+ * The produce path walks every record it takes, so this reads through a
+ * bare pointer and kp__uleb inline instead of kp_reader calls per field
+ * (bench_record_walk: see docs/BENCHMARKS.md). The bounds are the same:
+ * the record's length must fit what is left, and every field lies inside
+ * that length.
+ */
 int kp_record_iter_next(kp_record_iter *it, kp_record *rec)
 {
-	kp_reader rr;
-	int32_t len, i;
+	const uint8_t *p, *end;
+	uint64_t u;
+	int32_t len, off_delta;
 	int64_t ts_delta;
-	int32_t off_delta;
-	const uint8_t *body;
 
 	if (it->err != 0)
 		return it->err;
 	if (it->remaining == 0)
 		return kp_reader_left(&it->rd) == 0 ? 0 : iter_fail(it, KP_ERR_CORRUPT);
 
-	len = kp_read_varint(&it->rd);
-	if (!kp_reader_ok(&it->rd) || len < 0)
+	p = it->rd.p;
+	if (!take_varint(&p, it->rd.end, &len) || len < 0 ||
+	    (size_t)len > (size_t)(it->rd.end - p))
 		return iter_fail(it, KP_ERR_CORRUPT);
-	body = kp_read_bytes(&it->rd, (size_t)len);
-	if (body == NULL)
-		return iter_fail(it, KP_ERR_CORRUPT);
-
 	/* Everything below reads inside this record's own length. */
-	rr = kp_reader_make(body, (size_t)len);
-	memset(rec, 0, sizeof *rec);
-	rec->attributes = kp_read_i8(&rr);
-	ts_delta = kp_read_varlong(&rr);
-	off_delta = kp_read_varint(&rr);
-	if (!read_sized(&rr, true, &rec->key, &rec->key_len) ||
-	    !read_sized(&rr, true, &rec->value, &rec->value_len))
+	end = p + len;
+	it->rd.p = end;
+
+	if (p == end)
 		return iter_fail(it, KP_ERR_CORRUPT);
-	rec->headers_count = kp_read_varint(&rr);
-	if (!kp_reader_ok(&rr) || rec->headers_count < 0)
+	rec->attributes = (int8_t)*p++;
+	if (kp__uleb(&p, end, 10, 64, &u) < 0)
 		return iter_fail(it, KP_ERR_CORRUPT);
-	rec->headers = rr.p;
-	for (i = 0; i < rec->headers_count; i++) {
-		const uint8_t *p;
+	ts_delta = kp__unzigzag(u);
+	if (!take_varint(&p, end, &off_delta) ||
+	    !take_sized(&p, end, true, &rec->key, &rec->key_len) ||
+	    !take_sized(&p, end, true, &rec->value, &rec->value_len) ||
+	    !take_varint(&p, end, &rec->headers_count) || rec->headers_count < 0)
+		return iter_fail(it, KP_ERR_CORRUPT);
+	rec->headers = p;
+	for (int32_t i = 0; i < rec->headers_count; i++) {
+		const uint8_t *v;
 		int32_t n;
 
 		/* Header keys are non-null strings; values may be null. */
-		if (!read_sized(&rr, false, &p, &n) || !read_sized(&rr, true, &p, &n))
+		if (!take_sized(&p, end, false, &v, &n) || !take_sized(&p, end, true, &v, &n))
 			return iter_fail(it, KP_ERR_CORRUPT);
 	}
-	rec->headers_len = (size_t)(rr.p - rec->headers);
-	if (kp_reader_left(&rr) != 0)
+	rec->headers_len = (size_t)(p - rec->headers);
+	if (p != end)
 		return iter_fail(it, KP_ERR_CORRUPT);
 
 	rec->offset = add_wrap(it->hdr.base_offset, off_delta);
@@ -221,17 +240,18 @@ void kp_record_iter_free(kp_record_iter *it)
 
 int kp_record_header_next(const kp_record *rec, size_t *pos, kp_header *h)
 {
-	kp_reader r;
+	const uint8_t *p, *end;
 
 	if (*pos == rec->headers_len)
 		return 0;
 	if (*pos > rec->headers_len)
 		return KP_ERR_CORRUPT;
-	r = kp_reader_make(rec->headers + *pos, rec->headers_len - *pos);
-	if (!read_sized(&r, false, &h->key, &h->key_len) ||
-	    !read_sized(&r, true, &h->value, &h->value_len))
+	p = rec->headers + *pos;
+	end = rec->headers + rec->headers_len;
+	if (!take_sized(&p, end, false, &h->key, &h->key_len) ||
+	    !take_sized(&p, end, true, &h->value, &h->value_len))
 		return KP_ERR_CORRUPT;
-	*pos = (size_t)(r.p - rec->headers);
+	*pos = (size_t)(p - rec->headers);
 	return 1;
 }
 
