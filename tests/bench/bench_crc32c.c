@@ -8,12 +8,9 @@
  * kp_crc32c_portable() (slicing-by-8), and prints GB/s (10^9 bytes per
  * second of this thread's CPU time).
  *
- * The machine this runs on is shared, so each figure is the best of
- * --repeat trials of about --ms milliseconds of CPU time each: the thread's
- * own CPU clock (CLOCK_THREAD_CPUTIME_ID) leaves out the time it spent
- * descheduled, and the best trial is the one least disturbed by neighbours
- * on the same core. A figure is still wall-clock-ish; compare runs taken on
- * the same machine in the same state.
+ * Each figure is the best of --repeat trials of about --ms milliseconds of
+ * this thread's CPU time (bench_best.h says why). Compare runs taken on the
+ * same machine in the same state.
  *
  * Output, one line per size and implementation:
  *
@@ -25,49 +22,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "proto/proto.h"
-
-static double cpu_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "tests/bench/bench_best.h"
 
 typedef uint32_t (*crc_fn)(uint32_t, const void *, size_t);
 
-/* Best GB/s over `trials` trials of ~ms milliseconds each. *sink keeps the
- * calls from being optimised away. */
+/* One call under test; sink keeps the calls from being optimised away. */
+typedef struct crc_run {
+	crc_fn fn;
+	const uint8_t *p;
+	size_t len;
+	uint32_t sink;
+} crc_run;
+
+static void crc_once(void *arg)
+{
+	crc_run *r = arg;
+	r->sink ^= r->fn(r->sink, r->p, r->len);
+}
+
+/* Best GB/s over `trials` trials of ~ms milliseconds each. */
 static double best_gbps(crc_fn fn, const uint8_t *p, size_t len, int trials, double ms,
 			uint32_t *sink)
 {
-	double best = 0;
-	long iters = 1;
+	crc_run r = { fn, p, len, *sink };
+	double s = bench_best_s_per_call(crc_once, &r, trials, ms);
 
-	/* Calibrate: double the iterations until one trial takes ~ms/4. */
-	for (;;) {
-		double t0 = cpu_s();
-		for (long i = 0; i < iters; i++)
-			*sink ^= fn(*sink, p, len);
-		double dt = cpu_s() - t0;
-		if (dt * 1e3 >= ms / 4 || iters > (1L << 40))
-			break;
-		iters *= 2;
-	}
-	iters *= 4;
-	for (int t = 0; t < trials; t++) {
-		double t0 = cpu_s();
-		for (long i = 0; i < iters; i++)
-			*sink ^= fn(*sink, p, len);
-		double dt = cpu_s() - t0;
-		double gbps = (double)len * (double)iters / dt / 1e9;
-		if (gbps > best)
-			best = gbps;
-	}
-	return best;
+	*sink = r.sink;
+	return (double)len / s / 1e9;
 }
 
 int main(int argc, char **argv)

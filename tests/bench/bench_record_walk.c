@@ -10,9 +10,8 @@
  * each record's key, timestamp and headers count as storage does, and
  * prints nanoseconds per record. A third shape adds a key and two headers.
  *
- * Timing as bench_crc32c: the best of --repeat trials of about --ms
- * milliseconds of this thread's CPU time, so that time spent descheduled on
- * a shared machine is left out.
+ * Timing: the best of --repeat trials of about --ms milliseconds of this
+ * thread's CPU time (bench_best.h).
  *
  * Output, one line per shape:
  *
@@ -24,17 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "proto/proto.h"
-
-static double cpu_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "tests/bench/bench_best.h"
 
 /* One walk of the batch: what storage reads of each record. Returns a sum
  * of the fields, so the walk cannot be optimised away; -1 on a failure. */
@@ -53,30 +44,25 @@ static int64_t walk(const kp_buf *batch)
 	return rc == 0 ? sum : -1;
 }
 
+typedef struct walk_run {
+	const kp_buf *batch;
+	int64_t sink;
+} walk_run;
+
+static void walk_once(void *arg)
+{
+	walk_run *r = arg;
+	r->sink += walk(r->batch);
+}
+
 /* Best ns per record over `trials` trials of ~ms milliseconds each. */
 static double best_ns(const kp_buf *batch, int records, int trials, double ms, int64_t *sink)
 {
-	double best = 0;
-	long iters = 1;
+	walk_run r = { batch, 0 };
+	double s = bench_best_s_per_call(walk_once, &r, trials, ms);
 
-	for (;;) {
-		double t0 = cpu_s();
-		for (long i = 0; i < iters; i++)
-			*sink += walk(batch);
-		if ((cpu_s() - t0) * 1e3 >= ms / 4 || iters > (1L << 30))
-			break;
-		iters *= 2;
-	}
-	iters *= 4;
-	for (int t = 0; t < trials; t++) {
-		double t0 = cpu_s();
-		for (long i = 0; i < iters; i++)
-			*sink += walk(batch);
-		double ns = (cpu_s() - t0) * 1e9 / ((double)iters * records);
-		if (best == 0 || ns < best)
-			best = ns;
-	}
-	return best;
+	*sink += r.sink;
+	return s * 1e9 / records;
 }
 
 /* An uncompressed batch of n records of `size`-byte values, stamped one ms
