@@ -32,53 +32,6 @@
 int kp__snappy_compress(const uint8_t *in, size_t len, kp_buf *out);
 int kp__snappy_decompress(const uint8_t *in, size_t len, size_t max_out, kp_buf *out);
 
-/*
- * Decodes one unsigned LEB128 of at most max_bytes bytes whose value must
- * fit in `bits` bits from [*p, end): the rules of reader.c's top comment,
- * in one place for the kp_reader functions and for the record walk, which
- * runs it several times per produced record and so wants it inline. A
- * one-byte value (most lengths and deltas) takes the first branch only.
- * Returns 0 and advances *p, or KP_ERR_SHORT / KP_ERR_CORRUPT with *p
- * unchanged.
- */
-static inline int kp__uleb(const uint8_t **p, const uint8_t *end, unsigned max_bytes,
-			   unsigned bits, uint64_t *out)
-{
-	const uint8_t *q = *p;
-	uint64_t v = 0;
-
-	if (q < end && !(*q & 0x80)) {
-		*out = *q;
-		*p = q + 1;
-		return 0;
-	}
-	for (unsigned i = 0; i < max_bytes; i++) {
-		unsigned shift = 7 * i;
-
-		if (q == end)
-			return KP_ERR_SHORT;
-		uint8_t b = *q++;
-		/* The last allowed byte: no continuation, and only the bits
-		 * the type still has room for. */
-		if (i == max_bytes - 1 &&
-		    ((b & 0x80) || (bits - shift < 7 && (b >> (bits - shift)) != 0)))
-			return KP_ERR_CORRUPT;
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*out = v;
-			*p = q;
-			return 0;
-		}
-	}
-	return KP_ERR_CORRUPT;  /* not reached: the last byte returns above */
-}
-
-/* Zigzag (0, -1, 1, -2 -> 0, 1, 2, 3) undone. */
-static inline int64_t kp__unzigzag(uint64_t u)
-{
-	return (int64_t)((u >> 1) ^ (~(u & 1) + 1));
-}
-
 /* Sets b->err to err unless an earlier error is already recorded. */
 static inline void kp__buf_fail(kp_buf *b, int err)
 {

@@ -102,6 +102,54 @@ uint32_t kp_read_u32(kp_reader *r);
 int32_t  kp_read_varint(kp_reader *r);   /* zigzag, at most 5 bytes */
 int64_t  kp_read_varlong(kp_reader *r);  /* zigzag, at most 10 bytes */
 uint32_t kp_read_uvarint(kp_reader *r);  /* unsigned, at most 5 bytes */
+/*
+ * Kafka's varint rules for walks that read through a bare pointer instead of
+ * a kp_reader, because they run per record on a hot path (the record
+ * iterator here, the log cleaner's record split): one unsigned LEB128 of at
+ * most max_bytes bytes whose value must fit in `bits` bits, from [*p, end).
+ * The kp_read_*varint readers use it too, so the rules live here only. A
+ * one-byte value (most lengths and deltas) takes the first branch. Returns
+ * 0 and advances *p, or KP_ERR_SHORT / KP_ERR_CORRUPT with *p unchanged.
+ */
+static inline __attribute__((always_inline)) int kp_uleb_take(const uint8_t **p, const uint8_t *end,
+							    unsigned max_bytes, unsigned bits,
+							    uint64_t *out)
+{
+	const uint8_t *q = *p;
+	uint64_t v = 0;
+
+	if (q < end && !(*q & 0x80)) {
+		*out = *q;
+		*p = q + 1;
+		return 0;
+	}
+	for (unsigned i = 0; i < max_bytes; i++) {
+		unsigned shift = 7 * i;
+
+		if (q == end)
+			return KP_ERR_SHORT;
+		uint8_t b = *q++;
+		/* The last allowed byte: no continuation, and only the bits
+		 * the type still has room for. */
+		if (i == max_bytes - 1 &&
+		    ((b & 0x80) || (bits - shift < 7 && (b >> (bits - shift)) != 0)))
+			return KP_ERR_CORRUPT;
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*out = v;
+			*p = q;
+			return 0;
+		}
+	}
+	return KP_ERR_CORRUPT;  /* not reached: the last byte returns above */
+}
+
+/* Zigzag (0, -1, 1, -2 -> 0, 1, 2, 3) undone; a varint's low 32 bits. */
+static inline int64_t kp_unzigzag(uint64_t u)
+{
+	return (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+}
+
 /* Returns a pointer to the next n bytes (a view) and advances; NULL (and
  * err set) when fewer than n remain or the reader already failed. Never NULL
  * on success, even for n == 0. Varints longer than their maximum, or whose

@@ -102,7 +102,7 @@ uint32_t kp_read_u32(kp_reader *r)
 	return p ? kp_load_be32(p) : 0;
 }
 
-/* The varint readers: kp__uleb (kp_int.h) holds the rules. */
+/* The varint readers: kp_uleb_take (proto.h) holds the rules. */
 static uint64_t rd_uleb(kp_reader *r, unsigned max_bytes, unsigned bits)
 {
 	uint64_t v;
@@ -110,7 +110,7 @@ static uint64_t rd_uleb(kp_reader *r, unsigned max_bytes, unsigned bits)
 
 	if (r->err != 0)
 		return 0;
-	if ((rc = kp__uleb(&r->p, r->end, max_bytes, bits, &v)) < 0) {
+	if ((rc = kp_uleb_take(&r->p, r->end, max_bytes, bits, &v)) < 0) {
 		rd_fail(r, rc);
 		return 0;
 	}
@@ -124,12 +124,12 @@ uint32_t kp_read_uvarint(kp_reader *r)
 
 int32_t kp_read_varint(kp_reader *r)
 {
-	return (int32_t)kp__unzigzag(rd_uleb(r, 5, 32));
+	return (int32_t)kp_unzigzag(rd_uleb(r, 5, 32));
 }
 
 int64_t kp_read_varlong(kp_reader *r)
 {
-	return kp__unzigzag(rd_uleb(r, 10, 64));
+	return kp_unzigzag(rd_uleb(r, 10, 64));
 }
 
 const uint8_t *kp_read_bytes(kp_reader *r, size_t n)

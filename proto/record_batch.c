@@ -149,9 +149,9 @@ static inline bool take_varint(const uint8_t **p, const uint8_t *end, int32_t *v
 {
 	uint64_t u;
 
-	if (kp__uleb(p, end, 5, 32, &u) < 0)
+	if (kp_uleb_take(p, end, 5, 32, &u) < 0)
 		return false;
-	*v = (int32_t)kp__unzigzag(u);
+	*v = (int32_t)kp_unzigzag(u);
 	return true;
 }
 
@@ -175,7 +175,7 @@ static inline bool take_sized(const uint8_t **p, const uint8_t *end, bool nullab
 
 /*
  * The produce path walks every record it takes, so this reads through a
- * bare pointer and kp__uleb inline instead of kp_reader calls per field
+ * bare pointer and kp_uleb_take inline instead of kp_reader calls per field
  * (bench_record_walk: see docs/BENCHMARKS.md). The bounds are the same:
  * the record's length must fit what is left, and every field lies inside
  * that length.
@@ -203,9 +203,9 @@ int kp_record_iter_next(kp_record_iter *it, kp_record *rec)
 	if (p == end)
 		return iter_fail(it, KP_ERR_CORRUPT);
 	rec->attributes = (int8_t)*p++;
-	if (kp__uleb(&p, end, 10, 64, &u) < 0)
+	if (kp_uleb_take(&p, end, 10, 64, &u) < 0)
 		return iter_fail(it, KP_ERR_CORRUPT);
-	ts_delta = kp__unzigzag(u);
+	ts_delta = kp_unzigzag(u);
 	if (!take_varint(&p, end, &off_delta) ||
 	    !take_sized(&p, end, true, &rec->key, &rec->key_len) ||
 	    !take_sized(&p, end, true, &rec->value, &rec->value_len) ||

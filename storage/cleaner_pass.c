@@ -337,57 +337,25 @@ static int write_all_at(int fd, const uint8_t *p, size_t len, int64_t pos)
 /* ------------------------------------------------------------ the map */
 
 /*
- * Zigzag varints, bounded by `end`, with the same rules as proto's reader
- * (kp_read_varint/varlong): at most 5 (10) bytes, the last one without a
- * continuation bit and without bits the type has no room for. Inline here
- * because they run a few times per record and the records are most of a
- * pass's CPU. false when the bytes run out or break the rules.
+ * Zigzag varints bounded by `end`, by proto's rules (kp_uleb_take, inline:
+ * they run a few times per record and the records are most of a pass's
+ * CPU). false when the bytes run out or break the rules.
  */
-static inline __attribute__((always_inline)) bool rd_uleb(const uint8_t **pp, const uint8_t *end, unsigned max_bytes,
-			   unsigned bits, uint64_t *out)
-{
-	const uint8_t *p = *pp;
-	uint64_t v = 0;
-
-	if (p < end && !(*p & 0x80)) {        /* most lengths and deltas */
-		*out = *p;
-		*pp = p + 1;
-		return true;
-	}
-	for (unsigned i = 0; i < max_bytes; i++) {
-		unsigned shift = 7 * i;
-		if (p == end)
-			return false;
-		uint8_t b = *p++;
-		if (i == max_bytes - 1 &&
-		    ((b & 0x80) || (bits - shift < 7 && (b >> (bits - shift)) != 0)))
-			return false;
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*pp = p;
-			*out = v;
-			return true;
-		}
-	}
-	return false;
-}
-
 static inline bool rd_varint(const uint8_t **pp, const uint8_t *end, int32_t *v)
 {
 	uint64_t u;
-	if (!rd_uleb(pp, end, 5, 32, &u))
+	if (kp_uleb_take(pp, end, 5, 32, &u) < 0)
 		return false;
-	uint32_t x = (uint32_t)u;
-	*v = (int32_t)((x >> 1) ^ (~(x & 1) + 1));
+	*v = (int32_t)kp_unzigzag(u);
 	return true;
 }
 
 static inline bool rd_varlong(const uint8_t **pp, const uint8_t *end, int64_t *v)
 {
 	uint64_t u;
-	if (!rd_uleb(pp, end, 10, 64, &u))
+	if (kp_uleb_take(pp, end, 10, 64, &u) < 0)
 		return false;
-	*v = (int64_t)((u >> 1) ^ (~(u & 1) + 1));
+	*v = kp_unzigzag(u);
 	return true;
 }
 
