@@ -150,6 +150,51 @@ static inline int64_t kp_unzigzag(uint64_t u)
 	return (int64_t)((u >> 1) ^ (~(u & 1) + 1));
 }
 
+/* The signed readers of those walks, bounded by end; false (nothing
+ * consumed) when the bytes run out or break the rules. A varint has at
+ * most 5 bytes, a varlong 10. */
+static inline __attribute__((always_inline)) bool kp_varint_take(const uint8_t **p, const uint8_t *end,
+								  int32_t *v)
+{
+	uint64_t u;
+
+	if (kp_uleb_take(p, end, 5, 32, &u) < 0)
+		return false;
+	*v = (int32_t)kp_unzigzag(u);
+	return true;
+}
+
+static inline __attribute__((always_inline)) bool kp_varlong_take(const uint8_t **p, const uint8_t *end,
+								   int64_t *v)
+{
+	uint64_t u;
+
+	if (kp_uleb_take(p, end, 10, 64, &u) < 0)
+		return false;
+	*v = kp_unzigzag(u);
+	return true;
+}
+
+/* A varint length and that many bytes from [*p, end): *out is a view of
+ * them, or NULL for length -1 when nullable. False when the length is
+ * impossible or the bytes are not there (*p may then be past the length:
+ * the caller gives up on the whole structure). */
+static inline __attribute__((always_inline)) bool kp_sized_take(const uint8_t **p, const uint8_t *end,
+								 bool nullable, const uint8_t **out,
+								 int32_t *len)
+{
+	*out = NULL;
+	if (!kp_varint_take(p, end, len))
+		return false;
+	if (*len == -1 && nullable)
+		return true;
+	if (*len < 0 || (size_t)*len > (size_t)(end - *p))
+		return false;
+	*out = *p;
+	*p += *len;
+	return true;
+}
+
 /* Returns a pointer to the next n bytes (a view) and advances; NULL (and
  * err set) when fewer than n remain or the reader already failed. Never NULL
  * on success, even for n == 0. Varints longer than their maximum, or whose

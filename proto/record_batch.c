@@ -144,35 +144,6 @@ int kp_record_iter_init(kp_record_iter *it, const void *batch, size_t batch_size
 	return 0;
 }
 
-/* Reads a zigzag varint of at most 5 bytes from [*p, end) into *v. */
-static inline bool take_varint(const uint8_t **p, const uint8_t *end, int32_t *v)
-{
-	uint64_t u;
-
-	if (kp_uleb_take(p, end, 5, 32, &u) < 0)
-		return false;
-	*v = (int32_t)kp_unzigzag(u);
-	return true;
-}
-
-/* Reads a varint length and that many bytes from [*p, end): *out is NULL
- * for length -1 when nullable. False when the length is impossible or the
- * bytes are not there. */
-static inline bool take_sized(const uint8_t **p, const uint8_t *end, bool nullable,
-			      const uint8_t **out, int32_t *len)
-{
-	*out = NULL;
-	if (!take_varint(p, end, len))
-		return false;
-	if (*len == -1 && nullable)
-		return true;
-	if (*len < 0 || (size_t)*len > (size_t)(end - *p))
-		return false;
-	*out = *p;
-	*p += *len;
-	return true;
-}
-
 /*
  * The produce path walks every record it takes, so this reads through a
  * bare pointer and kp_uleb_take inline instead of kp_reader calls per field
@@ -183,7 +154,6 @@ static inline bool take_sized(const uint8_t **p, const uint8_t *end, bool nullab
 int kp_record_iter_next(kp_record_iter *it, kp_record *rec)
 {
 	const uint8_t *p, *end;
-	uint64_t u;
 	int32_t len, off_delta;
 	int64_t ts_delta;
 
@@ -193,7 +163,7 @@ int kp_record_iter_next(kp_record_iter *it, kp_record *rec)
 		return kp_reader_left(&it->rd) == 0 ? 0 : iter_fail(it, KP_ERR_CORRUPT);
 
 	p = it->rd.p;
-	if (!take_varint(&p, it->rd.end, &len) || len < 0 ||
+	if (!kp_varint_take(&p, it->rd.end, &len) || len < 0 ||
 	    (size_t)len > (size_t)(it->rd.end - p))
 		return iter_fail(it, KP_ERR_CORRUPT);
 	/* Everything below reads inside this record's own length. */
@@ -203,13 +173,11 @@ int kp_record_iter_next(kp_record_iter *it, kp_record *rec)
 	if (p == end)
 		return iter_fail(it, KP_ERR_CORRUPT);
 	rec->attributes = (int8_t)*p++;
-	if (kp_uleb_take(&p, end, 10, 64, &u) < 0)
-		return iter_fail(it, KP_ERR_CORRUPT);
-	ts_delta = kp_unzigzag(u);
-	if (!take_varint(&p, end, &off_delta) ||
-	    !take_sized(&p, end, true, &rec->key, &rec->key_len) ||
-	    !take_sized(&p, end, true, &rec->value, &rec->value_len) ||
-	    !take_varint(&p, end, &rec->headers_count) || rec->headers_count < 0)
+	if (!kp_varlong_take(&p, end, &ts_delta) ||
+	    !kp_varint_take(&p, end, &off_delta) ||
+	    !kp_sized_take(&p, end, true, &rec->key, &rec->key_len) ||
+	    !kp_sized_take(&p, end, true, &rec->value, &rec->value_len) ||
+	    !kp_varint_take(&p, end, &rec->headers_count) || rec->headers_count < 0)
 		return iter_fail(it, KP_ERR_CORRUPT);
 	rec->headers = p;
 	for (int32_t i = 0; i < rec->headers_count; i++) {
@@ -217,7 +185,7 @@ int kp_record_iter_next(kp_record_iter *it, kp_record *rec)
 		int32_t n;
 
 		/* Header keys are non-null strings; values may be null. */
-		if (!take_sized(&p, end, false, &v, &n) || !take_sized(&p, end, true, &v, &n))
+		if (!kp_sized_take(&p, end, false, &v, &n) || !kp_sized_take(&p, end, true, &v, &n))
 			return iter_fail(it, KP_ERR_CORRUPT);
 	}
 	rec->headers_len = (size_t)(p - rec->headers);
@@ -248,8 +216,8 @@ int kp_record_header_next(const kp_record *rec, size_t *pos, kp_header *h)
 		return KP_ERR_CORRUPT;
 	p = rec->headers + *pos;
 	end = rec->headers + rec->headers_len;
-	if (!take_sized(&p, end, false, &h->key, &h->key_len) ||
-	    !take_sized(&p, end, true, &h->value, &h->value_len))
+	if (!kp_sized_take(&p, end, false, &h->key, &h->key_len) ||
+	    !kp_sized_take(&p, end, true, &h->value, &h->value_len))
 		return KP_ERR_CORRUPT;
 	*pos = (size_t)(p - rec->headers);
 	return 1;

@@ -337,44 +337,6 @@ static int write_all_at(int fd, const uint8_t *p, size_t len, int64_t pos)
 /* ------------------------------------------------------------ the map */
 
 /*
- * Zigzag varints bounded by `end`, by proto's rules (kp_uleb_take, inline:
- * they run a few times per record and the records are most of a pass's
- * CPU). false when the bytes run out or break the rules.
- */
-static inline bool rd_varint(const uint8_t **pp, const uint8_t *end, int32_t *v)
-{
-	uint64_t u;
-	if (kp_uleb_take(pp, end, 5, 32, &u) < 0)
-		return false;
-	*v = (int32_t)kp_unzigzag(u);
-	return true;
-}
-
-static inline bool rd_varlong(const uint8_t **pp, const uint8_t *end, int64_t *v)
-{
-	uint64_t u;
-	if (kp_uleb_take(pp, end, 10, 64, &u) < 0)
-		return false;
-	*v = kp_unzigzag(u);
-	return true;
-}
-
-/* A varint length and that many bytes (-1 allowed when nullable). */
-static inline bool rd_sized(const uint8_t **pp, const uint8_t *end, bool nullable,
-			    const uint8_t **at, int32_t *len)
-{
-	if (!rd_varint(pp, end, len))
-		return false;
-	*at = *pp;
-	if (*len == -1 && nullable)
-		return true;
-	if (*len < 0 || (size_t)*len > (size_t)(end - *pp))
-		return false;
-	*pp += *len;
-	return true;
-}
-
-/*
  * Splits the records part [p, end) of h's batch into ps->recs_v, checking
  * what kp_record_iter_next() checks (every length inside its record, the
  * headers well-formed, nothing left over, exactly recordsCount records) and
@@ -392,27 +354,29 @@ static int records_split(pass *ps, const uint8_t *p, const uint8_t *end,
 		int32_t len, vlen, nh;
 
 		r->raw = p;
-		if (!rd_varint(&p, end, &len) || len < 0 || (size_t)len > (size_t)(end - p))
+		if (!kp_varint_take(&p, end, &len) || len < 0 || (size_t)len > (size_t)(end - p))
 			return KP_ERR_CORRUPT;
 		const uint8_t *rend = p + len;
 		if (p == rend)
 			return KP_ERR_CORRUPT;             /* no attributes byte */
 		p++;                                       /* attributes: unused */
-		if (!rd_varlong(&p, rend, &r->ts_delta) || !rd_varint(&p, rend, &r->off_delta))
+		if (!kp_varlong_take(&p, rend, &r->ts_delta) ||
+		    !kp_varint_take(&p, rend, &r->off_delta))
 			return KP_ERR_CORRUPT;
 		/* A record outside its batch's offset range would be mapped
 		 * beyond what the pass planned for. */
 		if (r->off_delta < 0 || r->off_delta > h->last_offset_delta)
 			return KP_ERR_CORRUPT;
 		r->tail = p;
-		if (!rd_sized(&p, rend, true, &at, &r->key_len) ||
-		    !rd_sized(&p, rend, true, &v, &vlen) || !rd_varint(&p, rend, &nh) || nh < 0)
+		if (!kp_sized_take(&p, rend, true, &at, &r->key_len) ||
+		    !kp_sized_take(&p, rend, true, &v, &vlen) || !kp_varint_take(&p, rend, &nh) || nh < 0)
 			return KP_ERR_CORRUPT;
 		r->key = r->key_len >= 0 ? at : NULL;
 		r->tombstone = r->key && vlen == -1;
 		for (int32_t i = 0; i < nh; i++) {
 			/* Header keys are non-null strings; values may be null. */
-			if (!rd_sized(&p, rend, false, &at, &len) || !rd_sized(&p, rend, true, &at, &len))
+			if (!kp_sized_take(&p, rend, false, &at, &len) ||
+			    !kp_sized_take(&p, rend, true, &at, &len))
 				return KP_ERR_CORRUPT;
 		}
 		if (p != rend)
@@ -667,7 +631,7 @@ static int put_record(kp_buf *out, const crec *r, bool rebase, int64_t delta)
 		return KP_ERR_OVERFLOW;
 	const uint8_t *attrs = r->raw;
 	int32_t old_len;
-	(void)rd_varint(&attrs, r->raw + r->raw_len, &old_len);  /* parsed before */
+	(void)kp_varint_take(&attrs, r->raw + r->raw_len, &old_len);  /* parsed before */
 	kp_buf_put_varint(out, (int32_t)body);
 	kp_buf_put(out, attrs, 1);
 	kp_buf_put_varlong(out, delta);
