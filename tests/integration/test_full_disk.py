@@ -221,6 +221,10 @@ def main():
 
         # A topic the full disk cannot hold is refused, and leaves nothing
         # behind that a restart would take for a topic.
+        # (Two pages come off the ballast first: the fill may have left
+        # less than that, and then the topup alone could not give them.)
+        page = os.sysconf("SC_PAGE_SIZE")
+        os.truncate(ballast, os.path.getsize(ballast) - 2 * page)
         topup = os.path.join(mnt, "topup")
         with open(topup, "wb", buffering=0) as f:
             try:
@@ -231,7 +235,7 @@ def main():
         # Two pages free: room for the topic's properties and one
         # partition's partition.metadata, so the create fails part way,
         # after it has made partition directories.
-        os.truncate(topup, os.path.getsize(topup) - 2 * os.sysconf("SC_PAGE_SIZE"))
+        os.truncate(topup, os.path.getsize(topup) - 2 * page)
         created = create_error(b.bootstrap, "phantom", 40)
         check(created is not None and created.code() == KafkaError.KAFKA_STORAGE_ERROR,
               "CreateTopics on the full disk: KAFKA_STORAGE_ERROR (%r)" % (created,))
