@@ -62,12 +62,28 @@ int st_dir_fsync(const char *dir)
 	return rc;
 }
 
+/* Empty content cannot tear: truncating in place leaves the old content or
+ * none, so an empty file (a clean-shutdown marker, an empty index) is
+ * made in place, without the temporary file and rename. */
+static int replace_with_empty(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	int rc = fsync(fd) < 0 ? -errno : 0;
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	return rc;
+}
+
 int st__replace_file(const char *path, const void *data, size_t len)
 {
 	char tmp[4096];
-	int rc = st__path(tmp, sizeof(tmp), "%s.tmp", path);
+	int rc;
 
-	if (rc < 0)
+	if (len == 0)
+		return replace_with_empty(path);
+	if ((rc = st__path(tmp, sizeof(tmp), "%s.tmp", path)) < 0)
 		return rc;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)

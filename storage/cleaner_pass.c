@@ -1057,7 +1057,7 @@ static int clean_group(pass *ps, size_t g0, size_t last, size_t *g1_out)
 	if (rc == 0) {
 		pthread_mutex_lock(&nseg->mu);
 		if ((rc = st__segment_finish_time_index_locked(nseg)) == 0)
-			rc = st__index_save(&nseg->idx, prefix);
+			rc = st__index_save(&nseg->idx, prefix, pos);
 		pthread_mutex_unlock(&nseg->mu);
 	}
 	if (rc == 0 && !progress(ps, 0, true))

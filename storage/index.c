@@ -56,11 +56,22 @@ _Static_assert(sizeof(struct st__tentry_disk) == 12, ".timeindex entry is 12 byt
 #define OENTRY_SIZE sizeof(struct st__oentry_disk)
 #define TENTRY_SIZE sizeof(struct st__tentry_disk)
 
+void st__index_init(st__index *ix)
+{
+	memset(ix, 0, sizeof(*ix));
+	ix->saved_size = -1;
+}
+
 void st__index_free(st__index *ix)
 {
 	free(ix->o);
 	free(ix->t);
-	memset(ix, 0, sizeof(*ix));
+	st__index_init(ix);
+}
+
+bool st__index_is_saved(const st__index *ix, int64_t seg_size)
+{
+	return ix->saved_size >= 0 && ix->saved_size == seg_size;
 }
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -84,6 +95,7 @@ int st__index_add_offset(st__index *ix, uint32_t rel, uint32_t pos)
 	if (grow((void **)&ix->o, &ix->ocap, ix->on + 1, sizeof(*ix->o)) < 0)
 		return -ENOMEM;
 	ix->o[ix->on++] = (st__oentry){ rel, pos };
+	ix->saved_size = -1;
 	return 0;
 }
 
@@ -93,6 +105,7 @@ int st__index_add_time(st__index *ix, int64_t ts, uint32_t rel)
 	if (grow((void **)&ix->t, &ix->tcap, ix->tn + 1, sizeof(*ix->t)) < 0)
 		return -ENOMEM;
 	ix->t[ix->tn++] = (st__tentry){ ts, rel };
+	ix->saved_size = -1;
 	return 0;
 }
 
@@ -102,6 +115,7 @@ void st__index_trim(st__index *ix, uint32_t rel_end, uint32_t pos_end)
 		ix->on--;
 	while (ix->tn > 0 && ix->t[ix->tn - 1].rel >= rel_end)
 		ix->tn--;
+	ix->saved_size = -1;
 }
 
 uint32_t st__index_lookup(const st__index *ix, uint32_t rel, uint32_t *entry_rel)
@@ -172,7 +186,7 @@ bool st__index_lookup_time(const st__index *ix, int64_t ts, uint32_t *rel)
 	return true;
 }
 
-int st__index_save(const st__index *ix, const char *prefix)
+int st__index_save(st__index *ix, const char *prefix, int64_t seg_size)
 {
 	char path[4096];
 	size_t olen = ix->on * OENTRY_SIZE, tlen = ix->tn * TENTRY_SIZE;
@@ -194,7 +208,8 @@ int st__index_save(const st__index *ix, const char *prefix)
 	}
 	if ((rc = st__path(path, sizeof(path), "%s.timeindex", prefix)) < 0)
 		goto out;
-	rc = st__replace_file(path, buf, tlen);
+	if ((rc = st__replace_file(path, buf, tlen)) == 0)
+		ix->saved_size = seg_size;
 out:
 	free(buf);
 	return rc;
@@ -250,9 +265,10 @@ int st__index_load(st__index *out, const char *prefix, int64_t seg_size)
 	char path[4096];
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	st__index ix = { 0 };
+	st__index ix;
 	int rc;
 
+	st__index_init(&ix);
 	if ((rc = st__path(path, sizeof(path), "%s.index", prefix)) < 0 ||
 	    (rc = read_file(path, OENTRY_SIZE, seg_size, &buf, &len)) < 0)
 		return rc;
@@ -285,6 +301,7 @@ int st__index_load(st__index *out, const char *prefix, int64_t seg_size)
 			goto fail;
 	}
 	free(buf);
+	ix.saved_size = seg_size;
 	*out = ix;
 	return 0;
 fail:

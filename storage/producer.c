@@ -615,9 +615,31 @@ static int snapshots_list(const char *dir, int64_t **out, size_t *n)
 	return 0;
 }
 
+/* Remembers buf as the newest snapshot on disk (st__snapshot_is_saved), or
+ * forgets what was remembered when buf is NULL or too large to keep. */
+static void snapshot_remember(st_log *log, const uint8_t *buf, size_t len)
+{
+	free(log->snap_saved);
+	log->snap_saved = NULL;
+	log->snap_saved_len = 0;
+	if (!buf || len > ST__SNAPSHOT_KEPT_MAX || !(log->snap_saved = malloc(len)))
+		return;
+	memcpy(log->snap_saved, buf, len);
+	log->snap_saved_len = len;
+}
+
+bool st__snapshot_is_saved(const st_log *log, const uint8_t *buf, size_t len)
+{
+	return log->snap_saved && log->snap_saved_len == len &&
+	       memcmp(log->snap_saved, buf, len) == 0;
+}
+
 static void snapshot_unlink(st_log *log, int64_t off)
 {
 	char name[ST__NAME_MAX], path[4096];
+
+	if (log->snap_saved && (int64_t)kp_load_be64(log->snap_saved + 8) == off)
+		snapshot_remember(log, NULL, 0);
 
 	st_segment_filename(name, sizeof(name), off, ".snapshot");
 	if (st__path(path, sizeof(path), "%s/%s", log->dir, name) == 0 && unlink(path) < 0 &&
@@ -630,10 +652,14 @@ int st__snapshot_write(st_log *log, int64_t offset, const uint8_t *buf, size_t l
 	char name[ST__NAME_MAX], path[4096];
 	int rc;
 
+	/* Forgotten first: a failed write may leave either file behind. */
+	snapshot_remember(log, NULL, 0);
 	st_segment_filename(name, sizeof(name), offset, ".snapshot");
-	if ((rc = st__path(path, sizeof(path), "%s/%s", log->dir, name)) < 0)
+	if ((rc = st__path(path, sizeof(path), "%s/%s", log->dir, name)) < 0 ||
+	    (rc = st__replace_file(path, buf, len)) < 0)
 		return rc;
-	return st__replace_file(path, buf, len);
+	snapshot_remember(log, buf, len);
+	return 0;
 }
 
 void st__snapshots_prune(st_log *log, size_t keep, int64_t below)
@@ -709,6 +735,10 @@ int st__log_load_producers(st_log *log, int64_t now_ms)
 		rc = read_file(path, &buf, &len);
 		if (rc == 0) {
 			rc = st__pstate_decode(buf, len, &off, &log->producers);
+			/* At the end: the state as the file has it, nothing to
+			 * replay after it. */
+			if (rc == 0 && off == offs[i] && off == log->end_offset)
+				snapshot_remember(log, buf, len);
 			free(buf);
 			if (rc == 0 && off != offs[i]) {
 				st__pstate_free(&log->producers);
@@ -732,6 +762,15 @@ int st__log_load_producers(st_log *log, int64_t now_ms)
 	free(offs);
 	if (rc < 0)
 		return rc;
+	if (snap < 0 && from == log->end_offset) {
+		/* An empty log and no snapshot: the next open finds no
+		 * producers either, as an empty snapshot here would say. */
+		uint8_t *buf;
+		size_t len;
+		if (st__pstate_encode(&log->producers, log->end_offset, &buf, &len) == 0)
+			snapshot_remember(log, buf, len);
+		free(buf);
+	}
 	if (from < log->end_offset && (rc = replay(log, from, now_ms)) < 0)
 		return rc;
 	st__pstate_evict(&log->producers, log->start_offset, -1);

@@ -379,6 +379,8 @@ int st__log_recover(st_log *log, bool clean, int64_t now_ms)
 		} else if (rc < 0) {
 			return rc;
 		}
+	} else if (nbases == 0) {
+		first_scan = n;  /* a new log: its one segment was just created empty */
 	} else {
 		while (first_scan + 1 < n && log->segs[first_scan + 1]->base <= rp)
 			first_scan++;
@@ -433,7 +435,7 @@ int st__log_recover(st_log *log, bool clean, int64_t now_ms)
 		pthread_mutex_lock(&seg->mu);
 		rc = st__segment_finish_time_index_locked(seg);
 		if (rc == 0)
-			rc = st__index_save(&seg->idx, seg->prefix);
+			rc = st__index_save(&seg->idx, seg->prefix, seg->size);
 		if (rc == 0) {
 			st__index_free(&seg->idx);
 			seg->loaded = false;

@@ -72,6 +72,7 @@ st__segment *st__segment_new(st_store *s, const char *dir, int64_t base)
 	seg->next_offset = base;
 	seg->w_req = -1;
 	seg->index_interval = 4096;
+	st__index_init(&seg->idx);
 	return seg;
 }
 
@@ -114,6 +115,11 @@ int st__segment_open_rw(st__segment *seg, bool create)
 	if (seg->fd >= 0)
 		close(seg->fd);
 	seg->fd = fd;
+	/* Nothing indexed and no index files: recovery removed any left
+	 * without their .log, and a new base is above every offset the log
+	 * had. Absent files read as empty for an empty segment. */
+	if (create)
+		seg->idx.saved_size = 0;
 	pthread_mutex_unlock(&seg->mu);
 	return 0;
 }
@@ -376,6 +382,13 @@ int st__segment_load_locked(st__segment *seg, int64_t size, bool *rebuilt)
 	 * compaction swap reuses the base); rebuild from our own descriptor. */
 	rc = seg->index_bad ? ST_ERR_CORRUPT : seg->unlinked ? -ENOENT
 	     : st__index_load(&ix, seg->prefix, size);
+	if (rc == -ENOENT && size == 0 && !seg->unlinked) {
+		/* An empty segment has no entries to lose: a new one gets no
+		 * files until something is added (st__segment_open_rw). */
+		st__index_init(&ix);
+		ix.saved_size = 0;
+		rc = 0;
+	}
 	if (rc == 0 && (rc = check_last_entry(seg, fd, &ix)) < 0)
 		st__index_free(&ix);
 	if (rc == 0) {
@@ -420,7 +433,7 @@ int st__segment_load_locked(st__segment *seg, int64_t size, bool *rebuilt)
 	/* Writing the rebuilt files back is an optimisation; a failure here
 	 * (say, a read-only disk) only means the next open rebuilds again.
 	 * An unlinked segment writes nothing: its names are not its own. */
-	rc = seg->unlinked ? 0 : st__index_save(&seg->idx, seg->prefix);
+	rc = seg->unlinked ? 0 : st__index_save(&seg->idx, seg->prefix, size);
 	if (rc < 0)
 		st__logf(seg->store, ST_LOG_WARN, "%s.index: cannot write the rebuilt index: %s",
 			 seg->prefix, st_strerror(rc));

@@ -82,8 +82,15 @@ typedef struct st__index {
 	size_t on, ocap;
 	st__tentry *t;
 	size_t tn, tcap;
+	/* The segment size these entries were last read from or written to
+	 * the files for, -1 if the files may differ (any entry added or
+	 * trimmed since): lets a close skip rewriting what did not change. */
+	int64_t saved_size;
 } st__index;
 
+/* An empty index whose files are not known (saved_size -1). */
+void st__index_init(st__index *ix);
+/* Frees the entries and leaves ix as st__index_init() does. */
 void st__index_free(st__index *ix);
 /* 0 or -ENOMEM. Entries must arrive in increasing order (asserted). */
 int st__index_add_offset(st__index *ix, uint32_t rel, uint32_t pos);
@@ -104,14 +111,20 @@ bool st__index_floor_pos(const st__index *ix, uint32_t pos_max, uint32_t rel_max
 			 st__oentry *e);
 /*
  * Writes <prefix>.index and <prefix>.timeindex (each via a temporary file,
- * fsync and rename; the caller fsyncs the directory). 0 or -errno.
+ * fsync and rename; the caller fsyncs the directory) and records that they
+ * hold ix for a segment of seg_size bytes. 0 or -errno.
  */
-int st__index_save(const st__index *ix, const char *prefix);
+int st__index_save(st__index *ix, const char *prefix, int64_t seg_size);
+/* The files hold exactly ix for a segment of seg_size bytes (as loaded or
+ * saved, nothing added or trimmed since), so saving again writes nothing
+ * new. */
+bool st__index_is_saved(const st__index *ix, int64_t seg_size);
 /*
  * Reads and sanity-checks both index files of a segment of `seg_size`
  * bytes and base offset `base` (entries in order, inside the file). 0,
  * -ENOENT if a file is missing, ST_ERR_CORRUPT if one is malformed, or
- * -errno. *out is untouched on failure.
+ * -errno. *out is untouched on failure; on success it is saved for
+ * seg_size (st__index_is_saved).
  */
 int st__index_load(st__index *out, const char *prefix, int64_t seg_size);
 /* Reads only the last time entry (the segment's max timestamp, written at
@@ -166,7 +179,10 @@ st__segment *st__segment_new(st_store *s, const char *dir, int64_t base);
 void st__segment_ref(st__segment *seg);
 /* Drops a reference; the last one closes the fd and frees. */
 void st__segment_unref(st__segment *seg);
-/* Opens (creating it when `create`) the .log file read-write. 0 or -errno. */
+/* Opens the .log file read-write. With `create`, a new empty segment: the
+ * file is created or truncated, and its empty index counts as saved (no
+ * files: see st__segment_load_locked) until something is added. 0 or
+ * -errno. */
 int st__segment_open_rw(st__segment *seg, bool create);
 /* Under seg->mu: the fd, opening a closed segment's file read-only on first
  * use. ST_ERR_OFFSET_OUT_OF_RANGE if the files were already unlinked. */
@@ -310,20 +326,28 @@ int st__pstate_decode(const uint8_t *buf, size_t len, int64_t *offset, st__pstat
  * forgets producers below the log start. 0 or an error.
  */
 int st__log_load_producers(st_log *log, int64_t now_ms);
+/* The largest snapshot a log keeps a copy of to compare at close: 27
+ * producers; an idle partition's is 32 bytes. */
+#define ST__SNAPSHOT_KEPT_MAX 4096
 /* Writes <dir>/<offset>.snapshot from an encoded buffer (temporary file,
- * fsync, rename; the caller fsyncs the directory). 0 or -errno.
+ * fsync, rename; the caller fsyncs the directory) and remembers it as the
+ * newest on disk. 0 or -errno.
  * @locality any (blocks; callers hold meta_mu or are single-threaded) */
 int st__snapshot_write(st_log *log, int64_t offset, const uint8_t *buf, size_t len);
+/* The newest snapshot on disk holds exactly buf (an encoding carries its
+ * offset), so the next open gets this state without writing it again.
+ * False when not known (a snapshot larger than ST__SNAPSHOT_KEPT_MAX is
+ * not kept in memory to compare). Same locality as above. */
+bool st__snapshot_is_saved(const st_log *log, const uint8_t *buf, size_t len);
 /* Removes all but the newest `keep` snapshots, and those below `below`
  * except the newest. Best effort (logs what it cannot remove). */
 void st__snapshots_prune(st_log *log, size_t keep, int64_t below);
 
 /* ------------------------------------------------------- checkpoint.c */
 
-/* Writes `len` bytes to <dir>/<name> atomically: a temporary file, fsync,
- * rename, fsync of the directory. 0 or -errno. */
-/* The same for a full path, without the directory fsync (the caller syncs
- * the directory once after several files). 0 or -errno. */
+/* st_file_write_atomic() for a full path, without the directory fsync (the
+ * caller syncs the directory once after several files): a temporary file,
+ * fsync, rename; empty content is written in place. 0 or -errno. */
 int st__replace_file(const char *path, const void *data, size_t len);
 /* Reads a small file whole (at most cap - 1 bytes, NUL-terminated). The
  * number of bytes, -ENOENT, -EFBIG or -errno. */
@@ -502,6 +526,11 @@ struct st_log {
 	int64_t write_fail_logged_ms; /* CLOCK_MONOTONIC */
 	st_recovery_report report;
 	st__pstate producers;         /* idempotent producers (producer.c) */
+	/* A copy of the newest snapshot file, or of what its absence means
+	 * (an empty log: no producers), NULL if not known or larger than
+	 * ST__SNAPSHOT_KEPT_MAX (st__snapshot_is_saved). */
+	uint8_t *snap_saved;
+	size_t snap_saved_len;
 
 	pthread_mutex_t meta_mu;      /* checkpoint files */
 

@@ -10,10 +10,12 @@
  *                                           with broker-assigned base offsets
  *     <dir>/00000000000000000000.index      sparse: relative offset -> position
  *     <dir>/00000000000000000000.timeindex  sparse: max timestamp -> relative offset
+ *                                           (both absent: an empty segment)
  *     <dir>/log-start-offset                persisted log start offset
  *     <dir>/recovery-point                  offsets below are known good (absent: 0)
  *     <dir>/leader-epoch-checkpoint         leader epoch -> start offset
  *     <dir>/00000000000000000000.snapshot   producer state below that offset
+ *                                           (none: replayed from the log)
  *     <dir>/.clean-shutdown                 present only after a clean close
  *     <dir>/.lock                           flock()ed while a process has it open
  *
@@ -166,8 +168,10 @@ int st_log_open(st_store *s, const char *dir, const st_log_config *cfg,
 
 /*
  * Waits for the log's queued appends to complete (their callbacks run), syncs
- * and writes the active segment's indexes and the clean-shutdown marker,
- * releases the lock and frees the log. Blocks; not for reactor threads.
+ * and writes the active segment's indexes and the producer snapshot where
+ * they differ from the files (a log unchanged since its open rewrites
+ * neither), then the clean-shutdown marker, releases the lock and frees the
+ * log. Blocks; not for reactor threads.
  */
 void st_log_close(st_log *log);
 /* Like st_log_close() (queued appends complete, their callbacks run) but
@@ -392,7 +396,8 @@ int st_snapshot_read(const char *path, int64_t *offset, st_producer **out, size_
 
 /*
  * Replaces dir/name with [data, data+len) so that a crash leaves either the
- * old or the new content: a temporary file, fsync, rename, fsync of dir.
+ * old or the new content: a temporary file, fsync, rename, fsync of dir
+ * (empty content: the file truncated in place, fsync, fsync of dir).
  * 0 or -errno. Blocks on the disk: not for reactor threads. @locality any
  */
 int st_file_write_atomic(const char *dir, const char *name, const void *data, size_t len);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "st_test.h"
@@ -603,6 +604,46 @@ START_TEST(producer_idle_past_expiration_is_forgotten)
 }
 END_TEST
 
+static ino_t inode_of(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? sb.st_ino : 0;
+}
+
+/* A close rewrites the snapshot only when the state differs from the
+ * newest file: not after an open that changed nothing, but after an
+ * expiry that changed the state and not the log end. */
+START_TEST(producer_snapshot_is_rewritten_only_when_the_state_changed)
+{
+	tst_fixture f;
+	st_log_config cfg;
+	char path[4200];
+
+	st_log_config_default(&cfg);
+	cfg.producer_id_expiration_ms = 60000;
+	tst_fx_open(&f, "prod", &cfg);
+	ck_assert_int_eq(produce(f.log, 1, 0, 0, 2, 10000, NULL, NULL), 0);
+	ck_assert_int_eq(produce(f.log, 2, 0, 0, 3, 50000, NULL, NULL), 0);
+	tst_fx_reopen(&f);
+	snprintf(path, sizeof(path), "%s/00000000000000000005.snapshot", f.dir);
+	ino_t first = inode_of(path);
+	ck_assert_uint_ne(first, 0);
+	tst_fx_reopen(&f);
+	ck_assert_uint_eq(inode_of(path), first);
+	ck_assert_int_eq(producer_count(f.log), 2);
+
+	/* Producer 1 expires: same end, one producer fewer. */
+	ck_assert_int_eq(st_log_enforce_retention(f.log, 70001, NULL), 0);
+	ck_assert_int_eq(producer_count(f.log), 1);
+	tst_fx_reopen(&f);
+	ck_assert_uint_ne(inode_of(path), first);
+	ck_assert_int_eq(producer_count(f.log), 1);
+	(void)producer_of(f.log, 2);
+	tst_fx_close(&f);
+}
+END_TEST
+
 /* An append whose callback holds the writer thread until released, so the
  * appends queued meanwhile are all in flight together. */
 typedef struct gate {
@@ -766,6 +807,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, producer_snapshot_beyond_the_recovered_end_is_removed);
 	tcase_add_test(tc, producer_without_data_left_is_forgotten_by_retention_and_delete_records);
 	tcase_add_test(tc, producer_idle_past_expiration_is_forgotten);
+	tcase_add_test(tc, producer_snapshot_is_rewritten_only_when_the_state_changed);
 	tcase_add_test(tc, producer_state_rolls_back_with_a_failed_write);
 	tcase_add_test(tc, producer_table_keeps_every_entry_through_growth_and_removal);
 	suite_add_tcase(s, tc);

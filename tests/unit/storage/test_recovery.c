@@ -388,6 +388,14 @@ static void write_file(const char *path, const char *text)
 	fclose(fp);
 }
 
+static void write_bytes(const char *path, const uint8_t *data, size_t len)
+{
+	FILE *fp = fopen(path, "wb");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_uint_eq(fwrite(data, 1, len, fp), len);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
 START_TEST(recovery_rebuilds_missing_and_corrupt_indexes)
 {
 	char *dir = tst_tmpdir("rec");
@@ -576,6 +584,143 @@ START_TEST(a_new_log_writes_no_recovery_point_and_a_crash_keeps_its_records)
 }
 END_TEST
 
+/* The inode of dir/name, 0 when it does not exist. A file rewritten
+ * through a temporary file and rename gets a new one. */
+static ino_t inode_of(const char *dir, const char *name)
+{
+	char path[4096];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &sb) == 0 ? sb.st_ino : 0;
+}
+
+/* Opens dir with the lines hook, checks the open was clean, scanned
+ * nothing, rebuilt no index and said nothing but its report. */
+static st_log *open_quietly(st_store *s, tst_lines *lines, const char *dir,
+			    const st_log_config *cfg)
+{
+	st_log *log;
+
+	lines->count = 0;
+	ck_assert_int_eq(st_log_open(s, dir, cfg, 1000, &log), 0);
+	const st_recovery_report *rep = st_log_recovery(log);
+	ck_assert(rep->clean);
+	ck_assert_int_eq(rep->segments_scanned, 0);
+	ck_assert_int_eq(rep->indexes_rebuilt, 0);
+	ck_assert_msg(lines->count == 0, "the open said: %s", lines->text);
+	return log;
+}
+
+/* A close writes what changed since the open and no more: a new log gets
+ * only its clean marker (no index files, no producer snapshot; their
+ * absence means empty), an unchanged log rewrites nothing, and a log that
+ * took appends writes its index and snapshot. Each open after is clean
+ * and quiet. */
+START_TEST(a_close_writes_only_what_changed_since_the_open)
+{
+	static const char *const seg_files[] = {
+		"00000000000000000000.index", "00000000000000000000.timeindex"
+	};
+	char *dir = tst_tmpdir("rec");
+	st_log_config cfg;
+	st_store_options o;
+	tst_lines lines;
+	st_store *s;
+	st_log *log;
+
+	st_log_config_default(&cfg);
+	tst_lines_init(&lines);
+	st_store_options_default(&o);
+	o.log = tst_lines_hook;
+	o.log_arg = &lines;
+	ck_assert_int_eq(st_store_open(&o, &s), 0);
+	ck_assert_int_eq(st_log_open(s, dir, &cfg, 1000, &log), 0);
+	st_log_close(log);
+	for (int round = 0; round < 2; round++) {
+		ck_assert_uint_ne(inode_of(dir, ".clean-shutdown"), 0);
+		for (size_t i = 0; i < 2; i++)
+			ck_assert_uint_eq(inode_of(dir, seg_files[i]), 0);
+		ck_assert_uint_eq(inode_of(dir, "00000000000000000000.snapshot"), 0);
+		log = open_quietly(s, &lines, dir, &cfg);
+		ck_assert_int_eq(st_log_end_offset(log), 0);
+		st_log_close(log);
+	}
+
+	/* Appends: the time index gets its max entry and the snapshot its
+	 * offset; both are written at close. */
+	log = open_quietly(s, &lines, dir, &cfg);
+	ck_assert_int_eq(tst_append_sync(log, 0, 10, 5000, 20, 1, 1000, NULL), 0);
+	st_log_close(log);
+	ino_t timeindex = inode_of(dir, seg_files[1]);
+	ino_t snapshot = inode_of(dir, "00000000000000000010.snapshot");
+	ck_assert_uint_ne(timeindex, 0);
+	ck_assert_uint_ne(snapshot, 0);
+
+	/* Opened and closed with nothing done: the same files. */
+	log = open_quietly(s, &lines, dir, &cfg);
+	ck_assert_int_eq(tst_check_log(log, 0, 0, NULL), 10);
+	st_log_close(log);
+	ck_assert_uint_eq(inode_of(dir, seg_files[1]), timeindex);
+	ck_assert_uint_eq(inode_of(dir, "00000000000000000010.snapshot"), snapshot);
+
+	/* A later timestamp changes the time index, the end the snapshot. */
+	log = open_quietly(s, &lines, dir, &cfg);
+	ck_assert_int_eq(tst_append_sync(log, 0, 5, 9000, 20, 1, 1000, NULL), 0);
+	st_log_close(log);
+	ck_assert_uint_ne(inode_of(dir, seg_files[1]), timeindex);
+	ck_assert_uint_ne(inode_of(dir, "00000000000000000015.snapshot"), 0);
+	log = open_quietly(s, &lines, dir, &cfg);
+	ck_assert_int_eq(tst_check_log(log, 0, 0, NULL), 15);
+	int64_t at, ts;
+	ck_assert_int_eq(st_log_max_timestamp(log, &at, &ts), 0);
+	ck_assert_int_eq(at, 14);
+	ck_assert_int_eq(ts, 9004);
+	st_log_close(log);
+	st_store_close(s);
+	tst_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* A new log's close writes no index files, so any found at the next open
+ * would be wrong for its empty segment. Those a deletion cut short left
+ * without their .log are removed at open, before the segment is made. */
+START_TEST(index_files_left_without_their_log_are_gone_before_a_new_log_closes)
+{
+	char *dir = tst_tmpdir("rec");
+	st_log_config cfg;
+	st_store_options o;
+	tst_lines lines;
+	st_store *s;
+	st_log *log;
+	char path[4096];
+
+	st_log_config_default(&cfg);
+	tst_lines_init(&lines);
+	st_store_options_default(&o);
+	o.log = tst_lines_hook;
+	o.log_arg = &lines;
+	ck_assert_int_eq(st_store_open(&o, &s), 0);
+	/* One entry each: offset 5 at position 256; timestamp 5000 at 5. */
+	static const uint8_t oentry[8] = { 0, 0, 0, 5, 0, 0, 1, 0 };
+	static const uint8_t tentry[12] = { 0, 0, 0, 0, 0, 0, 0x13, 0x88, 0, 0, 0, 5 };
+	snprintf(path, sizeof(path), "%s/00000000000000000000.index", dir);
+	write_bytes(path, oentry, sizeof(oentry));
+	snprintf(path, sizeof(path), "%s/00000000000000000000.timeindex", dir);
+	write_bytes(path, tentry, sizeof(tentry));
+	ck_assert_int_eq(st_log_open(s, dir, &cfg, 1000, &log), 0);
+	ck_assert_uint_eq(inode_of(dir, "00000000000000000000.index"), 0);
+	ck_assert_uint_eq(inode_of(dir, "00000000000000000000.timeindex"), 0);
+	st_log_close(log);
+	log = open_quietly(s, &lines, dir, &cfg);
+	st_log_close(log);
+	st_store_close(s);
+	tst_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(recovery_deletes_segments_after_a_torn_one)
 {
 	char *dir = tst_tmpdir("rec");
@@ -697,6 +842,8 @@ static Suite *recovery_suite(void)
 	tcase_add_test(tc, recovery_rebuilds_missing_and_corrupt_indexes);
 	tcase_add_test(tc, recovery_scans_rolled_segments_that_were_never_sealed);
 	tcase_add_test(tc, recovery_deletes_segments_after_a_torn_one);
+	tcase_add_test(tc, a_close_writes_only_what_changed_since_the_open);
+	tcase_add_test(tc, index_files_left_without_their_log_are_gone_before_a_new_log_closes);
 	tcase_add_test(tc, recovery_ignores_garbled_checkpoints);
 	suite_add_tcase(s, tc);
 	return s;
