@@ -841,7 +841,7 @@ static int part_open(br_topics *t, struct topic *tp, br_part **parts, int32_t in
 	pthread_mutex_init(&p->mu, NULL);
 	err = st_log_open(t->b->store, path, &tp->pub.cfg.log, br__wall_ms(), &p->log);
 	if (err < 0) {
-		br__logf(ST_LOG_ERROR, "partition %s: cannot open: %s", path, st_strerror(err));
+		/* st_log_open has logged it, naming the file. */
 		if (made_here)
 			remove_dir(path);
 		goto fail;

@@ -138,17 +138,20 @@ int st_log_open(st_store *s, const char *dir, const st_log_config *cfg,
 		st_log_config_default(&def);
 		cfg = &def;
 	}
-	if ((rc = config_check(cfg)) < 0)
+	st_log *log = NULL;
+	if ((rc = config_check(cfg)) < 0 || !(log = calloc(1, sizeof(*log)))) {
+		rc = rc < 0 ? rc : -ENOMEM;
+		st__logf(s, ST_LOG_ERROR, "%s: cannot open the log: %s", dir, st_strerror(rc));
 		return rc;
-	st_log *log = calloc(1, sizeof(*log));
-	if (!log)
-		return -ENOMEM;
+	}
 	size_t len = strlen(dir);
 	while (len > 1 && dir[len - 1] == '/')
 		len--;
 	log->dir = strndup(dir, len);
 	if (!log->dir) {
 		free(log);
+		st__logf(s, ST_LOG_ERROR, "%s: cannot open the log: %s", dir,
+			 st_strerror(-ENOMEM));
 		return -ENOMEM;
 	}
 	log->store = s;

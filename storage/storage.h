@@ -160,7 +160,9 @@ typedef struct st_recovery_report {
  * (ST_ERR_LOCKED if another process or handle holds it) and recovers it: with
  * a clean-shutdown marker it trusts the files; otherwise it validates every
  * batch from the recovery point on, truncates a torn or garbled tail and
- * rebuilds missing or corrupt indexes. `dir` is copied.
+ * rebuilds missing or corrupt indexes. `dir` is copied. A failure is
+ * logged through the store's hook, naming the file and the reason, so a
+ * caller need not say it again.
  * On success *out is released with st_log_close(). @locality any
  */
 int st_log_open(st_store *s, const char *dir, const st_log_config *cfg,

@@ -288,10 +288,19 @@ def main():
             subprocess.run(["mount", "-t", "tmpfs", "-o", "remount,nr_inodes=%d"
                             % (st.f_files - st.f_ffree + spare), "tmpfs", mnt], check=True)
             name = "noinode%d" % spare
+            said = len(b.text())
             refused = create_error(b.bootstrap, name, 3)
             check(refused is not None and refused.code() == KafkaError.KAFKA_STORAGE_ERROR,
                   "CreateTopics with %d inode(s) free: KAFKA_STORAGE_ERROR (%r)"
                   % (spare, refused))
+            # One line says what could not be made, one that the request
+            # was refused: not a line from each layer the failure crossed.
+            lines = [ln for ln in b.text()[said:].splitlines() if name in ln]
+            failed = [ln for ln in lines if " ERROR " in ln]
+            refusals = [ln for ln in lines if "CreateTopics %s refused" % name in ln]
+            check(len(failed) == 1 and len(refusals) == 1 and len(lines) == 2,
+                  "CreateTopics with %d inode(s) free: one ERROR line and the refusal (%r)"
+                  % (spare, lines))
             check(not [d for d in os.listdir(b.data) if d.startswith(name + "-")],
                   "no directory of '%s' left in log.dirs" % name)
         # (Type and source named: in a user namespace mount(8) finds no
