@@ -267,11 +267,13 @@ static void log_close(st_log *log, bool persist)
 	uint8_t *snap;
 	size_t snap_len;
 	int src = st__pstate_encode(&log->producers, log->end_offset, &snap, &snap_len);
+	pthread_mutex_lock(&log->meta_mu);  /* the snapshot files, as at a seal */
 	if (src == 0 && !log->offline && !st__snapshot_is_saved(log, snap, snap_len)) {
 		src = st__snapshot_write(log, log->end_offset, snap, snap_len);
 		if (src == 0)
 			st__snapshots_prune(log, 2, -1);
 	}
+	pthread_mutex_unlock(&log->meta_mu);
 	free(snap);
 	if (src < 0)
 		/* Only a cost: the next open replays from an older snapshot. */

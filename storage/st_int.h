@@ -528,7 +528,8 @@ struct st_log {
 	st__pstate producers;         /* idempotent producers (producer.c) */
 	/* A copy of the newest snapshot file, or of what its absence means
 	 * (an empty log: no producers), NULL if not known or larger than
-	 * ST__SNAPSHOT_KEPT_MAX (st__snapshot_is_saved). */
+	 * ST__SNAPSHOT_KEPT_MAX (st__snapshot_is_saved). meta_mu, as the
+	 * snapshot files are (the open needs none: no one else has the log). */
 	uint8_t *snap_saved;
 	size_t snap_saved_len;
 
