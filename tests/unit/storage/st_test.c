@@ -213,6 +213,19 @@ void tst_lines_init(tst_lines *l)
 	pthread_mutex_init(&l->mu, NULL);
 }
 
+st_store *tst_store_open_collecting(tst_lines *lines)
+{
+	st_store_options o;
+	st_store *s;
+
+	tst_lines_init(lines);
+	st_store_options_default(&o);
+	o.log = tst_lines_hook;
+	o.log_arg = lines;
+	ck_assert_int_eq(st_store_open(&o, &s), 0);
+	return s;
+}
+
 void tst_lines_hook(void *arg, enum st_log_level level, const char *msg)
 {
 	tst_lines *l = arg;

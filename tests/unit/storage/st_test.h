@@ -86,6 +86,10 @@ bool tst_lines_contain(tst_lines *l, const char *needle);
 /* How many times needle occurs in what was said (non-empty needle). */
 int tst_lines_count(tst_lines *l, const char *needle);
 
+/* A store with default options whose log lines go to *lines (initialised
+ * here). Asserts it opens. */
+st_store *tst_store_open_collecting(tst_lines *lines);
+
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t tst_now_ms(void);
 

@@ -35,12 +35,7 @@ typedef struct fixture {
 
 static void fx_store(fixture *f)
 {
-	st_store_options o;
-	tst_lines_init(&f->lines);
-	st_store_options_default(&o);
-	o.log = tst_lines_hook;
-	o.log_arg = &f->lines;
-	ck_assert_int_eq(st_store_open(&o, &f->store), 0);
+	f->store = tst_store_open_collecting(&f->lines);
 	st_log_config_default(&f->cfg);
 }
 

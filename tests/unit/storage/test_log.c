@@ -977,14 +977,8 @@ START_TEST(config_out_of_range_is_refused)
 	cfg.flush_messages = 0;
 	ck_assert_int_eq(st_log_set_config(f.log, &cfg), ST_ERR_CONFIG);
 	/* An open refused says so itself, naming the directory. */
-	st_store_options o;
-	st_store *s;
 	tst_lines lines;
-	tst_lines_init(&lines);
-	st_store_options_default(&o);
-	o.log = tst_lines_hook;
-	o.log_arg = &lines;
-	ck_assert_int_eq(st_store_open(&o, &s), 0);
+	st_store *s = tst_store_open_collecting(&lines);
 	ck_assert_int_eq(st_log_open(s, "/nonexistent-dir-x", &cfg, 0, &l2), ST_ERR_CONFIG);
 	ck_assert_int_eq(lines.count, 1);
 	ck_assert(tst_lines_contain(&lines, "/nonexistent-dir-x: cannot open the log: "));

@@ -445,12 +445,7 @@ START_TEST(producer_corrupt_snapshot_is_ignored_and_the_state_rebuilt)
 
 	/* Reopen with a hook that collects the log lines. */
 	st_store_close(f.store);
-	st_store_options o;
-	st_store_options_default(&o);
-	tst_lines_init(&lines);
-	o.log = tst_lines_hook;
-	o.log_arg = &lines;
-	ck_assert_int_eq(st_store_open(&o, &f.store), 0);
+	f.store = tst_store_open_collecting(&lines);
 	ck_assert_int_eq(st_log_open(f.store, f.dir, &f.cfg, 1000, &f.log), 0);
 	ck_assert_msg(tst_lines_contain(&lines, "00000000000000000004.snapshot"), "%s", lines.text);
 	ck_assert_int_eq(access(path, F_OK), -1);

@@ -399,7 +399,6 @@ static void write_bytes(const char *path, const uint8_t *data, size_t len)
 START_TEST(recovery_rebuilds_missing_and_corrupt_indexes)
 {
 	char *dir = tst_tmpdir("rec");
-	st_store_options o;
 	st_store *s;
 	st_log *log;
 	st_log_config cfg;
@@ -407,11 +406,7 @@ START_TEST(recovery_rebuilds_missing_and_corrupt_indexes)
 	char path[4096];
 
 	cfg_small(&cfg);
-	tst_lines_init(&lines);
-	st_store_options_default(&o);
-	o.log = tst_lines_hook;
-	o.log_arg = &lines;
-	ck_assert_int_eq(st_store_open(&o, &s), 0);
+	s = tst_store_open_collecting(&lines);
 	ck_assert_int_eq(st_log_open(s, dir, &cfg, 1000, &log), 0);
 	fill(log, 60);
 	int64_t end = st_log_end_offset(log);
@@ -624,17 +619,12 @@ START_TEST(a_close_writes_only_what_changed_since_the_open)
 	};
 	char *dir = tst_tmpdir("rec");
 	st_log_config cfg;
-	st_store_options o;
 	tst_lines lines;
 	st_store *s;
 	st_log *log;
 
 	st_log_config_default(&cfg);
-	tst_lines_init(&lines);
-	st_store_options_default(&o);
-	o.log = tst_lines_hook;
-	o.log_arg = &lines;
-	ck_assert_int_eq(st_store_open(&o, &s), 0);
+	s = tst_store_open_collecting(&lines);
 	ck_assert_int_eq(st_log_open(s, dir, &cfg, 1000, &log), 0);
 	st_log_close(log);
 	for (int round = 0; round < 2; round++) {
@@ -690,18 +680,13 @@ START_TEST(index_files_left_without_their_log_are_gone_before_a_new_log_closes)
 {
 	char *dir = tst_tmpdir("rec");
 	st_log_config cfg;
-	st_store_options o;
 	tst_lines lines;
 	st_store *s;
 	st_log *log;
 	char path[4096];
 
 	st_log_config_default(&cfg);
-	tst_lines_init(&lines);
-	st_store_options_default(&o);
-	o.log = tst_lines_hook;
-	o.log_arg = &lines;
-	ck_assert_int_eq(st_store_open(&o, &s), 0);
+	s = tst_store_open_collecting(&lines);
 	/* One entry each: offset 5 at position 256; timestamp 5000 at 5. */
 	static const uint8_t oentry[8] = { 0, 0, 0, 5, 0, 0, 1, 0 };
 	static const uint8_t tentry[12] = { 0, 0, 0, 0, 0, 0, 0x13, 0x88, 0, 0, 0, 5 };
