@@ -876,6 +876,25 @@ fail:
 	return err;
 }
 
+/*
+ * New partition directories are entries of their log dirs, so each log dir
+ * is synced once after a request made them, before it is answered: POSIX
+ * makes a new directory durable only with a sync of its parent (ext4 happens
+ * to commit it with the partition's own syncs; other file systems need not).
+ */
+static int log_dirs_sync(br_topics *t)
+{
+	for (int i = 0; i < t->b->cfg.n_log_dirs; i++) {
+		int err = st_dir_fsync(t->b->cfg.log_dirs[i]);
+		if (err < 0) {
+			br__logf(ST_LOG_ERROR, "log dir %s: cannot sync its new partition directories: %s",
+				 t->b->cfg.log_dirs[i], st_strerror(err));
+			return err;
+		}
+	}
+	return 0;
+}
+
 /* discard: the partition's directory is being removed (a deleted topic). */
 static void part_close(br_part *p, bool discard)
 {
@@ -1544,7 +1563,7 @@ int16_t br_topics_create(br_topics *t, const char *name, size_t len, int32_t n_p
 			goto fail_parts;
 		tp->pub.n_parts = p + 1;
 	}
-	if ((err = topics_insert(t, tp)) < 0)
+	if ((err = log_dirs_sync(t)) < 0 || (err = topics_insert(t, tp)) < 0)
 		goto fail_parts;
 	if (memchr(name, '.', len) || memchr(name, '_', len))
 		br__logf(ST_LOG_WARN, "topic %s: names with '.' or '_' could collide in metric "
@@ -1745,6 +1764,8 @@ int16_t br_topics_create_partitions(br_topics *t, br_topic *topic, int32_t count
 			err = part_open(t, tp, nparts, p, NULL, 0);
 		tp->dir_index = odir;
 	}
+	if (err == 0)
+		err = log_dirs_sync(t);
 	if (err < 0) {
 		for (int32_t p = cur; p < count; p++) {
 			if (!nparts[p])
