@@ -44,6 +44,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -1402,10 +1404,70 @@ out:
 	return 0;
 }
 
+/* Logs closed at shutdown, shared by the closing threads. */
+struct closing {
+	st_log **logs;
+	size_t n;
+	atomic_size_t next;
+};
+
+static void *close_logs_main(void *arg)
+{
+	struct closing *c = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&c->next, 1)) < c->n)
+		st_log_close(c->logs[i]);
+	return NULL;
+}
+
+/*
+ * Closes the logs of every topic no one else holds, CLOSE_THREADS at a
+ * time: each close ends in syncs (its clean marker and directory, the
+ * segment), and closes in flight together share the file system's journal
+ * commits, where one after another each waits for its own. The partitions
+ * are left without a log, which part_close() then skips.
+ */
+#define CLOSE_THREADS 8
+static void close_logs(br_topics *t)
+{
+	struct closing c = { .n = 0 };
+	size_t cap = 0;
+
+	for (size_t i = 0; i < t->n; i++)
+		if (atomic_load(&t->v[i]->pub.refs) == 1)
+			cap += (size_t)t->v[i]->pub.n_parts;
+	if (cap == 0 || !(c.logs = malloc(cap * sizeof(*c.logs))))
+		return;  /* without memory, part_close() closes them one by one */
+	for (size_t i = 0; i < t->n; i++) {
+		struct topic *tp = t->v[i];
+		if (atomic_load(&tp->pub.refs) != 1 || tp->n_doomed > 0)
+			continue;
+		for (int32_t p = 0; p < tp->pub.n_parts; p++) {
+			br_part *part = tp->pub.parts[p];
+			if (part && part->log) {
+				c.logs[c.n++] = part->log;
+				part->log = NULL;
+			}
+		}
+	}
+	atomic_init(&c.next, 0);
+	pthread_t th[CLOSE_THREADS];
+	int started = 0;
+	while (started < CLOSE_THREADS && (size_t)started < c.n &&
+	       pthread_create(&th[started], NULL, close_logs_main, &c) == 0)
+		pthread_setname_np(th[started++], "rw-close");
+	close_logs_main(&c);  /* this thread too, and alone if none started */
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	free(c.logs);
+}
+
 void br_topics_close(br_topics *t)
 {
 	if (!t)
 		return;
+	close_logs(t);
 	for (size_t i = 0; i < t->n; i++) {
 		struct topic *tp = t->v[i];
 		int refs = atomic_load(&tp->pub.refs);

@@ -9,9 +9,10 @@ another right after it: the ApiVersions answer must arrive while the
 CreateTopics answer is still outstanding. Were the create run on the network
 thread, the second connection would not even be read until it finished.
 The test asserts that order, never a duration. Then the create's answer is
-checked, and the broker must shut down cleanly. First, the broker's threads
-must carry their names (for `top -H` and perf): one reactor (rw-reactor-0),
-rw-admin, rw-groups and rw-writer.
+checked, and the broker must shut down cleanly, every partition with its
+clean-shutdown marker (the logs close on several threads at once). First,
+the broker's threads must carry their names (for `top -H` and perf): one
+reactor (rw-reactor-0), rw-admin, rw-groups and rw-writer.
 """
 import os
 import select
@@ -92,6 +93,14 @@ def main():
             slow.close()
             quick.close()
             b.stop()
+            # Closed by several threads at once (br_topics_close): every
+            # partition got its clean-shutdown marker all the same.
+            unmarked = [d for d in dirs
+                        if not os.path.exists(os.path.join(b.data, d, ".clean-shutdown"))]
+            if unmarked:
+                raise SystemExit("FAIL: %d of %d partitions closed without a clean-shutdown "
+                                 "marker, e.g. %s" % (len(unmarked), PARTITIONS, unmarked[:3]))
+            print("ok: all %d partitions closed cleanly" % PARTITIONS)
         finally:
             b.kill()
     print("admin thread: ok")
