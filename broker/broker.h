@@ -49,6 +49,12 @@ typedef struct br_config {
 	char *listeners;                    /* listeners, e.g. PLAINTEXT://127.0.0.1:9092 */
 	char *advertised_listeners;         /* advertised.listeners; NULL = listeners */
 	int32_t num_network_threads;        /* num.network.threads; 0 = one per core */
+	int32_t num_recovery_threads_per_data_dir; /* num.recovery.threads.per.data.dir:
+	                                       threads per log dir closing logs at
+	                                       shutdown (opening is one at a time) */
+	int32_t socket_send_buffer_bytes;   /* socket.send.buffer.bytes: SO_SNDBUF of
+	                                       accepted connections; -1 = the OS's */
+	int32_t socket_receive_buffer_bytes;/* socket.receive.buffer.bytes: SO_RCVBUF */
 	int32_t socket_request_max_bytes;   /* socket.request.max.bytes */
 	int32_t max_connections;            /* max.connections */
 	int64_t connections_max_idle_ms;    /* connections.max.idle.ms */
@@ -75,6 +81,8 @@ typedef struct br_config {
 	int64_t group_initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms */
 	int32_t group_max_size;                 /* group.max.size */
 	int32_t offsets_topic_num_partitions;   /* offsets.topic.num.partitions */
+	int16_t offsets_topic_replication_factor; /* offsets.topic.replication.factor:
+	                                           1, the one node */
 	int64_t offsets_topic_segment_bytes;    /* offsets.topic.segment.bytes */
 	int64_t offsets_retention_ms;           /* offsets.retention.minutes (or .ms) */
 	int64_t offsets_retention_check_interval_ms; /* offsets.retention.check.interval.ms */
@@ -92,6 +100,8 @@ typedef struct br_config {
 	uint8_t offsets_retention_unit;
 	uint64_t set_mask;                  /* one bit per key br_config_set()
 	                                       assigned (file or --set) */
+	uint32_t inert_set;                 /* Kafka keys set that have no effect
+	                                       here (br_config_inert_set) */
 } br_config;
 
 /* Fills Kafka's defaults (log.dirs=data). Release with br_config_free(). */
@@ -110,6 +120,11 @@ int br_config_set(br_config *c, const char *assignment, char *errbuf, size_t err
  * br_config_set(); the first error stops it, naming file and line.
  */
 int br_config_load(br_config *c, const char *path, char *errbuf, size_t errlen);
+
+/* Calls fn for each Kafka key the configuration set that has no effect in
+ * rewind (num.io.threads, say), with the reason, for the start-up log. */
+void br_config_inert_set(const br_config *c, void (*fn)(const char *name, const char *why, void *arg),
+			 void *arg);
 
 /* Writes every key with its current value, one `key=value` per line. */
 void br_config_dump(const br_config *c, FILE *out);

@@ -6,9 +6,15 @@
  * same field; as in Kafka, the finest unit wins whatever the order of the
  * lines, which is why each such field remembers the unit that last set it.
  *
- * rewind's one deliberate difference from Kafka's defaults:
+ * rewind's deliberate differences from Kafka's defaults:
  * log.flush.interval.messages defaults to 1, so an acknowledged record is on
- * disk (group commit makes that cheap); Kafka defaults to never syncing.
+ * disk (group commit makes that cheap); Kafka defaults to never syncing. And
+ * socket.send/receive.buffer.bytes default to -1 (the OS default, which
+ * grows with the connection), where Kafka fixes 100 KiB.
+ *
+ * Kafka keys that would change nothing here (inert_keys) are accepted so
+ * Kafka's own server.properties loads, and reported at start; keys asking
+ * for what rewind cannot do (refused_keys) are refused with the reason.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -34,6 +40,8 @@ struct cfg_key {
 	enum cfg_unit unit;
 	size_t unit_offset;         /* of the uint8_t remembering the unit */
 	bool canonical;             /* printed by br_config_dump() */
+	const char *why;            /* said with a value out of range, when the
+	                               range is rewind's and not Kafka's */
 };
 
 #define F(field) offsetof(br_config, field)
@@ -64,6 +72,9 @@ static const struct cfg_key keys[] = {
 	{ "listeners", CFG_STR, F(listeners), 0, 0, 1, NO_UNIT, true },
 	{ "advertised.listeners", CFG_STR, F(advertised_listeners), 0, 0, 1, NO_UNIT, true },
 	{ "num.network.threads", CFG_I32, F(num_network_threads), 0, 1024, 1, NO_UNIT, true },
+	{ "num.recovery.threads.per.data.dir", CFG_I32, F(num_recovery_threads_per_data_dir), 1, 1024, 1, NO_UNIT, true },
+	{ "socket.send.buffer.bytes", CFG_I32, F(socket_send_buffer_bytes), -1, INT32_MAX, 1, NO_UNIT, true },
+	{ "socket.receive.buffer.bytes", CFG_I32, F(socket_receive_buffer_bytes), -1, INT32_MAX, 1, NO_UNIT, true },
 	{ "socket.request.max.bytes", CFG_I32, F(socket_request_max_bytes), 1024, INT32_MAX, 1, NO_UNIT, true },
 	{ "max.connections", CFG_I32, F(max_connections), 1, INT32_MAX, 1, NO_UNIT, true },
 	{ "connections.max.idle.ms", CFG_I64, F(connections_max_idle_ms), -1, INT64_MAX, 1, NO_UNIT, true },
@@ -81,6 +92,8 @@ static const struct cfg_key keys[] = {
 	{ "group.initial.rebalance.delay.ms", CFG_I64, F(group_initial_rebalance_delay_ms), 0, INT32_MAX, 1, NO_UNIT, true },
 	{ "group.max.size", CFG_I32, F(group_max_size), 1, INT32_MAX, 1, NO_UNIT, true },
 	{ "offsets.topic.num.partitions", CFG_I32, F(offsets_topic_num_partitions), 1, 100000, 1, NO_UNIT, true },
+	{ "offsets.topic.replication.factor", CFG_I16, F(offsets_topic_replication_factor), 1, 1, 1, NO_UNIT, true,
+	  "rewind runs one node, which holds the one replica" },
 	{ "offsets.topic.segment.bytes", CFG_I64, F(offsets_topic_segment_bytes), KP_BATCH_HEADER_SIZE, INT32_MAX, 1, NO_UNIT, true },
 	{ "offsets.retention.minutes", CFG_I64, F(offsets_retention_ms), 1, INT32_MAX, 60000, UNIT_MINUTES, F(offsets_retention_unit), true },
 	{ "offsets.retention.ms", CFG_I64, F(offsets_retention_ms), 1, INT64_MAX, 1, UNIT_MS, F(offsets_retention_unit), false },
@@ -98,6 +111,35 @@ static const struct cfg_key keys[] = {
 };
 
 #undef F
+
+/*
+ * Kafka broker keys that rewind accepts, checks as whole numbers in range
+ * and reports at start as having no effect here (br_config_inert_set()), so
+ * that Kafka's own server.properties loads; each says why.
+ */
+static const struct inert_key {
+	const char *name;
+	int64_t min, max;
+	const char *why;
+} inert_keys[] = {
+	{ "num.io.threads", 1, INT32_MAX,
+	  "requests are handled on the network threads (num.network.threads) and one admin thread" },
+	{ "transaction.state.log.replication.factor", 1, INT16_MAX, "rewind has no transactions yet" },
+	{ "transaction.state.log.min.isr", 1, INT32_MAX, "rewind has no transactions yet" },
+};
+
+#define N_INERT (sizeof(inert_keys) / sizeof(inert_keys[0]))
+_Static_assert(N_INERT <= 32, "inert_set has one bit per inert key");
+
+/* Kafka broker keys that ask for what rewind cannot do; refused at start
+ * with the reason, not as unknown. */
+static const struct refused_key {
+	const char *prefix;         /* a key name, or a prefix ending in '.' */
+	const char *why;
+} refused_keys[] = {
+	{ "zookeeper.", "rewind runs as one node and keeps its metadata in log.dirs; clusters "
+	  "over ZooKeeper are not built yet (remove the zookeeper.* lines)" },
+};
 
 static char *trim(char *s);
 static void errf(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -125,6 +167,11 @@ void br_config_init(br_config *c)
 	c->listeners = strdup("PLAINTEXT://127.0.0.1:9092");
 	c->advertised_listeners = NULL;
 	c->num_network_threads = 0;
+	/* Kafka 4's default (Kafka 3's is 1): two closes in flight share
+	 * their journal commits, and more did not measure faster. */
+	c->num_recovery_threads_per_data_dir = 2;
+	c->socket_send_buffer_bytes = -1;     /* Kafka: 102400; see broker.h */
+	c->socket_receive_buffer_bytes = -1;
 	c->socket_request_max_bytes = 104857600;
 	c->max_connections = INT32_MAX;
 	c->connections_max_idle_ms = 600000;
@@ -147,6 +194,7 @@ void br_config_init(br_config *c)
 	c->group_initial_rebalance_delay_ms = 3000;
 	c->group_max_size = INT32_MAX;
 	c->offsets_topic_num_partitions = 50;
+	c->offsets_topic_replication_factor = 1;
 	c->offsets_topic_segment_bytes = 104857600;
 	c->offsets_retention_ms = 7LL * 24 * 3600 * 1000;
 	c->offsets_retention_check_interval_ms = 600000;
@@ -260,8 +308,8 @@ static int parse_int(const struct cfg_key *k, const char *v, int64_t *out, char 
 		return BR_ERR_CONFIG;
 	}
 	if (n < k->min || n > k->max) {
-		errf(errbuf, errlen, "%s=%s: out of range [%" PRId64 ", %" PRId64 "]",
-		     k->name, v, k->min, k->max);
+		errf(errbuf, errlen, "%s=%s: out of range [%" PRId64 ", %" PRId64 "]%s%s",
+		     k->name, v, k->min, k->max, k->why ? ": " : "", k->why ? k->why : "");
 		return BR_ERR_CONFIG;
 	}
 	/* -1 means "forever" and is never scaled. */
@@ -318,6 +366,48 @@ fail:
 
 static int config_set_one(br_config *c, const char *assignment, const struct cfg_key **set,
 			  char *errbuf, size_t errlen);
+
+/* A key not in keys[]: one of Kafka's that has no effect here (checked and
+ * remembered), one refused with its reason, or unknown. */
+static int set_other(br_config *c, const char *name, const char *value, char *errbuf,
+		     size_t errlen)
+{
+	for (size_t i = 0; i < N_INERT; i++) {
+		const struct inert_key *ik = &inert_keys[i];
+		char *end;
+		long long n;
+		if (strcmp(ik->name, name) != 0)
+			continue;
+		errno = 0;
+		n = strtoll(value, &end, 10);
+		if (errno || end == value || *end != '\0' || n < ik->min || n > ik->max) {
+			errf(errbuf, errlen, "%s=%s: expected a whole number in [%" PRId64 ", %" PRId64 "]",
+			     name, value, ik->min, ik->max);
+			return BR_ERR_CONFIG;
+		}
+		c->inert_set |= UINT32_C(1) << i;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(refused_keys) / sizeof(refused_keys[0]); i++) {
+		const char *pre = refused_keys[i].prefix;
+		size_t len = strlen(pre);
+		if (pre[len - 1] == '.' ? strncmp(name, pre, len) == 0 : strcmp(name, pre) == 0) {
+			errf(errbuf, errlen, "%s: not supported: %s", name, refused_keys[i].why);
+			return BR_ERR_CONFIG;
+		}
+	}
+	errf(errbuf, errlen, "unknown configuration key '%s' (see conf/broker.conf for the keys rewind accepts)",
+	     name);
+	return BR_ERR_CONFIG;
+}
+
+void br_config_inert_set(const br_config *c, void (*fn)(const char *name, const char *why, void *arg),
+			 void *arg)
+{
+	for (size_t i = 0; i < N_INERT; i++)
+		if (c->inert_set & (UINT32_C(1) << i))
+			fn(inert_keys[i].name, inert_keys[i].why, arg);
+}
 
 _Static_assert(sizeof(keys) / sizeof(keys[0]) <= 64, "set_mask has one bit per key");
 
@@ -398,10 +488,8 @@ static int config_set_one(br_config *c, const char *assignment, const struct cfg
 	name = trim(line);
 	value = trim(eq + 1);
 	k = key_find(name);
-	if (!k) {
-		errf(errbuf, errlen, "unknown configuration key '%s' (see conf/broker.conf for the keys rewind accepts)", name);
-		return BR_ERR_CONFIG;
-	}
+	if (!k)
+		return set_other(c, name, value, errbuf, errlen);
 	*set = k;
 	field = (char *)c + k->offset;
 	switch (k->type) {

@@ -73,6 +73,13 @@ static void on_retention_timer(evutil_socket_t fd, short what, void *arg)
 	br_topics_enforce_retention(b->b.topics, br__wall_ms());
 }
 
+/* One line per Kafka key the configuration set that changes nothing here. */
+static void log_inert_key(const char *name, const char *why, void *arg)
+{
+	(void)arg;
+	br__logf(ST_LOG_INFO, "%s: accepted as in Kafka, with no effect in rewind: %s", name, why);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -174,6 +181,7 @@ int main(int argc, char **argv)
 		 b->cfg.node_id, b->cluster_id_str, b->cfg.n_log_dirs,
 		 config_path ? config_path : "built-in defaults",
 		 st_store_uses_io_uring(b->store) ? "io_uring" : "pwrite");
+	br_config_inert_set(&b->cfg, log_inert_key, NULL);
 	if (b->cfg.min_insync_replicas > BR_IN_SYNC_REPLICAS)
 		br__logf(ST_LOG_WARN, "min.insync.replicas=%d: this node is its partitions' "
 			 "only replica, so acks=all produce is refused (NOT_ENOUGH_REPLICAS) on every "

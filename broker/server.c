@@ -155,6 +155,23 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 }
 
 /*
+ * socket.send.buffer.bytes and socket.receive.buffer.bytes, when set (> 0),
+ * on the listening socket: accepted connections inherit both, and a receive
+ * buffer set before listen() also sets the window scale the handshake
+ * offers. Left at -1 the kernel sizes and grows them itself.
+ */
+static int buffer_sizes_set(int fd, const br_config *cfg)
+{
+	int snd = cfg->socket_send_buffer_bytes, rcv = cfg->socket_receive_buffer_bytes;
+
+	if (snd > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd)) < 0)
+		return -1;
+	if (rcv > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)) < 0)
+		return -1;
+	return 0;
+}
+
+/*
  * Binds one listener "PLAINTEXT://host:port" (host may be empty for all
  * interfaces, or [v6]). 0, BR_ERR_CONFIG or -errno; logs the reason.
  */
@@ -202,6 +219,7 @@ static int listener_open(br_server *s, const char *spec, size_t len)
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    buffer_sizes_set(fd, &s->b->cfg) < 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
 		err = -errno;

@@ -1422,15 +1422,18 @@ static void *close_logs_main(void *arg)
 }
 
 /*
- * Closes the logs of every topic no one else holds, CLOSE_THREADS at a
- * time: each close ends in syncs (its clean marker and directory, the
- * segment), and closes in flight together share the file system's journal
- * commits, where one after another each waits for its own. The partitions
- * are left without a log, which part_close() then skips.
+ * Closes the logs of every topic no one else holds, on
+ * num.recovery.threads.per.data.dir threads per log dir (this one
+ * counted), as Kafka does: each close ends in syncs (its clean marker and
+ * directory, the segment), and closes in flight together share the file
+ * system's journal commits, where one after another each waits for its
+ * own. The partitions are left without a log, which part_close() then
+ * skips.
  */
-#define CLOSE_THREADS 8
+#define CLOSE_THREADS_MAX 64
 static void close_logs(br_topics *t)
 {
+	int threads = t->b->cfg.num_recovery_threads_per_data_dir * t->b->cfg.n_log_dirs;
 	struct closing c = { .n = 0 };
 	size_t cap = 0;
 
@@ -1452,9 +1455,9 @@ static void close_logs(br_topics *t)
 		}
 	}
 	atomic_init(&c.next, 0);
-	pthread_t th[CLOSE_THREADS];
+	pthread_t th[CLOSE_THREADS_MAX];
 	int started = 0;
-	while (started < CLOSE_THREADS && (size_t)started < c.n &&
+	while (started + 1 < threads && started < CLOSE_THREADS_MAX && (size_t)started + 1 < c.n &&
 	       pthread_create(&th[started], NULL, close_logs_main, &c) == 0)
 		pthread_setname_np(th[started++], "rw-close");
 	close_logs_main(&c);  /* this thread too, and alone if none started */

@@ -12,7 +12,7 @@ set -euo pipefail
 build_pkgs=(gcc meson ninja-build pkg-config
 	libevent-dev liburing-dev libxxhash-dev liblz4-dev libzstd-dev
 	zlib1g-dev libsnappy-dev)
-test_pkgs=(check libsubunit-dev fio iperf3 python3
+test_pkgs=(check libsubunit-dev fio iperf3 iproute2 python3
 	kcat librdkafka-dev python3-kafka python3-confluent-kafka
 	python3-lz4 python3-snappy python3-zstandard
 	clang libclang-rt-14-dev)

@@ -4,8 +4,9 @@
 # Starts the broker on a temporary data dir, checks that it opens and
 # recovers partition directories, refuses bad configuration by name, refuses
 # a second broker on the same data (directory lock), and on SIGTERM closes
-# every log cleanly (clean-shutdown marker written, exit status 0). Only
-# processes this script started are signalled, by PID.
+# every log cleanly (clean-shutdown marker written, exit status 0); then
+# runs on Kafka's own server.properties. Only processes this script started
+# are signalled, by PID.
 set -euo pipefail
 broker=$1
 tmp=$(mktemp -d)
@@ -80,4 +81,40 @@ grep -q "WARN min.insync.replicas=2: this node is its partitions' only replica" 
 grep -q "WARN min.insync" "$tmp/a.log" && fail "a warning about min.insync.replicas at its default"
 kill -INT "$cpid"
 wait "$cpid" || fail "broker exited with status $? on SIGINT"
+
+# 6. Kafka's own server.properties: its zookeeper.* lines are refused with
+#    the reason; without them it runs, says which keys change nothing here,
+#    and applies its socket buffer sizes to accepted connections (ss shows
+#    the kernel's doubled SO_RCVBUF/SO_SNDBUF as rb/tb).
+fixture="${REWIND_SOURCE_ROOT:-$(dirname "$0")/../..}/tests/fixtures/kafka-3-server.properties"
+{ cat "$fixture"; printf 'zookeeper.connect=localhost:2181\n'; } >"$tmp/zk.properties"
+if "$broker" --config "$tmp/zk.properties" --set log.dirs="$tmp/data" $net 2>"$tmp/zk.log"; then
+	fail "zookeeper.connect accepted"
+fi
+grep -q "zk.properties:[0-9]*: zookeeper.connect: not supported: .*ZooKeeper" "$tmp/zk.log" ||
+	fail "zookeeper.connect not refused with its reason"
+"$broker" --config "$fixture" --set log.dirs="$tmp/data" $net \
+	--set socket.send.buffer.bytes=24000 --set socket.receive.buffer.bytes=40000 2>"$tmp/k.log" &
+pids+=($!)
+kpid=$!
+wait_for "$tmp/k.log" " ready"
+for key in num.io.threads transaction.state.log.replication.factor transaction.state.log.min.isr; do
+	grep -q "INFO $key: accepted as in Kafka, with no effect in rewind: " "$tmp/k.log" ||
+		fail "no start-up line for $key"
+done
+port=$(grep -o "listening on 127.0.0.1:[0-9]*" "$tmp/k.log" | grep -o "[0-9]*$")
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+skmem=""
+for _ in $(seq 100); do
+	skmem=$(ss -tmnH state established "( sport = :$port )" | grep -o "skmem:([^)]*)" || true)
+	[ -n "$skmem" ] && break
+	sleep 0.05
+done
+exec 3>&-
+case "$skmem" in
+*rb80000,*tb48000,*) ;;
+*) fail "accepted connection's buffers: '$skmem', want rb80000 and tb48000" ;;
+esac
+kill -TERM "$kpid"
+wait "$kpid" || fail "broker exited with status $? (Kafka's server.properties)"
 echo "broker lifecycle: ok"

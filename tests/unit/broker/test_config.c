@@ -203,6 +203,72 @@ START_TEST(network_and_topic_keys_are_applied)
 }
 END_TEST
 
+/* br_config_inert_set's callback: appends "name;" to a buffer. */
+static void collect_inert(const char *name, const char *why, void *arg)
+{
+	char *buf = arg;
+	ck_assert_ptr_nonnull(why);
+	ck_assert_int_gt((int)strlen(why), 0);
+	strcat(buf, name);
+	strcat(buf, ";");
+}
+
+/* Kafka 3's shipped server.properties (without its zookeeper.* lines)
+ * loads: the keys rewind implements take effect, those that change nothing
+ * here are reported with why, and zookeeper.* is refused with the reason
+ * rather than as unknown. */
+START_TEST(kafkas_own_server_properties_load)
+{
+	br_config c;
+	char path[4096], inert[512] = "";
+	const char *root = getenv("REWIND_SOURCE_ROOT");
+
+	snprintf(path, sizeof(path), "%s/tests/fixtures/kafka-3-server.properties", root ? root : "..");
+	br_config_init(&c);
+	ck_assert_int_eq(c.num_recovery_threads_per_data_dir, 2);
+	ck_assert_int_eq(c.socket_send_buffer_bytes, -1);
+	ck_assert_int_eq(c.socket_receive_buffer_bytes, -1);
+	ck_assert_int_eq(c.offsets_topic_replication_factor, 1);
+	br_config_inert_set(&c, collect_inert, inert);
+	ck_assert_str_eq(inert, "");
+	ck_assert_msg(br_config_load(&c, path, errbuf, sizeof(errbuf)) == 0, "%s", errbuf);
+	ck_assert_int_eq(c.num_network_threads, 3);
+	ck_assert_int_eq(c.num_recovery_threads_per_data_dir, 1);
+	ck_assert_int_eq(c.socket_send_buffer_bytes, 102400);
+	ck_assert_int_eq(c.socket_receive_buffer_bytes, 102400);
+	ck_assert_int_eq(c.log.retention_ms, 168LL * 3600 * 1000);
+	ck_assert_int_eq(c.group_initial_rebalance_delay_ms, 0);
+	ck_assert(br_config_is_set(&c, "num.recovery.threads.per.data.dir"));
+	br_config_inert_set(&c, collect_inert, inert);
+	ck_assert_str_eq(inert, "num.io.threads;transaction.state.log.replication.factor;"
+				"transaction.state.log.min.isr;");
+
+	/* What rewind cannot do is refused with the reason. */
+	ck_assert_int_eq(br_config_set(&c, "zookeeper.connect=localhost:2181", errbuf, sizeof(errbuf)),
+			 BR_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(errbuf, "zookeeper.connect: not supported: "));
+	ck_assert_ptr_nonnull(strstr(errbuf, "clusters over ZooKeeper are not built yet"));
+	ck_assert_int_eq(br_config_set(&c, "zookeeper.connection.timeout.ms=18000", errbuf,
+				       sizeof(errbuf)), BR_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(errbuf, "not supported"));
+	ck_assert_int_eq(br_config_set(&c, "offsets.topic.replication.factor=3", errbuf, sizeof(errbuf)),
+			 BR_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(errbuf, "out of range [1, 1]: rewind runs one node"));
+	/* Inert keys are still checked; a near miss is still unknown. */
+	ck_assert_int_eq(br_config_set(&c, "num.io.threads=0", errbuf, sizeof(errbuf)), BR_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(errbuf, "num.io.threads=0: expected a whole number"));
+	ck_assert_int_eq(br_config_set(&c, "num.io.threads=eight", errbuf, sizeof(errbuf)),
+			 BR_ERR_CONFIG);
+	ck_assert_int_eq(br_config_set(&c, "num.recovery.threads.per.data.dir=0", errbuf,
+				       sizeof(errbuf)), BR_ERR_CONFIG);
+	ck_assert_int_eq(br_config_set(&c, "socket.send.buffer.bytes=-2", errbuf, sizeof(errbuf)),
+			 BR_ERR_CONFIG);
+	ck_assert_int_eq(br_config_set(&c, "zookeeperx=1", errbuf, sizeof(errbuf)), BR_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(errbuf, "unknown configuration key 'zookeeperx'"));
+	br_config_free(&c);
+}
+END_TEST
+
 START_TEST(missing_file_is_named)
 {
 	br_config c;
@@ -247,6 +313,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, dump_round_trips_through_load);
 	tcase_add_test(tc, network_and_topic_keys_are_applied);
 	tcase_add_test(tc, missing_file_is_named);
+	tcase_add_test(tc, kafkas_own_server_properties_load);
 	tcase_add_test(tc, partition_dir_names_parse_like_kafka);
 	tcase_add_test(tc, assigned_keys_are_told_from_defaults);
 	suite_add_tcase(s, tc);
