@@ -50,8 +50,8 @@ typedef struct br_config {
 	char *advertised_listeners;         /* advertised.listeners; NULL = listeners */
 	int32_t num_network_threads;        /* num.network.threads; 0 = one per core */
 	int32_t num_recovery_threads_per_data_dir; /* num.recovery.threads.per.data.dir:
-	                                       threads per log dir closing logs at
-	                                       shutdown (opening is one at a time) */
+	                                       threads per log dir opening the logs
+	                                       at start, closing them at shutdown */
 	int32_t socket_send_buffer_bytes;   /* socket.send.buffer.bytes: SO_SNDBUF of
 	                                       accepted connections; -1 = the OS's */
 	int32_t socket_receive_buffer_bytes;/* socket.receive.buffer.bytes: SO_RCVBUF */

@@ -168,7 +168,8 @@ void br_config_init(br_config *c)
 	c->advertised_listeners = NULL;
 	c->num_network_threads = 0;
 	/* Kafka 4's default (Kafka 3's is 1): two closes in flight share
-	 * their journal commits, and more did not measure faster. */
+	 * their journal commits, and more did not measure faster
+	 * (docs/BENCHMARKS.md). */
 	c->num_recovery_threads_per_data_dir = 2;
 	c->socket_send_buffer_bytes = -1;     /* Kafka: 102400; see broker.h */
 	c->socket_receive_buffer_bytes = -1;

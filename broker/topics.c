@@ -805,13 +805,57 @@ static int pick_dir(br_topics *t)
 	return best;
 }
 
+/* The work of run_log_threads(), shared by its threads. */
+struct log_work {
+	void (*fn)(void *ctx, size_t i);
+	void *ctx;
+	size_t n;
+	atomic_size_t next;
+};
+
+static void *log_work_main(void *arg)
+{
+	struct log_work *w = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&w->next, 1)) < w->n)
+		w->fn(w->ctx, i);
+	return NULL;
+}
+
+/*
+ * Runs fn(ctx, i) for every i in [0, n) on num.recovery.threads.per.data.dir
+ * threads per log dir, as Kafka opens and closes its logs: the calling
+ * thread is one of them, the others are named `name`. Opening and closing
+ * a log is mostly waiting on the disk (scans, syncs), which overlaps.
+ */
+#define LOG_THREADS_MAX 64
+static void run_log_threads(br_topics *t, const char *name, size_t n,
+			    void (*fn)(void *ctx, size_t i), void *ctx)
+{
+	int threads = t->b->cfg.num_recovery_threads_per_data_dir * t->b->cfg.n_log_dirs;
+	struct log_work w = { .fn = fn, .ctx = ctx, .n = n };
+	pthread_t th[LOG_THREADS_MAX];
+	int started = 0;
+
+	atomic_init(&w.next, 0);
+	while (started + 1 < threads && started < LOG_THREADS_MAX && (size_t)started + 1 < n &&
+	       pthread_create(&th[started], NULL, log_work_main, &w) == 0)
+		pthread_setname_np(th[started++], name);
+	log_work_main(&w);  /* alone when no other thread started */
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+}
+
 /*
  * Opens partition `index` of tp in path (or, when path is NULL, a new
  * directory in the emptiest log dir) and writes its partition.metadata if
- * missing. On success the partition is stored in parts[index].
+ * missing. On success the partition is stored in parts[index]. `opened`,
+ * when not NULL, is path's log already opened (topic_load opens them on
+ * several threads); it is taken over, and closed on failure.
  */
 static int part_open(br_topics *t, struct topic *tp, br_part **parts, int32_t index,
-		     const char *path, int dir_index)
+		     const char *path, int dir_index, st_log *opened)
 {
 	char buf[4096];
 	uint8_t id[16];
@@ -832,16 +876,17 @@ static int part_open(br_topics *t, struct topic *tp, br_part **parts, int32_t in
 		path = buf;
 		made_here = access(path, F_OK) < 0 && errno == ENOENT;
 	}
-	if (!(p = calloc(1, sizeof(*p))))
-		return -ENOMEM;
-	if (!(p->dir = strdup(path))) {
+	if (!(p = calloc(1, sizeof(*p))) || !(p->dir = strdup(path))) {
 		free(p);
+		if (opened)
+			st_log_close(opened);
 		return -ENOMEM;
 	}
 	p->topic = &tp->pub;
 	p->index = index;
 	pthread_mutex_init(&p->mu, NULL);
-	err = st_log_open(t->b->store, path, &tp->pub.cfg.log, br__wall_ms(), &p->log);
+	p->log = opened;
+	err = opened ? 0 : st_log_open(t->b->store, path, &tp->pub.cfg.log, br__wall_ms(), &p->log);
 	if (err < 0) {
 		/* st_log_open has logged it, naming the file. */
 		if (made_here)
@@ -1219,6 +1264,23 @@ static int scan_log_dir(br_topics *t, int di, struct found **fv, size_t *fn, siz
  * (sorted by partition), its properties file (if any) gives configs, id
  * and a partition count that may exceed the directories.
  */
+/* Logs of one topic's partitions found on disk, opened by run_log_threads. */
+struct opening {
+	br_topics *t;
+	const struct found *f;
+	const st_log_config *cfg;
+	st_log **logs;               /* [i]: f[i]'s log, or NULL */
+	int *errs;                   /* [i]: its st_log_open() result */
+};
+
+static void open_one_log(void *ctx, size_t i)
+{
+	struct opening *op = ctx;
+
+	op->errs[i] = st_log_open(op->t->b->store, op->f[i].path, op->cfg, br__wall_ms(),
+				  &op->logs[i]);
+}
+
 static int topic_load(br_topics *t, const char *name, const struct found *f, size_t n,
 		      struct props_read *props)
 {
@@ -1294,17 +1356,39 @@ static int topic_load(br_topics *t, const char *name, const struct found *f, siz
 		goto fail;
 	}
 	tp->pub.n_parts = n_parts;
+	/* The partitions found on disk open (and recover) on several threads;
+	 * then each is taken in order, and missing ones are made. */
+	struct opening op = { .t = t, .f = f, .cfg = &tp->pub.cfg.log };
+	if (!(op.logs = calloc(n ? n : 1, sizeof(*op.logs))) ||
+	    !(op.errs = calloc(n ? n : 1, sizeof(*op.errs)))) {
+		free(op.logs);
+		err = -ENOMEM;
+		goto fail;
+	}
+	run_log_threads(t, "rw-open", n, open_one_log, &op);
 	for (int32_t p = 0, i = 0; p < n_parts; p++) {
 		const char *ppath = NULL;
+		st_log *opened = NULL;
 		int di = 0;
+		err = 0;
 		if ((size_t)i < n && f[i].part == p) {
 			ppath = f[i].path;
 			di = f[i].dir_index;
-			i++;
+			opened = op.logs[i];
+			err = op.errs[i];
+			op.logs[i++] = NULL;
 		}
-		if ((err = part_open(t, tp, tp->pub.parts, p, ppath, di)) < 0)
+		if (err < 0 || (err = part_open(t, tp, tp->pub.parts, p, ppath, di, opened)) < 0) {
+			for (size_t k = (size_t)i; k < n; k++)
+				if (op.logs[k])
+					st_log_close(op.logs[k]);
+			free(op.logs);
+			free(op.errs);
 			goto fail;
+		}
 	}
+	free(op.logs);
+	free(op.errs);
 	if ((err = topics_insert(t, tp)) < 0)
 		goto fail;
 	return 0;
@@ -1404,43 +1488,26 @@ out:
 	return 0;
 }
 
-/* Logs closed at shutdown, shared by the closing threads. */
-struct closing {
-	st_log **logs;
-	size_t n;
-	atomic_size_t next;
-};
-
-static void *close_logs_main(void *arg)
-{
-	struct closing *c = arg;
-	size_t i;
-
-	while ((i = atomic_fetch_add(&c->next, 1)) < c->n)
-		st_log_close(c->logs[i]);
-	return NULL;
-}
-
-/*
- * Closes the logs of every topic no one else holds, on
- * num.recovery.threads.per.data.dir threads per log dir (this one
- * counted), as Kafka does: each close ends in syncs (its clean marker and
+/* Closes the logs of every topic no one else holds, on the recovery
+ * threads (run_log_threads): each close ends in syncs (its clean marker and
  * directory, the segment), and closes in flight together share the file
  * system's journal commits, where one after another each waits for its
  * own. The partitions are left without a log, which part_close() then
- * skips.
- */
-#define CLOSE_THREADS_MAX 64
+ * skips. */
+static void close_one_log(void *ctx, size_t i)
+{
+	st_log_close(((st_log **)ctx)[i]);
+}
+
 static void close_logs(br_topics *t)
 {
-	int threads = t->b->cfg.num_recovery_threads_per_data_dir * t->b->cfg.n_log_dirs;
-	struct closing c = { .n = 0 };
-	size_t cap = 0;
+	st_log **logs;
+	size_t cap = 0, n = 0;
 
 	for (size_t i = 0; i < t->n; i++)
 		if (atomic_load(&t->v[i]->pub.refs) == 1)
 			cap += (size_t)t->v[i]->pub.n_parts;
-	if (cap == 0 || !(c.logs = malloc(cap * sizeof(*c.logs))))
+	if (cap == 0 || !(logs = malloc(cap * sizeof(*logs))))
 		return;  /* without memory, part_close() closes them one by one */
 	for (size_t i = 0; i < t->n; i++) {
 		struct topic *tp = t->v[i];
@@ -1449,21 +1516,13 @@ static void close_logs(br_topics *t)
 		for (int32_t p = 0; p < tp->pub.n_parts; p++) {
 			br_part *part = tp->pub.parts[p];
 			if (part && part->log) {
-				c.logs[c.n++] = part->log;
+				logs[n++] = part->log;
 				part->log = NULL;
 			}
 		}
 	}
-	atomic_init(&c.next, 0);
-	pthread_t th[CLOSE_THREADS_MAX];
-	int started = 0;
-	while (started + 1 < threads && started < CLOSE_THREADS_MAX && (size_t)started + 1 < c.n &&
-	       pthread_create(&th[started], NULL, close_logs_main, &c) == 0)
-		pthread_setname_np(th[started++], "rw-close");
-	close_logs_main(&c);  /* this thread too, and alone if none started */
-	for (int i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
-	free(c.logs);
+	run_log_threads(t, "rw-close", n, close_one_log, logs);
+	free(logs);
 }
 
 void br_topics_close(br_topics *t)
@@ -1624,7 +1683,7 @@ int16_t br_topics_create(br_topics *t, const char *name, size_t len, int32_t n_p
 	if ((err = topic_props_write(t, tp->pub.name, tp->pub.id, n_parts, tp->overrides)) < 0)
 		goto fail;
 	for (int32_t p = 0; p < n_parts; p++) {
-		if ((err = part_open(t, tp, tp->pub.parts, p, NULL, 0)) < 0)
+		if ((err = part_open(t, tp, tp->pub.parts, p, NULL, 0, NULL)) < 0)
 			goto fail_parts;
 		tp->pub.n_parts = p + 1;
 	}
@@ -1826,7 +1885,7 @@ int16_t br_topics_create_partitions(br_topics *t, br_topic *topic, int32_t count
 		int *odir = tp->dir_index;
 		tp->dir_index = ndir;
 		for (int32_t p = cur; p < count && err == 0; p++)
-			err = part_open(t, tp, nparts, p, NULL, 0);
+			err = part_open(t, tp, nparts, p, NULL, 0, NULL);
 		tp->dir_index = odir;
 	}
 	if (err == 0)
