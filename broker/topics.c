@@ -925,13 +925,21 @@ fail:
 
 /*
  * New partition directories are entries of their log dirs, so each log dir
- * is synced once after a request made them, before it is answered: POSIX
- * makes a new directory durable only with a sync of its parent (ext4 happens
- * to commit it with the partition's own syncs; other file systems need not).
+ * that got one is synced once after a request made them, before it is
+ * answered: POSIX makes a new directory durable only with a sync of its
+ * parent (ext4 happens to commit it with the partition's own syncs; other
+ * file systems need not). dir_index[from..to) are the new partitions' log
+ * dirs (borrowed).
  */
-static int log_dirs_sync(br_topics *t)
+static int log_dirs_sync(br_topics *t, const int *dir_index, int32_t from, int32_t to)
 {
+	bool used[BR_MAX_LOG_DIRS] = { false };
+
+	for (int32_t p = from; p < to; p++)
+		used[dir_index[p]] = true;
 	for (int i = 0; i < t->b->cfg.n_log_dirs; i++) {
+		if (!used[i])
+			continue;
 		int err = st_dir_fsync(t->b->cfg.log_dirs[i]);
 		if (err < 0) {
 			br__logf(ST_LOG_ERROR, "log dir %s: cannot sync its new partition directories: %s",
@@ -1687,7 +1695,8 @@ int16_t br_topics_create(br_topics *t, const char *name, size_t len, int32_t n_p
 			goto fail_parts;
 		tp->pub.n_parts = p + 1;
 	}
-	if ((err = log_dirs_sync(t)) < 0 || (err = topics_insert(t, tp)) < 0)
+	if ((err = log_dirs_sync(t, tp->dir_index, 0, n_parts)) < 0 ||
+	    (err = topics_insert(t, tp)) < 0)
 		goto fail_parts;
 	if (memchr(name, '.', len) || memchr(name, '_', len))
 		br__logf(ST_LOG_WARN, "topic %s: names with '.' or '_' could collide in metric "
@@ -1889,7 +1898,7 @@ int16_t br_topics_create_partitions(br_topics *t, br_topic *topic, int32_t count
 		tp->dir_index = odir;
 	}
 	if (err == 0)
-		err = log_dirs_sync(t);
+		err = log_dirs_sync(t, ndir, cur, count);
 	if (err < 0) {
 		for (int32_t p = cur; p < count; p++) {
 			if (!nparts[p])
