@@ -45,10 +45,20 @@ int br_advertised_endpoint(const br_config *c, char *host, size_t hostlen, int32
 
 	if (!l)
 		return -EINVAL;
-	/* The first listener: [NAME://]host:port, host may be [v6] or empty. */
-	end = l + strcspn(l, ",");
-	p = strstr(l, "://");
-	p = (p && p < end) ? p + 3 : l;
+	/* The first listener that is not a controller's: [NAME://]host:port,
+	 * host may be [v6] or empty. */
+	for (;;) {
+		while (*l == ' ' || *l == '\t')
+			l++;
+		end = l + strcspn(l, ",");
+		p = strstr(l, "://");
+		p = (p && p < end) ? p + 3 : l;
+		if (p == l || !br_config_listener_is_controller(c, l, (size_t)(p - 3 - l)))
+			break;
+		if (!*end)
+			return -EINVAL;
+		l = end + 1;
+	}
 	colon = NULL;
 	for (const char *q = p; q < end; q++)
 		if (*q == ':')

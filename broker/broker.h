@@ -48,6 +48,13 @@ typedef struct br_config {
 	/* network */
 	char *listeners;                    /* listeners, e.g. PLAINTEXT://127.0.0.1:9092 */
 	char *advertised_listeners;         /* advertised.listeners; NULL = listeners */
+	char *listener_security_protocol_map; /* listener.security.protocol.map:
+	                                       NAME:PROTOCOL,...; NULL = each
+	                                       listener's name is its protocol */
+	char *controller_listener_names;    /* controller.listener.names: listeners
+	                                       not opened (no separate controller) */
+	char *process_roles;                /* process.roles: unset, or broker and
+	                                       controller both (one combined node) */
 	int32_t num_network_threads;        /* num.network.threads; 0 = one per core */
 	int32_t num_recovery_threads_per_data_dir; /* num.recovery.threads.per.data.dir:
 	                                       threads per log dir opening the logs
@@ -120,6 +127,14 @@ int br_config_set(br_config *c, const char *assignment, char *errbuf, size_t err
  * br_config_set(); the first error stops it, naming file and line.
  */
 int br_config_load(br_config *c, const char *path, char *errbuf, size_t errlen);
+
+/* Whether controller.listener.names names listener [name, name + len). */
+bool br_config_listener_is_controller(const br_config *c, const char *name, size_t len);
+/* The security protocol of listener [name, name + len): its entry in
+ * listener.security.protocol.map, else the name itself (Kafka's rule), into
+ * buf; returns buf. */
+const char *br_config_listener_protocol(const br_config *c, const char *name, size_t len,
+					char *buf, size_t buflen);
 
 /* Calls fn for each Kafka key the configuration set that has no effect in
  * rewind (num.io.threads, say), with the reason, for the start-up log. */

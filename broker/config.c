@@ -42,7 +42,13 @@ struct cfg_key {
 	bool canonical;             /* printed by br_config_dump() */
 	const char *why;            /* said with a value out of range, when the
 	                               range is rewind's and not Kafka's */
+	/* CFG_STR: checks a value before it is taken (empty = unset). 0, or
+	 * BR_ERR_CONFIG with the sentence in errbuf. */
+	int (*check)(const char *name, const char *v, char *errbuf, size_t errlen);
 };
+
+static int check_roles(const char *name, const char *v, char *errbuf, size_t errlen);
+static int check_protocol_map(const char *name, const char *v, char *errbuf, size_t errlen);
 
 #define F(field) offsetof(br_config, field)
 #define NO_UNIT UNIT_NONE, 0
@@ -71,6 +77,10 @@ static const struct cfg_key keys[] = {
 	{ "log.cleanup.policy", CFG_POLICY, F(cleanup_compact), 0, 0, 1, NO_UNIT, true },
 	{ "listeners", CFG_STR, F(listeners), 0, 0, 1, NO_UNIT, true },
 	{ "advertised.listeners", CFG_STR, F(advertised_listeners), 0, 0, 1, NO_UNIT, true },
+	{ "listener.security.protocol.map", CFG_STR, F(listener_security_protocol_map), 0, 0, 1, NO_UNIT,
+	  true, NULL, check_protocol_map },
+	{ "controller.listener.names", CFG_STR, F(controller_listener_names), 0, 0, 1, NO_UNIT, true },
+	{ "process.roles", CFG_STR, F(process_roles), 0, 0, 1, NO_UNIT, true, NULL, check_roles },
 	{ "num.network.threads", CFG_I32, F(num_network_threads), 0, 1024, 1, NO_UNIT, true },
 	{ "num.recovery.threads.per.data.dir", CFG_I32, F(num_recovery_threads_per_data_dir), 1, 1024, 1, NO_UNIT, true },
 	{ "socket.send.buffer.bytes", CFG_I32, F(socket_send_buffer_bytes), -1, INT32_MAX, 1, NO_UNIT, true },
@@ -119,13 +129,22 @@ static const struct cfg_key keys[] = {
  */
 static const struct inert_key {
 	const char *name;
-	int64_t min, max;
+	int64_t min, max;           /* a whole number in range, unless text */
 	const char *why;
+	bool text;                  /* any non-empty value */
 } inert_keys[] = {
 	{ "num.io.threads", 1, INT32_MAX,
 	  "requests are handled on the network threads (num.network.threads) and one admin thread" },
 	{ "transaction.state.log.replication.factor", 1, INT16_MAX, "rewind has no transactions yet" },
 	{ "transaction.state.log.min.isr", 1, INT32_MAX, "rewind has no transactions yet" },
+	{ "share.coordinator.state.topic.replication.factor", 1, INT16_MAX,
+	  "rewind has no share groups yet" },
+	{ "share.coordinator.state.topic.min.isr", 1, INT32_MAX, "rewind has no share groups yet" },
+	{ "inter.broker.listener.name", 0, 0, "one node sends nothing to other brokers", true },
+	{ "controller.quorum.voters", 0, 0,
+	  "this node is the whole quorum and keeps its metadata in log.dirs", true },
+	{ "controller.quorum.bootstrap.servers", 0, 0,
+	  "this node is the whole quorum and keeps its metadata in log.dirs", true },
 };
 
 #define N_INERT (sizeof(inert_keys) / sizeof(inert_keys[0]))
@@ -220,7 +239,11 @@ void br_config_free(br_config *c)
 	free(c->listeners);
 	free(c->advertised_listeners);
 	free(c->metrics_listener);
+	free(c->listener_security_protocol_map);
+	free(c->controller_listener_names);
+	free(c->process_roles);
 	c->listeners = c->advertised_listeners = c->metrics_listener = NULL;
+	c->listener_security_protocol_map = c->controller_listener_names = c->process_roles = NULL;
 }
 
 /*
@@ -368,6 +391,102 @@ fail:
 static int config_set_one(br_config *c, const char *assignment, const struct cfg_key **set,
 			  char *errbuf, size_t errlen);
 
+/* process.roles: rewind is one node that is broker and controller both,
+ * Kafka's "combined" mode; either role alone needs nodes it does not have. */
+static int check_roles(const char *name, const char *v, char *errbuf, size_t errlen)
+{
+	char buf[64], *save = NULL;
+	bool broker = false, controller = false;
+
+	if (strlen(v) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, v);
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		tok = trim(tok);
+		if (strcmp(tok, "broker") == 0)
+			broker = true;
+		else if (strcmp(tok, "controller") == 0)
+			controller = true;
+		else
+			goto bad;
+	}
+	if (broker && controller)
+		return 0;
+	errf(errbuf, errlen, "%s=%s: not supported: rewind is one node in both roles "
+	     "(broker,controller); separate brokers and controllers are not built yet", name, v);
+	return BR_ERR_CONFIG;
+bad:
+	errf(errbuf, errlen, "%s=%s: expected broker and/or controller, comma-separated", name, v);
+	return BR_ERR_CONFIG;
+}
+
+/* listener.security.protocol.map: NAME:PROTOCOL, comma-separated, with
+ * Kafka's protocol names (only PLAINTEXT listeners can be opened; the map
+ * may name the others, as Kafka's shipped file does). */
+static int check_protocol_map(const char *name, const char *v, char *errbuf, size_t errlen)
+{
+	static const char *const protocols[] = { "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL" };
+	const char *p = v;
+
+	while (*p) {
+		size_t len = strcspn(p, ","), nlen = strcspn(p, ":");
+		bool known = false;
+		if (nlen == 0 || nlen >= len)
+			goto bad;
+		for (size_t i = 0; i < sizeof(protocols) / sizeof(protocols[0]); i++)
+			known |= strlen(protocols[i]) == len - nlen - 1 &&
+				 strncmp(p + nlen + 1, protocols[i], len - nlen - 1) == 0;
+		if (!known)
+			goto bad;
+		p += len + (p[len] == ',');
+	}
+	return 0;
+bad:
+	errf(errbuf, errlen, "%s=%s: expected NAME:PROTOCOL pairs, comma-separated "
+	     "(PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL)", name, v);
+	return BR_ERR_CONFIG;
+}
+
+/* True when the comma-separated list names [s, s + len). */
+static bool list_names(const char *list, const char *s, size_t len)
+{
+	for (const char *p = list; p && *p;) {
+		size_t n = strcspn(p, ",");
+		const char *a = p, *b = p + n;
+		while (a < b && (*a == ' ' || *a == '\t'))
+			a++;
+		while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+			b--;
+		if ((size_t)(b - a) == len && strncmp(a, s, len) == 0)
+			return true;
+		p += n + (p[n] == ',');
+	}
+	return false;
+}
+
+bool br_config_listener_is_controller(const br_config *c, const char *name, size_t len)
+{
+	return list_names(c->controller_listener_names, name, len);
+}
+
+const char *br_config_listener_protocol(const br_config *c, const char *name, size_t len,
+					char *buf, size_t buflen)
+{
+	const char *map = c->listener_security_protocol_map;
+
+	for (const char *p = map; p && *p;) {
+		size_t n = strcspn(p, ","), nlen = strcspn(p, ":");
+		if (nlen == len && nlen < n && strncmp(p, name, len) == 0) {
+			snprintf(buf, buflen, "%.*s", (int)(n - nlen - 1), p + nlen + 1);
+			return buf;
+		}
+		p += n + (p[n] == ',');
+	}
+	/* Not mapped: Kafka takes the listener's name for its protocol. */
+	snprintf(buf, buflen, "%.*s", (int)len, name);
+	return buf;
+}
+
 /* A key not in keys[]: one of Kafka's that has no effect here (checked and
  * remembered), one refused with its reason, or unknown. */
 static int set_other(br_config *c, const char *name, const char *value, char *errbuf,
@@ -379,6 +498,14 @@ static int set_other(br_config *c, const char *name, const char *value, char *er
 		long long n;
 		if (strcmp(ik->name, name) != 0)
 			continue;
+		if (ik->text) {
+			if (!*value) {
+				errf(errbuf, errlen, "%s: empty", name);
+				return BR_ERR_CONFIG;
+			}
+			c->inert_set |= UINT32_C(1) << i;
+			return 0;
+		}
 		errno = 0;
 		n = strtoll(value, &end, 10);
 		if (errno || end == value || *end != '\0' || n < ik->min || n > ik->max) {
@@ -544,6 +671,8 @@ static int config_set_one(br_config *c, const char *assignment, const struct cfg
 	case CFG_DIRS:
 		return set_dirs(c, k, value, errbuf, errlen);
 	case CFG_STR: {
+		if (k->check && *value && (rc = k->check(k->name, value, errbuf, errlen)) < 0)
+			return rc;
 		char *copy = strdup(value), *old;
 		if (!copy) {
 			errf(errbuf, errlen, "%s: out of memory", k->name);

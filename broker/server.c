@@ -14,7 +14,10 @@
  * closed at once with one log line.
  *
  * Only PLAINTEXT listeners exist; any other security protocol is refused at
- * start, naming the listener.
+ * start, naming the listener. A listener's protocol is its name, or its
+ * entry in listener.security.protocol.map, as in Kafka; the listeners that
+ * controller.listener.names names (a KRaft controller's) are not opened:
+ * this one node is broker and controller both.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -172,8 +175,9 @@ static int buffer_sizes_set(int fd, const br_config *cfg)
 }
 
 /*
- * Binds one listener "PLAINTEXT://host:port" (host may be empty for all
- * interfaces, or [v6]). 0, BR_ERR_CONFIG or -errno; logs the reason.
+ * Binds one listener "NAME://host:port" whose protocol is PLAINTEXT (host
+ * may be empty for all interfaces, or [v6]); a controller listener is
+ * skipped. 0, BR_ERR_CONFIG or -errno; logs the reason.
  */
 static int listener_open(br_server *s, const char *spec, size_t len)
 {
@@ -191,11 +195,24 @@ static int listener_open(br_server *s, const char *spec, size_t len)
 	}
 	memcpy(buf, spec, len);
 	buf[len] = '\0';
-	if (strncmp(buf, "PLAINTEXT://", 12) != 0) {
-		br__logf(ST_LOG_ERROR, "listeners: '%s' is not supported: only PLAINTEXT://host:port is", buf);
+	const char *sep = strstr(buf, "://");
+	char proto[32];
+	if (!sep || sep == buf) {
+		br__logf(ST_LOG_ERROR, "listeners: '%s' is not NAME://host:port", buf);
 		return BR_ERR_CONFIG;
 	}
-	hp = buf + 12;
+	if (br_config_listener_is_controller(&s->b->cfg, buf, (size_t)(sep - buf))) {
+		br__logf(ST_LOG_INFO, "listener %s: not opened: controller.listener.names names it, "
+			 "and this one node is broker and controller both", buf);
+		return 0;
+	}
+	br_config_listener_protocol(&s->b->cfg, buf, (size_t)(sep - buf), proto, sizeof(proto));
+	if (strcmp(proto, "PLAINTEXT") != 0) {
+		br__logf(ST_LOG_ERROR, "listeners: '%s' is not supported: its protocol is %s, and "
+			 "only PLAINTEXT listeners are", buf, proto);
+		return BR_ERR_CONFIG;
+	}
+	hp = sep + 3;
 	colon = strrchr(hp, ':');
 	if (!colon || colon[1] == '\0' || strlen(colon + 1) >= sizeof(port) ||
 	    (size_t)(colon - hp) >= sizeof(host)) {

@@ -5,8 +5,8 @@
 # recovers partition directories, refuses bad configuration by name, refuses
 # a second broker on the same data (directory lock), and on SIGTERM closes
 # every log cleanly (clean-shutdown marker written, exit status 0); then
-# runs on Kafka's own server.properties. Only processes this script started
-# are signalled, by PID.
+# runs on Kafka 3's and Kafka 4's own server.properties. Only processes this
+# script started are signalled, by PID.
 set -euo pipefail
 broker=$1
 tmp=$(mktemp -d)
@@ -117,4 +117,28 @@ case "$skmem" in
 esac
 kill -TERM "$kpid"
 wait "$kpid" || fail "broker exited with status $? (Kafka's server.properties)"
+
+# 7. Kafka 4's server.properties (KRaft, broker and controller in one node),
+#    its two listeners moved to free loopback ports: the CONTROLLER one is
+#    not opened, the quorum and inter-broker keys are named as changing
+#    nothing, and Metadata advertises the PLAINTEXT listener.
+"$broker" --config "${fixture%kafka-3-server.properties}kafka-4-server.properties" \
+	--set log.dirs="$tmp/data" --set metrics.listener= --set advertised.listeners= \
+	--set listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0 2>"$tmp/k4.log" &
+pids+=($!)
+k4pid=$!
+wait_for "$tmp/k4.log" " ready"
+[ "$(grep -c "listening on" "$tmp/k4.log")" = 1 ] || fail "Kafka 4's file: not exactly one listener open"
+grep -q "listener CONTROLLER://127.0.0.1:0: not opened: controller.listener.names names it" "$tmp/k4.log" ||
+	fail "the controller listener was not skipped with its reason"
+for key in inter.broker.listener.name controller.quorum.bootstrap.servers \
+	share.coordinator.state.topic.replication.factor; do
+	grep -q "INFO $key: accepted as in Kafka, with no effect in rewind: " "$tmp/k4.log" ||
+		fail "no start-up line for $key"
+done
+port=$(grep -o "listening on 127.0.0.1:[0-9]*" "$tmp/k4.log" | grep -o "[0-9]*$")
+kcat -b "127.0.0.1:$port" -L -m 10 2>&1 | grep -q "broker 1 at 127.0.0.1:$port" ||
+	fail "Metadata does not advertise the PLAINTEXT listener as node 1"
+kill -TERM "$k4pid"
+wait "$k4pid" || fail "broker exited with status $? (Kafka 4's server.properties)"
 echo "broker lifecycle: ok"

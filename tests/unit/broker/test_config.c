@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/br_int.h"
 #include "broker/broker.h"
 #include "proto/proto.h"
 
@@ -269,6 +270,64 @@ START_TEST(kafkas_own_server_properties_load)
 }
 END_TEST
 
+/* Kafka 4's shipped server.properties (KRaft, broker and controller in one
+ * node) loads as it is: the controller listener is known as such, the
+ * protocol map is read, and the quorum and inter-broker keys are reported
+ * as changing nothing here. Separate roles are refused with the reason. */
+START_TEST(kafka_4_kraft_server_properties_load)
+{
+	br_config c;
+	char path[4096], inert[1024] = "", proto[32], host[256];
+	const char *root = getenv("REWIND_SOURCE_ROOT");
+	int32_t port;
+
+	snprintf(path, sizeof(path), "%s/tests/fixtures/kafka-4-server.properties", root ? root : "..");
+	br_config_init(&c);
+	ck_assert_msg(br_config_load(&c, path, errbuf, sizeof(errbuf)) == 0, "%s", errbuf);
+	ck_assert_int_eq(c.node_id, 1);
+	ck_assert(br_config_listener_is_controller(&c, "CONTROLLER", 10));
+	ck_assert(!br_config_listener_is_controller(&c, "PLAINTEXT", 9));
+	ck_assert_str_eq(br_config_listener_protocol(&c, "CONTROLLER", 10, proto, sizeof(proto)),
+			 "PLAINTEXT");
+	ck_assert_str_eq(br_config_listener_protocol(&c, "SASL_SSL", 8, proto, sizeof(proto)),
+			 "SASL_SSL");
+	ck_assert_str_eq(br_config_listener_protocol(&c, "OTHER", 5, proto, sizeof(proto)), "OTHER");
+	/* Metadata advertises the first listener that is not a controller's. */
+	ck_assert_int_eq(br_advertised_endpoint(&c, host, sizeof(host), &port), 0);
+	ck_assert_str_eq(host, "localhost");
+	ck_assert_int_eq(port, 9092);
+	ck_assert_int_eq(br_config_set(&c, "advertised.listeners=CONTROLLER://a:9093, PLAINTEXT://b:19092",
+				       errbuf, sizeof(errbuf)), 0);
+	ck_assert_int_eq(br_advertised_endpoint(&c, host, sizeof(host), &port), 0);
+	ck_assert_str_eq(host, "b");
+	ck_assert_int_eq(port, 19092);
+	br_config_inert_set(&c, collect_inert, inert);
+	ck_assert_str_eq(inert, "num.io.threads;transaction.state.log.replication.factor;"
+				"transaction.state.log.min.isr;"
+				"share.coordinator.state.topic.replication.factor;"
+				"share.coordinator.state.topic.min.isr;inter.broker.listener.name;"
+				"controller.quorum.bootstrap.servers;");
+
+	ck_assert_int_eq(br_config_set(&c, "process.roles=broker", errbuf, sizeof(errbuf)),
+			 BR_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(errbuf, "process.roles=broker: not supported: rewind is one node"));
+	ck_assert_int_eq(br_config_set(&c, "process.roles=controller", errbuf, sizeof(errbuf)),
+			 BR_ERR_CONFIG);
+	ck_assert_int_eq(br_config_set(&c, "process.roles=broker,worker", errbuf, sizeof(errbuf)),
+			 BR_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(errbuf, "expected broker and/or controller"));
+	ck_assert_int_eq(br_config_set(&c, "process.roles=controller, broker", errbuf, sizeof(errbuf)), 0);
+	ck_assert_int_eq(br_config_set(&c, "listener.security.protocol.map=A:PLAINTEXT,B:TLS", errbuf,
+				       sizeof(errbuf)), BR_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(errbuf, "expected NAME:PROTOCOL pairs"));
+	ck_assert_int_eq(br_config_set(&c, "listener.security.protocol.map=A", errbuf, sizeof(errbuf)),
+			 BR_ERR_CONFIG);
+	ck_assert_int_eq(br_config_set(&c, "controller.quorum.voters=", errbuf, sizeof(errbuf)),
+			 BR_ERR_CONFIG);
+	br_config_free(&c);
+}
+END_TEST
+
 START_TEST(missing_file_is_named)
 {
 	br_config c;
@@ -314,6 +373,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, network_and_topic_keys_are_applied);
 	tcase_add_test(tc, missing_file_is_named);
 	tcase_add_test(tc, kafkas_own_server_properties_load);
+	tcase_add_test(tc, kafka_4_kraft_server_properties_load);
 	tcase_add_test(tc, partition_dir_names_parse_like_kafka);
 	tcase_add_test(tc, assigned_keys_are_told_from_defaults);
 	suite_add_tcase(s, tc);
