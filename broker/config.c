@@ -247,27 +247,39 @@ void br_config_free(br_config *c)
 }
 
 /*
+ * A comma-separated list of the words a and b (either, both, repeats
+ * allowed, blanks around each): which it names, in *has_a and *has_b. 0, or
+ * -1 for any other word or an empty list.
+ */
+static int parse_word_pair(const char *v, const char *a, const char *b, bool *has_a, bool *has_b)
+{
+	char buf[64], *save = NULL;
+
+	*has_a = *has_b = false;
+	if (strlen(v) >= sizeof(buf))
+		return -1;
+	strcpy(buf, v);
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		tok = trim(tok);
+		if (strcmp(tok, a) == 0)
+			*has_a = true;
+		else if (strcmp(tok, b) == 0)
+			*has_b = true;
+		else
+			return -1;
+	}
+	return *has_a || *has_b ? 0 : -1;
+}
+
+/*
  * Parses a cleanup policy: "delete", "compact" or both comma-separated, as
  * Kafka's cleanup.policy. 0, or -1 for anything else.
  */
 int br_cleanup_policy_parse(const char *v, bool *compact, bool *del)
 {
-	char buf[64], *save = NULL, *tok;
-	bool c = false, d = false;
+	bool c, d;
 
-	if (strlen(v) >= sizeof(buf))
-		return -1;
-	strcpy(buf, v);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		tok = trim(tok);
-		if (strcmp(tok, "compact") == 0)
-			c = true;
-		else if (strcmp(tok, "delete") == 0)
-			d = true;
-		else
-			return -1;
-	}
-	if (!c && !d)
+	if (parse_word_pair(v, "compact", "delete", &c, &d) < 0)
 		return -1;
 	*compact = c;
 	*del = d;
@@ -395,28 +407,17 @@ static int config_set_one(br_config *c, const char *assignment, const struct cfg
  * Kafka's "combined" mode; either role alone needs nodes it does not have. */
 static int check_roles(const char *name, const char *v, char *errbuf, size_t errlen)
 {
-	char buf[64], *save = NULL;
-	bool broker = false, controller = false;
+	bool broker, controller;
 
-	if (strlen(v) >= sizeof(buf))
-		goto bad;
-	strcpy(buf, v);
-	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		tok = trim(tok);
-		if (strcmp(tok, "broker") == 0)
-			broker = true;
-		else if (strcmp(tok, "controller") == 0)
-			controller = true;
-		else
-			goto bad;
+	if (parse_word_pair(v, "broker", "controller", &broker, &controller) < 0) {
+		errf(errbuf, errlen, "%s=%s: expected broker and/or controller, comma-separated",
+		     name, v);
+		return BR_ERR_CONFIG;
 	}
 	if (broker && controller)
 		return 0;
 	errf(errbuf, errlen, "%s=%s: not supported: rewind is one node in both roles "
 	     "(broker,controller); separate brokers and controllers are not built yet", name, v);
-	return BR_ERR_CONFIG;
-bad:
-	errf(errbuf, errlen, "%s=%s: expected broker and/or controller, comma-separated", name, v);
 	return BR_ERR_CONFIG;
 }
 
