@@ -421,25 +421,65 @@ static int check_roles(const char *name, const char *v, char *errbuf, size_t err
 	return BR_ERR_CONFIG;
 }
 
+/* Trims blanks off both ends of [*a, *a + *len). */
+static void span_trim(const char **a, size_t *len)
+{
+	while (*len && (**a == ' ' || **a == '\t')) {
+		(*a)++;
+		(*len)--;
+	}
+	while (*len && ((*a)[*len - 1] == ' ' || (*a)[*len - 1] == '\t'))
+		(*len)--;
+}
+
+/* The next item of a comma-separated list at *p, blanks trimmed, in *item
+ * and *len; *p moves past it. False at the end of the list (or a NULL one). */
+static bool list_next(const char **p, const char **item, size_t *len)
+{
+	if (!*p || !**p)
+		return false;
+	*item = *p;
+	*len = strcspn(*p, ",");
+	*p += *len + ((*p)[*len] == ',');
+	span_trim(item, len);
+	return true;
+}
+
+/* Splits a map item NAME:VALUE at its colon, both halves trimmed. False
+ * when there is no colon or the name is empty. */
+static bool map_item_split(const char *item, size_t len, const char **name, size_t *nlen,
+			   const char **value, size_t *vlen)
+{
+	const char *colon = memchr(item, ':', len);
+
+	if (!colon)
+		return false;
+	*name = item;
+	*nlen = (size_t)(colon - item);
+	*value = colon + 1;
+	*vlen = len - *nlen - 1;
+	span_trim(name, nlen);
+	span_trim(value, vlen);
+	return *nlen > 0;
+}
+
 /* listener.security.protocol.map: NAME:PROTOCOL, comma-separated, with
  * Kafka's protocol names (only PLAINTEXT listeners can be opened; the map
  * may name the others, as Kafka's shipped file does). */
 static int check_protocol_map(const char *name, const char *v, char *errbuf, size_t errlen)
 {
 	static const char *const protocols[] = { "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL" };
-	const char *p = v;
+	const char *p = v, *item, *lname, *proto;
+	size_t len, nlen, plen;
 
-	while (*p) {
-		size_t len = strcspn(p, ","), nlen = strcspn(p, ":");
+	while (list_next(&p, &item, &len)) {
 		bool known = false;
-		if (nlen == 0 || nlen >= len)
+		if (!map_item_split(item, len, &lname, &nlen, &proto, &plen))
 			goto bad;
 		for (size_t i = 0; i < sizeof(protocols) / sizeof(protocols[0]); i++)
-			known |= strlen(protocols[i]) == len - nlen - 1 &&
-				 strncmp(p + nlen + 1, protocols[i], len - nlen - 1) == 0;
+			known |= strlen(protocols[i]) == plen && strncmp(proto, protocols[i], plen) == 0;
 		if (!known)
 			goto bad;
-		p += len + (p[len] == ',');
 	}
 	return 0;
 bad:
@@ -448,40 +488,29 @@ bad:
 	return BR_ERR_CONFIG;
 }
 
-/* True when the comma-separated list names [s, s + len). */
-static bool list_names(const char *list, const char *s, size_t len)
-{
-	for (const char *p = list; p && *p;) {
-		size_t n = strcspn(p, ",");
-		const char *a = p, *b = p + n;
-		while (a < b && (*a == ' ' || *a == '\t'))
-			a++;
-		while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-			b--;
-		if ((size_t)(b - a) == len && strncmp(a, s, len) == 0)
-			return true;
-		p += n + (p[n] == ',');
-	}
-	return false;
-}
-
 bool br_config_listener_is_controller(const br_config *c, const char *name, size_t len)
 {
-	return list_names(c->controller_listener_names, name, len);
+	const char *p = c->controller_listener_names, *item;
+	size_t ilen;
+
+	while (list_next(&p, &item, &ilen))
+		if (ilen == len && strncmp(item, name, len) == 0)
+			return true;
+	return false;
 }
 
 const char *br_config_listener_protocol(const br_config *c, const char *name, size_t len,
 					char *buf, size_t buflen)
 {
-	const char *map = c->listener_security_protocol_map;
+	const char *p = c->listener_security_protocol_map, *item, *lname, *proto;
+	size_t ilen, nlen, plen;
 
-	for (const char *p = map; p && *p;) {
-		size_t n = strcspn(p, ","), nlen = strcspn(p, ":");
-		if (nlen == len && nlen < n && strncmp(p, name, len) == 0) {
-			snprintf(buf, buflen, "%.*s", (int)(n - nlen - 1), p + nlen + 1);
+	while (list_next(&p, &item, &ilen)) {
+		if (map_item_split(item, ilen, &lname, &nlen, &proto, &plen) && nlen == len &&
+		    strncmp(lname, name, len) == 0) {
+			snprintf(buf, buflen, "%.*s", (int)plen, proto);
 			return buf;
 		}
-		p += n + (p[n] == ',');
 	}
 	/* Not mapped: Kafka takes the listener's name for its protocol. */
 	snprintf(buf, buflen, "%.*s", (int)len, name);

@@ -317,6 +317,11 @@ START_TEST(kafka_4_kraft_server_properties_load)
 			 BR_ERR_CONFIG);
 	ck_assert_ptr_nonnull(strstr(errbuf, "expected broker and/or controller"));
 	ck_assert_int_eq(br_config_set(&c, "process.roles=controller, broker", errbuf, sizeof(errbuf)), 0);
+	/* Blanks around items and colons are Kafka's csv map's: ignored. */
+	ck_assert_int_eq(br_config_set(&c, "listener.security.protocol.map=A : PLAINTEXT , B:SSL",
+				       errbuf, sizeof(errbuf)), 0);
+	ck_assert_str_eq(br_config_listener_protocol(&c, "A", 1, proto, sizeof(proto)), "PLAINTEXT");
+	ck_assert_str_eq(br_config_listener_protocol(&c, "B", 1, proto, sizeof(proto)), "SSL");
 	ck_assert_int_eq(br_config_set(&c, "listener.security.protocol.map=A:PLAINTEXT,B:TLS", errbuf,
 				       sizeof(errbuf)), BR_ERR_CONFIG);
 	ck_assert_ptr_nonnull(strstr(errbuf, "expected NAME:PROTOCOL pairs"));
