@@ -86,9 +86,12 @@ typedef struct kp_reader {
 	int err;                     /* 0, or the first error met */
 } kp_reader;
 
+/* data may be NULL with len 0 (a null key or value): NULL + 0 is undefined
+ * in C, so such a reader is made without the addition. */
 static inline kp_reader kp_reader_make(const void *data, size_t len)
 {
-	kp_reader r = { (const uint8_t *)data, (const uint8_t *)data + len, 0 };
+	const uint8_t *p = data;
+	kp_reader r = { p, p ? p + len : p, 0 };
 	return r;
 }
 static inline size_t kp_reader_left(const kp_reader *r) { return (size_t)(r->end - r->p); }

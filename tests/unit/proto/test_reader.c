@@ -33,6 +33,19 @@ static const int64_t varlong_cases[] = {
 	INT64_MIN + 1, INT64_MIN,
 };
 
+/* A null key or value is a NULL pointer with length 0: its reader has
+ * nothing to read (and is made without NULL + 0, undefined in C). */
+START_TEST(reader_of_null_is_empty)
+{
+	kp_reader r = kp_reader_make(NULL, 0);
+
+	ck_assert_uint_eq(kp_reader_left(&r), 0);
+	ck_assert(kp_reader_ok(&r));
+	(void)kp_read_i16(&r);
+	ck_assert(!kp_reader_ok(&r));
+}
+END_TEST
+
 START_TEST(varint_round_trips_every_boundary)
 {
 	size_t i;
@@ -366,6 +379,7 @@ static Suite *reader_suite(void)
 	Suite *s = suite_create("proto_reader");
 	TCase *tc = tcase_create("reader");
 
+	tcase_add_test(tc, reader_of_null_is_empty);
 	tcase_add_test(tc, varint_round_trips_every_boundary);
 	tcase_add_test(tc, varlong_round_trips_every_boundary);
 	tcase_add_test(tc, uvarint_round_trips_full_range);
