@@ -35,6 +35,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kafka_frames import (closed_by_peer, frame, produce_error, produce_v3,  # noqa: E402
+                          recv_frame)
+
 BROKER = sys.argv[1]
 failures = []
 
@@ -96,99 +100,10 @@ def connect(b):
     return s, "127.0.0.1:%d" % s.getsockname()[1]
 
 
-def frame(key, ver, corr, body=b"", hdr=1, client=b"test"):
-    h = struct.pack(">hhi", key, ver, corr)
-    if hdr >= 1:
-        h += struct.pack(">h", len(client)) + client
-    if hdr >= 2:
-        h += b"\x00"
-    m = h + body
-    return struct.pack(">i", len(m)) + m
-
-
-def recv_exact(s, n):
-    d = b""
-    while len(d) < n:
-        c = s.recv(n - len(d))
-        if not c:
-            return None
-        d += c
-    return d
-
-
-def recv_frame(s):
-    h = recv_exact(s, 4)
-    if h is None:
-        return None
-    return recv_exact(s, struct.unpack(">i", h)[0])
-
-
-def closed_by_peer(s, timeout=5.0):
-    """True when the broker closes s (EOF or reset) within timeout."""
-    s.settimeout(timeout)
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                return True
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
-
-
 def one_line(b, peer, pattern, what):
     lines = wait_until(lambda: b.lines_for(peer), 5)
     check(len(lines) == 1 and re.search(pattern, lines[0]) is not None,
           "%s: one log line naming %s (%r)" % (what, peer, lines))
-
-
-# ------------------------------------------------------------ crc32c, batch
-
-def _crc_table():
-    t = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        t.append(c)
-    return t
-
-
-CRC_T = _crc_table()
-
-
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for x in data:
-        c = CRC_T[(c ^ x) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
-
-def varint(v):
-    u = (v << 1) ^ (v >> 63)
-    out = b""
-    while u >= 0x80:
-        out += bytes([(u & 0x7F) | 0x80])
-        u >>= 7
-    return out + bytes([u])
-
-
-def record_batch(value, attributes=0):
-    rec = b"\x00" + varint(0) + varint(0) + varint(-1) + varint(len(value)) + value + varint(0)
-    rec = varint(len(rec)) + rec
-    ts = int(time.time() * 1000)
-    after_crc = struct.pack(">hiqqqhii", attributes, 0, ts, ts, -1, -1, -1, 1) + rec
-    crc = crc32c(after_crc)
-    body = struct.pack(">ib", -1, 2) + struct.pack(">I", crc) + after_crc
-    return struct.pack(">qi", 0, len(body)) + body
-
-
-def produce_v3(topic, value, acks=-1, attributes=0):
-    batch = record_batch(value, attributes)
-    return (struct.pack(">h", -1) + struct.pack(">hi", acks, 30000) + struct.pack(">i", 1) +
-            struct.pack(">h", len(topic)) + topic + struct.pack(">i", 1) +
-            struct.pack(">i", 0) + struct.pack(">i", len(batch)) + batch)
 
 
 # ------------------------------------------------------------------ tests
@@ -305,17 +220,6 @@ def produce_raw(version, topic, records):
     return (body + struct.pack(">hi", 1, 30000) + struct.pack(">i", 1) +
             struct.pack(">h", len(topic)) + topic + struct.pack(">i", 1) +
             struct.pack(">i", 0) + struct.pack(">i", len(records)) + records)
-
-
-def produce_error(r):
-    """The first partition's error code of a Produce v2/v3 response."""
-    n_topics = struct.unpack(">i", r[4:8])[0]
-    tl = struct.unpack(">h", r[8:10])[0]
-    at = 10 + tl
-    n_parts = struct.unpack(">i", r[at:at + 4])[0]
-    if n_topics != 1 or n_parts != 1:
-        return None
-    return struct.unpack(">h", r[at + 8:at + 10])[0]
 
 
 def produce_v8_answer(r):
