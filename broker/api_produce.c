@@ -483,7 +483,8 @@ static void produce_partition(br_request *req, produce_state *ps, produce_part *
 				 "sequence %d (%d records) refused: %s", req->peer, (int)tname.len,
 				 (const char *)tname.p, pd->Index, (long long)h.producer_id,
 				 h.producer_epoch, h.base_sequence, h.records_count, st_strerror(err));
-		else if (!refusal_is_log_state(err) || state_refusal_log_due(pp->part))
+		else if (err != ST_ERR_DELETING &&    /* the topic's "deleting" line says it */
+			 (!refusal_is_log_state(err) || state_refusal_log_due(pp->part)))
 			br__logf(ST_LOG_WARN, "produce from %s to %.*s-%d: append refused: %s",
 				 req->peer, (int)tname.len, (const char *)tname.p, pd->Index,
 				 pp->app.refused_why[0] ? pp->app.refused_why : st_strerror(err));

@@ -31,6 +31,10 @@ int16_t br_kafka_error(int err)
 		/* Retriable: the client sends again, to this broker once it is
 		 * back or to the new leader. */
 		return KE_NOT_LEADER_OR_FOLLOWER;
+	case ST_ERR_DELETING:
+		/* The partition is leaving with its topic: what Kafka answers
+		 * once the topic is gone. */
+		return KE_UNKNOWN_TOPIC_OR_PARTITION;
 	case ST_ERR_NOT_FOUND:
 		return KE_NONE;
 	case ST_ERR_CONFIG:

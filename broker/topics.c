@@ -1788,8 +1788,12 @@ int16_t br_topics_delete(br_topics *t, br_topic *topic, char *errbuf, size_t err
 			err = -ENOMEM;
 			goto fail;
 		}
+		/* Appends and the log's side files stop before the name moves,
+		 * not after a roll has found the directory gone. */
+		st_log_set_deleting(p->log, true);
 		if (rename(p->dir, renamed[done]) < 0) {
 			err = -errno;
+			st_log_set_deleting(p->log, false);
 			free(renamed[done]);
 			renamed[done] = NULL;
 			goto fail;
@@ -1827,6 +1831,8 @@ fail:
 		if (rename(renamed[done], topic->parts[done]->dir) < 0)
 			br__logf(ST_LOG_ERROR, "%s: cannot rename back: %s", renamed[done],
 				 st_strerror(-errno));
+		else
+			st_log_set_deleting(topic->parts[done]->log, false);
 		free(renamed[done]);
 	}
 	free(renamed);

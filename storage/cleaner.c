@@ -86,6 +86,13 @@ void st_cleaner_options_default(st_cleaner_options *o)
 	o->backoff_ms = 15000;
 }
 
+/* A refusal that only says the log is closing or being deleted: the log
+ * leaves the cleaner's list soon, nothing failed. */
+static bool log_going(int rc)
+{
+	return rc == ST_ERR_CLOSING || rc == ST_ERR_DELETING;
+}
+
 static int64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -313,7 +320,7 @@ static st__cleaner_entry *pick_locked(st_cleaner *c)
 			continue;
 		if (info.roll_due) {
 			int rrc = st_log_roll(v[i]->log, now);
-			if (rrc < 0 && rrc != ST_ERR_CLOSING)
+			if (rrc < 0 && !log_going(rrc))
 				st__logf(c->store, ST_LOG_WARN, "%s: cannot roll for max.compaction.lag.ms: %s",
 					 v[i]->log->dir, st_strerror(rrc));
 		}
@@ -370,7 +377,7 @@ static void *cleaner_main(void *arg)
 		int64_t ms = (mono_ns() - t0) / 1000000;
 		if (rc == 0 && res.cleaned)
 			ckpt_write(c, e->parent);
-		else if (rc < 0 && rc != ST_ERR_CLOSING && rc != ST_ERR_BUSY)
+		else if (rc < 0 && !log_going(rc) && rc != ST_ERR_BUSY)
 			st__logf(c->store, ST_LOG_WARN, "%s: cleaning failed: %s; retrying in %" PRId64
 				 " ms", e->log->dir, st_strerror(rc), c->o.backoff_ms);
 
@@ -385,7 +392,7 @@ static void *cleaner_main(void *arg)
 			c->stats.last_pass_ms = ms;
 			c->stats.map_keys = res.map_keys;
 			c->stats.map_bytes = res.map_bytes;
-		} else if (rc < 0 && rc != ST_ERR_CLOSING) {
+		} else if (rc < 0 && !log_going(rc)) {
 			/* BUSY: someone else's pass (st_log_clean called directly)
 			 * holds the log; look again after the backoff, not at once. */
 			if (rc != ST_ERR_BUSY)

@@ -831,7 +831,7 @@ static int swap_group(pass *ps, size_t g0, size_t g1, st__segment *nseg, int64_t
 			break;
 		}
 	}
-	bool closing = log->closing || log->offline;
+	bool closing = log->closing || log->offline || log->deleting;
 	int64_t rp = log->recovery_point;
 	pthread_mutex_unlock(&log->mu);
 	if (!found || closing) {
@@ -1089,8 +1089,8 @@ int st_log_clean(st_log *log, const st_clean_options *o, int64_t now_ms, st_clea
 	memset(res, 0, sizeof(*res));
 	memset(&ps, 0, sizeof(ps));
 	pthread_mutex_lock(&log->mu);
-	if (log->closing || log->offline) {
-		rc = log->closing ? ST_ERR_CLOSING : ST_ERR_OFFLINE;
+	if (log->closing || log->offline || log->deleting) {
+		rc = log->closing ? ST_ERR_CLOSING : log->offline ? ST_ERR_OFFLINE : ST_ERR_DELETING;
 		pthread_mutex_unlock(&log->mu);
 		return rc;
 	}

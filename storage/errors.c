@@ -35,6 +35,7 @@ const char *st_strerror(int err)
 	case ST_ERR_BUSY: return "the log is being cleaned by another pass";
 	case ST_ERR_INVALID_TIMESTAMP: return "invalid timestamp: a producer's LogAppendTime batch, or a "
 					      "record outside message.timestamp.before/after.max.ms of the clock";
+	case ST_ERR_DELETING: return "the log is being deleted";
 	default: break;
 	}
 	if (err <= -1000 && err > -2000)

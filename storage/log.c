@@ -300,6 +300,30 @@ void st_log_close_discard(st_log *log)
 	log_close(log, false);
 }
 
+void st_log_set_deleting(st_log *log, bool deleting)
+{
+	pthread_mutex_lock(&log->mu);
+	log->deleting = deleting;
+	/* The names go with the directory: from now on a segment rebuilds an
+	 * index it needs from its open descriptor, as after retention unlinked
+	 * it, and writes none. Undone, the names are its own again (a segment
+	 * still in the list is never unlinked otherwise). */
+	for (size_t i = 0; i < log->nsegs; i++) {
+		pthread_mutex_lock(&log->segs[i]->mu);
+		log->segs[i]->unlinked = deleting;
+		pthread_mutex_unlock(&log->segs[i]->mu);
+	}
+	pthread_mutex_unlock(&log->mu);
+}
+
+bool st__log_failure_is_news(st_log *log)
+{
+	pthread_mutex_lock(&log->mu);
+	bool news = !log->deleting;
+	pthread_mutex_unlock(&log->mu);
+	return news;
+}
+
 /* ---------------------------------------------------------------- append */
 
 /* What an append's records are held to: the log's settings at the time,
@@ -544,6 +568,10 @@ int st_log_append(st_log *log, st_append *a, int64_t now_ms)
 		rc = ST_ERR_CLOSING;
 		goto out;
 	}
+	if (log->deleting) {
+		rc = ST_ERR_DELETING;
+		goto out;
+	}
 	if (log->offline) {
 		rc = ST_ERR_OFFLINE;
 		goto out;
@@ -648,6 +676,8 @@ int st_log_roll(st_log *log, int64_t now_ms)
 	pthread_mutex_lock(&log->mu);
 	if (log->closing)
 		rc = ST_ERR_CLOSING;
+	else if (log->deleting)
+		rc = ST_ERR_DELETING;
 	else if (log->offline)
 		rc = ST_ERR_OFFLINE;
 	else if (active(log)->size > 0)
@@ -861,7 +891,7 @@ void st__log_commit(st_log *log, st_append *a)
 void st__log_set_offline(st_log *log, int err, const char *path)
 {
 	pthread_mutex_lock(&log->mu);
-	bool was = log->offline;
+	bool was = log->offline || log->deleting;
 	log->offline = true;
 	pthread_mutex_unlock(&log->mu);
 	if (!was)
@@ -881,7 +911,7 @@ void st__log_count_sync(st_log *log)
 void st__log_seal(st_log *log, st__segment *seg, const st__task *t)
 {
 	pthread_mutex_lock(&log->mu);
-	bool skip = seg->removed || seg == active(log) || log->offline;
+	bool skip = seg->removed || seg == active(log) || log->offline || log->deleting;
 	pthread_mutex_unlock(&log->mu);
 	if (skip)
 		return;
@@ -895,7 +925,7 @@ void st__log_seal(st_log *log, st__segment *seg, const st__task *t)
 	pthread_mutex_lock(&seg->mu);
 	int rc = st__index_save(&seg->idx, seg->prefix, seg->size);
 	pthread_mutex_unlock(&seg->mu);
-	if (rc < 0)
+	if (rc < 0 && st__log_failure_is_news(log))
 		st__logf(log->store, ST_LOG_WARN,
 			 "%s.index: cannot write the index of a rolled segment: %s; it will be rebuilt",
 			 seg->prefix, st_strerror(rc));
@@ -906,7 +936,7 @@ void st__log_seal(st_log *log, st__segment *seg, const st__task *t)
 		if (src == 0)
 			st__snapshots_prune(log, 2, -1);
 		pthread_mutex_unlock(&log->meta_mu);
-		if (src < 0)
+		if (src < 0 && st__log_failure_is_news(log))
 			st__logf(log->store, ST_LOG_WARN,
 				 "%s: cannot write the producer snapshot at %" PRId64 ": %s",
 				 log->dir, t->snap_offset, st_strerror(src));
@@ -936,7 +966,7 @@ void st__log_seal(st_log *log, st__segment *seg, const st__task *t)
 		pthread_mutex_lock(&log->meta_mu);
 		rc = st__offset_file_write(log->dir, "recovery-point", rp);
 		pthread_mutex_unlock(&log->meta_mu);
-		if (rc < 0)
+		if (rc < 0 && st__log_failure_is_news(log))
 			st__logf(log->store, ST_LOG_WARN, "%s/recovery-point: cannot write: %s",
 				 log->dir, st_strerror(rc));
 	}
@@ -970,10 +1000,12 @@ void st__log_persist_epochs(st_log *log)
 	free(copy);
 	if (rc < 0) {
 		pthread_mutex_lock(&log->mu);
+		bool news = !log->deleting;
 		log->epochs_dirty = true;
 		pthread_mutex_unlock(&log->mu);
-		st__logf(log->store, ST_LOG_WARN, "%s/leader-epoch-checkpoint: cannot write: %s",
-			 log->dir, st_strerror(rc));
+		if (news)
+			st__logf(log->store, ST_LOG_WARN, "%s/leader-epoch-checkpoint: cannot write: %s",
+				 log->dir, st_strerror(rc));
 	}
 	pthread_mutex_unlock(&log->meta_mu);
 }

@@ -60,6 +60,11 @@ int st_log_enforce_retention(st_log *log, int64_t now_ms, int *deleted)
 		*deleted = 0;
 	pthread_mutex_lock(&log->meta_mu);
 	pthread_mutex_lock(&log->mu);
+	if (log->deleting) {
+		/* Its files go with the directory. */
+		pthread_mutex_unlock(&log->mu);
+		goto out;
+	}
 	st_log_config cfg = log->cfg;
 	size_t n = log->nsegs;
 	cand = malloc(n * sizeof(*cand));
@@ -80,8 +85,9 @@ int st_log_enforce_retention(st_log *log, int64_t now_ms, int *deleted)
 
 	for (size_t i = 0; cfg.retention_ms >= 0 && i < ncand; i++) {
 		if ((rc = segment_age_ts(cand[i], size[i], &ts[i])) < 0) {
-			st__logf(log->store, ST_LOG_WARN, "%s.log: cannot find its max timestamp: %s",
-				 cand[i]->prefix, st_strerror(rc));
+			if (st__log_failure_is_news(log))
+				st__logf(log->store, ST_LOG_WARN, "%s.log: cannot find its max timestamp: %s",
+					 cand[i]->prefix, st_strerror(rc));
 			ncand = i;  /* keep what is before it */
 			rc = 0;
 			break;
@@ -141,12 +147,13 @@ int st_log_enforce_retention(st_log *log, int64_t now_ms, int *deleted)
 	if (ngone > 0)
 		st__snapshots_prune(log, SIZE_MAX, first_base);
 	if (start != old_start &&
-	    (rc = st__offset_file_write(log->dir, "log-start-offset", start)) < 0)
+	    (rc = st__offset_file_write(log->dir, "log-start-offset", start)) < 0 &&
+	    st__log_failure_is_news(log))
 		st__logf(log->store, ST_LOG_WARN, "%s/log-start-offset: cannot write: %s",
 			 log->dir, st_strerror(rc));
 	for (size_t i = 0; i < ngone; i++) {
 		int urc = st__segment_unlink(gone[i]);
-		if (urc < 0) {
+		if (urc < 0 && st__log_failure_is_news(log)) {
 			st__logf(log->store, ST_LOG_WARN, "%s.log: cannot delete: %s",
 				 gone[i]->prefix, st_strerror(urc));
 			if (rc == 0)
@@ -181,10 +188,11 @@ int st_log_delete_records(st_log *log, int64_t new_start)
 
 	pthread_mutex_lock(&log->meta_mu);
 	pthread_mutex_lock(&log->mu);
-	if (new_start < 0 || new_start > log->hw) {
+	if (log->deleting || new_start < 0 || new_start > log->hw) {
+		rc = log->deleting ? ST_ERR_DELETING : ST_ERR_OFFSET_OUT_OF_RANGE;
 		pthread_mutex_unlock(&log->mu);
 		pthread_mutex_unlock(&log->meta_mu);
-		return ST_ERR_OFFSET_OUT_OF_RANGE;
+		return rc;
 	}
 	bool raise = new_start > log->start_offset;
 	if (raise) {

@@ -403,9 +403,10 @@ int st__segment_load_locked(st__segment *seg, int64_t size, bool *rebuilt)
 	}
 	if (rc != -ENOENT && rc != ST_ERR_CORRUPT)
 		return rc;
-	st__logf(seg->store, ST_LOG_WARN, "%s.index: %s; rebuilding the indexes from the log",
-		 seg->prefix, seg->index_bad ? "an entry leads off a batch boundary" :
-		 rc == -ENOENT ? "missing" : "corrupt");
+	if (!seg->unlinked)   /* unlinked: no files to trust, nothing went wrong */
+		st__logf(seg->store, ST_LOG_WARN, "%s.index: %s; rebuilding the indexes from the log",
+			 seg->prefix, seg->index_bad ? "an entry leads off a batch boundary" :
+			 rc == -ENOENT ? "missing" : "corrupt");
 	if ((rc = rebuild_locked(seg, fd, size, seg->index_interval)) < 0) {
 		if (rc != ST_ERR_CORRUPT)
 			return rc;

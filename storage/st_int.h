@@ -513,6 +513,7 @@ struct st_log {
 	uint64_t gen;                 /* bumped when queued appends are discarded */
 	bool offline;
 	bool closing;
+	bool deleting;                /* st_log_set_deleting(): the dir is going */
 	st__epoch *epochs;
 	size_t nepochs, capepochs;
 	bool epochs_dirty;
@@ -566,6 +567,10 @@ void st__log_commit(st_log *log, st_append *a);
 /* A sync (or the truncation after a failed write) failed: offline; logs
  * once, naming `path`. */
 void st__log_set_offline(st_log *log, int err, const char *path);
+/* Whether a failure to write one of the log's files is worth a log line:
+ * not while its directory is being deleted (st_log_set_deleting), when the
+ * failure is that very removal. Takes log->mu. @locality any */
+bool st__log_failure_is_news(st_log *log);
 void st__log_count_sync(st_log *log);
 /* SEAL task: the rolled segment is synced, its index and the task's
  * producer snapshot written, the recovery point advanced. */

@@ -71,6 +71,8 @@ enum st_err {
 	ST_ERR_INVALID_TIMESTAMP = -2014, /* a batch stamped LogAppendTime by its
 	                                   producer, or a record's timestamp outside
 	                                   ts_before/after_max_ms of the clock */
+	ST_ERR_DELETING = -2015,        /* the log's directory is being deleted
+	                                   (st_log_set_deleting) */
 };
 
 /* Static name for any error this module returns (st_err, kp_err or -errno). */
@@ -181,6 +183,17 @@ void st_log_close(st_log *log);
  * already renamed away, where the indexes, producer snapshot and
  * clean-shutdown marker would be wasted (or fail, ENOENT). */
 void st_log_close_discard(st_log *log);
+/*
+ * Says that the log's directory is about to be renamed away and removed
+ * (deleting true), or that it stays after all (false, when the removal was
+ * undone). While deleting, appends are refused with ST_ERR_DELETING and
+ * the log writes none of its side files -- a rolled segment's indexes,
+ * producer snapshots, checkpoints -- since a path under the old name may
+ * no longer exist; a failure that is only the directory having moved is
+ * not logged. Appends already queued still complete into their open files,
+ * and reads go on until st_log_close_discard(). @locality any
+ */
+void st_log_set_deleting(st_log *log, bool deleting);
 
 /* Report of what st_log_open() found. Borrowed; valid until close. */
 const st_recovery_report *st_log_recovery(const st_log *log);

@@ -993,6 +993,56 @@ START_TEST(config_out_of_range_is_refused)
 }
 END_TEST
 
+/* A log whose directory is renamed away for deletion: from the moment it is
+ * told, appends, rolls, retention and DeleteRecords stop, reads go on from
+ * the open files, and neither the rename nor the close that discards it
+ * makes a log line (before, a roll racing the rename found the directory
+ * gone, said so and took the log offline). Told it stays after all (the
+ * rename failed), it takes appends again. */
+START_TEST(deleting_log_stops_writing_and_stays_quiet)
+{
+	tst_lines lines;
+	st_store *s = tst_store_open_collecting(&lines);
+	st_log_config cfg;
+	st_log *log;
+	char *dir = tst_tmpdir("deleting");
+	char moved[4096];
+	int deleted = -1;
+
+	st_log_config_default(&cfg);
+	cfg.segment_bytes = 4096;
+	cfg.retention_ms = 0;
+	ck_assert_int_eq(st_log_open(s, dir, &cfg, tst_now_ms(), &log), 0);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(tst_append_sync(log, 0, 4, 1000 + i, 400, 0, tst_now_ms(), NULL), 0);
+	int64_t end = st_log_end_offset(log);
+
+	/* Undone: appends resume. */
+	st_log_set_deleting(log, true);
+	ck_assert_int_eq(tst_append_sync(log, 0, 1, 2000, 0, 0, tst_now_ms(), NULL), ST_ERR_DELETING);
+	st_log_set_deleting(log, false);
+	ck_assert_int_eq(tst_append_sync(log, 0, 1, 2000, 0, 0, tst_now_ms(), NULL), 0);
+	end++;
+
+	st_log_set_deleting(log, true);
+	ck_assert_int_eq(tst_append_sync(log, 0, 1, 3000, 0, 0, tst_now_ms(), NULL), ST_ERR_DELETING);
+	ck_assert_int_eq(st_log_roll(log, tst_now_ms()), ST_ERR_DELETING);
+	ck_assert_int_eq(st_log_delete_records(log, 1), ST_ERR_DELETING);
+	ck_assert_int_eq(st_log_enforce_retention(log, tst_now_ms() + 3600 * 1000, &deleted), 0);
+	ck_assert_int_eq(deleted, 0);
+	ck_assert_int_eq(st_log_start_offset(log), 0);
+
+	snprintf(moved, sizeof(moved), "%s.x-delete", dir);
+	ck_assert_int_eq(rename(dir, moved), 0);
+	ck_assert_int_eq(tst_check_log(log, 0, 0, NULL), end);
+	st_log_close_discard(log);
+	ck_assert_msg(lines.count == 0, "said: %s", lines.text);
+	st_store_close(s);
+	tst_rmrf(moved);
+	free(dir);
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
@@ -1020,6 +1070,7 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, timestamps_outside_the_window_are_refused);
 	tcase_add_test(tc, compacted_log_refuses_records_without_key);
 	tcase_add_test(tc, records_that_do_not_parse_are_invalid);
+	tcase_add_test(tc, deleting_log_stops_writing_and_stays_quiet);
 	suite_add_tcase(s, tc);
 	return s;
 }
