@@ -1737,6 +1737,18 @@ out:
 
 /* ================================================================ delete */
 
+/* A partition whose directory stays after all (its rename, or a later
+ * one, failed): appends again, and back on the cleaner. */
+static void part_undelete(br_topics *t, br_part *p)
+{
+	int err;
+
+	st_log_set_deleting(p->log, false);
+	if (t->b->cleaner && (err = st_cleaner_add(t->b->cleaner, p->log)) < 0)
+		br__logf(ST_LOG_WARN, "partition %s: not handed to the log cleaner: %s", p->dir,
+			 st_strerror(err));
+}
+
 int16_t br_topics_delete(br_topics *t, br_topic *topic, char *errbuf, size_t errlen)
 {
 	struct topic *tp = T(topic);
@@ -1793,7 +1805,7 @@ int16_t br_topics_delete(br_topics *t, br_topic *topic, char *errbuf, size_t err
 		st_log_set_deleting(p->log, true);
 		if (rename(p->dir, renamed[done]) < 0) {
 			err = -errno;
-			st_log_set_deleting(p->log, false);
+			part_undelete(t, p);
 			free(renamed[done]);
 			renamed[done] = NULL;
 			goto fail;
@@ -1832,7 +1844,7 @@ fail:
 			br__logf(ST_LOG_ERROR, "%s: cannot rename back: %s", renamed[done],
 				 st_strerror(-errno));
 		else
-			st_log_set_deleting(topic->parts[done]->log, false);
+			part_undelete(t, topic->parts[done]);
 		free(renamed[done]);
 	}
 	free(renamed);

@@ -314,6 +314,11 @@ void st_log_set_deleting(st_log *log, bool deleting)
 		pthread_mutex_unlock(&log->segs[i]->mu);
 	}
 	pthread_mutex_unlock(&log->mu);
+	/* A compaction pass renames and removes files by name: it is stopped
+	 * (abandoned, the log as it was) and the cleaner forgets the log
+	 * before the caller moves the directory. */
+	if (deleting)
+		st__cleaner_forget(log);
 }
 
 bool st__log_failure_is_news(st_log *log)

@@ -191,7 +191,10 @@ void st_log_close_discard(st_log *log);
  * producer snapshots, checkpoints -- since a path under the old name may
  * no longer exist; a failure that is only the directory having moved is
  * not logged. Appends already queued still complete into their open files,
- * and reads go on until st_log_close_discard(). @locality any
+ * and reads go on until st_log_close_discard(). Deleting also stops a
+ * compaction pass on the log and takes it off its cleaner, waiting for
+ * the pass to let go (blocks: not for reactor threads); undone, the caller
+ * adds it back with st_cleaner_add(). @locality any but reactor
  */
 void st_log_set_deleting(st_log *log, bool deleting);
 
