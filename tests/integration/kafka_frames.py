@@ -6,6 +6,8 @@
     produce_v3(topic, value, acks)   a Produce v3 body: one record batch
                                      (RecordBatch v2, CRC-32C) for partition 0
     produce_error(answer)            the one partition's error of a Produce v2/v3 answer
+    delete_records_v0(topic, p, off) a DeleteRecords v0 body, and
+    delete_records_error(answer)     the one partition's error of its answer
 
 Python only, no client library: what the broker gets is exactly these bytes.
 """
@@ -110,3 +112,21 @@ def produce_error(r):
     if n_topics != 1 or n_parts != 1:
         return None
     return struct.unpack(">h", r[at + 8:at + 10])[0]
+
+
+def delete_records_v0(topic, partition, offset, timeout_ms=30000):
+    """A DeleteRecords v0 body: one topic, one partition, records below
+    offset go."""
+    return (struct.pack(">i", 1) + struct.pack(">h", len(topic)) + topic +
+            struct.pack(">iiq", 1, partition, offset) + struct.pack(">i", timeout_ms))
+
+
+def delete_records_error(r):
+    """The one partition's error of a DeleteRecords v0 answer, or None."""
+    at = 4 + 4                                  # correlation id, throttle
+    n_topics, tl = struct.unpack(">ih", r[at:at + 6])
+    at += 6 + tl
+    n_parts = struct.unpack(">i", r[at:at + 4])[0]
+    if n_topics != 1 or n_parts != 1:
+        return None
+    return struct.unpack(">h", r[at + 4 + 4 + 8:at + 4 + 4 + 8 + 2])[0]
