@@ -45,6 +45,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from broker_harness import Broker, BrokerError, free_port  # noqa: E402
+from kafka_frames import recv_frame  # noqa: E402
 
 from confluent_kafka import admin as cadmin  # noqa: E402
 import kafka  # noqa: E402
@@ -322,26 +323,9 @@ class HideIncrementalProxy:
             threading.Thread(target=self._requests, args=(c, b, pending), daemon=True).start()
             threading.Thread(target=self._responses, args=(b, c, pending), daemon=True).start()
 
-    @staticmethod
-    def _frame(sock):
-        h = b""
-        while len(h) < 4:
-            d = sock.recv(4 - len(h))
-            if not d:
-                return None
-            h += d
-        n = struct.unpack(">i", h)[0]
-        body = b""
-        while len(body) < n:
-            d = sock.recv(n - len(body))
-            if not d:
-                return None
-            body += d
-        return body
-
     def _requests(self, c, b, pending):
         while True:
-            f = self._frame(c)
+            f = recv_frame(c)
             if f is None:
                 break
             key, ver, corr = struct.unpack(">hhi", f[:8])
@@ -353,7 +337,7 @@ class HideIncrementalProxy:
 
     def _responses(self, b, c, pending):
         while True:
-            f = self._frame(b)
+            f = recv_frame(b)
             if f is None:
                 break
             corr = struct.unpack(">i", f[:4])[0]
