@@ -304,21 +304,23 @@ void st_log_set_deleting(st_log *log, bool deleting)
 {
 	pthread_mutex_lock(&log->mu);
 	log->deleting = deleting;
-	/* The names go with the directory: from now on a segment rebuilds an
-	 * index it needs from its open descriptor, as after retention unlinked
-	 * it, and writes none. Undone, the names are its own again (a segment
-	 * still in the list is never unlinked otherwise). */
-	for (size_t i = 0; i < log->nsegs; i++) {
-		pthread_mutex_lock(&log->segs[i]->mu);
-		log->segs[i]->unlinked = deleting;
-		pthread_mutex_unlock(&log->segs[i]->mu);
-	}
 	pthread_mutex_unlock(&log->mu);
 	/* A compaction pass renames and removes files by name: it is stopped
 	 * (abandoned, the log as it was) and the cleaner forgets the log
 	 * before the caller moves the directory. */
 	if (deleting)
 		st__cleaner_forget(log);
+	/* The names go with the directory: from now on a segment rebuilds an
+	 * index it needs from its open descriptor, as after retention unlinked
+	 * it, and writes none. Undone, the names are its own again (a segment
+	 * still in the list is never unlinked otherwise). */
+	pthread_mutex_lock(&log->mu);
+	for (size_t i = 0; i < log->nsegs; i++) {
+		pthread_mutex_lock(&log->segs[i]->mu);
+		log->segs[i]->unlinked = deleting;
+		pthread_mutex_unlock(&log->segs[i]->mu);
+	}
+	pthread_mutex_unlock(&log->mu);
 }
 
 bool st__log_failure_is_news(st_log *log)

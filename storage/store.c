@@ -420,6 +420,11 @@ static void sync_build(batch *b, size_t bl)
 	int fd = open(log->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		int err = -errno;
+		/* Renamed away for deletion (st_log_set_deleting) since the
+		 * roll: the appends waiting on it are answered as their
+		 * partition now is, going. */
+		if (err == -ENOENT && !st__log_failure_is_news(log))
+			err = ST_ERR_DELETING;
 		if (!b->logs[bl].sync_err)
 			b->logs[bl].sync_err = err;
 		st__log_set_offline(log, err, log->dir);
