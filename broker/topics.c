@@ -1698,7 +1698,10 @@ int16_t br_topics_create(br_topics *t, const char *name, size_t len, int32_t n_p
 	if ((err = log_dirs_sync(t, tp->dir_index, 0, n_parts)) < 0 ||
 	    (err = topics_insert(t, tp)) < 0)
 		goto fail_parts;
-	if (memchr(name, '.', len) || memchr(name, '_', len))
+	/* Not for the broker's own topics (Kafka's "__" prefix): nobody chose
+	 * their names, and __consumer_offsets would warn on every cluster. */
+	bool internal = len >= 2 && name[0] == '_' && name[1] == '_';
+	if (!internal && (memchr(name, '.', len) || memchr(name, '_', len)))
 		br__logf(ST_LOG_WARN, "topic %s: names with '.' or '_' could collide in metric "
 			 "names; a topic differing only in those is refused", tp->pub.name);
 	{

@@ -879,6 +879,29 @@ static void reopen_topics(void)
 	ck_assert_int_eq(br_topics_open(&g_b, &g_b.topics), 0);
 }
 
+static void create_dotted(void)
+{
+	topic_create("a.b", 1, NULL, NULL);
+}
+
+static void create_internal_like(void)
+{
+	topic_create("__internal_like", 1, NULL, NULL);
+}
+
+/* A name with '.' or '_' is warned of (metric names could collide), as
+ * Kafka does; a "__" name, the broker's own kind (__consumer_offsets), is
+ * not. */
+START_TEST(names_that_could_collide_are_warned_of_but_not_internal_ones)
+{
+	broker_open();
+	ck_assert_int_eq(stderr_lines_with(create_dotted, "topic a.b: names with '.' or '_' could "
+					   "collide"), 1);
+	ck_assert_int_eq(stderr_lines_with(create_internal_like, "could collide"), 0);
+	broker_close();
+}
+END_TEST
+
 /* Creating a topic logs one line for it, not one per new partition (there
  * is nothing to recover in a directory just made); a start logs each
  * partition it opens, as Kafka logs each log it loads. */
@@ -1853,6 +1876,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, produce_checks_timestamps_against_the_difference_window);
 	tcase_add_test(tc, produce_acks_all_needs_min_insync_replicas_in_sync);
 	tcase_add_test(tc, produce_to_an_offline_log_is_logged_once);
+	tcase_add_test(tc, names_that_could_collide_are_warned_of_but_not_internal_ones);
 	tcase_add_test(tc, a_created_topic_logs_one_line_and_a_start_one_per_partition);
 	tcase_add_test(tc, produce_refusal_of_one_partition_leaves_the_others_appended);
 	tcase_add_test(tc, produce_batch_over_max_message_bytes_is_message_too_large);
