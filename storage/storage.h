@@ -67,7 +67,8 @@ enum st_err {
 	                                   (negative sequence or epoch with an id),
 	                                   records that do not parse, or a record
 	                                   without a key on a compacted log */
-	ST_ERR_BUSY = -2013,            /* the log is being cleaned by another pass */
+	ST_ERR_BUSY = -2013,            /* the log is being cleaned by another pass,
+	                                   or changed under this one */
 	ST_ERR_INVALID_TIMESTAMP = -2014, /* a batch stamped LogAppendTime by its
 	                                   producer, or a record's timestamp outside
 	                                   ts_before/after_max_ms of the clock */
@@ -194,7 +195,8 @@ void st_log_close_discard(st_log *log);
  * and reads go on until st_log_close_discard(). Deleting also stops a
  * compaction pass on the log and takes it off its cleaner, waiting for
  * the pass to let go (blocks: not for reactor threads); undone, the caller
- * adds it back with st_cleaner_add(). @locality any but reactor
+ * adds it back with st_cleaner_add(). @locality admin (any thread but a
+ * reactor)
  */
 void st_log_set_deleting(st_log *log, bool deleting);
 
@@ -489,7 +491,8 @@ typedef struct st_clean_result {
  * the mapped range (merging neighbours up to segment.bytes) and swaps them
  * in crash-safely (cleaner_pass.c). Works whatever the log's policy says
  * (the scheduler checks it). 0 with *res filled (res->cleaned false when
- * there was nothing to do), ST_ERR_BUSY if another pass holds the log,
+ * there was nothing to do), ST_ERR_BUSY if another pass holds the log or
+ * retention or DeleteRecords took the segments it works on meanwhile,
  * ST_ERR_CLOSING if the progress callback abandoned it, or an error (the
  * log is unchanged). Blocks on I/O for as long as the pass takes.
  * @locality cleaner (any thread but a reactor)

@@ -1022,6 +1022,56 @@ START_TEST(progress_sees_every_byte_and_can_abandon_a_pass)
 }
 END_TEST
 
+/* Retention (here after a DeleteRecords) takes segments while a pass is
+ * reading: one it had not opened yet is gone by name. The pass is moot
+ * and ends ST_ERR_BUSY, as when the swap finds segments gone -- not a
+ * failure the cleaner logs and counts -- and leaves nothing behind. */
+struct retention_midway {
+	st_log *log;
+	int calls;
+	int deleted;
+};
+
+static bool retention_on_first_report(void *arg, int64_t bytes)
+{
+	struct retention_midway *r = arg;
+	(void)bytes;
+	if (r->calls++ == 0) {
+		ck_assert_int_eq(st_log_delete_records(r->log, st_log_end_offset(r->log)), 0);
+		ck_assert_int_eq(st_log_enforce_retention(r->log, NOW, &r->deleted), 0);
+	}
+	return true;
+}
+
+START_TEST(retention_during_a_pass_leaves_it_busy_not_failed)
+{
+	tst_fixture f;
+	st_log_config cfg;
+	ctu_batch_opts o;
+	st_clean_result res;
+
+	compact_config(&cfg);
+	cfg.segment_bytes = 64 << 10;
+	fx_open(&f, "clean-retention", &cfg);
+	ctu_opts_default(&o);
+	o.pad = 200;
+	write_versions(f.log, 300, 0, 6, 20, &o);
+	roll_and_seal(&f);
+	/* Reopened, the closed segments are opened only when read. */
+	tst_fx_reopen(&f);
+
+	struct retention_midway r = { f.log, 0, 0 };
+	st_clean_options co = { .map_bytes = 1 << 20, .progress = retention_on_first_report,
+				.progress_arg = &r };
+	ck_assert_int_eq(st_log_clean(f.log, &co, NOW, &res), ST_ERR_BUSY);
+	ck_assert_int_ge(r.deleted, 2);
+	ck_assert_int_eq(count_suffix(f.dir, ".cleaned.log"), 0);
+	ck_assert_int_eq(count_suffix(f.dir, ".swap"), 0);
+	ck_assert_int_eq(st_log_start_offset(f.log), st_log_end_offset(f.log));
+	tst_fx_close(&f);
+}
+END_TEST
+
 /* ------------------------------------------------------------ crash safety */
 
 static void copy_file(const char *from, const char *to)
@@ -1245,6 +1295,7 @@ static Suite *cleaner_suite(void)
 	tcase_add_test(tc, min_compaction_lag_keeps_young_segments_dirty);
 	tcase_add_test(tc, max_compaction_lag_makes_old_dirt_due_and_rolls_the_active_segment);
 	tcase_add_test(tc, progress_sees_every_byte_and_can_abandon_a_pass);
+	tcase_add_test(tc, retention_during_a_pass_leaves_it_busy_not_failed);
 	tcase_add_test(tc, an_uncommitted_pass_rolls_back_at_open);
 	tcase_add_test(tc, a_committed_swap_rolls_forward_at_open);
 	tcase_add_test(tc, cleaner_threads_clean_due_logs_and_write_the_checkpoint);
