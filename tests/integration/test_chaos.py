@@ -28,7 +28,8 @@ the same time, each on its own thread:
     before the answer, and a long-poll Fetch whose client leaves while it
     is parked.
 
-Retention and the cleaner run every 200 ms, so they race the deletes; the
+The broker has two log dirs. Retention and the cleaner run every 200 ms,
+so they race the deletes; the
 churn's three topics have cleanup.policy delete, compact and
 compact,delete, and get a DeleteRecords each cycle.
 
@@ -71,8 +72,11 @@ SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 20.0
 TMP = tempfile.mkdtemp(prefix="rewind-chaos-")
 # Retention and the cleaner look every 200 ms (Kafka: 5 min, 15 s), so they
 # race the churn's deletes too.
+# Two log dirs: partitions spread over both, and each create and delete
+# syncs the dirs it touched.
 broker = Broker(BROKER, TMP, "num.partitions=4", "log.retention.check.interval.ms=200",
-                "log.cleaner.backoff.ms=200")
+                "log.cleaner.backoff.ms=200",
+                "log.dirs=%s,%s" % (os.path.join(TMP, "dir-a"), os.path.join(TMP, "dir-b")))
 
 STABLE = ["stable-a", "stable-b"]
 STABLE_PARTITIONS = 4
