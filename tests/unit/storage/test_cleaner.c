@@ -981,20 +981,28 @@ static int count_suffix(const char *dir, const char *sfx);
 /* The throttle sees every byte a pass reads and writes (it is fed through
  * the progress callback), and a callback that says stop abandons the pass,
  * leaving the log exactly as it was. */
-START_TEST(progress_sees_every_byte_and_can_abandon_a_pass)
+/* A compacted log of 300 keys x 6 versions with ~200-byte values in
+ * sealed 64 KiB segments: a pass over it makes several progress reports. */
+static void fx_open_reporting(tst_fixture *f, const char *tag)
 {
-	tst_fixture f;
 	st_log_config cfg;
 	ctu_batch_opts o;
-	st_clean_result res;
 
 	compact_config(&cfg);
 	cfg.segment_bytes = 64 << 10;
-	fx_open(&f, "clean-progress", &cfg);
+	fx_open(f, tag, &cfg);
 	ctu_opts_default(&o);
 	o.pad = 200;
-	write_versions(f.log, 300, 0, 6, 20, &o);
-	roll_and_seal(&f);
+	write_versions(f->log, 300, 0, 6, 20, &o);
+	roll_and_seal(f);
+}
+
+START_TEST(progress_sees_every_byte_and_can_abandon_a_pass)
+{
+	tst_fixture f;
+	st_clean_result res;
+
+	fx_open_reporting(&f, "clean-progress");
 	st_log_stats before;
 	st_log_get_stats(f.log, &before);
 
@@ -1046,17 +1054,9 @@ static bool retention_on_first_report(void *arg, int64_t bytes)
 START_TEST(retention_during_a_pass_leaves_it_busy_not_failed)
 {
 	tst_fixture f;
-	st_log_config cfg;
-	ctu_batch_opts o;
 	st_clean_result res;
 
-	compact_config(&cfg);
-	cfg.segment_bytes = 64 << 10;
-	fx_open(&f, "clean-retention", &cfg);
-	ctu_opts_default(&o);
-	o.pad = 200;
-	write_versions(f.log, 300, 0, 6, 20, &o);
-	roll_and_seal(&f);
+	fx_open_reporting(&f, "clean-retention");
 	/* Reopened, the closed segments are opened only when read. */
 	tst_fx_reopen(&f);
 
