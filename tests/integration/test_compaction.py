@@ -188,7 +188,14 @@ def verify_compacted(topic, latest, clean_end):
     return msgs
 
 
-def kafka_python_offsets(topic):
+def kafka_python_offsets(topic, empty_ends=()):
+    """The offsets kafka-python reads from the start. empty_ends: the last
+    offsets of the log's empty batches. kafka-python 2.0.2 (Debian's) raises
+    IndexError on a fetch answer that holds only an empty batch (its issue
+    2132, fixed after 2.0.2 by skipping the batch); a read stops at a
+    segment's end, as in Kafka, so that answer comes whenever an empty batch
+    ends its segment. Then the read goes on past that batch, as later
+    kafka-python does -- and only there: anywhere else it fails."""
     k = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None,
                       auto_offset_reset="earliest", consumer_timeout_ms=3000)
     tp = KTP(topic, 0)
@@ -198,7 +205,19 @@ def kafka_python_offsets(topic):
     out = []
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (not out or out[-1] < end - 1):
-        for recs in k.poll(1000).values():
+        at = k.position(tp)
+        try:
+            polled = k.poll(1000)
+        except IndexError:
+            past = [e + 1 for e in empty_ends if e >= at]
+            check(past, "%s: kafka-python failed at offset %d, not at an empty batch" % (topic, at))
+            if not past:
+                break
+            print("%s: kafka-python 2.0.2 fails on an answer of only an empty batch at %d; "
+                  "reading on from %d" % (topic, at, min(past)), flush=True)
+            k.seek(tp, min(past))
+            continue
+        for recs in polled.values():
             out += [r.offset for r in recs]
     k.close()
     return out
@@ -245,8 +264,10 @@ def main():
                          capture_output=True, text=True, timeout=60)
     check(re.search(r"count: 0 .*producerId: \d+ ", out.stdout),
           "no empty batch kept for the idempotent producer:\n" + out.stdout[-2000:])
+    empty_ends = [int(m.group(1)) for m in re.finditer(r"lastOffset: (\d+) count: 0 ", out.stdout)]
     mine = [m.offset() for m in consume_all(topic)[0]]
-    check(kafka_python_offsets(topic) == mine, "kafka-python reads other offsets past an empty batch")
+    check(kafka_python_offsets(topic, empty_ends) == mine,
+          "kafka-python reads other offsets past an empty batch")
     note("%s: the producer's last batch stays empty; both clients read past it" % topic)
 
     # ListOffsets by timestamp: version 0 of key 5 is gone; the first record
